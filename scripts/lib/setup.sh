@@ -1,0 +1,38 @@
+# Shared set-up for scripts: find or install what they need. Sourced, not run.
+# Installs only from the Debian archive and crates.io.
+
+apt_updated=0
+apt_install() {
+    # apt_install PKG... : install Debian packages that are missing.
+    local missing=()
+    for p in "$@"; do
+        dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "missing Debian packages: ${missing[*]} (run as root, or install them)" >&2
+        return 1
+    fi
+    if [ "$apt_updated" -eq 0 ]; then
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        apt_updated=1
+    fi
+    echo "installing: ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+ensure_rust() {
+    # cargo, rustfmt and clippy: from rustup if present, else Debian's packages.
+    [ -d "$HOME/.cargo/bin" ] && export PATH="$HOME/.cargo/bin:$PATH"
+    if ! command -v cargo >/dev/null 2>&1; then
+        apt_install cargo rustc
+    fi
+    if ! cargo fmt --version >/dev/null 2>&1; then
+        rustup component add rustfmt 2>/dev/null || apt_install rustfmt
+    fi
+    if ! cargo clippy --version >/dev/null 2>&1; then
+        rustup component add clippy 2>/dev/null || apt_install rust-clippy
+    fi
+    # Some crates build C code.
+    command -v cc >/dev/null 2>&1 || apt_install build-essential
+}

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The test command (README, .ci/run): installs what a fresh Debian machine
+# lacks, then runs the format check, clippy with warnings as errors, and every
+# test in the workspace (release mode: the fairness simulations are long).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib/setup.sh
+ensure_rust
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy (warnings are errors)"
+cargo clippy --workspace --all-targets -- -D warnings
+echo "== cargo test --release"
+cargo test --workspace --release
