@@ -28,7 +28,7 @@ pub const NIL: u32 = u32::MAX;
 pub struct FlowQueue {
     /// Head node, `NIL` exactly when the queue is empty.
     head: u32,
-    /// Tail node (stale while empty).
+    /// Tail node, `NIL` exactly when the queue is empty.
     tail: u32,
     /// Length of the head packet in bytes, 0 when empty. Cached here so
     /// algorithms never touch the pool.
@@ -125,6 +125,9 @@ pub trait Algorithm: Sized {
     const NAME: &'static str;
     /// Whether `OverflowPolicy::DropLongest` may be used (it needs per-flow service order).
     const PUSHOUT: bool = true;
+    /// Bytes the algorithm reserves per potential flow outside the slab (heaps, ...),
+    /// for [`Engine::memory_per_flow`].
+    const RESERVED_BYTES_PER_FLOW: usize = 0;
     /// Builds the algorithm's global state.
     fn new(cfg: &SchedConfig) -> Self;
     /// Applies `cfg` to an idle flow; `fresh` is true when the slot was just allocated.
@@ -176,6 +179,9 @@ pub struct Engine<P, A: Algorithm> {
     /// free list or in exactly one flow queue, so "free list empty" is the global
     /// packet limit.
     nodes: Box<[Node<P>]>,
+    /// Head of the free list. The list ends with `limit_packets` (= the pool's
+    /// length) rather than `NIL`, so one `nodes.get()` both tests for an empty
+    /// free list and bounds-checks the index.
     free_node: u32,
     /// Bytes that may still be queued in total (`cfg.limit_bytes - queued bytes`).
     room_bytes: u64,
@@ -208,7 +214,8 @@ impl<P: Packet + Copy + Default, A: Algorithm> Engine<P, A> {
         }
         Ok(Self {
             flows: Vec::with_capacity(cfg.max_flows as usize),
-            free_ids: Vec::with_capacity(cfg.max_flows as usize),
+            // Grows only on remove_flow (a configuration call), so not reserved.
+            free_ids: Vec::new(),
             configured: 0,
             nodes: (0..cfg.limit_packets)
                 .map(|i| Node {
@@ -260,6 +267,12 @@ impl<P: Packet + Copy + Default, A: Algorithm> Engine<P, A> {
         Ok(())
     }
 
+    /// Memory per configured flow in bytes: its slab slot plus what the algorithm
+    /// reserves per flow. Packets cost a pool node each on top (`limit_packets`).
+    pub fn memory_per_flow() -> usize {
+        std::mem::size_of::<Flow<A::Flow>>() + A::RESERVED_BYTES_PER_FLOW
+    }
+
     /// The configuration the scheduler was built with.
     pub fn config(&self) -> &SchedConfig {
         &self.cfg
@@ -304,16 +317,17 @@ impl<P: Packet + Copy + Default, A: Algorithm> Engine<P, A> {
     /// free list is not empty.
     #[inline(always)]
     fn push_tail(&mut self, id: usize, pkt: P, len: u32) -> bool {
-        let was_empty = link_tail(
-            &mut self.flows[id].q,
-            &mut self.nodes,
-            &mut self.free_node,
+        let n = self.free_node;
+        let slot = &mut self.nodes[n as usize];
+        self.free_node = slot.next;
+        *slot = Node {
             pkt,
-            len,
-        );
+            next: NIL,
+            next_len: 0,
+        };
         self.total_pkts += 1;
         self.room_bytes -= len as u64;
-        was_empty
+        link(&mut self.flows[id].q, &mut self.nodes, n, len)
     }
 
     /// The slow half of `enqueue`: every drop, the global limits, longest-queue-drop.
@@ -341,7 +355,7 @@ impl<P: Packet + Copy + Default, A: Algorithm> Engine<P, A> {
             return Some(r);
         }
         let mut pushed_out = None;
-        if self.free_node == NIL || len as u64 > self.room_bytes {
+        if self.free_node as usize >= self.nodes.len() || len as u64 > self.room_bytes {
             match self.overflow(id, len) {
                 Ok(v) => pushed_out = Some(v),
                 Err(r) => return Some(r),
@@ -461,47 +475,51 @@ impl<P: Packet + Copy + Default, A: Algorithm> Scheduler<P> for Engine<P, A> {
     fn enqueue(&mut self, now_ns: u64, flow: FlowId, pkt: P) -> Result<(), Dropped<P>> {
         let id = flow.index();
         let len = pkt.len();
-        // Slices taken once: their lengths stay in registers across the stores below.
-        let flows = &mut self.flows[..];
-        let nodes = &mut self.nodes[..];
-        // Fast path: a free node (= under the global packet limit), a configured flow
-        // (lmax != 0), 1 <= len <= lmax (len 0 wraps), under the flow's limits and the
-        // global byte limit. Anything else takes the slow path.
-        let fast = match flows.get_mut(id) {
-            Some(f)
-                if self.free_node != NIL
-                    && len.wrapping_sub(1) < f.q.lmax
-                    && f.q.room_pkts != 0
-                    && len <= f.q.room_bytes
-                    && len as u64 <= self.room_bytes =>
-            {
-                Some(&mut f.q)
-            }
-            _ => None,
-        };
-        let Some(q) = fast else {
-            return match self.enqueue_slow(now_ns, id, pkt) {
-                None => Ok(()),
-                Some(DropReason::PushedOut) => {
-                    let (vflow, vpkt) = self.victim.take().unwrap_or((flow, pkt));
-                    Err(Dropped {
-                        pkt: vpkt,
-                        flow: vflow,
-                        reason: DropReason::PushedOut,
-                    })
+        // Fast path: a configured flow (lmax != 0), 1 <= len <= lmax (len 0 wraps),
+        // room in the flow, a free node (= under the global packet limit), room
+        // under the global byte limit. Anything else takes the slow path.
+        if let Some(f) = self.flows.get_mut(id) {
+            let q = &mut f.q;
+            if len.wrapping_sub(1) < q.lmax && q.room_pkts != 0 && len <= q.room_bytes {
+                if let Some(room) = self.room_bytes.checked_sub(len as u64) {
+                    if let Some(slot) = self.nodes.get_mut(self.free_node as usize) {
+                        let n = self.free_node;
+                        self.free_node = slot.next;
+                        self.room_bytes = room;
+                        self.total_pkts += 1;
+                        slot.pkt = pkt;
+                        slot.next = NIL;
+                        slot.next_len = 0;
+                        let was_idle = link(q, &mut self.nodes, n, len);
+                        if self.lqd {
+                            let c = q.pkts();
+                            lq_move(
+                                &mut self.lq_bucket,
+                                &mut self.lq_max,
+                                &mut self.flows,
+                                id,
+                                c - 1,
+                                c,
+                            );
+                        }
+                        self.algo.arrived(&mut self.flows, id, was_idle, now_ns);
+                        return Ok(());
+                    }
                 }
-                Some(reason) => Err(Dropped { pkt, flow, reason }),
-            };
-        };
-        let was_idle = link_tail(q, nodes, &mut self.free_node, pkt, len);
-        self.total_pkts += 1;
-        self.room_bytes -= len as u64;
-        if self.lqd {
-            let n = q.pkts();
-            lq_move(&mut self.lq_bucket, &mut self.lq_max, flows, id, n - 1, n);
+            }
         }
-        self.algo.arrived(flows, id, was_idle, now_ns);
-        Ok(())
+        match self.enqueue_slow(now_ns, id, pkt) {
+            None => Ok(()),
+            Some(DropReason::PushedOut) => {
+                let (vflow, vpkt) = self.victim.take().unwrap_or((flow, pkt));
+                Err(Dropped {
+                    pkt: vpkt,
+                    flow: vflow,
+                    reason: DropReason::PushedOut,
+                })
+            }
+            Some(reason) => Err(Dropped { pkt, flow, reason }),
+        }
     }
 
     #[inline]
@@ -555,34 +573,23 @@ impl<P: Packet + Copy + Default, A: Algorithm> Scheduler<P> for Engine<P, A> {
     }
 }
 
-/// Appends `pkt` (`len` bytes) to queue `q`, taking the free list's head node
-/// (the caller checked that there is one and that the limits allow it).
-/// Returns whether the queue was empty.
+/// Appends node `n` (already holding the packet, `len` bytes) to queue `q`.
+/// Returns whether the queue was empty. `tail` is `NIL` exactly when the queue
+/// is empty, so one `nodes.get_mut(tail)` both tests that and bounds-checks.
 #[inline(always)]
-fn link_tail<P>(
-    q: &mut FlowQueue,
-    nodes: &mut [Node<P>],
-    free: &mut u32,
-    pkt: P,
-    len: u32,
-) -> bool {
-    let n = *free;
-    let slot = &mut nodes[n as usize];
-    *free = slot.next;
-    *slot = Node {
-        pkt,
-        next: NIL,
-        next_len: 0,
+fn link<P>(q: &mut FlowQueue, nodes: &mut [Node<P>], n: u32, len: u32) -> bool {
+    let was_empty = match nodes.get_mut(q.tail as usize) {
+        Some(t) => {
+            t.next = n;
+            t.next_len = len;
+            false
+        }
+        None => {
+            q.head = n;
+            q.head_len = len;
+            true
+        }
     };
-    let was_empty = q.head == NIL;
-    if was_empty {
-        q.head = n;
-        q.head_len = len;
-    } else {
-        let t = &mut nodes[q.tail as usize];
-        t.next = n;
-        t.next_len = len;
-    }
     q.tail = n;
     q.room_pkts -= 1;
     q.room_bytes -= len;
@@ -607,7 +614,11 @@ fn unlink_head<P: Copy>(
     q.head_len = node.next_len;
     q.room_pkts += 1;
     q.room_bytes += len;
-    (node.pkt, len, node.next == NIL)
+    let now_empty = node.next == NIL;
+    if now_empty {
+        q.tail = NIL;
+    }
+    (node.pkt, len, now_empty)
 }
 
 // --- longest-queue-drop buckets ------------------------------------------

@@ -367,3 +367,20 @@ fn a_packet_longer_than_lmax_is_dropped_and_counted_not_queued() {
         assert_eq!(s.dequeue(0), Some((f, 1500)), "{kind}");
     }
 }
+
+#[test]
+fn an_idle_configured_flow_costs_at_most_128_bytes() {
+    use sched::algo::{drr::Drr, fifo::Fifo, prio::Prio, qfq::Qfq, wf2q::Wf2q};
+    use sched::Engine;
+    let sizes = [
+        ("fifo", Engine::<TPkt, Fifo>::memory_per_flow()),
+        ("prio", Engine::<TPkt, Prio>::memory_per_flow()),
+        ("drr", Engine::<TPkt, Drr>::memory_per_flow()),
+        ("wf2q", Engine::<TPkt, Wf2q>::memory_per_flow()),
+        ("qfq", Engine::<TPkt, Qfq>::memory_per_flow()),
+    ];
+    for (name, bytes) in sizes {
+        println!("{name}: {bytes} bytes per flow");
+        assert!(bytes <= 128, "{name}: {bytes} bytes per idle flow");
+    }
+}

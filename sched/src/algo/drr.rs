@@ -118,11 +118,9 @@ impl Algorithm for Drr {
 
     #[inline]
     fn select(&mut self, flows: &mut [Flow<DrrFlow>]) -> Option<usize> {
-        if self.tail == NIL {
-            return None;
-        }
+        // `get` on NIL is None: the emptiness test and the bounds check in one.
+        let mut id = flows.get(self.tail as usize)?.a.next as usize;
         loop {
-            let id = flows[self.tail as usize].a.next as usize;
             let f = &mut flows[id];
             if f.q.head_len() <= f.a.deficit {
                 return Some(id);
@@ -130,6 +128,7 @@ impl Algorithm for Drr {
             // Round over for this flow: top up, and it becomes the tail.
             f.a.deficit += f.a.quantum;
             self.tail = id as u32;
+            id = f.a.next as usize;
         }
     }
 

@@ -53,6 +53,11 @@ pub const MIN_SLOT_SHIFT: u32 =
 pub const NUM_GROUPS: usize =
     (Lmax::MAX.trailing_zeros() + VT_FRAC_BITS - MIN_SLOT_SHIFT) as usize + 1;
 
+/// Group indexes are masked with this (the array has 32 entries, indexes stay < 27).
+const GROUP_MASK: usize = 31;
+/// Slot indexes are masked with this (`MAX_SLOTS` = 32).
+const SLOT_MASK: u32 = MAX_SLOTS - 1;
+
 const ER: usize = 0;
 const IR: usize = 1;
 const EB: usize = 2;
@@ -106,7 +111,8 @@ pub struct Qfq {
     /// Sum of the weights of all configured flows.
     wsum: u64,
     bitmaps: [u32; 4],
-    groups: [Group; NUM_GROUPS],
+    /// Indexed `& GROUP_MASK`: 32 entries (27 used) so the index needs no bounds check.
+    groups: [Group; 32],
     /// Times a bucket index had to be clamped (see [`MAX_SLOTS`]); stays 0 in
     /// every scenario of the test suite.
     pub slot_clamps: u64,
@@ -163,11 +169,11 @@ impl Qfq {
     /// lower-index ER group finishes earlier.
     #[inline]
     fn calc_state(&self, g: usize) -> usize {
-        let grp = &self.groups[g];
+        let grp = &self.groups[g & GROUP_MASK];
         let mut state = vt_gt(grp.s, self.clock.v) as usize;
         let mask = mask_from(self.bitmaps[ER], g as u32);
         if mask != 0 {
-            let next = &self.groups[mask.trailing_zeros() as usize];
+            let next = &self.groups[(mask.trailing_zeros() as usize) & GROUP_MASK];
             if vt_gt(grp.f, next.f) {
                 state |= EB;
             }
@@ -179,7 +185,7 @@ impl Qfq {
     fn unblock_groups(&mut self, g: usize, old_finish: u64) {
         let mask = mask_from(self.bitmaps[ER], g as u32 + 1);
         if mask != 0 {
-            let next = &self.groups[mask.trailing_zeros() as usize];
+            let next = &self.groups[(mask.trailing_zeros() as usize) & GROUP_MASK];
             if !vt_gt(next.f, old_finish) {
                 return;
             }
@@ -213,7 +219,7 @@ impl Qfq {
         let ineligible = self.bitmaps[IR] | self.bitmaps[IB];
         if ineligible != 0 {
             if self.bitmaps[ER] == 0 {
-                let s = self.groups[ineligible.trailing_zeros() as usize].s;
+                let s = self.groups[(ineligible.trailing_zeros() as usize) & GROUP_MASK].s;
                 if vt_gt(s, self.clock.v) {
                     self.clock.set(s);
                 }
@@ -224,7 +230,7 @@ impl Qfq {
 
     #[inline]
     fn slot_insert(&mut self, flows: &mut [Flow<QfqFlow>], g: usize, id: usize, rounded_s: u64) {
-        let grp = &mut self.groups[g];
+        let grp = &mut self.groups[g & GROUP_MASK];
         let mut slot = rounded_s.wrapping_sub(grp.s) >> grp.slot_shift;
         if slot > (MAX_SLOTS - 2) as u64 {
             // Outside the window the theory allows (only reachable through
@@ -239,7 +245,7 @@ impl Qfq {
             slot = (MAX_SLOTS - 2) as u64;
             self.slot_clamps += 1;
         }
-        let i = ((grp.front + slot as u32) % MAX_SLOTS) as usize;
+        let i = ((grp.front + slot as u32) & SLOT_MASK) as usize;
         flows[id].a.next = grp.slots[i];
         grp.slots[i] = id as u32;
         grp.full_slots |= 1 << slot;
@@ -248,8 +254,8 @@ impl Qfq {
     /// Removes the head flow of the front bucket.
     #[inline]
     fn front_slot_remove(&mut self, flows: &[Flow<QfqFlow>], g: usize) {
-        let grp = &mut self.groups[g];
-        let h = &mut grp.slots[grp.front as usize];
+        let grp = &mut self.groups[g & GROUP_MASK];
+        let h = &mut grp.slots[(grp.front & SLOT_MASK) as usize];
         *h = flows[*h as usize].a.next;
         if *h == NIL {
             grp.full_slots &= !1;
@@ -259,7 +265,7 @@ impl Qfq {
     /// First non-empty bucket's head flow; moves `front` to it.
     #[inline]
     fn slot_scan(&mut self, g: usize) -> Option<usize> {
-        let grp = &mut self.groups[g];
+        let grp = &mut self.groups[g & GROUP_MASK];
         if grp.full_slots == 0 {
             return None;
         }
@@ -268,13 +274,13 @@ impl Qfq {
             grp.front = (grp.front + i) % MAX_SLOTS;
             grp.full_slots >>= i;
         }
-        Some(grp.slots[grp.front as usize] as usize)
+        Some(grp.slots[(grp.front & SLOT_MASK) as usize] as usize)
     }
 
     /// The group's start moves back to `rounded_s`: shift the bucket window down.
     #[inline]
     fn slot_rotate(&mut self, g: usize, rounded_s: u64) {
-        let grp = &mut self.groups[g];
+        let grp = &mut self.groups[g & GROUP_MASK];
         // At most 1 by construction (S <= round(V) + sigma for an ineligible group, and the
         // new flow starts at or after round(V)); insertions stop at MAX_SLOTS - 2 so the
         // top bucket survives the shift.
@@ -288,7 +294,7 @@ impl Qfq {
     #[inline]
     fn update_start(&self, fl: &mut QfqFlow) {
         let g = fl.grp as usize;
-        let shift = self.groups[g].slot_shift;
+        let shift = self.groups[g & GROUP_MASK].slot_shift;
         let v = self.clock.v;
         let rounded_f = round_down(fl.f, shift);
         let limit = round_down(v, shift).wrapping_add(1u64 << shift);
@@ -297,7 +303,7 @@ impl Qfq {
             // break the ordering of the ER groups.
             let mask = mask_from(self.bitmaps[ER], g as u32);
             if mask != 0 {
-                let next_f = self.groups[mask.trailing_zeros() as usize].f;
+                let next_f = self.groups[(mask.trailing_zeros() as usize) & GROUP_MASK].f;
                 if vt_gt(rounded_f, next_f) {
                     fl.s = if vt_gt(limit, next_f) { next_f } else { limit };
                     return;
@@ -325,8 +331,8 @@ impl Qfq {
             self.front_slot_remove(flows, g);
         } else {
             fl.a.f = fl.a.s.wrapping_add(fl.q.head_len() as u64 * fl.a.inv_w);
-            let rounded_s = round_down(fl.a.s, self.groups[g].slot_shift);
-            if rounded_s == self.groups[g].s {
+            let rounded_s = round_down(fl.a.s, self.groups[g & GROUP_MASK].slot_shift);
+            if rounded_s == self.groups[g & GROUP_MASK].s {
                 return false;
             }
             self.front_slot_remove(flows, g);
@@ -345,13 +351,13 @@ impl Qfq {
         self.update_start(fl);
         fl.f = fl.s.wrapping_add(len * fl.inv_w);
         let s = fl.s;
-        let shift = self.groups[g].slot_shift;
+        let shift = self.groups[g & GROUP_MASK].slot_shift;
         let rounded_s = round_down(s, shift);
         // Insert the flow in its bucket. If it starts before the group, the group's
         // start moves back (make room, recompute its state); if the group was empty
         // and nothing is eligible, V catches up to it.
-        let update_group = if self.groups[g].full_slots != 0 {
-            if vt_gt(self.groups[g].s, s) {
+        let update_group = if self.groups[g & GROUP_MASK].full_slots != 0 {
+            if vt_gt(self.groups[g & GROUP_MASK].s, s) {
                 self.slot_rotate(g, rounded_s);
                 // The group was ineligible (its S > this flow's S >= V).
                 self.bitmaps[IR] &= !Self::bit(g);
@@ -367,7 +373,7 @@ impl Qfq {
             true
         };
         if update_group {
-            let grp = &mut self.groups[g];
+            let grp = &mut self.groups[g & GROUP_MASK];
             grp.s = rounded_s;
             grp.f = rounded_s.wrapping_add(2u64 << shift);
             let st = self.calc_state(g);
@@ -454,8 +460,8 @@ impl Algorithm for Qfq {
                 return None;
             }
         }
-        let grp = &self.groups[self.bitmaps[ER].trailing_zeros() as usize];
-        Some(grp.slots[grp.front as usize] as usize)
+        let grp = &self.groups[(self.bitmaps[ER].trailing_zeros() as usize) & GROUP_MASK];
+        Some(grp.slots[(grp.front & SLOT_MASK) as usize] as usize)
     }
 
     #[inline]
@@ -471,17 +477,17 @@ impl Algorithm for Qfq {
         let old_v = self.clock.v;
         self.clock.advance(len, self.wsum);
         if self.update_class(flows, g, id, now_empty) {
-            let old_f = self.groups[g].f;
+            let old_f = self.groups[g & GROUP_MASK].f;
             let mut unblock = true;
             match self.slot_scan(g) {
                 None => self.bitmaps[ER] &= !Self::bit(g),
                 Some(head) => {
-                    let shift = self.groups[g].slot_shift;
+                    let shift = self.groups[g & GROUP_MASK].slot_shift;
                     let rounded_s = round_down(flows[head].a.s, shift);
-                    if self.groups[g].s == rounded_s {
+                    if self.groups[g & GROUP_MASK].s == rounded_s {
                         unblock = false;
                     } else {
-                        let grp = &mut self.groups[g];
+                        let grp = &mut self.groups[g & GROUP_MASK];
                         grp.s = rounded_s;
                         grp.f = rounded_s.wrapping_add(2u64 << shift);
                         self.bitmaps[ER] &= !Self::bit(g);

@@ -39,8 +39,6 @@ pub struct Wf2qFlow {
     f: u64,
     /// `2^40 / weight`: virtual time per byte.
     inv_w: u64,
-    /// `lmax * inv_w`: the staleness window for a returning flow.
-    max_cost: u64,
     weight: u32,
     /// Counted in `wsum` (backlogged, or idle with `F > V`).
     counted: bool,
@@ -107,6 +105,8 @@ impl Wf2q {
 impl Algorithm for Wf2q {
     type Flow = Wf2qFlow;
     const NAME: &'static str = "wf2q";
+    // Three heaps (eligible, ineligible, idle) of (key, id), each sized for every flow.
+    const RESERVED_BYTES_PER_FLOW: usize = 3 * std::mem::size_of::<(u64, u32)>();
 
     fn new(cfg: &SchedConfig) -> Self {
         let n = cfg.max_flows as usize;
@@ -134,7 +134,6 @@ impl Algorithm for Wf2q {
         }
         f.weight = w;
         f.inv_w = inv_weight(w);
-        f.max_cost = cfg.lmax.get() as u64 * f.inv_w;
         if fresh {
             f.s = self.clock.v;
             f.f = self.clock.v;
@@ -160,9 +159,11 @@ impl Algorithm for Wf2q {
         }
         let v = self.clock.v;
         let len = flows[id].q.head_len() as u64;
+        // Staleness window: a legitimate F_prev is at most one lmax beyond V.
+        let max_cost = flows[id].q.lmax() as u64 * flows[id].a.inv_w;
         let f = &mut flows[id].a;
         let ahead = f.f.wrapping_sub(v);
-        f.s = if vt_gt(f.f, v) && ahead <= f.max_cost {
+        f.s = if vt_gt(f.f, v) && ahead <= max_cost {
             f.f
         } else {
             v
