@@ -13,3 +13,5 @@ echo "== cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo test --release"
 cargo test --workspace --release
+echo "== fuzz (30 s per target; skipped with a reason if the fuzz toolchain cannot run here)"
+bash scripts/fuzz.sh 30

@@ -14,11 +14,18 @@
 #![warn(missing_docs)]
 
 pub mod algo;
+pub mod classify;
+pub mod config;
+pub mod emulator;
 pub mod engine;
+pub mod flowset;
 pub mod metrics;
+pub mod pipe;
 pub mod sim;
 pub mod time;
 pub mod types;
+pub mod units;
+pub mod wire;
 
 pub use engine::{Algorithm, Engine, Flow, FlowQueue};
 pub use types::{

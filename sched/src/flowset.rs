@@ -1,0 +1,225 @@
+//! Flowsets (dummynet's `queue`): a flow mask that splits matching traffic
+//! into per-flow queues, created on demand in a pipe's scheduler with the
+//! flowset's weight, priority and limits.
+//!
+//! The masked key maps to a scheduler `FlowId` through a preallocated
+//! [`KeyTable`] bounded by `max_flows`, so creating a flow never allocates.
+//! Flows that have been idle (nothing queued) for `idle_timeout_ns` are
+//! removed by [`Flowset::expire`], an incremental sweep with a budget of slots
+//! per call, so the caller can run it every batch without a pause.
+
+use crate::classify::{FlowKey, FlowMask, KeyTable};
+use crate::types::{FlowConfig, FlowId, Packet};
+use crate::{AnySched, Scheduler};
+
+/// How a flowset is built.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FlowsetParams {
+    /// Which key bits tell flows apart (`FlowMask::NONE`: one queue).
+    pub mask: FlowMask,
+    /// Weight, priority, limits of every flow it creates.
+    pub flow: FlowConfig,
+    /// Most flows at once; more are refused (counted).
+    pub max_flows: u32,
+    /// A flow idle this long is removed (0: never).
+    pub idle_timeout_ns: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    id: FlowId,
+    last_seen: u64,
+}
+
+/// Flowset counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FlowsetCounters {
+    /// Flows created.
+    pub created: u64,
+    /// Flows removed after their idle timeout.
+    pub expired: u64,
+    /// Packets refused because `max_flows` (or the scheduler's slab) was full.
+    pub refused: u64,
+}
+
+/// A flowset's runtime state.
+#[derive(Debug, Clone)]
+pub struct Flowset {
+    params: FlowsetParams,
+    table: KeyTable<Entry>,
+    /// Next slot the expiry sweep looks at.
+    cursor: usize,
+    counters: FlowsetCounters,
+}
+
+impl Flowset {
+    /// An empty flowset. `seed` keys its hash table.
+    pub fn new(params: FlowsetParams, seed: u64) -> Self {
+        Self {
+            table: KeyTable::new(params.max_flows.max(1) as usize, seed),
+            params,
+            cursor: 0,
+            counters: FlowsetCounters::default(),
+        }
+    }
+
+    /// Its parameters.
+    pub fn params(&self) -> &FlowsetParams {
+        &self.params
+    }
+
+    /// Flows currently configured.
+    pub fn flows(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Counters.
+    pub fn counters(&self) -> FlowsetCounters {
+        self.counters
+    }
+
+    /// The flow a packet with key `key` belongs to, created in `sched` if new.
+    /// `None` when the flowset or the scheduler has no room for another flow.
+    #[inline]
+    pub fn flow_for<P: Packet + Copy + Default>(
+        &mut self,
+        key: &FlowKey,
+        now_ns: u64,
+        sched: &mut AnySched<P>,
+    ) -> Option<FlowId> {
+        let mk = key.masked(&self.params.mask);
+        let cfg = self.params.flow;
+        let mut created = false;
+        let e = self.table.get_or_insert_with(&mk, || {
+            let id = sched.add_flow(cfg).ok()?;
+            created = true;
+            Some(Entry {
+                id,
+                last_seen: now_ns,
+            })
+        });
+        match e {
+            Some(e) => {
+                e.last_seen = now_ns;
+                let id = e.id;
+                self.counters.created += created as u64;
+                Some(id)
+            }
+            None => {
+                self.counters.refused += 1;
+                None
+            }
+        }
+    }
+
+    /// Looks at up to `budget` table slots and removes the flows idle longer
+    /// than the timeout (nothing queued in `sched`). Returns how many it removed.
+    pub fn expire<P: Packet + Copy + Default>(
+        &mut self,
+        now_ns: u64,
+        budget: usize,
+        sched: &mut AnySched<P>,
+    ) -> usize {
+        let timeout = self.params.idle_timeout_ns;
+        if timeout == 0 || self.table.is_empty() {
+            return 0;
+        }
+        let cap = self.table.capacity();
+        let mut removed = 0;
+        for _ in 0..budget.min(cap) {
+            let i = self.cursor;
+            let idle = match self.table.slot(i) {
+                Some((_, e)) => {
+                    now_ns.saturating_sub(e.last_seen) >= timeout
+                        && sched.flow_backlog(e.id).is_some_and(|b| b.packets == 0)
+                }
+                None => false,
+            };
+            if idle {
+                if let Some(e) = self.table.remove_slot(i) {
+                    // Idle and configured: removal cannot fail.
+                    let _ = sched.remove_flow(e.id);
+                    removed += 1;
+                    self.counters.expired += 1;
+                }
+                // Backward shift may have moved another entry into slot i: look again.
+                continue;
+            }
+            self.cursor = (i + 1) % cap;
+        }
+        removed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{build, Kind, SchedConfig};
+
+    fn key(src_port: u16) -> FlowKey {
+        FlowKey {
+            src: 1,
+            dst: 2,
+            src_port,
+            dst_port: 80,
+            proto: 17,
+            ..FlowKey::default()
+        }
+    }
+
+    fn params(max_flows: u32, timeout: u64) -> FlowsetParams {
+        FlowsetParams {
+            mask: FlowMask::FIVE_TUPLE,
+            flow: FlowConfig::default(),
+            max_flows,
+            idle_timeout_ns: timeout,
+        }
+    }
+
+    #[test]
+    fn flows_are_created_once_per_masked_key_and_bounded() {
+        let mut s = build::<u32>(Kind::Drr, SchedConfig::default()).expect("sched");
+        let mut fs = Flowset::new(params(3, 0), 9);
+        let a = fs.flow_for(&key(1), 0, &mut s).expect("a");
+        assert_eq!(fs.flow_for(&key(1), 5, &mut s), Some(a));
+        let b = fs.flow_for(&key(2), 0, &mut s).expect("b");
+        assert_ne!(a, b);
+        fs.flow_for(&key(3), 0, &mut s).expect("c");
+        assert_eq!(fs.flow_for(&key(4), 0, &mut s), None, "max_flows = 3");
+        assert_eq!(fs.counters().refused, 1);
+        assert_eq!(s.flows(), 3);
+        // A mask that ignores ports folds them into one flow.
+        let mut one = Flowset::new(
+            FlowsetParams {
+                mask: FlowMask::NONE,
+                ..params(10, 0)
+            },
+            9,
+        );
+        let x = one.flow_for(&key(1), 0, &mut s).expect("x");
+        assert_eq!(one.flow_for(&key(2), 0, &mut s), Some(x));
+    }
+
+    #[test]
+    fn idle_flows_expire_busy_ones_do_not() {
+        let mut s = build::<u32>(Kind::Qfq, SchedConfig::default()).expect("sched");
+        let mut fs = Flowset::new(params(1000, 1_000), 9);
+        let ids: Vec<FlowId> = (0..500)
+            .map(|p| fs.flow_for(&key(p), 0, &mut s).expect("flow"))
+            .collect();
+        // Flow 7 has a packet queued, flow 8 was seen recently.
+        s.enqueue(0, ids[7], 100).expect("enqueue");
+        fs.flow_for(&key(8), 900, &mut s);
+        let mut removed = 0;
+        for _ in 0..100 {
+            removed += fs.expire(1_500, 64, &mut s);
+        }
+        assert_eq!(removed, 498);
+        assert_eq!(fs.flows(), 2);
+        assert_eq!(s.flows(), 2);
+        assert_eq!(fs.counters().expired, 498);
+        // The surviving flows are still found under their keys.
+        assert_eq!(fs.flow_for(&key(7), 1_600, &mut s), Some(ids[7]));
+        assert_eq!(fs.flow_for(&key(8), 1_600, &mut s), Some(ids[8]));
+    }
+}

@@ -1,0 +1,216 @@
+//! End to end in simulated time: a TOML configuration → rules → flowsets →
+//! a pipe, fed real frame bytes.
+
+use sched::emulator::{Cause, Emulator, Verdict};
+use sched::{config, Packet};
+
+/// The packet handle the emulator queues: which test flow, and the frame length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Pk {
+    tag: u32,
+    len: u32,
+}
+
+impl Packet for Pk {
+    fn len(&self) -> u32 {
+        self.len
+    }
+}
+
+fn pk(tag: u32, frame: &[u8]) -> Pk {
+    Pk {
+        tag,
+        len: frame.len() as u32,
+    }
+}
+
+/// An Ethernet/IPv4/UDP frame (checksums zero: the classifier does not check them).
+fn udp_frame(
+    src: [u8; 4],
+    dst: [u8; 4],
+    sport: u16,
+    dport: u16,
+    dscp: u8,
+    payload: usize,
+) -> Vec<u8> {
+    let mut f = Vec::with_capacity(42 + payload);
+    f.extend_from_slice(&[0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00]);
+    let total = (20 + 8 + payload) as u16;
+    f.extend_from_slice(&[0x45, dscp << 2]);
+    f.extend_from_slice(&total.to_be_bytes());
+    f.extend_from_slice(&[0, 0, 0x40, 0, 64, 17, 0, 0]);
+    f.extend_from_slice(&src);
+    f.extend_from_slice(&dst);
+    f.extend_from_slice(&sport.to_be_bytes());
+    f.extend_from_slice(&dport.to_be_bytes());
+    f.extend_from_slice(&((8 + payload) as u16).to_be_bytes());
+    f.extend_from_slice(&[0, 0]);
+    f.resize(42 + payload, 0xab);
+    f
+}
+
+const WEIGHTED: &str = r#"
+[[pipe]]
+name = "link"
+bandwidth = "100Mbit/s"
+queue = 400
+sched = "qfq"
+
+[[flowset]]
+name = "w1"
+pipe = "link"
+weight = 1
+queue = 100
+
+[[flowset]]
+name = "w2"
+pipe = "link"
+weight = 2
+queue = 100
+
+[[flowset]]
+name = "w3"
+pipe = "link"
+weight = 3
+queue = 100
+
+[[flowset]]
+name = "w4"
+pipe = "link"
+weight = 4
+queue = 100
+
+[[rule]]
+flowset = "w1"
+match = { proto = "udp", dst_port = 10001 }
+
+[[rule]]
+flowset = "w2"
+match = { proto = "udp", dst_port = 10002 }
+
+[[rule]]
+flowset = "w3"
+match = { proto = "udp", dst_port = 10003 }
+
+[[rule]]
+flowset = "w4"
+match = { proto = "udp", dst_port = 10004 }
+"#;
+
+#[test]
+fn four_weighted_flows_through_qfq_at_100_mbit_get_their_shares() {
+    let cfg = config::from_toml(WEIGHTED).expect("config");
+    let mut emu: Emulator<Pk> = Emulator::from_config(&cfg, 1).expect("emulator");
+    let frames: Vec<Vec<u8>> = (0..4)
+        .map(|i| udp_frame([10, 0, 0, 1], [10, 0, 1, 1], 5000, 10001 + i, 0, 1458))
+        .collect();
+    // Every flow keeps 20 packets queued.
+    let offer = |emu: &mut Emulator<Pk>, now: u64, i: usize| match emu.enqueue(
+        now,
+        &frames[i],
+        pk(i as u32, &frames[i]),
+    ) {
+        Verdict::Queued { .. } => {}
+        other => panic!("flow {i}: {other:?}"),
+    };
+    for _ in 0..20 {
+        for i in 0..4 {
+            offer(&mut emu, 0, i);
+        }
+    }
+    let mut bytes = [0u64; 4];
+    let mut now = 0u64;
+    let end = 2_000_000_000; // 2 simulated seconds
+    while let Some(t) = emu.next_wakeup() {
+        if t > end {
+            break;
+        }
+        now = now.max(t);
+        while let Some((_, _, p)) = emu.dequeue(now) {
+            bytes[p.tag as usize] += p.len as u64;
+            offer(&mut emu, now, p.tag as usize);
+        }
+    }
+    let total: u64 = bytes.iter().sum();
+    // 100 Mbit/s for 2 s with 24 bytes of overhead per 1500-byte frame.
+    let expect_total = 2.0 * 100e6 / 8.0 * 1500.0 / 1524.0;
+    assert!(
+        (total as f64 - expect_total).abs() / expect_total < 0.001,
+        "total {total} vs {expect_total}"
+    );
+    for (i, b) in bytes.iter().enumerate() {
+        let share = *b as f64 / total as f64;
+        let want = (i + 1) as f64 / 10.0;
+        assert!(
+            (share - want).abs() <= 0.01 * want,
+            "flow {i}: share {share:.4}, want {want}"
+        );
+    }
+    let c = emu.counters();
+    assert_eq!(c.malformed, 0);
+    assert_eq!(c.matched, c.offered);
+}
+
+#[test]
+fn arp_and_unmatched_traffic_pass_malformed_frames_are_dropped() {
+    let cfg = config::from_toml(WEIGHTED).expect("config");
+    let mut emu: Emulator<Pk> = Emulator::from_config(&cfg, 1).expect("emulator");
+    let mut arp = vec![0xff; 6];
+    arp.extend_from_slice(&[0x02, 0, 0, 0, 0, 1, 0x08, 0x06]);
+    arp.extend_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1]);
+    arp.extend_from_slice(&[
+        0x02, 0, 0, 0, 0, 1, 10, 0, 0, 1, 0, 0, 0, 0, 0, 0, 10, 0, 0, 2,
+    ]);
+    assert_eq!(
+        emu.enqueue(0, &arp, pk(7, &arp)),
+        Verdict::Pass(pk(7, &arp))
+    );
+    let other = udp_frame([10, 0, 0, 1], [10, 0, 1, 1], 5000, 53, 0, 10);
+    assert_eq!(
+        emu.enqueue(0, &other, pk(8, &other)),
+        Verdict::Pass(pk(8, &other)),
+        "no rule matches: default pass"
+    );
+    let mut bad = udp_frame([10, 0, 0, 1], [10, 0, 1, 1], 5000, 10001, 0, 10);
+    bad[14] = 0x44; // IHL 4 < 5
+    let p = pk(9, &bad);
+    assert!(matches!(emu.enqueue(0, &bad, p), Verdict::Dropped(q, Cause::Malformed(_)) if q == p));
+    let p = pk(10, &bad[..20]);
+    assert!(
+        matches!(emu.enqueue(0, &bad[..20], p), Verdict::Dropped(q, Cause::Malformed(_)) if q == p)
+    );
+    let c = emu.counters();
+    assert_eq!((c.offered, c.passed, c.malformed), (4, 2, 2));
+}
+
+#[test]
+fn delay_pipe_holds_packets_exactly_as_long_as_configured() {
+    let cfg = config::from_toml(
+        r#"
+[[pipe]]
+name = "wan"
+bandwidth = "1Gbit/s"
+delay = "5ms"
+
+[[flowset]]
+name = "all"
+pipe = "wan"
+
+[default]
+flowset = "all"
+"#,
+    )
+    .expect("config");
+    let mut emu: Emulator<Pk> = Emulator::from_config(&cfg, 1).expect("emulator");
+    let f = udp_frame([10, 0, 0, 1], [10, 0, 1, 1], 1, 2, 0, 958); // 1000-byte frame
+    assert!(matches!(
+        emu.enqueue(1_000, &f, pk(1, &f)),
+        Verdict::Queued { .. }
+    ));
+    // (1000 + 24) * 8 bits at 1 Gbit/s = 8192 ns, then 5 ms.
+    let due = 1_000 + 8_192 + 5_000_000;
+    assert_eq!(emu.dequeue(1_000), None);
+    assert_eq!(emu.next_wakeup(), Some(due));
+    assert_eq!(emu.dequeue(due - 1), None);
+    assert_eq!(emu.dequeue(due).map(|(_, _, p)| p), Some(pk(1, &f)));
+}
