@@ -3,13 +3,14 @@
 //! its parts: the caller feeds frames with `now_ns` and polls `dequeue` at
 //! `next_wakeup()`.
 
-use crate::classify::{Classifier, FlowKey, FlowMask, Match};
-use crate::config::{Config, DefaultAction, LossSpec, MaskSpec, QueueSpec};
+use crate::classify::{Classifier, FlowKey, FlowMask, KeyTable, Match};
+use crate::config::{Config, DefaultAction, FlowsetSpec, LossSpec, MaskSpec, PipeSpec, QueueSpec};
 use crate::flowset::{Flowset, FlowsetParams};
 use crate::pipe::{LossModel, Pipe, PipeDrop, PipeDropped, PipeParams};
 use crate::types::{FlowConfig, FlowId, OverflowPolicy, Packet, QueueLimit, SchedConfig};
 use crate::wire::{self, Family, ParseError};
-use crate::{build, ConfigError};
+use crate::{build, ConfigError, Kind};
+use std::collections::VecDeque;
 
 /// Where a frame goes when no rule matches, or what a rule says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +28,8 @@ pub enum Cause {
     Malformed(ParseError),
     /// Its flowset (or the pipe's scheduler) had no room for another flow.
     FlowsetFull,
+    /// A dynamic pipe already has `max_instances` instances.
+    PipeFull,
     /// The pipe dropped it (loss, queue limits, ...).
     Pipe(PipeDrop),
 }
@@ -85,10 +88,227 @@ pub enum BuildError {
     PipeMask(String),
 }
 
+/// A flowset's runtime: its table of flows (static pipes), or its position in
+/// each instance of a dynamic pipe.
 #[derive(Debug)]
 struct FlowsetRt {
-    fs: Flowset,
+    /// `Some` on a static pipe; `None` on a dynamic one (each instance has its own).
+    fs: Option<Flowset>,
     pipe: usize,
+    /// Index among the flowsets of its pipe (instances keep theirs in this order).
+    local: usize,
+}
+
+/// One instance of a dynamic pipe: a whole pipe with its own flowsets.
+#[derive(Debug)]
+struct Instance<P: Packet + Copy + Default> {
+    pipe: Pipe<P>,
+    flowsets: Vec<Flowset>,
+    key: FlowKey,
+    last_seen: u64,
+    /// In `DynPipe::active`.
+    active: bool,
+}
+
+/// dummynet's `pipe N config mask ...`: every masked key gets its own
+/// instance of the pipe (its own link, delay line and scheduler), created on
+/// its first packet and removed after `idle_timeout_ns` with nothing queued.
+/// Creating an instance allocates (its scheduler's pool), as dummynet's
+/// dynamic pipes do; the number of instances is bounded by `max_instances`.
+/// `dequeue` and `next_wakeup` visit the instances that hold packets.
+#[derive(Debug)]
+struct DynPipe<P: Packet + Copy + Default> {
+    mask: FlowMask,
+    kind: Kind,
+    sched_cfg: SchedConfig,
+    params: PipeParams,
+    /// Parameters of the flowsets attached to this pipe, by local index.
+    flowsets: Vec<FlowsetParams>,
+    table: KeyTable<u32>,
+    slots: Vec<Option<Instance<P>>>,
+    free: Vec<u32>,
+    active: VecDeque<u32>,
+    idle_timeout_ns: u64,
+    cursor: usize,
+    seed: u64,
+    created: u64,
+}
+
+// A handful of pipes per emulator; the static ones sit on the per-packet path,
+// so they stay inline rather than behind another pointer.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+enum PipeRt<P: Packet + Copy + Default> {
+    Static(Pipe<P>),
+    Dynamic(Box<DynPipe<P>>),
+}
+
+/// Flows of one flowset inside one instance of a dynamic pipe: bounded so
+/// that a thousand instances do not each reserve a table for `max_flows`.
+pub const MAX_FLOWS_PER_INSTANCE: u32 = 256;
+
+/// Most packets one pipe (or one dynamic-pipe instance) holds in total: the
+/// size of its scheduler's packet pool. The per-flow limits of its flowsets
+/// apply inside it. (In the datapath the UMEM frames bound this too.)
+pub const MAX_PIPE_PACKETS: u32 = 65_536;
+
+impl<P: Packet + Copy + Default> DynPipe<P> {
+    /// The instance for `key`, created if new; `None` when `max_instances` are in use.
+    fn instance_for(&mut self, key: &FlowKey, now_ns: u64) -> Option<u32> {
+        let mk = key.masked(&self.mask);
+        if let Some(&i) = self.table.get(&mk) {
+            return Some(i);
+        }
+        if self.table.len() >= self.table_max() {
+            return None;
+        }
+        let sched = build::<P>(self.kind, self.sched_cfg).ok()?;
+        let seed = self
+            .seed
+            .wrapping_add(self.created.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let params = PipeParams {
+            seed: self.params.seed ^ seed,
+            ..self.params.clone()
+        };
+        let inst = Instance {
+            pipe: Pipe::new(sched, &params),
+            flowsets: self
+                .flowsets
+                .iter()
+                .enumerate()
+                .map(|(j, fp)| Flowset::new(*fp, seed.wrapping_add(j as u64)))
+                .collect(),
+            key: mk,
+            last_seen: now_ns,
+            active: false,
+        };
+        let idx = match self.free.pop() {
+            Some(i) => {
+                self.slots[i as usize] = Some(inst);
+                i
+            }
+            None => {
+                self.slots.push(Some(inst));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.table.insert(mk, idx);
+        self.created += 1;
+        Some(idx)
+    }
+
+    fn table_max(&self) -> usize {
+        // KeyTable::new(max) holds exactly `max` keys.
+        self.table.capacity() / 2
+    }
+
+    fn dequeue(&mut self, now_ns: u64) -> Option<(FlowId, P)> {
+        for _ in 0..self.active.len() {
+            let i = self.active.pop_front()?;
+            let Some(inst) = self.slots.get_mut(i as usize).and_then(Option::as_mut) else {
+                continue;
+            };
+            let out = inst.pipe.dequeue(now_ns);
+            if inst.pipe.backlog_packets() == 0 {
+                inst.active = false;
+            } else {
+                self.active.push_back(i);
+            }
+            if out.is_some() {
+                return out;
+            }
+        }
+        None
+    }
+
+    fn next_wakeup(&self) -> Option<u64> {
+        self.active
+            .iter()
+            .filter_map(|&i| self.slots.get(i as usize)?.as_ref()?.pipe.next_wakeup())
+            .min()
+    }
+
+    fn expire(&mut self, now_ns: u64, budget: usize) -> usize {
+        let mut removed = 0;
+        for inst in self.slots.iter_mut().flatten() {
+            for fs in inst.flowsets.iter_mut() {
+                removed += fs.expire(now_ns, budget, inst.pipe.sched());
+            }
+        }
+        let n = self.slots.len();
+        for _ in 0..budget.min(n) {
+            let i = self.cursor % n;
+            self.cursor = (i + 1) % n;
+            let idle = matches!(&self.slots[i], Some(inst)
+                if inst.pipe.backlog_packets() == 0
+                    && now_ns.saturating_sub(inst.last_seen) >= self.idle_timeout_ns);
+            if idle {
+                if let Some(inst) = self.slots[i].take() {
+                    self.table.remove(&inst.key);
+                    self.free.push(i as u32);
+                    removed += 1;
+                }
+            }
+        }
+        removed
+    }
+}
+
+/// Packet budget of a pipe: what its flowsets can hold at once, capped.
+fn pipe_packets(flowsets: &[&FlowsetSpec], per_instance: bool) -> u32 {
+    let total: u64 = flowsets
+        .iter()
+        .map(|f| {
+            let flows = flowset_params(f, per_instance).max_flows as u64;
+            let per_flow = match f.queue {
+                QueueSpec::Packets(n) => n as u64,
+                QueueSpec::Bytes(b) => b / MIN_FRAME + 1,
+            };
+            flows.saturating_mul(per_flow)
+        })
+        .fold(0u64, u64::saturating_add);
+    total.clamp(1, MAX_PIPE_PACKETS as u64) as u32
+}
+
+fn flowset_params(f: &FlowsetSpec, per_instance: bool) -> FlowsetParams {
+    let limit = match f.queue {
+        QueueSpec::Packets(n) => QueueLimit {
+            packets: n.max(1),
+            bytes: u32::MAX,
+        },
+        QueueSpec::Bytes(b) => QueueLimit {
+            packets: u32::MAX,
+            bytes: b.clamp(1, u32::MAX as u64) as u32,
+        },
+    };
+    FlowsetParams {
+        mask: mask_of(&f.mask),
+        flow: FlowConfig {
+            weight: f.weight,
+            priority: f.priority,
+            quantum: f.quantum,
+            lmax: f.lmax,
+            limit,
+        },
+        max_flows: if per_instance {
+            f.max_flows.min(MAX_FLOWS_PER_INSTANCE)
+        } else {
+            f.max_flows
+        },
+        idle_timeout_ns: f.idle_timeout_ns,
+    }
+}
+
+fn pipe_params(p: &PipeSpec, packets: u32, seed: u64) -> PipeParams {
+    PipeParams {
+        bandwidth_bps: p.bandwidth_bps,
+        overhead_bytes: p.overhead_bytes,
+        delay_ns: p.delay_ns,
+        loss: loss_of(&p.loss),
+        // Every queued packet can be on its way at once.
+        delay_capacity: packets as usize,
+        seed,
+    }
 }
 
 /// Rules, flowsets and pipes.
@@ -98,7 +318,7 @@ pub struct Emulator<P: Packet + Copy + Default> {
     default: Target,
     non_ip: Target,
     flowsets: Vec<FlowsetRt>,
-    pipes: Vec<Pipe<P>>,
+    pipes: Vec<PipeRt<P>>,
     /// Next pipe `dequeue` looks at first (round robin across pipes).
     next_pipe: usize,
     counters: EmulatorCounters,
@@ -139,79 +359,70 @@ impl<P: Packet + Copy + Default> Emulator<P> {
     pub fn from_config(cfg: &Config, seed: u64) -> Result<Self, BuildError> {
         let mut pipes = Vec::with_capacity(cfg.pipes.len());
         for (pi, p) in cfg.pipes.iter().enumerate() {
-            if p.mask.is_some() {
-                return Err(BuildError::PipeMask(p.name.clone()));
-            }
-            let max_flows: u64 = cfg
-                .flowsets
+            let attached: Vec<&FlowsetSpec> =
+                cfg.flowsets.iter().filter(|f| f.pipe == pi).collect();
+            let dynamic = p.mask.is_some();
+            let packets = pipe_packets(&attached, dynamic);
+            let max_flows: u64 = attached
                 .iter()
-                .filter(|f| f.pipe == pi)
-                .map(|f| f.max_flows as u64)
+                .map(|f| flowset_params(f, dynamic).max_flows as u64)
                 .sum::<u64>()
                 .clamp(1, SchedConfig::MAX_FLOWS as u64);
-            let (limit_packets, limit_bytes) = match p.queue {
-                QueueSpec::Packets(n) => (n, u64::MAX),
-                QueueSpec::Bytes(b) => (
-                    (b / MIN_FRAME + 1).min(SchedConfig::MAX_PACKETS as u64) as u32,
-                    b.max(crate::Lmax::MAX as u64),
-                ),
-            };
-            let sc = SchedConfig {
+            let sched_cfg = SchedConfig {
                 max_flows: max_flows as u32,
-                limit_packets: limit_packets.max(1),
-                limit_bytes,
+                limit_packets: packets,
+                limit_bytes: u64::MAX,
                 overflow: OverflowPolicy::TailDrop,
             };
-            let sched = build(p.sched, sc).map_err(|source| BuildError::Sched {
+            let pseed = seed ^ (pi as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            let sched_err = |source| BuildError::Sched {
                 pipe: p.name.clone(),
                 source,
-            })?;
-            let params = PipeParams {
-                bandwidth_bps: p.bandwidth_bps,
-                overhead_bytes: p.overhead_bytes,
-                delay_ns: p.delay_ns,
-                loss: loss_of(&p.loss),
-                // Every queued packet can be on its way at once.
-                delay_capacity: limit_packets.max(1) as usize,
-                seed: seed ^ (pi as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
             };
-            pipes.push(Pipe::new(sched, &params));
-        }
-        let flowsets = cfg
-            .flowsets
-            .iter()
-            .enumerate()
-            .map(|(i, f)| {
-                let limit = match f.queue {
-                    QueueSpec::Packets(n) => QueueLimit {
-                        packets: n.max(1),
-                        bytes: u32::MAX,
-                    },
-                    QueueSpec::Bytes(b) => QueueLimit {
-                        packets: u32::MAX,
-                        bytes: b.clamp(1, u32::MAX as u64) as u32,
-                    },
-                };
-                FlowsetRt {
-                    fs: Flowset::new(
-                        FlowsetParams {
-                            mask: mask_of(&f.mask),
-                            flow: FlowConfig {
-                                weight: f.weight,
-                                priority: f.priority,
-                                quantum: f.quantum,
-                                lmax: f.lmax,
-                                limit,
-                            },
-                            max_flows: f.max_flows,
-                            idle_timeout_ns: f.idle_timeout_ns,
-                        },
-                        seed.wrapping_add(i as u64 + 1),
-                    ),
-                    pipe: f.pipe,
+            pipes.push(match p.mask {
+                None => PipeRt::Static(Pipe::new(
+                    build(p.sched, sched_cfg).map_err(sched_err)?,
+                    &pipe_params(p, packets, pseed),
+                )),
+                Some(m) => {
+                    // Validate the scheduler configuration once, up front.
+                    build::<P>(p.sched, sched_cfg).map_err(sched_err)?;
+                    PipeRt::Dynamic(Box::new(DynPipe {
+                        mask: mask_of(&m),
+                        kind: p.sched,
+                        sched_cfg,
+                        params: pipe_params(p, packets, pseed),
+                        flowsets: attached.iter().map(|f| flowset_params(f, true)).collect(),
+                        table: KeyTable::new(p.max_instances as usize, pseed),
+                        slots: Vec::new(),
+                        free: Vec::new(),
+                        active: VecDeque::new(),
+                        idle_timeout_ns: p.idle_timeout_ns,
+                        cursor: 0,
+                        seed: pseed,
+                        created: 0,
+                    }))
                 }
-            })
-            .collect();
+            });
+        }
+        let mut locals = vec![0usize; cfg.pipes.len()];
+        let mut flowsets = Vec::with_capacity(cfg.flowsets.len());
+        for (i, f) in cfg.flowsets.iter().enumerate() {
+            let local = locals[f.pipe];
+            locals[f.pipe] += 1;
+            let fs = match pipes[f.pipe] {
+                PipeRt::Static(_) => Some(Flowset::new(
+                    flowset_params(f, false),
+                    seed.wrapping_add(i as u64 + 1),
+                )),
+                PipeRt::Dynamic(_) => None,
+            };
+            flowsets.push(FlowsetRt {
+                fs,
+                pipe: f.pipe,
+                local,
+            });
+        }
         let rules: Vec<(Match, u32)> = cfg
             .rules
             .iter()
@@ -238,8 +449,9 @@ impl<P: Packet + Copy + Default> Emulator<P> {
         Ok(Self {
             rules: Classifier::new(&rules, FLOW_CACHE_SLOTS, seed),
             default,
-            // ARP, ND and other non-IP frames always pass: endpoints must resolve each other.
-            non_ip: Target::Pass,
+            // Unmatched IP and non-IP frames (ARP, 802.3, ...) take the configured
+            // default; `pass` (the default default) keeps ARP working across a bridge.
+            non_ip: default,
             flowsets,
             pipes,
             next_pipe: 0,
@@ -247,9 +459,34 @@ impl<P: Packet + Copy + Default> Emulator<P> {
         })
     }
 
-    /// The pipes (for stats).
-    pub fn pipes(&self) -> &[Pipe<P>] {
-        &self.pipes
+    /// The static pipes (for stats); dynamic pipes are summed in [`Emulator::pipe_counters`].
+    pub fn pipes(&self) -> impl Iterator<Item = &Pipe<P>> {
+        self.pipes.iter().filter_map(|p| match p {
+            PipeRt::Static(p) => Some(p),
+            PipeRt::Dynamic(_) => None,
+        })
+    }
+
+    /// Counters of pipe `i`, summed over its instances if it is dynamic:
+    /// (counters, instances).
+    pub fn pipe_counters(&self, i: usize) -> Option<(crate::pipe::PipeCounters, usize)> {
+        Some(match self.pipes.get(i)? {
+            PipeRt::Static(p) => (p.counters(), 1),
+            PipeRt::Dynamic(d) => {
+                let mut c = crate::pipe::PipeCounters::default();
+                let mut n = 0;
+                for inst in d.slots.iter().flatten() {
+                    let x = inst.pipe.counters();
+                    c.offered += x.offered;
+                    c.lost += x.lost;
+                    c.delay_line_full += x.delay_line_full;
+                    c.delivered += x.delivered;
+                    c.delivered_bytes += x.delivered_bytes;
+                    n += 1;
+                }
+                (c, n)
+            }
+        })
     }
 
     /// The rule classifier (for its cache statistics).
@@ -257,9 +494,9 @@ impl<P: Packet + Copy + Default> Emulator<P> {
         &self.rules
     }
 
-    /// The flowsets (for stats).
+    /// The flowsets of static pipes (for stats).
     pub fn flowsets(&self) -> impl Iterator<Item = &Flowset> {
-        self.flowsets.iter().map(|f| &f.fs)
+        self.flowsets.iter().filter_map(|f| f.fs.as_ref())
     }
 
     /// Counters.
@@ -317,13 +554,34 @@ impl<P: Packet + Copy + Default> Emulator<P> {
             self.counters.passed += 1;
             return Verdict::Pass(pkt);
         };
-        let pipe = &mut self.pipes[rt.pipe];
-        let Some(flow) = rt.fs.flow_for(key, now_ns, pipe.sched()) else {
+        let pipe_idx = rt.pipe;
+        let (pipe, fs) = match (&mut self.pipes[pipe_idx], rt.fs.as_mut()) {
+            (PipeRt::Static(p), Some(fs)) => (p, fs),
+            (PipeRt::Dynamic(d), _) => {
+                let Some(i) = d.instance_for(key, now_ns) else {
+                    return Verdict::Dropped(pkt, Cause::PipeFull);
+                };
+                let Some(inst) = d.slots.get_mut(i as usize).and_then(Option::as_mut) else {
+                    return Verdict::Dropped(pkt, Cause::PipeFull);
+                };
+                inst.last_seen = now_ns;
+                if !inst.active {
+                    inst.active = true;
+                    d.active.push_back(i);
+                }
+                let Some(fs) = inst.flowsets.get_mut(rt.local) else {
+                    return Verdict::Dropped(pkt, Cause::FlowsetFull);
+                };
+                (&mut inst.pipe, fs)
+            }
+            (PipeRt::Static(_), None) => return Verdict::Dropped(pkt, Cause::FlowsetFull),
+        };
+        let Some(flow) = fs.flow_for(key, now_ns, pipe.sched()) else {
             return Verdict::Dropped(pkt, Cause::FlowsetFull);
         };
         match pipe.enqueue(now_ns, flow, pkt) {
             Ok(()) => Verdict::Queued {
-                pipe: rt.pipe,
+                pipe: pipe_idx,
                 flow,
             },
             Err(PipeDropped {
@@ -331,7 +589,7 @@ impl<P: Packet + Copy + Default> Emulator<P> {
                 reason: PipeDrop::Sched(crate::DropReason::PushedOut),
                 ..
             }) => Verdict::QueuedPushedOut {
-                pipe: rt.pipe,
+                pipe: pipe_idx,
                 victim,
             },
             Err(d) => Verdict::Dropped(d.pkt, Cause::Pipe(d.reason)),
@@ -339,12 +597,17 @@ impl<P: Packet + Copy + Default> Emulator<P> {
     }
 
     /// The next packet that has left a pipe by `now_ns`: (pipe, flow, packet).
-    /// Pipes are visited round robin.
+    /// Pipes are visited round robin. (For a dynamic pipe, `flow` is a flow of
+    /// one of its instances.)
     pub fn dequeue(&mut self, now_ns: u64) -> Option<(usize, FlowId, P)> {
         let n = self.pipes.len();
         for k in 0..n {
             let i = (self.next_pipe + k) % n;
-            if let Some((flow, pkt)) = self.pipes[i].dequeue(now_ns) {
+            let out = match &mut self.pipes[i] {
+                PipeRt::Static(p) => p.dequeue(now_ns),
+                PipeRt::Dynamic(d) => d.dequeue(now_ns),
+            };
+            if let Some((flow, pkt)) = out {
                 self.next_pipe = (i + 1) % n;
                 return Some((i, flow, pkt));
             }
@@ -354,14 +617,28 @@ impl<P: Packet + Copy + Default> Emulator<P> {
 
     /// When `dequeue` should next be called (`None`: nothing queued).
     pub fn next_wakeup(&self) -> Option<u64> {
-        self.pipes.iter().filter_map(Pipe::next_wakeup).min()
+        self.pipes
+            .iter()
+            .filter_map(|p| match p {
+                PipeRt::Static(p) => p.next_wakeup(),
+                PipeRt::Dynamic(d) => d.next_wakeup(),
+            })
+            .min()
     }
 
-    /// Removes idle per-flow queues, looking at up to `budget` table slots per flowset.
+    /// Removes idle per-flow queues and idle dynamic-pipe instances, looking at
+    /// up to `budget` table slots per flowset (and instances per dynamic pipe).
     pub fn expire(&mut self, now_ns: u64, budget: usize) -> usize {
         let mut n = 0;
         for rt in &mut self.flowsets {
-            n += rt.fs.expire(now_ns, budget, self.pipes[rt.pipe].sched());
+            if let (Some(fs), PipeRt::Static(p)) = (rt.fs.as_mut(), &mut self.pipes[rt.pipe]) {
+                n += fs.expire(now_ns, budget, p.sched());
+            }
+        }
+        for p in &mut self.pipes {
+            if let PipeRt::Dynamic(d) = p {
+                n += d.expire(now_ns, budget);
+            }
         }
         n
     }

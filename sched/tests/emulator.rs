@@ -214,3 +214,97 @@ flowset = "all"
     assert_eq!(emu.dequeue(due - 1), None);
     assert_eq!(emu.dequeue(due).map(|(_, _, p)| p), Some(pk(1, &f)));
 }
+
+/// dummynet's per-host dynamic pipe (examples/03-per-host-pipe.toml): every
+/// source host gets its own 200 kbit/s link.
+#[test]
+fn per_host_dynamic_pipe_gives_every_host_its_own_link() {
+    let text = include_str!("../../examples/03-per-host-pipe.toml");
+    let cfg = config::from_toml(text).expect("example config");
+    let mut emu: Emulator<Pk> = Emulator::from_config(&cfg, 3).expect("emulator");
+    let hosts = 3u8;
+    let frames: Vec<Vec<u8>> = (0..hosts)
+        .map(|h| udp_frame([192, 168, 2, 10 + h], [10, 0, 0, 1], 7, 9, 0, 476)) // 518-byte frames
+        .collect();
+    let offer = |emu: &mut Emulator<Pk>, now: u64, h: usize| {
+        let v = emu.enqueue(now, &frames[h], pk(h as u32, &frames[h]));
+        assert!(matches!(v, Verdict::Queued { .. }), "host {h}: {v:?}");
+    };
+    for _ in 0..10 {
+        for h in 0..hosts as usize {
+            offer(&mut emu, 0, h);
+        }
+    }
+    let mut bytes = [0u64; 3];
+    let mut now = 0;
+    let end = 10_000_000_000; // 10 simulated seconds
+    while let Some(t) = emu.next_wakeup() {
+        if t > end {
+            break;
+        }
+        now = now.max(t);
+        while let Some((_, _, p)) = emu.dequeue(now) {
+            bytes[p.tag as usize] += p.len as u64;
+            offer(&mut emu, now, p.tag as usize);
+        }
+    }
+    // Each host alone gets 200 kbit/s (wire bits incl. 24 bytes overhead), not a third of it.
+    for (h, b) in bytes.iter().enumerate() {
+        let wire_bits = *b as f64 * 8.0 * (518.0 + 24.0) / 518.0;
+        let rate = wire_bits / 10.0;
+        assert!(
+            (rate - 200_000.0).abs() / 200_000.0 < 0.01,
+            "host {h}: {rate} bit/s"
+        );
+    }
+    let (_, instances) = emu.pipe_counters(0).expect("pipe 0");
+    assert_eq!(instances, 3);
+    // Traffic from outside 192.168.2.0/24 is not for this pipe.
+    let other = udp_frame([192, 168, 3, 1], [10, 0, 0, 1], 7, 9, 0, 100);
+    assert!(matches!(
+        emu.enqueue(now, &other, pk(9, &other)),
+        Verdict::Pass(_)
+    ));
+}
+
+#[test]
+fn dynamic_pipe_instances_are_bounded_and_expire_when_idle() {
+    let cfg = config::from_toml(
+        r#"
+[[pipe]]
+name = "per-host"
+bandwidth = "1Mbit/s"
+mask = { src_ip = "0.0.0.255" }
+max_instances = 2
+idle_timeout = "1s"
+
+[default]
+pipe = "per-host"
+"#,
+    )
+    .expect("config");
+    let mut emu: Emulator<Pk> = Emulator::from_config(&cfg, 3).expect("emulator");
+    let f = |h: u8| udp_frame([10, 0, 0, h], [10, 0, 0, 100], 7, 9, 0, 100);
+    for h in 1..=2 {
+        assert!(matches!(
+            emu.enqueue(0, &f(h), pk(h as u32, &f(h))),
+            Verdict::Queued { .. }
+        ));
+    }
+    assert!(matches!(
+        emu.enqueue(0, &f(3), pk(3, &f(3))),
+        Verdict::Dropped(_, Cause::PipeFull)
+    ));
+    // Drain, wait past the idle timeout, expire: room for a new host.
+    let mut now = 0;
+    while let Some(t) = emu.next_wakeup() {
+        now = now.max(t);
+        while emu.dequeue(now).is_some() {}
+    }
+    assert_eq!(emu.expire(now + 2_000_000_000, 64), 2);
+    assert_eq!(emu.pipe_counters(0).map(|(_, n)| n), Some(0));
+    assert!(matches!(
+        emu.enqueue(now, &f(3), pk(3, &f(3))),
+        Verdict::Queued { .. }
+    ));
+}
