@@ -6,12 +6,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/setup.sh
 ensure_rust
+ensure_datapath_deps
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets -- -D warnings
-echo "== cargo test --release"
+echo "== cargo test --release (includes the AF_XDP end-to-end tests on a netns testbed: needs root)"
 cargo test --workspace --release
 echo "== fuzz (30 s per target; skipped with a reason if the fuzz toolchain cannot run here)"
 bash scripts/fuzz.sh 30

@@ -36,3 +36,10 @@ ensure_rust() {
     # Some crates build C code.
     command -v cc >/dev/null 2>&1 || apt_install build-essential
 }
+
+ensure_datapath_deps() {
+    # xsk-rs builds libxdp/libbpf from source; the testbed needs iproute2,
+    # ethtool and ping.
+    apt_install clang llvm libelf-dev libpcap-dev zlib1g-dev m4 pkg-config \
+        iproute2 ethtool iputils-ping
+}

@@ -1,0 +1,135 @@
+//! Command line → [`RunConfig`], validated once with messages that name the
+//! bad value.
+
+use crate::worker::RunConfig;
+use crate::xsk::{XdpMode, XskParams};
+use anyhow::{bail, Context};
+use clap::Parser;
+use sched::config::{Config, DefaultAction, FlowsetSpec, MaskSpec, PipeSpec};
+use sched::Kind;
+use std::time::Duration;
+
+/// xdpsched: schedule traffic between AF_XDP ports.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+pub struct Cli {
+    /// Port to serve (port A). Alone: reflect mode (MAC swap, out the same port).
+    #[arg(long)]
+    pub iface: String,
+    /// Second port (port B): inline bridge; A→B is scheduled, B→A forwarded.
+    #[arg(long)]
+    pub out: Option<String>,
+    /// Scheduler for the simple form: fifo, prio, drr, wf2q, qfq.
+    #[arg(long, default_value = "fifo")]
+    pub sched: String,
+    /// Egress rate for the simple form (e.g. 100mbit, 1Gbit/s); absent: as fast as the port takes it.
+    #[arg(long)]
+    pub rate: Option<String>,
+    /// Full pipe/flowset/rule configuration (TOML); replaces --sched/--rate.
+    #[arg(long)]
+    pub config: Option<std::path::PathBuf>,
+    /// XDP attach mode: auto, native, skb.
+    #[arg(long, default_value = "auto")]
+    pub xdp_mode: String,
+    /// UMEM frame size in bytes (2048 or 4096).
+    #[arg(long, default_value_t = 2048)]
+    pub frame_size: u32,
+    /// UMEM frames (shared by the ports).
+    #[arg(long, default_value_t = 8192)]
+    pub frames: u32,
+    /// Frames per RX/TX batch.
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    /// Print a summary line this often, e.g. 1s (0: never).
+    #[arg(long, default_value = "0")]
+    pub stats_interval: String,
+    /// Stop after this long, e.g. 10s (default: until SIGINT/SIGTERM).
+    #[arg(long)]
+    pub duration: Option<String>,
+}
+
+/// The simple form: one pipe at `rate` with `kind`, per-5-tuple flows of equal weight.
+pub fn simple_config(kind: Kind, rate_bps: Option<u64>) -> Config {
+    let mut pipe = PipeSpec::new("egress");
+    pipe.bandwidth_bps = rate_bps;
+    pipe.sched = kind;
+    let mut fs = FlowsetSpec::new("flows", 0);
+    fs.mask = MaskSpec::FIVE_TUPLE;
+    fs.max_flows = 65_536;
+    Config {
+        pipes: vec![pipe],
+        flowsets: vec![fs],
+        rules: Vec::new(),
+        default: DefaultAction::Flowset(0),
+    }
+}
+
+fn duration(s: &str, what: &str) -> anyhow::Result<Option<Duration>> {
+    let ns = sched::units::parse_duration(s).with_context(|| format!("{what}: {s:?}"))?;
+    Ok((ns > 0).then(|| Duration::from_nanos(ns)))
+}
+
+impl Cli {
+    /// Validates the command line.
+    pub fn into_run_config(self) -> anyhow::Result<RunConfig> {
+        let emulator = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                sched::config::from_toml(&text).with_context(|| format!("{}", path.display()))?
+            }
+            None => {
+                let kind: Kind = self.sched.parse().map_err(anyhow::Error::msg)?;
+                let rate = match &self.rate {
+                    Some(r) => {
+                        Some(sched::units::parse_rate(r).with_context(|| format!("--rate {r:?}"))?)
+                    }
+                    None => None,
+                };
+                simple_config(kind, rate)
+            }
+        };
+        let mode = match self.xdp_mode.as_str() {
+            "auto" => XdpMode::Auto,
+            "native" => XdpMode::Native,
+            "skb" => XdpMode::Skb,
+            other => bail!("--xdp-mode {other:?}: expected auto, native or skb"),
+        };
+        if !matches!(self.frame_size, 2048 | 4096) {
+            bail!(
+                "--frame-size {}: must be 2048 or 4096 (a power of two the kernel accepts)",
+                self.frame_size
+            );
+        }
+        if !(64..=1 << 20).contains(&self.frames) {
+            bail!("--frames {}: allowed 64..=1048576", self.frames);
+        }
+        if !(1..=1024).contains(&self.batch) {
+            bail!("--batch {}: allowed 1..=1024", self.batch);
+        }
+        if self.out.as_deref() == Some(self.iface.as_str()) {
+            bail!(
+                "--out {:?} is the same port as --iface: leave --out out for reflect mode",
+                self.iface
+            );
+        }
+        let ring = (self.frames / 4).next_power_of_two().clamp(64, 4096);
+        Ok(RunConfig {
+            iface: self.iface,
+            out: self.out,
+            emulator,
+            xsk: XskParams {
+                frame_size: self.frame_size,
+                frames: self.frames,
+                ring_size: ring,
+                mode,
+            },
+            batch: self.batch,
+            duration: match &self.duration {
+                Some(d) => duration(d, "--duration")?,
+                None => None,
+            },
+            stats_interval: duration(&self.stats_interval, "--stats-interval")?,
+        })
+    }
+}

@@ -1,0 +1,13 @@
+//! xdpsched: the AF_XDP packet path with an embedded scheduler.
+//!
+//! `xsk` is the only module with `unsafe` (AF_XDP rings and UMEM); `worker`
+//! moves frames between the rings and the `sched` emulator; `cli` turns the
+//! command line into a validated [`worker::RunConfig`].
+
+#![deny(unsafe_code)]
+
+pub mod cli;
+pub mod worker;
+// The one place with `unsafe`: every block carries a `// SAFETY:` comment.
+#[allow(unsafe_code)]
+pub mod xsk;

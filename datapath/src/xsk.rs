@@ -1,0 +1,336 @@
+//! The AF_XDP plumbing — the only module of the project with `unsafe`.
+//!
+//! One UMEM is shared by the sockets of every port (two for a bridge, one
+//! for reflect), so a frame received on one port is transmitted on another
+//! without a copy (checked to work on veth here, see shared/TESTBED-NOTES).
+//!
+//! **Frame ownership.** Every UMEM frame is, at any time, in exactly one
+//! place: the free list, a fill ring (kernel), the RX ring (kernel → us),
+//! the scheduler (a queued descriptor), a TX ring or a completion ring
+//! (kernel). [`Ledger`] counts the frames handed to and taken back from the
+//! kernel; `free + fill + tx + queued == total` is checked after traffic.
+//! The rules that make the `unsafe` calls sound follow from that: a frame is
+//! given to the kernel (fill/TX) only when we own it (it came from the free
+//! list, the RX ring or the scheduler), and touched only between being taken
+//! back (RX/completion) and being given again.
+
+use std::num::NonZeroU32;
+use xsk_rs::config::{
+    BindFlags, FrameSize, Interface, LibxdpFlags, QueueSize, SocketConfig, UmemConfig, XdpFlags,
+};
+use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, Socket, TxQueue, Umem};
+
+/// Errors setting up AF_XDP.
+#[derive(Debug, thiserror::Error)]
+pub enum XskError {
+    /// A size is not acceptable to the kernel.
+    #[error("{what} = {value}: {why}")]
+    Config {
+        /// The parameter.
+        what: &'static str,
+        /// Its value.
+        value: u32,
+        /// Why not.
+        why: &'static str,
+    },
+    /// The UMEM could not be created.
+    #[error("creating the UMEM ({frames} frames of {frame_size} B) failed: {source}")]
+    Umem {
+        /// Frames requested.
+        frames: u32,
+        /// Frame size.
+        frame_size: u32,
+        /// The library's error.
+        source: xsk_rs::umem::UmemCreateError,
+    },
+    /// Binding the socket failed (missing interface, no privileges, XDP mode
+    /// not supported, ...).
+    #[error("binding an AF_XDP socket to {iface} queue {queue} failed: {source}")]
+    Socket {
+        /// Interface.
+        iface: String,
+        /// RX queue.
+        queue: u32,
+        /// The library's error.
+        source: xsk_rs::socket::SocketCreateError,
+    },
+    /// The interface name is not valid.
+    #[error("interface name {0:?} is not valid")]
+    BadName(String),
+}
+
+/// How the XDP program is attached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XdpMode {
+    /// Native if the driver supports it, else generic.
+    Auto,
+    /// Driver (native) mode.
+    Native,
+    /// Generic (skb) mode.
+    Skb,
+}
+
+/// Sizes of the UMEM and rings.
+#[derive(Debug, Clone, Copy)]
+pub struct XskParams {
+    /// Bytes per UMEM frame (power of two, 2048 or 4096).
+    pub frame_size: u32,
+    /// Frames in the UMEM (shared by all ports).
+    pub frames: u32,
+    /// Entries per ring (power of two).
+    pub ring_size: u32,
+    /// XDP attach mode.
+    pub mode: XdpMode,
+}
+
+/// One port: an AF_XDP socket bound to (interface, queue 0).
+pub struct Port {
+    /// Interface name.
+    pub name: String,
+    tx: TxQueue,
+    rx: RxQueue,
+    fq: FillQueue,
+    cq: CompQueue,
+}
+
+impl std::fmt::Debug for Port {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Port").field("name", &self.name).finish()
+    }
+}
+
+/// Frames handed to and taken back from the kernel, per port.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Ledger {
+    /// Frames in fill rings (given, not yet received).
+    pub in_fill: u64,
+    /// Frames in TX rings or awaiting completion.
+    pub in_tx: u64,
+    /// Frames received.
+    pub rx: u64,
+    /// Frames transmitted (completed).
+    pub tx_done: u64,
+}
+
+/// The UMEM and its ports.
+pub struct Xsk {
+    umem: Umem,
+    /// The ports, in the order given.
+    pub ports: Vec<Port>,
+    frame_size: u32,
+    /// Descriptor of every frame, indexed by frame number (kept with the
+    /// lengths of the packet it holds while we own it).
+    pub descs: Vec<FrameDesc>,
+    /// Frames we own and hold no packet.
+    pub free: Vec<u32>,
+    /// Kernel accounting.
+    pub ledger: Ledger,
+}
+
+impl std::fmt::Debug for Xsk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Xsk")
+            .field("ports", &self.ports)
+            .field("frames", &self.descs.len())
+            .field("free", &self.free.len())
+            .field("ledger", &self.ledger)
+            .finish()
+    }
+}
+
+impl Xsk {
+    /// Creates the UMEM and binds one socket per interface (queue 0).
+    pub fn open(ifaces: &[String], p: &XskParams) -> Result<Self, XskError> {
+        let cfg_err = |what, value, why| XskError::Config { what, value, why };
+        let frame_size = FrameSize::new(p.frame_size).map_err(|_| {
+            cfg_err(
+                "frame size",
+                p.frame_size,
+                "must be a power of two in 2048..=4096",
+            )
+        })?;
+        let ring = QueueSize::new(p.ring_size)
+            .map_err(|_| cfg_err("ring size", p.ring_size, "must be a power of two"))?;
+        let frames = NonZeroU32::new(p.frames).ok_or(cfg_err("frames", 0, "must be at least 1"))?;
+        let umem_cfg = UmemConfig::builder()
+            .frame_size(frame_size)
+            .fill_queue_size(ring)
+            .comp_queue_size(ring)
+            .build()
+            .map_err(|_| {
+                cfg_err(
+                    "frame size",
+                    p.frame_size,
+                    "rejected by the UMEM configuration",
+                )
+            })?;
+        let (umem, descs) =
+            Umem::new(umem_cfg, frames, false).map_err(|source| XskError::Umem {
+                frames: p.frames,
+                frame_size: p.frame_size,
+                source,
+            })?;
+        let xdp_flags = match p.mode {
+            XdpMode::Auto => XdpFlags::empty(),
+            XdpMode::Native => XdpFlags::XDP_FLAGS_DRV_MODE,
+            XdpMode::Skb => XdpFlags::XDP_FLAGS_SKB_MODE,
+        };
+        let sock_cfg = SocketConfig::builder()
+            .rx_queue_size(ring)
+            .tx_queue_size(ring)
+            .xdp_flags(xdp_flags)
+            .bind_flags(BindFlags::XDP_USE_NEED_WAKEUP)
+            .libxdp_flags(LibxdpFlags::empty())
+            .build();
+        let mut ports = Vec::with_capacity(ifaces.len());
+        for name in ifaces {
+            let iface: Interface = name.parse().map_err(|_| XskError::BadName(name.clone()))?;
+            // SAFETY: each (interface, queue 0) pair is bound once, so libxdp loads its
+            // default program for it and the INHIBIT_PROG_LOAD rule of `Socket::new` does
+            // not apply; the UMEM outlives the socket (both owned by `Xsk`, sockets dropped first).
+            let (tx, rx, fq_cq) =
+                unsafe { Socket::new(sock_cfg, &umem, &iface, 0) }.map_err(|source| {
+                    XskError::Socket {
+                        iface: name.clone(),
+                        queue: 0,
+                        source,
+                    }
+                })?;
+            let Some((fq, cq)) = fq_cq else {
+                return Err(cfg_err(
+                    "interface",
+                    0,
+                    "bound twice (no fill/completion rings returned)",
+                ));
+            };
+            ports.push(Port {
+                name: name.clone(),
+                tx,
+                rx,
+                fq,
+                cq,
+            });
+        }
+        let n = descs.len() as u32;
+        Ok(Self {
+            umem,
+            ports,
+            frame_size: p.frame_size,
+            descs,
+            free: (0..n).rev().collect(),
+            ledger: Ledger::default(),
+        })
+    }
+
+    /// Frames in the UMEM.
+    pub fn total_frames(&self) -> usize {
+        self.descs.len()
+    }
+
+    /// Frame number of a descriptor.
+    #[inline]
+    fn index(&self, d: &FrameDesc) -> u32 {
+        (d.addr() / self.frame_size as usize) as u32
+    }
+
+    /// Gives up to `max` free frames to port `p`'s fill ring.
+    pub fn refill(&mut self, p: usize, max: usize, scratch: &mut Vec<FrameDesc>) {
+        let port = &mut self.ports[p];
+        let want = (port.fq.nb_free(max as u32) as usize)
+            .min(max)
+            .min(self.free.len());
+        if want == 0 {
+            return;
+        }
+        scratch.clear();
+        let start = self.free.len() - want;
+        scratch.extend(self.free[start..].iter().map(|&i| self.descs[i as usize]));
+        // SAFETY: these frames came off our free list, so neither the kernel nor a queue
+        // holds them; they belong to this UMEM.
+        let n = unsafe { port.fq.produce(scratch) };
+        if n == want {
+            self.free.truncate(start);
+            self.ledger.in_fill += n as u64;
+        }
+    }
+
+    /// Takes up to `out.capacity()` received frames from port `p`: their
+    /// frame numbers (descriptor lengths updated in `descs`).
+    pub fn receive(&mut self, p: usize, scratch: &mut [FrameDesc], out: &mut Vec<u32>) -> usize {
+        let port = &mut self.ports[p];
+        // SAFETY: the descriptors written by `consume` describe frames the kernel hands
+        // back to us from this socket's RX ring; we only record them.
+        let n = unsafe { port.rx.consume(scratch) };
+        for d in &scratch[..n] {
+            let i = (d.addr() / self.frame_size as usize) as u32;
+            self.descs[i as usize] = *d;
+            out.push(i);
+        }
+        self.ledger.in_fill -= n as u64;
+        self.ledger.rx += n as u64;
+        if n == 0 && port.fq.needs_wakeup() {
+            let fd = port.rx.fd_mut();
+            let _ = port.fq.wakeup(fd, 0);
+        }
+        n
+    }
+
+    /// The packet bytes of frame `i` (valid until the frame is given back to the kernel).
+    pub fn data(&self, i: u32) -> &[u8] {
+        // SAFETY: callers pass frames we own (received and not yet re-submitted), so the
+        // kernel does not write them while the returned borrow of `self` lives.
+        unsafe { self.umem.data(&self.descs[i as usize]) }.contents()
+    }
+
+    /// Runs `f` on the packet bytes of frame `i`, writable (for MAC rewriting).
+    pub fn with_data_mut<R>(&mut self, i: u32, f: impl FnOnce(&mut [u8]) -> R) -> R {
+        let d = &mut self.descs[i as usize];
+        // SAFETY: callers pass frames we own (received and not yet re-submitted), and
+        // `&mut self` makes this the only reference to the frame while `f` runs.
+        let mut data = unsafe { self.umem.data_mut(d) };
+        f(data.contents_mut())
+    }
+
+    /// Submits frames to port `p`'s TX ring, as many as fit; returns how many.
+    /// Kicks the kernel (copy mode sends a bounded batch per kick).
+    pub fn transmit(&mut self, p: usize, frames: &[u32], scratch: &mut Vec<FrameDesc>) -> usize {
+        let port = &mut self.ports[p];
+        let room = port.tx.nb_free(frames.len() as u32) as usize;
+        let n = room.min(frames.len());
+        if n > 0 {
+            scratch.clear();
+            scratch.extend(frames[..n].iter().map(|&i| self.descs[i as usize]));
+            // SAFETY: these frames are ours (received or dequeued from the scheduler, not
+            // in any ring), hold a packet, and belong to this UMEM.
+            let done = unsafe { port.tx.produce(scratch) };
+            debug_assert_eq!(done, n);
+            self.ledger.in_tx += done as u64;
+        }
+        if self.ledger.in_tx > 0 {
+            let _ = port.tx.wakeup();
+        }
+        n
+    }
+
+    /// Takes back completed TX frames of port `p` onto the free list.
+    pub fn complete(&mut self, p: usize, scratch: &mut [FrameDesc]) -> usize {
+        let port = &mut self.ports[p];
+        // SAFETY: completion descriptors describe frames the kernel has finished sending
+        // and hands back to us.
+        let n = unsafe { port.cq.consume(scratch) };
+        for d in &scratch[..n] {
+            let i = self.index(d);
+            self.free.push(i);
+        }
+        self.ledger.in_tx -= n as u64;
+        self.ledger.tx_done += n as u64;
+        n
+    }
+
+    /// Frames accounted for: free + in fill rings + in TX/completion + `queued`
+    /// (held by the caller) must equal the UMEM size.
+    pub fn balanced(&self, queued: usize) -> bool {
+        self.free.len() as u64 + self.ledger.in_fill + self.ledger.in_tx + queued as u64
+            == self.descs.len() as u64
+    }
+}

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# The veth testbed, in network namespaces this script creates:
+#
+#   bridge:   [xs-gen] gen0 ──veth── dutA [xs-dut] dutB ──veth── sink0 [xs-sink]
+#             10.211.0.1/24                                        10.211.0.2/24
+#             (xdpsched --iface dutA --out dutB runs in xs-dut: a transparent wire)
+#
+#   reflect:  [xs-gen] gen0 ──veth── dutA [xs-dut]     (xdpsched --iface dutA reflects)
+#
+# The addresses exist only inside these namespaces. TX checksum offload is
+# turned off on the endpoint veths: a frame the sending veth expected to be
+# checksummed later arrives at an AF_XDP socket with a partial checksum, and
+# forwarded as-is the receiver would drop it (see shared TESTBED-NOTES).
+#
+# Usage: scripts/testbed.sh up [bridge|reflect] | down | status
+# `up` is idempotent (tears down an old testbed first); `down` always succeeds.
+set -euo pipefail
+
+NS_GEN=xs-gen
+NS_DUT=xs-dut
+NS_SINK=xs-sink
+GEN_IP=10.211.0.1
+SINK_IP=10.211.0.2
+
+down() {
+    for ns in $NS_GEN $NS_DUT $NS_SINK; do
+        ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
+        ip netns del "$ns" 2>/dev/null || true
+    done
+}
+
+up() {
+    local mode=${1:-bridge}
+    down
+    ip netns add $NS_GEN
+    ip netns add $NS_DUT
+    ip link add gen0 netns $NS_GEN type veth peer name dutA netns $NS_DUT
+    if [ "$mode" = bridge ]; then
+        ip netns add $NS_SINK
+        ip link add dutB netns $NS_DUT type veth peer name sink0 netns $NS_SINK
+    fi
+    # Offloads first: changing them on a running veth can leave its peer without carrier.
+    ip netns exec $NS_GEN ethtool -K gen0 tx off >/dev/null
+    ip -n $NS_GEN addr add $GEN_IP/24 dev gen0
+    ip -n $NS_GEN link set lo up
+    ip -n $NS_DUT link set lo up
+    if [ "$mode" = bridge ]; then
+        ip netns exec $NS_SINK ethtool -K sink0 tx off >/dev/null
+        ip -n $NS_SINK addr add $SINK_IP/24 dev sink0
+        ip -n $NS_SINK link set lo up
+        ip -n $NS_DUT link set dutB up
+        ip -n $NS_SINK link set sink0 up
+    fi
+    ip -n $NS_DUT link set dutA up
+    ip -n $NS_GEN link set gen0 up
+    # Carrier comes up asynchronously (link-watch delay): wait for it, bounded.
+    local links="$NS_GEN:gen0 $NS_DUT:dutA"
+    [ "$mode" = bridge ] && links="$links $NS_DUT:dutB $NS_SINK:sink0"
+    for _ in $(seq 50); do
+        local ok=1
+        for l in $links; do
+            [ "$(ip netns exec "${l%%:*}" cat "/sys/class/net/${l#*:}/carrier" 2>/dev/null)" = 1 ] || ok=0
+        done
+        [ $ok = 1 ] && break
+        sleep 0.1
+    done
+    if [ "$mode" != bridge ]; then
+        # Reflect: the DUT side answers nothing itself; give it an address so the
+        # generator's ARP for a fake peer has somewhere to go.
+        ip -n $NS_GEN neigh add $SINK_IP lladdr 02:00:00:00:00:02 dev gen0
+    fi
+}
+
+status() {
+    ip netns list
+    for ns in $NS_GEN $NS_DUT $NS_SINK; do
+        ip netns pids "$ns" >/dev/null 2>&1 && ip -n "$ns" -brief link 2>/dev/null | sed "s/^/$ns: /" || true
+    done
+}
+
+case "${1:-}" in
+    up) up "${2:-bridge}" ;;
+    down) down ;;
+    status) status ;;
+    *)
+        echo "usage: $0 up [bridge|reflect] | down | status" >&2
+        exit 2
+        ;;
+esac
