@@ -160,6 +160,10 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> anyhow::Result<RunStats> {
                 stats.tx[p] += sent as u64;
                 work += sent;
             }
+            if xsk.kick(p) {
+                // The kernel needs kicks to make progress: not idle.
+                work += 1;
+            }
             xsk.complete(p, &mut scratch);
             xsk.refill(p, batch, &mut scratch_v);
         }

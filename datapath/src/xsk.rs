@@ -87,6 +87,8 @@ pub struct XskParams {
 pub struct Port {
     /// Interface name.
     pub name: String,
+    /// Frames in this port's TX ring or awaiting completion.
+    pub in_flight: u64,
     tx: TxQueue,
     rx: RxQueue,
     fq: FillQueue,
@@ -205,6 +207,7 @@ impl Xsk {
             };
             ports.push(Port {
                 name: name.clone(),
+                in_flight: 0,
                 tx,
                 rx,
                 fq,
@@ -225,12 +228,6 @@ impl Xsk {
     /// Frames in the UMEM.
     pub fn total_frames(&self) -> usize {
         self.descs.len()
-    }
-
-    /// Frame number of a descriptor.
-    #[inline]
-    fn index(&self, d: &FrameDesc) -> u32 {
-        (d.addr() / self.frame_size as usize) as u32
     }
 
     /// Gives up to `max` free frames to port `p`'s fill ring.
@@ -305,11 +302,22 @@ impl Xsk {
             let done = unsafe { port.tx.produce(scratch) };
             debug_assert_eq!(done, n);
             self.ledger.in_tx += done as u64;
-        }
-        if self.ledger.in_tx > 0 {
-            let _ = port.tx.wakeup();
+            port.in_flight += done as u64;
         }
         n
+    }
+
+    /// Kicks port `p`'s TX if it has frames in flight. In copy mode one kick
+    /// sends a bounded batch (32 frames were seen on veth), so the loop must
+    /// kick every iteration until the ring drains, not only when it submits:
+    /// otherwise a burst waits for the next arrival and TCP stalls.
+    pub fn kick(&mut self, p: usize) -> bool {
+        let port = &mut self.ports[p];
+        if port.in_flight == 0 {
+            return false;
+        }
+        let _ = port.tx.wakeup();
+        true
     }
 
     /// Takes back completed TX frames of port `p` onto the free list.
@@ -318,10 +326,10 @@ impl Xsk {
         // SAFETY: completion descriptors describe frames the kernel has finished sending
         // and hands back to us.
         let n = unsafe { port.cq.consume(scratch) };
-        for d in &scratch[..n] {
-            let i = self.index(d);
-            self.free.push(i);
-        }
+        port.in_flight -= n as u64;
+        let fs = self.frame_size as usize;
+        self.free
+            .extend(scratch[..n].iter().map(|d| (d.addr() / fs) as u32));
         self.ledger.in_tx -= n as u64;
         self.ledger.tx_done += n as u64;
         n

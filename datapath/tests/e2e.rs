@@ -229,3 +229,202 @@ fn reflect_mode_sends_frames_back_with_macs_swapped() {
     assert!(ok, "xdpsched did not exit cleanly: {stdout}");
     assert!(stdout.contains("frames balanced"), "{stdout}");
 }
+
+/// Four UDP flows (ports 5201..5204) to flowsets of weights 1:2:3:4 on a
+/// 100 Mbit/s pipe with `sched`.
+fn weighted_config(sched: &str) -> String {
+    let mut s =
+        format!("[[pipe]]\nname = \"link\"\nbandwidth = \"100Mbit/s\"\nsched = \"{sched}\"\n");
+    for w in 1..=4 {
+        s += &format!("[[flowset]]\nname = \"w{w}\"\npipe = \"link\"\nweight = {w}\nqueue = 200\n");
+    }
+    for w in 1..=4 {
+        s += &format!(
+            "[[rule]]\nflowset = \"w{w}\"\nmatch = {{ proto = \"udp\", dst_port = {} }}\n",
+            5200 + w
+        );
+    }
+    s
+}
+
+/// Starts one-shot iperf3 servers in the sink on `ports`, runs clients from
+/// the generator with `args`, returns each server's JSON.
+fn iperf3(ports: &[u16], client_args: &[&str]) -> Vec<serde_json::Value> {
+    iperf3_between("xs-sink", "xs-gen", "10.211.0.2", ports, client_args)
+}
+
+/// iperf3 servers in `server_ns`, clients in `client_ns` sending to `server_ip`.
+fn iperf3_between(
+    server_ns: &str,
+    client_ns: &str,
+    server_ip: &str,
+    ports: &[u16],
+    client_args: &[&str],
+) -> Vec<serde_json::Value> {
+    let servers: Vec<Child> = ports
+        .iter()
+        .map(|p| {
+            Command::new("ip")
+                .args([
+                    "netns",
+                    "exec",
+                    server_ns,
+                    "iperf3",
+                    "-s",
+                    "-1",
+                    "-J",
+                    "-p",
+                    &p.to_string(),
+                ])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("iperf3 server")
+        })
+        .collect();
+    sleep(Duration::from_millis(500));
+    let clients: Vec<Child> = ports
+        .iter()
+        .map(|p| {
+            Command::new("ip")
+                .args([
+                    "netns",
+                    "exec",
+                    client_ns,
+                    "iperf3",
+                    "-c",
+                    server_ip,
+                    "-p",
+                    &p.to_string(),
+                ])
+                .args(client_args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("iperf3 client")
+        })
+        .collect();
+    for c in clients {
+        let _ = c.wait_with_output();
+    }
+    servers
+        .into_iter()
+        .map(|s| {
+            let out = s.wait_with_output().expect("iperf3 server output");
+            serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+        })
+        .collect()
+}
+
+fn udp_weighted_shares(sched: &str) {
+    let _tb = Testbed::up("bridge");
+    let cfg = std::env::temp_dir().join(format!("xdpsched-e2e-{sched}.toml"));
+    std::fs::write(&cfg, weighted_config(sched)).expect("write config");
+    let x = Xdpsched::start(&[
+        "--iface",
+        "dutA",
+        "--out",
+        "dutB",
+        "--config",
+        cfg.to_str().expect("path"),
+    ]);
+    assert!(
+        wait_for_path("xs-gen", "10.211.0.2"),
+        "no path across the bridge"
+    );
+    // 60 Mbit/s offered per flow: every flow stays backlogged at its share.
+    let res = iperf3(
+        &[5201, 5202, 5203, 5204],
+        &["-u", "-b", "60M", "-l", "1400", "-t", "4"],
+    );
+    let got: Vec<f64> = res
+        .iter()
+        .map(|j| {
+            let s = &j["end"]["sum"];
+            (s["packets"].as_f64().unwrap_or(0.0) - s["lost_packets"].as_f64().unwrap_or(0.0))
+                .max(0.0)
+        })
+        .collect();
+    let (ok, stdout) = x.stop();
+    let total: f64 = got.iter().sum();
+    assert!(
+        total > 10_000.0,
+        "{sched}: only {total} packets arrived ({got:?})"
+    );
+    for (i, g) in got.iter().enumerate() {
+        let share = g / total;
+        let want = (i + 1) as f64 / 10.0;
+        assert!(
+            (share - want).abs() <= 0.02 * want,
+            "{sched}: flow {} got {:.2} % of the total, want {:.0} % ± 2 % ({got:?})",
+            i + 1,
+            100.0 * share,
+            100.0 * want
+        );
+    }
+    assert!(ok && stdout.contains("frames balanced"), "{stdout}");
+}
+
+#[test]
+fn udp_flows_weighted_1_2_3_4_through_qfq_get_their_shares() {
+    udp_weighted_shares("qfq");
+}
+
+#[test]
+fn udp_flows_weighted_1_2_3_4_through_drr_get_their_shares() {
+    udp_weighted_shares("drr");
+}
+
+#[test]
+fn tcp_crosses_the_bridge_in_both_directions() {
+    let _tb = Testbed::up("bridge");
+    let x = Xdpsched::start(&[
+        "--iface", "dutA", "--out", "dutB", "--sched", "qfq", "--rate", "100mbit",
+    ]);
+    assert!(
+        wait_for_path("xs-gen", "10.211.0.2"),
+        "no path across the bridge"
+    );
+    // Server in one namespace, client sending from the other: (bit/s, JSON summary).
+    let rate = |server_ns, client_ns, ip| -> (f64, String) {
+        let r = iperf3_between(server_ns, client_ns, ip, &[5201], &["-t", "3"]);
+        let bps = r[0]["end"]["sum_received"]["bits_per_second"]
+            .as_f64()
+            .unwrap_or(0.0);
+        (bps, r[0]["end"].to_string().chars().take(400).collect())
+    };
+    let (up, up_json) = rate("xs-sink", "xs-gen", "10.211.0.2");
+    let (down, down_json) = rate("xs-gen", "xs-sink", "10.211.0.1");
+    let (ok, stdout) = x.stop();
+    // gen -> sink goes through the 100 Mbit/s pipe; sink -> gen is forwarded unscheduled.
+    assert!(
+        (80e6..=100e6).contains(&up),
+        "TCP through the pipe: {up} bit/s {up_json}"
+    );
+    assert!(
+        down > 100e6,
+        "TCP sink -> gen (unscheduled): {down} bit/s {down_json}"
+    );
+    assert!(ok && stdout.contains("frames balanced"), "{stdout}");
+}
+
+#[test]
+fn frame_accounting_balances_after_a_million_packets() {
+    let _tb = Testbed::up("bridge");
+    let x = Xdpsched::start(&["--iface", "dutA", "--out", "dutB", "--sched", "fifo"]);
+    assert!(
+        wait_for_path("xs-gen", "10.211.0.2"),
+        "no path across the bridge"
+    );
+    // Small UDP datagrams as fast as iperf3 sends them, in two streams.
+    let _ = iperf3(&[5201, 5202], &["-u", "-b", "0", "-l", "64", "-t", "8"]);
+    let (ok, stdout) = x.stop();
+    let rx: u64 = stdout
+        .split("rx [")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(rx >= 1_000_000, "only {rx} frames received: {stdout}");
+    assert!(ok && stdout.contains("frames balanced"), "{stdout}");
+}
