@@ -4,18 +4,21 @@
 use crate::worker::RunConfig;
 use crate::xsk::{XdpMode, XskParams};
 use anyhow::{bail, Context};
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use sched::config::{Config, DefaultAction, FlowsetSpec, MaskSpec, PipeSpec};
 use sched::Kind;
 use std::time::Duration;
 
 /// xdpsched: schedule traffic between AF_XDP ports.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version, about, args_conflicts_with_subcommands = true)]
 pub struct Cli {
+    /// `cleanup`: remove what a crashed xdpsched left on interfaces.
+    #[command(subcommand)]
+    pub command: Option<Command>,
     /// Port to serve (port A). Alone: reflect mode (MAC swap, out the same port).
     #[arg(long)]
-    pub iface: String,
+    pub iface: Option<String>,
     /// Second port (port B): inline bridge; A→B is scheduled, B→A forwarded.
     #[arg(long)]
     pub out: Option<String>,
@@ -46,6 +49,23 @@ pub struct Cli {
     /// Stop after this long, e.g. 10s (default: until SIGINT/SIGTERM).
     #[arg(long)]
     pub duration: Option<String>,
+    /// Write the final counters as JSON to this file at exit.
+    #[arg(long)]
+    pub stats_json: Option<std::path::PathBuf>,
+    /// Keep libbpf's and libxdp's own log lines.
+    #[arg(long)]
+    pub verbose: bool,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Detach XDP programs a killed xdpsched left on the interfaces.
+    Cleanup {
+        /// Interface to clean (repeatable).
+        #[arg(long, required = true)]
+        iface: Vec<String>,
+    },
 }
 
 /// The simple form: one pipe at `rate` with `kind`, per-5-tuple flows of equal weight.
@@ -70,8 +90,11 @@ fn duration(s: &str, what: &str) -> anyhow::Result<Option<Duration>> {
 }
 
 impl Cli {
-    /// Validates the command line.
+    /// Validates the command line, then checks privileges and interfaces.
     pub fn into_run_config(self) -> anyhow::Result<RunConfig> {
+        let Some(iface) = self.iface.clone() else {
+            bail!("--iface is required (or a subcommand: cleanup)");
+        };
         let emulator = match &self.config {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
@@ -107,15 +130,16 @@ impl Cli {
         if !(1..=1024).contains(&self.batch) {
             bail!("--batch {}: allowed 1..=1024", self.batch);
         }
-        if self.out.as_deref() == Some(self.iface.as_str()) {
-            bail!(
-                "--out {:?} is the same port as --iface: leave --out out for reflect mode",
-                self.iface
-            );
+        if self.out.as_deref() == Some(iface.as_str()) {
+            bail!("--out {iface:?} is the same port as --iface: leave --out out for reflect mode");
+        }
+        crate::preflight::check_privileges()?;
+        for name in std::iter::once(&iface).chain(self.out.iter()) {
+            crate::preflight::check_interface(name, self.frame_size)?;
         }
         let ring = (self.frames / 4).next_power_of_two().clamp(64, 4096);
         Ok(RunConfig {
-            iface: self.iface,
+            iface,
             out: self.out,
             emulator,
             xsk: XskParams {
@@ -130,6 +154,8 @@ impl Cli {
                 None => None,
             },
             stats_interval: duration(&self.stats_interval, "--stats-interval")?,
+            stats_json: self.stats_json,
+            verbose: self.verbose,
         })
     }
 }

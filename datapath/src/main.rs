@@ -2,29 +2,78 @@
 #![forbid(unsafe_code)]
 use anyhow::Context;
 use clap::Parser;
-use datapath::cli::Cli;
+use datapath::cli::{Cli, Command};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-fn main() -> anyhow::Result<()> {
-    let cfg = Cli::parse().into_run_config()?;
+fn cleanup(ifaces: &[String]) -> anyhow::Result<()> {
+    datapath::preflight::check_privileges()?;
+    for name in ifaces {
+        let idx: u32 = std::fs::read_to_string(format!("/sys/class/net/{name}/ifindex"))
+            .with_context(|| {
+                format!("interface {name:?} does not exist (in this network namespace)")
+            })?
+            .trim()
+            .parse()
+            .with_context(|| format!("ifindex of {name:?}"))?;
+        let modes =
+            datapath::xsk::detach_xdp(idx).with_context(|| format!("detaching XDP from {name}"))?;
+        if modes.is_empty() {
+            println!("{name}: no XDP program attached");
+        } else {
+            println!("{name}: detached the XDP program ({})", modes.join(", "));
+        }
+    }
+    Ok(())
+}
+
+fn main() -> std::process::ExitCode {
+    match real_main() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One line with the cause chain; no backtrace for a user error.
+            eprintln!("xdpsched: error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn real_main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Some(Command::Cleanup { iface }) = &cli.command {
+        return cleanup(iface);
+    }
+    let cfg = cli.into_run_config()?;
+    if !cfg.verbose {
+        datapath::xsk::quiet_library_logs();
+    }
+    if let Some(note) = datapath::preflight::bpffs_note() {
+        if cfg.verbose {
+            eprintln!("xdpsched: {note}");
+        }
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let s = stop.clone();
     ctrlc::set_handler(move || s.store(true, Ordering::Relaxed))
         .context("installing the SIGINT/SIGTERM handler")?;
     let stats = datapath::worker::run(&cfg, stop).context("xdpsched")?;
     println!(
-        "xdpsched: rx {:?} tx {:?} dropped {} passed {} frames {}",
+        "xdpsched: rx {:?} tx {:?} dropped {} passed {} malformed {} frames {}",
         stats.rx,
         stats.tx,
         stats.dropped,
         stats.passed,
+        stats.malformed,
         if stats.frames_balanced {
             "balanced"
         } else {
             "UNBALANCED"
         }
     );
+    if let Some(path) = &cfg.stats_json {
+        std::fs::write(path, serde_json::to_string_pretty(&stats)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
     if !stats.frames_balanced {
         anyhow::bail!("frame accounting did not balance at exit");
     }

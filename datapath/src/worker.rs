@@ -48,10 +48,14 @@ pub struct RunConfig {
     pub duration: Option<Duration>,
     /// Print a one-line summary this often (None: never).
     pub stats_interval: Option<Duration>,
+    /// Write the final counters as JSON here.
+    pub stats_json: Option<std::path::PathBuf>,
+    /// Keep the BPF libraries' log lines.
+    pub verbose: bool,
 }
 
 /// Counters printed at exit.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct RunStats {
     /// Frames received per port.
     pub rx: [u64; 2],
@@ -63,6 +67,12 @@ pub struct RunStats {
     pub passed: u64,
     /// Whether every UMEM frame was accounted for at exit.
     pub frames_balanced: bool,
+    /// Packets delivered by the pipes (sum over pipes).
+    pub pipe_delivered: u64,
+    /// Packets lost to the pipes' loss models.
+    pub pipe_lost: u64,
+    /// Frames that did not parse.
+    pub malformed: u64,
 }
 
 fn swap_macs(b: &mut [u8]) {
@@ -206,5 +216,12 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> anyhow::Result<RunStats> {
         std::thread::sleep(Duration::from_millis(1));
     }
     stats.frames_balanced = xsk.balanced(queued);
+    for i in 0..cfg.emulator.pipes.len() {
+        if let Some((c, _)) = emu.pipe_counters(i) {
+            stats.pipe_delivered += c.delivered;
+            stats.pipe_lost += c.lost;
+        }
+    }
+    stats.malformed = emu.counters().malformed;
     Ok(stats)
 }

@@ -342,3 +342,58 @@ impl Xsk {
             == self.descs.len() as u64
     }
 }
+
+unsafe extern "C" fn quiet_libbpf(
+    _level: libbpf_sys::libbpf_print_level,
+    _fmt: *const std::os::raw::c_char,
+    _ap: *mut libbpf_sys::__va_list_tag,
+) -> std::os::raw::c_int {
+    0
+}
+
+unsafe extern "C" fn quiet_libxdp(
+    _level: libxdp_sys::libxdp_print_level,
+    _fmt: *const std::os::raw::c_char,
+    _ap: *mut libxdp_sys::__va_list_tag,
+) -> std::os::raw::c_int {
+    0
+}
+
+/// Silences libbpf's and libxdp's own logging (ELF section notices, the
+/// dispatcher fallback when bpffs is missing): xdpsched reports failures
+/// itself, with the errno. `--verbose` leaves the libraries' logging on.
+pub fn quiet_library_logs() {
+    // SAFETY: both setters store a function pointer in a library global; the
+    // functions are `extern "C"`, never unwind and ignore their arguments. Called
+    // once at start-up before any socket is created, so no library call is
+    // reading the global concurrently.
+    unsafe {
+        libbpf_sys::libbpf_set_print(Some(quiet_libbpf));
+        libxdp_sys::libxdp_set_print(Some(quiet_libxdp));
+    }
+}
+
+/// Detaches any XDP program (generic and native mode) from the interface with
+/// index `ifindex`: what `xdpsched cleanup` does after a crash. Returns the
+/// modes that had a program.
+pub fn detach_xdp(ifindex: u32) -> Result<Vec<&'static str>, std::io::Error> {
+    let mut detached = Vec::new();
+    for (flag, mode) in [(2u32, "generic"), (4u32, "native")] {
+        let mut id = 0u32;
+        // SAFETY: `id` is a valid out-pointer for the call's duration.
+        let q = unsafe { libbpf_sys::bpf_xdp_query_id(ifindex as i32, flag as i32, &mut id) };
+        if q < 0 {
+            return Err(std::io::Error::from_raw_os_error(-q));
+        }
+        if id == 0 {
+            continue;
+        }
+        // SAFETY: a null options pointer is allowed (no expected program id).
+        let r = unsafe { libbpf_sys::bpf_xdp_detach(ifindex as i32, flag, std::ptr::null()) };
+        if r < 0 {
+            return Err(std::io::Error::from_raw_os_error(-r));
+        }
+        detached.push(mode);
+    }
+    Ok(detached)
+}

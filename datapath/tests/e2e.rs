@@ -428,3 +428,106 @@ fn frame_accounting_balances_after_a_million_packets() {
     assert!(rx >= 1_000_000, "only {rx} frames received: {stdout}");
     assert!(ok && stdout.contains("frames balanced"), "{stdout}");
 }
+
+fn xdpsched_in_dut(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new("ip")
+        .args(["netns", "exec", "xs-dut", XDPSCHED])
+        .args(args)
+        .output()
+        .expect("run xdpsched");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn errors_users_hit_are_clear_messages() {
+    let _tb = Testbed::up("bridge");
+    // Not root: no CAP_NET_ADMIN / CAP_BPF.
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            XDPSCHED,
+            "--iface",
+            "lo",
+        ])
+        .output()
+        .expect("setpriv");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("CAP_NET_ADMIN"),
+        "{err}"
+    );
+    // Interface down.
+    let _ = ns("xs-dut", &["ip", "link", "set", "dutA", "down"]);
+    let (ok, _, err) = xdpsched_in_dut(&["--iface", "dutA", "--out", "dutB"]);
+    assert!(!ok && err.contains("is down"), "{err}");
+    let _ = ns("xs-dut", &["ip", "link", "set", "dutA", "up"]);
+    // MTU larger than a frame holds.
+    let _ = ns("xs-dut", &["ip", "link", "set", "dutB", "mtu", "3000"]);
+    let (ok, _, err) = xdpsched_in_dut(&["--iface", "dutA", "--out", "dutB"]);
+    assert!(
+        !ok && err.contains("MTU 3000") && err.contains("--frame-size 4096"),
+        "{err}"
+    );
+    for e in [err.as_str()] {
+        assert!(!e.contains("panicked") && !e.contains("backtrace"), "{e}");
+    }
+}
+
+#[test]
+fn cleanup_removes_what_a_killed_xdpsched_left() {
+    let _tb = Testbed::up("bridge");
+    let mut x = Xdpsched::start(&["--iface", "dutA", "--out", "dutB"]);
+    assert!(
+        wait_for_path("xs-gen", "10.211.0.2"),
+        "no path across the bridge"
+    );
+    // kill -9: no chance to detach.
+    if let Some(c) = x.0.as_mut() {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    assert!(
+        xdp_attached("xs-dut", "dutA"),
+        "expected a leftover program after kill -9"
+    );
+    let (ok, stdout, err) = xdpsched_in_dut(&["cleanup", "--iface", "dutA", "--iface", "dutB"]);
+    assert!(ok, "cleanup failed: {err}");
+    assert!(stdout.contains("dutA: detached"), "{stdout}");
+    assert!(!xdp_attached("xs-dut", "dutA") && !xdp_attached("xs-dut", "dutB"));
+    let (ok, stdout, _) = xdpsched_in_dut(&["cleanup", "--iface", "dutA"]);
+    assert!(ok && stdout.contains("no XDP program"), "{stdout}");
+}
+
+#[test]
+fn stats_json_reports_the_run() {
+    let _tb = Testbed::up("bridge");
+    let path = std::env::temp_dir().join("xdpsched-e2e-stats.json");
+    let _ = std::fs::remove_file(&path);
+    let x = Xdpsched::start(&[
+        "--iface",
+        "dutA",
+        "--out",
+        "dutB",
+        "--stats-json",
+        path.to_str().expect("path"),
+    ]);
+    assert!(
+        wait_for_path("xs-gen", "10.211.0.2"),
+        "no path across the bridge"
+    );
+    let (ok, _) = x.stop();
+    assert!(ok);
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("stats file")).expect("JSON");
+    assert_eq!(v["frames_balanced"], serde_json::Value::Bool(true), "{v}");
+    assert!(
+        v["rx"][0].as_u64().unwrap_or(0) > 0 && v["tx"][1].as_u64().unwrap_or(0) > 0,
+        "{v}"
+    );
+}
