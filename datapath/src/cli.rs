@@ -49,6 +49,9 @@ pub struct Cli {
     /// Stop after this long, e.g. 10s (default: until SIGINT/SIGTERM).
     #[arg(long)]
     pub duration: Option<String>,
+    /// Cores for the workers, DPDK style: "1", "1,3", "0-3" (default: not pinned).
+    #[arg(long)]
+    pub cores: Option<String>,
     /// Write the final counters as JSON to this file at exit.
     #[arg(long)]
     pub stats_json: Option<std::path::PathBuf>,
@@ -137,6 +140,10 @@ impl Cli {
         for name in std::iter::once(&iface).chain(self.out.iter()) {
             crate::preflight::check_interface(name, self.frame_size)?;
         }
+        let cores = match &self.cores {
+            Some(list) => parse_core_list(list, num_cpus())?,
+            None => Vec::new(),
+        };
         let ring = (self.frames / 4).next_power_of_two().clamp(64, 4096);
         Ok(RunConfig {
             iface,
@@ -155,7 +162,73 @@ impl Cli {
             },
             stats_interval: duration(&self.stats_interval, "--stats-interval")?,
             stats_json: self.stats_json,
+            cores,
             verbose: self.verbose,
         })
+    }
+}
+
+/// CPUs this process may run on.
+fn num_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Parses a DPDK-style core list ("1", "1,3", "0-3", "0,2-3") and checks
+/// every core exists (`0..available`).
+pub fn parse_core_list(list: &str, available: usize) -> anyhow::Result<Vec<usize>> {
+    let mut cores = Vec::new();
+    for part in list.split(',').map(str::trim) {
+        let (lo, hi) = match part.split_once('-') {
+            Some((a, b)) => (a.trim(), b.trim()),
+            None => (part, part),
+        };
+        let num = |s: &str| -> anyhow::Result<usize> {
+            s.parse()
+                .map_err(|_| anyhow::anyhow!("--cores {list:?}: {s:?} is not a core number"))
+        };
+        let (lo, hi) = (num(lo)?, num(hi)?);
+        if lo > hi {
+            bail!("--cores {list:?}: range {lo}-{hi} runs backwards");
+        }
+        for c in lo..=hi {
+            if c >= available {
+                bail!(
+                    "--cores {list:?}: core {c} does not exist (this machine has cores 0..={})",
+                    available.saturating_sub(1)
+                );
+            }
+            if !cores.contains(&c) {
+                cores.push(c);
+            }
+        }
+    }
+    Ok(cores)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn core_lists() {
+        assert_eq!(parse_core_list("1", 4).expect("1"), vec![1]);
+        assert_eq!(parse_core_list("0,2-3", 4).expect("list"), vec![0, 2, 3]);
+        assert_eq!(parse_core_list(" 1 - 2 ,1", 4).expect("dup"), vec![1, 2]);
+        let e = parse_core_list("0-7", 2).expect_err("absent").to_string();
+        assert!(
+            e.contains("core 2 does not exist") && e.contains("0..=1"),
+            "{e}"
+        );
+        assert!(parse_core_list("a", 2).is_err());
+        assert!(parse_core_list("3-1", 4).is_err());
+    }
+
+    #[test]
+    fn simple_form_is_one_pipe_with_per_flow_queues() {
+        let c = simple_config(Kind::Qfq, Some(100_000_000));
+        assert_eq!(c.pipes.len(), 1);
+        assert_eq!(c.pipes[0].bandwidth_bps, Some(100_000_000));
+        assert_eq!(c.flowsets[0].mask, MaskSpec::FIVE_TUPLE);
+        assert_eq!(c.default, DefaultAction::Flowset(0));
     }
 }

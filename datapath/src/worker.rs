@@ -52,6 +52,9 @@ pub struct RunConfig {
     pub stats_json: Option<std::path::PathBuf>,
     /// Keep the BPF libraries' log lines.
     pub verbose: bool,
+    /// Cores to pin workers to (empty: not pinned). One worker serves both
+    /// ports today; it runs on the first core of the list.
+    pub cores: Vec<usize>,
 }
 
 /// Counters printed at exit.
@@ -89,6 +92,11 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> anyhow::Result<RunStats> {
         ifaces.push(o.clone());
     }
     let bridge = ifaces.len() == 2;
+    if let Some(&core) = cfg.cores.first() {
+        if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
+            anyhow::bail!("could not pin the worker to core {core}");
+        }
+    }
     let mut xsk = Xsk::open(&ifaces, &cfg.xsk)?;
     let mut emu: Emulator<Desc> = Emulator::from_config(&cfg.emulator, 0x5eed_1234)?;
     let out_port = if bridge { 1 } else { 0 };

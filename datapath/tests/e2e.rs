@@ -180,6 +180,10 @@ fn bad_arguments_are_rejected_with_the_value_named() {
         (&["--iface", "lo", "--sched", "bogus"][..], "bogus"),
         (&["--iface", "lo", "--rate", "fast"][..], "fast"),
         (&["--iface", "lo", "--out", "lo"][..], "same port"),
+        (
+            &["--iface", "lo", "--cores", "0-4096"][..],
+            "does not exist",
+        ),
     ] {
         let out = Command::new(XDPSCHED)
             .args(args)
@@ -208,7 +212,7 @@ fn rx_packets(ns_name: &str, dev: &str) -> u64 {
 #[test]
 fn reflect_mode_sends_frames_back_with_macs_swapped() {
     let _tb = Testbed::up("reflect");
-    let x = Xdpsched::start(&["--iface", "dutA", "--sched", "drr"]);
+    let x = Xdpsched::start(&["--iface", "dutA", "--sched", "drr", "--cores", "1"]);
     // The generator pings a peer that exists only as a static neighbour entry;
     // every echo request comes back reflected (addressed to gen0's MAC).
     let t0 = Instant::now();
