@@ -136,14 +136,15 @@ impl Cli {
         if self.out.as_deref() == Some(iface.as_str()) {
             bail!("--out {iface:?} is the same port as --iface: leave --out out for reflect mode");
         }
-        crate::preflight::check_privileges()?;
-        for name in std::iter::once(&iface).chain(self.out.iter()) {
-            crate::preflight::check_interface(name, self.frame_size)?;
-        }
         let cores = match &self.cores {
             Some(list) => parse_core_list(list, num_cpus())?,
             None => Vec::new(),
         };
+        // Arguments are all valid: now the machine.
+        crate::preflight::check_privileges()?;
+        for name in std::iter::once(&iface).chain(self.out.iter()) {
+            crate::preflight::check_interface(name, self.frame_size)?;
+        }
         let ring = (self.frames / 4).next_power_of_two().clamp(64, 4096);
         Ok(RunConfig {
             iface,
