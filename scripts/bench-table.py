@@ -105,6 +105,15 @@ if cruns:
             if a and b:
                 out.append(f"| {fr} | {a:.1f} | {b:.1f} | {b / a:.2f}× |")
 
+druns = sorted(glob.glob(os.path.join(root, "bench-results/datapath/*/table.md")), key=os.path.getmtime)
+if druns:
+    drun = os.path.dirname(druns[-1])
+    out.append(f"\n**Datapath, side by side in one run** (`scripts/bench-datapath.sh`, run `{os.path.relpath(drun, root)}`; "
+               "veth, copy mode, 2 vCPU — not NIC numbers). TCP: iperf3 gen → sink, median of 3 × 5 s, through the scheduled "
+               "direction at line rate. UDP: 64-byte datagrams received per second; bounded by iperf3's single-core sender, "
+               "so only the ratio means anything until xdpgen exists:\n")
+    out.append(open(druns[-1]).read().rstrip())
+
 table = "\n".join(out) + "\n"
 print(table)
 if "--update-readme" in sys.argv:
