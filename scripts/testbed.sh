@@ -40,12 +40,14 @@ up() {
         ip link add dutB netns $NS_DUT type veth peer name sink0 netns $NS_SINK
     fi
     # Offloads first: changing them on a running veth can leave its peer without carrier.
-    ip netns exec $NS_GEN ethtool -K gen0 tx off >/dev/null
+    # GRO on the endpoints gives their veth a NAPI context, which XDP_REDIRECT into
+    # them needs (xdpsched's fail-open path redirects port to port).
+    ip netns exec $NS_GEN ethtool -K gen0 tx off gro on >/dev/null
     ip -n $NS_GEN addr add $GEN_IP/24 dev gen0
     ip -n $NS_GEN link set lo up
     ip -n $NS_DUT link set lo up
     if [ "$mode" = bridge ]; then
-        ip netns exec $NS_SINK ethtool -K sink0 tx off >/dev/null
+        ip netns exec $NS_SINK ethtool -K sink0 tx off gro on >/dev/null
         ip -n $NS_SINK addr add $SINK_IP/24 dev sink0
         ip -n $NS_SINK link set lo up
         ip -n $NS_DUT link set dutB up

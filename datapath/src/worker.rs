@@ -76,6 +76,10 @@ pub struct RunStats {
     pub pipe_lost: u64,
     /// Frames that did not parse.
     pub malformed: u64,
+    /// Frames our XDP program steered to the sockets (all ports).
+    pub xdp_to_socket: u64,
+    /// Frames it sent past the sockets (none bound for their queue: fail-open).
+    pub xdp_failed_open: u64,
 }
 
 fn swap_macs(b: &mut [u8]) {
@@ -224,6 +228,10 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> anyhow::Result<RunStats> {
         std::thread::sleep(Duration::from_millis(1));
     }
     stats.frames_balanced = xsk.balanced(queued);
+    for (to_socket, failed_open) in xsk.program_counters() {
+        stats.xdp_to_socket += to_socket;
+        stats.xdp_failed_open += failed_open;
+    }
     for i in 0..cfg.emulator.pipes.len() {
         if let Some((c, _)) = emu.pipe_counters(i) {
             stats.pipe_delivered += c.delivered;

@@ -16,7 +16,7 @@
 
 use std::num::NonZeroU32;
 use xsk_rs::config::{
-    BindFlags, FrameSize, Interface, LibxdpFlags, QueueSize, SocketConfig, UmemConfig, XdpFlags,
+    BindFlags, FrameSize, Interface, LibxdpFlags, QueueSize, SocketConfig, UmemConfig,
 };
 use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, Socket, TxQueue, Umem};
 
@@ -42,6 +42,14 @@ pub enum XskError {
         frame_size: u32,
         /// The library's error.
         source: xsk_rs::umem::UmemCreateError,
+    },
+    /// Loading or attaching our XDP program failed.
+    #[error("attaching the XDP program to {iface} failed: {source}")]
+    Program {
+        /// Interface.
+        iface: String,
+        /// The error.
+        source: std::io::Error,
     },
     /// Binding the socket failed (missing interface, no privileges, XDP mode
     /// not supported, ...).
@@ -116,9 +124,12 @@ pub struct Ledger {
 
 /// The UMEM and its ports.
 pub struct Xsk {
-    umem: Umem,
-    /// The ports, in the order given.
+    /// The ports, in the order given (dropped first: sockets close before the
+    /// programs detach and the UMEM goes).
     pub ports: Vec<Port>,
+    /// Our XDP program on each port (dropping `Xsk` detaches them).
+    programs: Vec<XdpProgram>,
+    umem: Umem,
     frame_size: u32,
     /// Descriptor of every frame, indexed by frame number (kept with the
     /// lengths of the packet it holds while we own it).
@@ -172,18 +183,35 @@ impl Xsk {
                 frame_size: p.frame_size,
                 source,
             })?;
-        let xdp_flags = match p.mode {
-            XdpMode::Auto => XdpFlags::empty(),
-            XdpMode::Native => XdpFlags::XDP_FLAGS_DRV_MODE,
-            XdpMode::Skb => XdpFlags::XDP_FLAGS_SKB_MODE,
-        };
+        // Our own program (fail-open), not libxdp's default one.
         let sock_cfg = SocketConfig::builder()
             .rx_queue_size(ring)
             .tx_queue_size(ring)
-            .xdp_flags(xdp_flags)
             .bind_flags(BindFlags::XDP_USE_NEED_WAKEUP)
-            .libxdp_flags(LibxdpFlags::empty())
+            .libxdp_flags(LibxdpFlags::XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD)
             .build();
+        let ifindex = |name: &str| -> Result<u32, XskError> {
+            std::fs::read_to_string(format!("/sys/class/net/{name}/ifindex"))
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+                .ok_or_else(|| XskError::BadName(name.to_string()))
+        };
+        let indexes = ifaces
+            .iter()
+            .map(|n| ifindex(n))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut programs = Vec::with_capacity(ifaces.len());
+        for (i, name) in ifaces.iter().enumerate() {
+            // Bridge: each port fails open to the other; reflect: to the stack.
+            let peer = (indexes.len() == 2).then(|| indexes[1 - i]);
+            let prog = XdpProgram::attach(indexes[i], p.mode, peer).map_err(|source| {
+                XskError::Program {
+                    iface: name.clone(),
+                    source,
+                }
+            })?;
+            programs.push(prog);
+        }
         let mut ports = Vec::with_capacity(ifaces.len());
         for name in ifaces {
             let iface: Interface = name.parse().map_err(|_| XskError::BadName(name.clone()))?;
@@ -205,6 +233,13 @@ impl Xsk {
                     "bound twice (no fill/completion rings returned)",
                 ));
             };
+            // Steer the queue's frames to this socket (our program fails open without it).
+            programs[ports.len()]
+                .bind_socket(0, std::os::fd::AsRawFd::as_raw_fd(rx.fd()))
+                .map_err(|source| XskError::Program {
+                    iface: name.clone(),
+                    source,
+                })?;
             ports.push(Port {
                 name: name.clone(),
                 in_flight: 0,
@@ -216,8 +251,9 @@ impl Xsk {
         }
         let n = descs.len() as u32;
         Ok(Self {
-            umem,
             ports,
+            programs,
+            umem,
             frame_size: p.frame_size,
             descs,
             free: (0..n).rev().collect(),
@@ -335,6 +371,11 @@ impl Xsk {
         n
     }
 
+    /// Per port: frames our XDP program sent (to the socket, failed open).
+    pub fn program_counters(&self) -> Vec<(u64, u64)> {
+        self.programs.iter().map(XdpProgram::counters).collect()
+    }
+
     /// Frames accounted for: free + in fill rings + in TX/completion + `queued`
     /// (held by the caller) must equal the UMEM size.
     pub fn balanced(&self, queued: usize) -> bool {
@@ -396,4 +437,164 @@ pub fn detach_xdp(ifindex: u32) -> Result<Vec<&'static str>, std::io::Error> {
         detached.push(mode);
     }
     Ok(detached)
+}
+
+/// The compiled XDP program (datapath/bpf/xdpsched.bpf.c).
+static XDP_OBJ: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/xdpsched.bpf.o"));
+
+/// Our XDP program attached to one port, with its maps.
+#[derive(Debug)]
+pub struct XdpProgram {
+    obj: std::ptr::NonNull<libbpf_sys::bpf_object>,
+    ifindex: u32,
+    flags: u32,
+    xsks_fd: i32,
+    peer_fd: i32,
+    counters_fd: i32,
+}
+
+fn errno(r: i32) -> std::io::Error {
+    std::io::Error::from_raw_os_error(r.unsigned_abs() as i32)
+}
+
+impl XdpProgram {
+    /// Loads the program and attaches it to `ifindex` in `mode`; frames of a
+    /// queue without a socket go to `peer` (another ifindex) or the stack.
+    pub fn attach(ifindex: u32, mode: XdpMode, peer: Option<u32>) -> Result<Self, std::io::Error> {
+        let name = c"xdpsched";
+        // SAFETY: the options struct is zeroed then sized as libbpf requires; the object
+        // bytes are a static that outlives the object (libbpf copies them anyway).
+        let obj = unsafe {
+            let mut opts: libbpf_sys::bpf_object_open_opts = std::mem::zeroed();
+            opts.sz = std::mem::size_of::<libbpf_sys::bpf_object_open_opts>() as _;
+            opts.object_name = name.as_ptr();
+            libbpf_sys::bpf_object__open_mem(XDP_OBJ.as_ptr().cast(), XDP_OBJ.len() as _, &opts)
+        };
+        let obj = std::ptr::NonNull::new(obj).ok_or_else(std::io::Error::last_os_error)?;
+        let mut prog = Self {
+            obj,
+            ifindex,
+            flags: 0,
+            xsks_fd: -1,
+            peer_fd: -1,
+            counters_fd: -1,
+        };
+        // SAFETY: `obj` is a valid object just opened; the names are NUL-terminated.
+        unsafe {
+            let r = libbpf_sys::bpf_object__load(obj.as_ptr());
+            if r < 0 {
+                return Err(errno(r));
+            }
+            let p = libbpf_sys::bpf_object__find_program_by_name(
+                obj.as_ptr(),
+                c"xdpsched_redirect".as_ptr(),
+            );
+            if p.is_null() {
+                return Err(std::io::Error::other(
+                    "xdpsched_redirect not found in the XDP object",
+                ));
+            }
+            let prog_fd = libbpf_sys::bpf_program__fd(p);
+            prog.xsks_fd =
+                libbpf_sys::bpf_object__find_map_fd_by_name(obj.as_ptr(), c"xsks_map".as_ptr());
+            prog.peer_fd =
+                libbpf_sys::bpf_object__find_map_fd_by_name(obj.as_ptr(), c"peer_map".as_ptr());
+            prog.counters_fd =
+                libbpf_sys::bpf_object__find_map_fd_by_name(obj.as_ptr(), c"counters".as_ptr());
+            if prog.xsks_fd < 0 || prog.peer_fd < 0 || prog.counters_fd < 0 {
+                return Err(std::io::Error::other("maps missing from the XDP object"));
+            }
+            if let Some(peer) = peer {
+                let key = 0u32;
+                let r = libbpf_sys::bpf_map_update_elem(
+                    prog.peer_fd,
+                    (&key as *const u32).cast(),
+                    (&peer as *const u32).cast(),
+                    0,
+                );
+                if r < 0 {
+                    return Err(errno(r));
+                }
+            }
+            let modes: &[u32] = match mode {
+                XdpMode::Native => &[4],
+                XdpMode::Skb => &[2],
+                XdpMode::Auto => &[4, 2],
+            };
+            let mut last = 0;
+            for &m in modes {
+                last = libbpf_sys::bpf_xdp_attach(ifindex as i32, prog_fd, m, std::ptr::null());
+                if last == 0 {
+                    prog.flags = m;
+                    break;
+                }
+            }
+            if last < 0 {
+                return Err(errno(last));
+            }
+        }
+        Ok(prog)
+    }
+
+    /// Steers queue `queue`'s frames to the AF_XDP socket `fd`.
+    pub fn bind_socket(&self, queue: u32, fd: i32) -> Result<(), std::io::Error> {
+        // SAFETY: key and value point to live u32/i32 for the call; the map fd is ours.
+        let r = unsafe {
+            libbpf_sys::bpf_map_update_elem(
+                self.xsks_fd,
+                (&queue as *const u32).cast(),
+                (&fd as *const i32).cast(),
+                0,
+            )
+        };
+        if r < 0 {
+            return Err(errno(r));
+        }
+        Ok(())
+    }
+
+    /// Frames the program sent (to the socket, failed open), summed over CPUs.
+    pub fn counters(&self) -> (u64, u64) {
+        let cpus = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .max(1);
+        let mut out = [0u64; 2];
+        for (i, o) in out.iter_mut().enumerate() {
+            let key = i as u32;
+            // One value per possible CPU; generous room in case of offline CPUs.
+            let mut vals = vec![0u64; cpus.max(256)];
+            // SAFETY: `vals` has room for one u64 per possible CPU, as a per-CPU map
+            // lookup writes; key points to a live u32.
+            let r = unsafe {
+                libbpf_sys::bpf_map_lookup_elem(
+                    self.counters_fd,
+                    (&key as *const u32).cast(),
+                    vals.as_mut_ptr().cast(),
+                )
+            };
+            if r == 0 {
+                *o = vals.iter().sum();
+            }
+        }
+        (out[0], out[1])
+    }
+
+    /// Detaches the program (a clean exit; after a crash the program stays and fails open).
+    pub fn detach(&mut self) {
+        if self.flags != 0 {
+            // SAFETY: plain syscall wrapper; null options are allowed.
+            unsafe {
+                libbpf_sys::bpf_xdp_detach(self.ifindex as i32, self.flags, std::ptr::null())
+            };
+            self.flags = 0;
+        }
+    }
+}
+
+impl Drop for XdpProgram {
+    fn drop(&mut self) {
+        self.detach();
+        // SAFETY: the object was opened by us and is closed exactly once.
+        unsafe { libbpf_sys::bpf_object__close(self.obj.as_ptr()) };
+    }
 }

@@ -485,7 +485,7 @@ fn errors_users_hit_are_clear_messages() {
 }
 
 #[test]
-fn cleanup_removes_what_a_killed_xdpsched_left() {
+fn a_killed_bridge_fails_open_and_cleanup_removes_it() {
     let _tb = Testbed::up("bridge");
     let mut x = Xdpsched::start(&["--iface", "dutA", "--out", "dutB"]);
     assert!(
@@ -535,4 +535,7 @@ fn stats_json_reports_the_run() {
         v["rx"][0].as_u64().unwrap_or(0) > 0 && v["tx"][1].as_u64().unwrap_or(0) > 0,
         "{v}"
     );
+    // While xdpsched runs, its program steers every frame to the sockets.
+    assert!(v["xdp_to_socket"].as_u64().unwrap_or(0) > 0, "{v}");
+    assert_eq!(v["xdp_failed_open"].as_u64(), Some(0), "{v}");
 }
