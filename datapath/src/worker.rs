@@ -57,8 +57,40 @@ pub struct RunConfig {
     pub cores: Vec<usize>,
 }
 
+/// One pipe's figures (summed over its instances if dynamic).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PipeReport {
+    /// Pipe name.
+    pub name: String,
+    /// Instances (1 for a static pipe).
+    pub instances: usize,
+    /// Packets and bytes delivered.
+    pub delivered: u64,
+    /// Bytes delivered.
+    pub delivered_bytes: u64,
+    /// Lost to the loss model.
+    pub lost: u64,
+    /// Dropped by the scheduler, by reason (unknown_flow, bad_length, flow_limit, global_limit, pushed_out).
+    pub drops: std::collections::BTreeMap<&'static str, u64>,
+}
+
+/// One flowset's figures.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct FlowsetReport {
+    /// Flowset name.
+    pub name: String,
+    /// Per-flow queues now.
+    pub flows: usize,
+    /// Created so far.
+    pub created: u64,
+    /// Removed after their idle timeout.
+    pub expired: u64,
+    /// Packets refused because the flowset was full.
+    pub refused: u64,
+}
+
 /// Counters printed at exit.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct RunStats {
     /// Frames received per port.
     pub rx: [u64; 2],
@@ -80,6 +112,32 @@ pub struct RunStats {
     pub xdp_to_socket: u64,
     /// Frames it sent past the sockets (none bound for their queue: fail-open).
     pub xdp_failed_open: u64,
+    /// Per pipe.
+    pub pipes: Vec<PipeReport>,
+    /// Per flowset.
+    pub flowsets: Vec<FlowsetReport>,
+}
+
+fn pipe_reports(cfg: &Config, emu: &Emulator<Desc>) -> Vec<PipeReport> {
+    cfg.pipes
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let (c, instances) = emu.pipe_counters(i).unwrap_or_default();
+            let d = emu.pipe_drops(i).unwrap_or_default();
+            PipeReport {
+                name: p.name.clone(),
+                instances,
+                delivered: c.delivered,
+                delivered_bytes: c.delivered_bytes,
+                lost: c.lost,
+                drops: sched::DropReason::ALL
+                    .iter()
+                    .map(|r| (r.name(), d.drops(*r)))
+                    .collect(),
+            }
+        })
+        .collect()
 }
 
 fn swap_macs(b: &mut [u8]) {
@@ -192,9 +250,18 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> anyhow::Result<RunStats> {
         if let Some(iv) = cfg.stats_interval {
             if now_i - last_stats >= iv {
                 last_stats = now_i;
+                let pipes: Vec<String> = pipe_reports(&cfg.emulator, &emu)
+                    .iter()
+                    .map(|p| format!("{}: {} out, {} lost", p.name, p.delivered, p.lost))
+                    .collect();
                 eprintln!(
-                    "xdpsched: rx {:?} tx {:?} dropped {} passed {} queued {}",
-                    stats.rx, stats.tx, stats.dropped, stats.passed, queued
+                    "xdpsched: rx {:?} tx {:?} dropped {} passed {} queued {} | {}",
+                    stats.rx,
+                    stats.tx,
+                    stats.dropped,
+                    stats.passed,
+                    queued,
+                    pipes.join("; ")
                 );
             }
         }
@@ -232,12 +299,25 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> anyhow::Result<RunStats> {
         stats.xdp_to_socket += to_socket;
         stats.xdp_failed_open += failed_open;
     }
-    for i in 0..cfg.emulator.pipes.len() {
-        if let Some((c, _)) = emu.pipe_counters(i) {
-            stats.pipe_delivered += c.delivered;
-            stats.pipe_lost += c.lost;
-        }
-    }
+    stats.pipes = pipe_reports(&cfg.emulator, &emu);
+    stats.pipe_delivered = stats.pipes.iter().map(|p| p.delivered).sum();
+    stats.pipe_lost = stats.pipes.iter().map(|p| p.lost).sum();
+    stats.flowsets = cfg
+        .emulator
+        .flowsets
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let (flows, c) = emu.flowset_counters(i).unwrap_or_default();
+            FlowsetReport {
+                name: f.name.clone(),
+                flows,
+                created: c.created,
+                expired: c.expired,
+                refused: c.refused,
+            }
+        })
+        .collect();
     stats.malformed = emu.counters().malformed;
     Ok(stats)
 }

@@ -535,6 +535,14 @@ fn stats_json_reports_the_run() {
         v["rx"][0].as_u64().unwrap_or(0) > 0 && v["tx"][1].as_u64().unwrap_or(0) > 0,
         "{v}"
     );
+    // The simple form: one pipe, one per-5-tuple flowset; the pings were one flow.
+    assert_eq!(v["pipes"][0]["name"], "egress", "{v}");
+    assert!(v["pipes"][0]["delivered"].as_u64().unwrap_or(0) > 0, "{v}");
+    assert_eq!(v["flowsets"][0]["name"], "flows", "{v}");
+    assert!(
+        v["flowsets"][0]["created"].as_u64().unwrap_or(0) >= 1,
+        "{v}"
+    );
     // While xdpsched runs, its program steers every frame to the sockets.
     assert!(v["xdp_to_socket"].as_u64().unwrap_or(0) > 0, "{v}");
     assert_eq!(v["xdp_failed_open"].as_u64(), Some(0), "{v}");

@@ -489,6 +489,54 @@ impl<P: Packet + Copy + Default> Emulator<P> {
         })
     }
 
+    /// Drops by reason in pipe `i`'s scheduler (summed over instances if dynamic).
+    pub fn pipe_drops(&self, i: usize) -> Option<crate::DropCounters> {
+        use crate::Scheduler;
+        let add = |a: &mut crate::DropCounters, b: crate::DropCounters| {
+            a.enqueued += b.enqueued;
+            a.dequeued += b.dequeued;
+            for (x, y) in a.by_reason.iter_mut().zip(b.by_reason) {
+                *x += y;
+            }
+        };
+        Some(match self.pipes.get(i)? {
+            PipeRt::Static(p) => p.sched_ref().counters(),
+            PipeRt::Dynamic(d) => {
+                let mut c = crate::DropCounters::default();
+                for inst in d.slots.iter().flatten() {
+                    add(&mut c, inst.pipe.sched_ref().counters());
+                }
+                c
+            }
+        })
+    }
+
+    /// Flowset `i`: (flows now, counters), summed over a dynamic pipe's instances.
+    pub fn flowset_counters(&self, i: usize) -> Option<(usize, crate::flowset::FlowsetCounters)> {
+        let rt = self.flowsets.get(i)?;
+        match (&rt.fs, self.pipes.get(rt.pipe)?) {
+            (Some(fs), _) => Some((fs.flows(), fs.counters())),
+            (None, PipeRt::Dynamic(d)) => {
+                let mut c = crate::flowset::FlowsetCounters::default();
+                let mut flows = 0;
+                for fs in d
+                    .slots
+                    .iter()
+                    .flatten()
+                    .filter_map(|inst| inst.flowsets.get(rt.local))
+                {
+                    let x = fs.counters();
+                    c.created += x.created;
+                    c.expired += x.expired;
+                    c.refused += x.refused;
+                    flows += fs.flows();
+                }
+                Some((flows, c))
+            }
+            (None, PipeRt::Static(_)) => None,
+        }
+    }
+
     /// The rule classifier (for its cache statistics).
     pub fn classifier(&self) -> &Classifier {
         &self.rules

@@ -149,6 +149,12 @@ fn four_weighted_flows_through_qfq_at_100_mbit_get_their_shares() {
     let c = emu.counters();
     assert_eq!(c.malformed, 0);
     assert_eq!(c.matched, c.offered);
+    // One 5-tuple-less flowset per weight: one flow each, nothing refused or dropped.
+    for i in 0..4 {
+        let (flows, fc) = emu.flowset_counters(i).expect("flowset");
+        assert_eq!((flows, fc.created, fc.refused), (1, 1, 0), "flowset {i}");
+    }
+    assert_eq!(emu.pipe_drops(0).expect("pipe").total_drops(), 0);
 }
 
 #[test]
@@ -259,6 +265,10 @@ fn per_host_dynamic_pipe_gives_every_host_its_own_link() {
     }
     let (_, instances) = emu.pipe_counters(0).expect("pipe 0");
     assert_eq!(instances, 3);
+    // The rule sends traffic to the pipe itself: its implicit flowset has one
+    // flow in each of the three instances.
+    let (flows, fc) = emu.flowset_counters(0).expect("implicit flowset");
+    assert_eq!((flows, fc.created), (3, 3));
     // Traffic from outside 192.168.2.0/24 is not for this pipe.
     let other = udp_frame([192, 168, 3, 1], [10, 0, 0, 1], 7, 9, 0, 100);
     assert!(matches!(
