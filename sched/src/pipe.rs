@@ -22,7 +22,6 @@
 //! Unlimited bandwidth means "as fast as the egress takes it": the scheduler
 //! still orders packets, but the link adds no time.
 
-use crate::engine::Algorithm;
 use crate::sim::Rng;
 use crate::types::{DropReason, Dropped, FlowId, Packet};
 use crate::{AnySched, Scheduler};
@@ -365,11 +364,6 @@ impl<P: Packet + Copy + Default> Pipe<P> {
         }
     }
 }
-
-/// Keeps the `Algorithm` import meaningful for readers of this module: pipes
-/// work with any algorithm through `AnySched`.
-#[allow(dead_code)]
-fn _any_algorithm<A: Algorithm>() {}
 
 #[cfg(test)]
 mod tests {
