@@ -124,11 +124,12 @@ pub struct Ledger {
 
 /// The UMEM and its ports.
 pub struct Xsk {
-    /// The ports, in the order given (dropped first: sockets close before the
-    /// programs detach and the UMEM goes).
-    pub ports: Vec<Port>,
-    /// Our XDP program on each port (dropping `Xsk` detaches them).
+    /// Our XDP program on each port, dropped (detached) first on a clean exit,
+    /// so that no frame fails open while the sockets close.
     programs: Vec<XdpProgram>,
+    /// The ports, in the order given (sockets close after the programs detach,
+    /// before the UMEM goes).
+    pub ports: Vec<Port>,
     umem: Umem,
     frame_size: u32,
     /// Descriptor of every frame, indexed by frame number (kept with the
@@ -204,11 +205,9 @@ impl Xsk {
         for (i, name) in ifaces.iter().enumerate() {
             // Bridge: each port fails open to the other; reflect: to the stack.
             let peer = (indexes.len() == 2).then(|| indexes[1 - i]);
-            let prog = XdpProgram::attach(indexes[i], p.mode, peer).map_err(|source| {
-                XskError::Program {
-                    iface: name.clone(),
-                    source,
-                }
+            let prog = XdpProgram::load(indexes[i], peer).map_err(|source| XskError::Program {
+                iface: name.clone(),
+                source,
             })?;
             programs.push(prog);
         }
@@ -249,10 +248,17 @@ impl Xsk {
                 cq,
             });
         }
+        // Sockets are in their maps: only now may frames meet the programs.
+        for (prog, name) in programs.iter_mut().zip(ifaces) {
+            prog.attach(p.mode).map_err(|source| XskError::Program {
+                iface: name.clone(),
+                source,
+            })?;
+        }
         let n = descs.len() as u32;
         Ok(Self {
-            ports,
             programs,
+            ports,
             umem,
             frame_size: p.frame_size,
             descs,
@@ -451,6 +457,7 @@ pub struct XdpProgram {
     xsks_fd: i32,
     peer_fd: i32,
     counters_fd: i32,
+    prog_fd: i32,
 }
 
 fn errno(r: i32) -> std::io::Error {
@@ -460,7 +467,11 @@ fn errno(r: i32) -> std::io::Error {
 impl XdpProgram {
     /// Loads the program and attaches it to `ifindex` in `mode`; frames of a
     /// queue without a socket go to `peer` (another ifindex) or the stack.
-    pub fn attach(ifindex: u32, mode: XdpMode, peer: Option<u32>) -> Result<Self, std::io::Error> {
+    /// Loads the program for `ifindex` (not attached yet: bind the sockets with
+    /// [`XdpProgram::bind_socket`] first, then [`XdpProgram::attach`], so that no
+    /// frame meets the program before its socket is in place); frames of a queue
+    /// without a socket will go to `peer` (another ifindex) or the stack.
+    pub fn load(ifindex: u32, peer: Option<u32>) -> Result<Self, std::io::Error> {
         let name = c"xdpsched";
         // SAFETY: the options struct is zeroed then sized as libbpf requires; the object
         // bytes are a static that outlives the object (libbpf copies them anyway).
@@ -478,6 +489,7 @@ impl XdpProgram {
             xsks_fd: -1,
             peer_fd: -1,
             counters_fd: -1,
+            prog_fd: -1,
         };
         // SAFETY: `obj` is a valid object just opened; the names are NUL-terminated.
         unsafe {
@@ -494,7 +506,7 @@ impl XdpProgram {
                     "xdpsched_redirect not found in the XDP object",
                 ));
             }
-            let prog_fd = libbpf_sys::bpf_program__fd(p);
+            prog.prog_fd = libbpf_sys::bpf_program__fd(p);
             prog.xsks_fd =
                 libbpf_sys::bpf_object__find_map_fd_by_name(obj.as_ptr(), c"xsks_map".as_ptr());
             prog.peer_fd =
@@ -516,24 +528,29 @@ impl XdpProgram {
                     return Err(errno(r));
                 }
             }
-            let modes: &[u32] = match mode {
-                XdpMode::Native => &[4],
-                XdpMode::Skb => &[2],
-                XdpMode::Auto => &[4, 2],
-            };
-            let mut last = 0;
-            for &m in modes {
-                last = libbpf_sys::bpf_xdp_attach(ifindex as i32, prog_fd, m, std::ptr::null());
-                if last == 0 {
-                    prog.flags = m;
-                    break;
-                }
-            }
-            if last < 0 {
-                return Err(errno(last));
-            }
         }
         Ok(prog)
+    }
+
+    /// Attaches the loaded program to its interface in `mode`.
+    pub fn attach(&mut self, mode: XdpMode) -> Result<(), std::io::Error> {
+        let modes: &[u32] = match mode {
+            XdpMode::Native => &[4],
+            XdpMode::Skb => &[2],
+            XdpMode::Auto => &[4, 2],
+        };
+        let mut last = 0;
+        for &m in modes {
+            // SAFETY: plain syscall wrapper on our program fd; null options are allowed.
+            last = unsafe {
+                libbpf_sys::bpf_xdp_attach(self.ifindex as i32, self.prog_fd, m, std::ptr::null())
+            };
+            if last == 0 {
+                self.flags = m;
+                return Ok(());
+            }
+        }
+        Err(errno(last))
     }
 
     /// Steers queue `queue`'s frames to the AF_XDP socket `fd`.
