@@ -7,12 +7,15 @@
 #
 #   reflect:  [xs-gen] gen0 ──veth── dutA [xs-dut]     (xdpsched --iface dutA reflects)
 #
+#   direct:   [xs-gen] gen0 ──veth── sink0 [xs-sink]   (no DUT: xdpgen's own accuracy
+#             and overhead, kernel-free baselines)
+#
 # The addresses exist only inside these namespaces. TX checksum offload is
 # turned off on the endpoint veths: a frame the sending veth expected to be
 # checksummed later arrives at an AF_XDP socket with a partial checksum, and
 # forwarded as-is the receiver would drop it (see shared TESTBED-NOTES).
 #
-# Usage: scripts/testbed.sh up [bridge|reflect] | down | status
+# Usage: scripts/testbed.sh up [bridge|reflect|direct] | down | status
 # `up` is idempotent (tears down an old testbed first); `down` always succeeds.
 set -euo pipefail
 
@@ -29,10 +32,36 @@ down() {
     done
 }
 
+# Carrier comes up asynchronously (link-watch delay): wait for it, bounded.
+wait_carrier() {
+    for _ in $(seq 50); do
+        local ok=1
+        for l in $1; do
+            [ "$(ip netns exec "${l%%:*}" cat "/sys/class/net/${l#*:}/carrier" 2>/dev/null)" = 1 ] || ok=0
+        done
+        [ $ok = 1 ] && return
+        sleep 0.1
+    done
+}
+
 up() {
     local mode=${1:-bridge}
     down
     ip netns add $NS_GEN
+    if [ "$mode" = direct ]; then
+        ip netns add $NS_SINK
+        ip link add gen0 netns $NS_GEN type veth peer name sink0 netns $NS_SINK
+        ip netns exec $NS_GEN ethtool -K gen0 tx off gro on >/dev/null
+        ip netns exec $NS_SINK ethtool -K sink0 tx off gro on >/dev/null
+        ip -n $NS_GEN addr add $GEN_IP/24 dev gen0
+        ip -n $NS_SINK addr add $SINK_IP/24 dev sink0
+        ip -n $NS_GEN link set lo up
+        ip -n $NS_SINK link set lo up
+        ip -n $NS_SINK link set sink0 up
+        ip -n $NS_GEN link set gen0 up
+        wait_carrier "$NS_GEN:gen0 $NS_SINK:sink0"
+        return
+    fi
     ip netns add $NS_DUT
     ip link add gen0 netns $NS_GEN type veth peer name dutA netns $NS_DUT
     if [ "$mode" = bridge ]; then
@@ -55,17 +84,9 @@ up() {
     fi
     ip -n $NS_DUT link set dutA up
     ip -n $NS_GEN link set gen0 up
-    # Carrier comes up asynchronously (link-watch delay): wait for it, bounded.
     local links="$NS_GEN:gen0 $NS_DUT:dutA"
     [ "$mode" = bridge ] && links="$links $NS_DUT:dutB $NS_SINK:sink0"
-    for _ in $(seq 50); do
-        local ok=1
-        for l in $links; do
-            [ "$(ip netns exec "${l%%:*}" cat "/sys/class/net/${l#*:}/carrier" 2>/dev/null)" = 1 ] || ok=0
-        done
-        [ $ok = 1 ] && break
-        sleep 0.1
-    done
+    wait_carrier "$links"
     if [ "$mode" != bridge ]; then
         # Reflect: the DUT side answers nothing itself; give it an address so the
         # generator's ARP for a fake peer has somewhere to go.
@@ -85,7 +106,7 @@ case "${1:-}" in
     down) down ;;
     status) status ;;
     *)
-        echo "usage: $0 up [bridge|reflect] | down | status" >&2
+        echo "usage: $0 up [bridge|reflect|direct] | down | status" >&2
         exit 2
         ;;
 esac

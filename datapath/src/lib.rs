@@ -7,6 +7,7 @@
 #![deny(unsafe_code)]
 
 pub mod cli;
+pub mod netns;
 pub mod preflight;
 pub mod worker;
 // The one place with `unsafe`: every block carries a `// SAFETY:` comment.

@@ -191,11 +191,10 @@ impl Xsk {
             .bind_flags(BindFlags::XDP_USE_NEED_WAKEUP)
             .libxdp_flags(LibxdpFlags::XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD)
             .build();
+        // By ioctl, not /sys: correct in the calling thread's network namespace
+        // (xdpgen enters one per port with setns).
         let ifindex = |name: &str| -> Result<u32, XskError> {
-            std::fs::read_to_string(format!("/sys/class/net/{name}/ifindex"))
-                .ok()
-                .and_then(|s| s.trim().parse().ok())
-                .ok_or_else(|| XskError::BadName(name.to_string()))
+            nix::net::if_::if_nametoindex(name).map_err(|_| XskError::BadName(name.to_string()))
         };
         let indexes = ifaces
             .iter()
@@ -327,6 +326,18 @@ impl Xsk {
         // SAFETY: callers pass frames we own (received and not yet re-submitted), and
         // `&mut self` makes this the only reference to the frame while `f` runs.
         let mut data = unsafe { self.umem.data_mut(d) };
+        f(data.contents_mut())
+    }
+
+    /// Sets frame `i`'s packet length to `len` (capped at what the frame
+    /// holds) and runs `f` on its bytes: for building a packet to send.
+    pub fn with_frame_mut<R>(&mut self, i: u32, len: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
+        let d = &mut self.descs[i as usize];
+        // SAFETY: callers pass frames we own (off the free list or received, not yet
+        // submitted), and `&mut self` makes this the only reference to the frame while
+        // `f` runs.
+        let mut data = unsafe { self.umem.data_mut(d) };
+        data.cursor().set_pos(len);
         f(data.contents_mut())
     }
 

@@ -1,5 +1,29 @@
-//! xdpgen — placeholder until the generator lands (issue: gen).
+//! xdpgen: parse the command line, run, report. See `gen::app`.
 #![forbid(unsafe_code)]
-fn main() -> anyhow::Result<()> {
-    anyhow::bail!("xdpgen: the traffic generator is not implemented yet; see README.md")
+
+use clap::Parser;
+use gen::cli::{Cli, Command};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    if let Err(e) = ctrlc::set_handler(move || s.store(true, Ordering::Relaxed)) {
+        eprintln!("xdpgen: error: cannot handle SIGINT/SIGTERM: {e}");
+        return ExitCode::from(1);
+    }
+    let r = match &cli.command {
+        Some(Command::Capacity(c)) => gen::app::capacity(c, stop),
+        None => gen::app::send(&cli.send, stop),
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xdpgen: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
 }

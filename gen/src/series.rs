@@ -14,6 +14,8 @@ pub struct Series {
     flows: usize,
     /// `buckets[i][f]`: bytes flow `f` received in interval `i`.
     buckets: Vec<Vec<u64>>,
+    /// `packets[i][f]`: its packets.
+    packets: Vec<Vec<u64>>,
 }
 
 /// One interval's figures.
@@ -37,19 +39,39 @@ impl Series {
             start_ns,
             flows,
             buckets: Vec::new(),
+            packets: Vec::new(),
         }
     }
 
-    /// Counts `bytes` of flow `flow` received at `rx_ns` (ignored before the start).
-    pub fn record(&mut self, flow: usize, bytes: u64, rx_ns: u64) {
-        if flow >= self.flows || rx_ns < self.start_ns {
+    /// Counts a packet of `bytes` bytes of flow `flow` at `t_ns` (ignored
+    /// before the start).
+    #[inline]
+    pub fn record(&mut self, flow: usize, bytes: u64, t_ns: u64) {
+        if flow >= self.flows || t_ns < self.start_ns {
             return;
         }
-        let i = ((rx_ns - self.start_ns) / self.interval_ns) as usize;
+        let i = ((t_ns - self.start_ns) / self.interval_ns) as usize;
         while self.buckets.len() <= i {
             self.buckets.push(vec![0; self.flows]);
+            self.packets.push(vec![0; self.flows]);
         }
         self.buckets[i][flow] += bytes;
+        self.packets[i][flow] += 1;
+    }
+
+    /// Bytes per flow in interval `i`.
+    pub fn bytes(&self, i: usize) -> Option<&[u64]> {
+        self.buckets.get(i).map(Vec::as_slice)
+    }
+
+    /// Packets per flow in interval `i`.
+    pub fn packets(&self, i: usize) -> Option<&[u64]> {
+        self.packets.get(i).map(Vec::as_slice)
+    }
+
+    /// Number of flows.
+    pub fn flows(&self) -> usize {
+        self.flows
     }
 
     /// Intervals recorded so far.
