@@ -56,7 +56,10 @@ pub fn enter(name: &str) -> Result<(), NetnsError> {
 }
 
 /// Runs `f` in namespace `name` (if given) on the calling thread and moves
-/// the thread back to where it was afterwards.
+/// the thread back to where it was afterwards. Not for objects that must be
+/// torn down in the namespace (an `Xsk` detaches its XDP programs by
+/// ifindex when it drops): create those from a thread that [`enter`]s the
+/// namespace for good.
 pub fn within<R>(name: Option<&str>, f: impl FnOnce() -> R) -> Result<R, NetnsError> {
     let Some(name) = name else {
         return Ok(f());

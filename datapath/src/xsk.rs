@@ -247,6 +247,23 @@ impl Xsk {
                 cq,
             });
         }
+        let n = descs.len() as u32;
+        let mut xsk = Self {
+            programs: Vec::new(),
+            ports,
+            umem,
+            frame_size: p.frame_size,
+            descs,
+            free: (0..n).rev().collect(),
+            ledger: Ledger::default(),
+        };
+        // Fill rings first: a frame the program steers to a socket with an empty
+        // fill ring is dropped (the first frames of a run were).
+        let fill = (p.ring_size as usize).min(xsk.descs.len() / (ifaces.len() + 1));
+        let mut scratch = Vec::with_capacity(fill);
+        for i in 0..xsk.ports.len() {
+            xsk.refill(i, fill, &mut scratch);
+        }
         // Sockets are in their maps: only now may frames meet the programs.
         for (prog, name) in programs.iter_mut().zip(ifaces) {
             prog.attach(p.mode).map_err(|source| XskError::Program {
@@ -254,16 +271,8 @@ impl Xsk {
                 source,
             })?;
         }
-        let n = descs.len() as u32;
-        Ok(Self {
-            programs,
-            ports,
-            umem,
-            frame_size: p.frame_size,
-            descs,
-            free: (0..n).rev().collect(),
-            ledger: Ledger::default(),
-        })
+        xsk.programs = programs;
+        Ok(xsk)
     }
 
     /// Frames in the UMEM.

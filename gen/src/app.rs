@@ -5,7 +5,7 @@
 use crate::capacity::{self, TrainRx};
 use crate::cli::{self, CapacityArgs, Mode, SendArgs, SendPlan};
 use crate::report::{self, SummaryOptions};
-use crate::run::{self, IntervalEvent, Outcome};
+use crate::run::{self, EngineConfig, IntervalEvent, Outcome};
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 use hdrhistogram::serialization::V2DeflateSerializer;
 use std::io::Write;
@@ -29,15 +29,25 @@ fn port_text(p: &run::PortSpec) -> String {
     }
 }
 
-/// Runs the engine, handing each interval event to `on_event` as it arrives.
-fn drive(
+/// Runs `engine` (`run::run` for AF_XDP), handing each interval event to
+/// `on_event` as it arrives.
+fn drive<E>(
     plan: &SendPlan,
     stop: Arc<AtomicBool>,
+    engine: E,
     mut on_event: impl FnMut(&IntervalEvent) -> anyhow::Result<()>,
-) -> anyhow::Result<Outcome> {
+) -> anyhow::Result<Outcome>
+where
+    E: FnOnce(
+            &EngineConfig,
+            Arc<AtomicBool>,
+            mpsc::Sender<IntervalEvent>,
+        ) -> anyhow::Result<Outcome>
+        + Send,
+{
     let (etx, erx) = mpsc::channel();
     std::thread::scope(|s| {
-        let h = s.spawn(|| run::run(&plan.engine, stop, etx));
+        let h = s.spawn(|| engine(&plan.engine, stop, etx));
         let mut first_err = None;
         // The channel closes when the engine's threads are gone.
         while let Ok(ev) = erx.recv() {
@@ -66,6 +76,27 @@ pub fn send(a: &SendArgs, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         datapath::xsk::quiet_library_logs();
     }
     let plan = cli::plan(a)?;
+    measure(a, &plan, "xdp", stop, run::run)
+}
+
+/// Runs `plan` with `engine` and reports it: interval lines, JSON stream,
+/// HdrHistogram log, then the summary (`mode` names the engine), CSV and
+/// plots. Shared by both modes, so their outputs are identical in form.
+pub fn measure<E>(
+    a: &SendArgs,
+    plan: &SendPlan,
+    mode: &str,
+    stop: Arc<AtomicBool>,
+    engine: E,
+) -> anyhow::Result<()>
+where
+    E: FnOnce(
+            &EngineConfig,
+            Arc<AtomicBool>,
+            mpsc::Sender<IntervalEvent>,
+        ) -> anyhow::Result<Outcome>
+        + Send,
+{
     let flows = &plan.engine.flows;
     let mut stream = a.json_stream.as_deref().map(open_out).transpose()?;
     let mut hdr_file = a.hdr_log.as_deref().map(open_out).transpose()?;
@@ -96,7 +127,7 @@ pub fn send(a: &SendArgs, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
                 .map_or(String::new(), |d| format!(" — {d}"))
         );
     }
-    let out = drive(&plan, stop, |ev| {
+    let out = drive(plan, stop, engine, |ev| {
         if !quiet {
             eprintln!(
                 "{}",
@@ -141,7 +172,7 @@ pub fn send(a: &SendArgs, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         flows,
         &out,
         &SummaryOptions {
-            mode: "xdp".into(),
+            mode: mode.into(),
             tx_port: port_text(&plan.engine.tx),
             rx_port: plan
                 .engine
@@ -263,7 +294,7 @@ pub fn capacity(c: &CapacityArgs, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     // A whole train must fit in the TX ring at once, so it leaves back to back.
     plan.engine.in_flight = plan.engine.in_flight.max(c.train_len * 2);
     plan.engine.batch = plan.engine.batch.max(c.train_len);
-    let out = drive(&plan, stop, |_| Ok(()))?;
+    let out = drive(&plan, stop, run::run, |_| Ok(()))?;
     let trains: Vec<TrainRx> = (0..plan.engine.flows.len())
         .map(|i| TrainRx {
             received: out.rx.flows[i].packets,

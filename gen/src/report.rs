@@ -129,6 +129,8 @@ pub struct RxSummary {
     pub reordered: u64,
     /// Rate over the flow's receiving time, bit/s.
     pub rate_bps: f64,
+    /// Highest sequence number received.
+    pub highest_seq: Option<u64>,
 }
 
 /// One flow in the summary.
@@ -167,7 +169,8 @@ pub struct FlowSummary {
 /// Fairness over the intervals.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Fairness {
-    /// Intervals with at least two flows receiving.
+    /// Intervals with at least two flows receiving and a steady set of
+    /// senders (each sends for all of the interval or not at all).
     pub intervals: usize,
     /// Mean Jain index over them (weight-normalised when weights are given).
     pub jain_mean: Option<f64>,
@@ -281,6 +284,7 @@ fn rx_summary(r: &FlowRx, sent: u64, first: Option<u64>, last: u64) -> RxSummary
         duplicates: r.duplicates,
         reordered: r.reordered,
         rate_bps: span_rate(r.packets, r.bytes, first, last),
+        highest_seq: r.highest,
     }
 }
 
@@ -410,7 +414,20 @@ pub fn summarize(flows: &[Flow], out: &Outcome, o: &SummaryOptions) -> Summary {
     let mut fair = Fairness::default();
     let mut jains = Vec::new();
     let mut shares = Vec::new();
+    let iv = out.rx.series.interval_ns;
     for i in 0..out.rx.series.len() {
+        // Only intervals with a steady set of flows (each sends for all of it
+        // or not at all): a flow starting mid-interval is not unfairness.
+        let steady = flows.iter().all(|f| {
+            active_all_interval(f, i, iv, o.run_ns) || !active_in_interval(f, i, iv, o.run_ns)
+        });
+        let sending = flows
+            .iter()
+            .filter(|f| active_all_interval(f, i, iv, o.run_ns))
+            .count();
+        if !steady || sending < 2 {
+            continue;
+        }
         let Some(rep) = out
             .rx
             .series

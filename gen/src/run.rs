@@ -177,12 +177,15 @@ fn pin(cores: &[usize], i: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// Opens the port from a thread that stays in the port's namespace for the
+/// rest of its life: the XDP program is detached (by ifindex, over netlink)
+/// when the `Xsk` drops, and that must happen in the same namespace.
 fn open(port: &PortSpec, p: &XskParams) -> Result<Xsk, String> {
-    let r = netns::within(port.netns.as_deref(), || {
-        Xsk::open(std::slice::from_ref(&port.iface), p)
-    })
-    .map_err(|e| e.to_string())?;
-    r.map_err(|e| format!("{}: {e}", port.iface))
+    if let Some(ns) = &port.netns {
+        netns::enter(ns).map_err(|e| e.to_string())?;
+    }
+    Xsk::open(std::slice::from_ref(&port.iface), p)
+        .map_err(|e| format!("{}: {:#}", port.iface, anyhow::Error::from(e)))
 }
 
 /// Sleeps or spins until `until` (ns on the shared clock): sleeps when more
@@ -222,6 +225,12 @@ fn rx_hist() -> Histogram<u64> {
 }
 
 /// Sends interval events for every interval that ended before `now`.
+/// Intervals of the run: up to its end, or up to a stop (Ctrl-C).
+pub fn interval_cap(run_ns: u64, start: u64, stopped_at: Option<u64>, interval: u64) -> usize {
+    let len = stopped_at.map_or(run_ns, |s| s.saturating_sub(start).min(run_ns));
+    len.div_ceil(interval.max(1)) as usize
+}
+
 fn flush_intervals(rx: &mut RxState, start: u64, interval: u64, now: u64, upto_end: Option<usize>) {
     let done = match upto_end {
         Some(n) => n,
@@ -391,7 +400,9 @@ fn port_loop(
         }
         xsk.refill(0, batch, &mut scratch_v);
         if let Some(r) = rx.as_deref_mut() {
-            flush_intervals(r, start, interval, now, None);
+            let cap = interval_cap(cfg.run_ns, start, stopping_at, interval);
+            let elapsed = (now.saturating_sub(start) / interval) as usize;
+            flush_intervals(r, start, interval, now, Some(elapsed.min(cap)));
         }
         // Done?
         let tx_done = tx
@@ -444,7 +455,7 @@ fn port_loop(
     }
     if let Some(r) = rx {
         // Interval events cover the run (late arrivals stay in the series).
-        let n = cfg.run_ns.div_ceil(interval) as usize;
+        let n = interval_cap(cfg.run_ns, start, stopping_at, interval);
         flush_intervals(r, start, interval, sh.now(), Some(n.max(r.reported)));
         r.res.balanced = xsk.balanced(0);
     }
