@@ -216,7 +216,7 @@ pub struct Summary {
     pub total_tx_packets: u64,
     /// Totals.
     pub total_rx_packets: u64,
-    /// Sum of the flows' receive rates, bit/s.
+    /// Bytes received (all flows) × 8 / run length, bit/s.
     pub total_rx_bps: f64,
 }
 
@@ -469,7 +469,8 @@ pub fn summarize(flows: &[Flow], out: &Outcome, o: &SummaryOptions) -> Summary {
         interval_s: out.rx.series.interval_ns as f64 / 1e9,
         total_tx_packets: fl.iter().map(|f| f.tx.packets).sum(),
         total_rx_packets: fl.iter().map(|f| f.rx.packets).sum(),
-        total_rx_bps: fl.iter().map(|f| f.rx.rate_bps).sum(),
+        total_rx_bps: fl.iter().map(|f| f.rx.bytes as f64 * 8.0).sum::<f64>() * 1e9
+            / o.run_ns.max(1) as f64,
         flows: fl,
         fairness: fair,
         foreign: out.rx.foreign,
@@ -600,7 +601,7 @@ pub fn table(s: &Summary) -> String {
     }
     let fmt = |x: Option<f64>| x.map_or("-".into(), |v| format!("{v:.4}"));
     t.push_str(&format!(
-        "total rx {:.3} Mbit/s, {} of {} packets; jain mean {} min {} over {} intervals",
+        "total rx {:.3} Mbit/s over the run, {} of {} packets; jain mean {} min {} over {} intervals",
         s.total_rx_bps / 1e6,
         s.total_rx_packets,
         s.total_tx_packets,
