@@ -435,11 +435,12 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Engine<P, A, LQD
         // timestamps stay as computed for the dropped packet (it is charged for it:
         // at most one lmax of its service).
         let old = vq.pkts();
-        let (vpkt, vlen, _) = unlink_head(
+        let (vpkt, vlen, emptied) = unlink_head(
             &mut self.flows[victim].q,
             &mut self.nodes,
             &mut self.hot.free_node,
         );
+        debug_assert!(!emptied, "a victim keeps at least one packet");
         self.hot.room_bytes += vlen as u64;
         lq_move(&mut self.lq, victim, old, old - 1);
         self.counters.by_reason[DropReason::PushedOut as usize] += 1;
@@ -503,15 +504,16 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Scheduler<P> for
         // Fast path: a configured flow (lmax != 0), 1 <= len <= lmax (len 0 wraps),
         // room in the flow, a free node (= under the global packet limit), room
         // under the global byte limit. Anything else takes the slow path.
+        let hot = &mut *self.hot;
         if let Some(f) = self.flows.get_mut(id) {
             let q = &mut f.q;
             if len.wrapping_sub(1) < q.lmax && q.room_pkts != 0 && len <= q.room_bytes {
-                if let Some(slot) = self.nodes.get_mut(self.hot.free_node as usize) {
-                    if let Some(room) = self.hot.room_bytes.checked_sub(len as u64) {
-                        let n = self.hot.free_node;
-                        self.hot.free_node = slot.next;
-                        self.hot.room_bytes = room;
-                        self.hot.accepted += 1;
+                if let Some(slot) = self.nodes.get_mut(hot.free_node as usize) {
+                    if let Some(room) = hot.room_bytes.checked_sub(len as u64) {
+                        let n = hot.free_node;
+                        hot.free_node = slot.next;
+                        hot.room_bytes = room;
+                        hot.accepted += 1;
                         slot.pkt = pkt;
                         let was_idle = link(q, &mut self.nodes, n, len);
                         if LQD {
@@ -540,17 +542,25 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Scheduler<P> for
 
     #[inline]
     fn dequeue(&mut self, now_ns: u64) -> Option<(FlowId, P)> {
+        // One load of the `Hot` pointer for the whole call.
+        let hot = &mut *self.hot;
         let flows = &mut self.flows[..];
         let id = self.algo.select(flows)?;
         let q = &mut flows[id].q;
-        let (pkt, len, now_empty) = unlink_head(q, &mut self.nodes, &mut self.hot.free_node);
-        self.hot.room_bytes += len as u64;
-        self.hot.dequeued += 1;
+        let (pkt, len, now_empty) = unlink_head(q, &mut self.nodes, &mut hot.free_node);
+        hot.room_bytes += len as u64;
+        hot.dequeued += 1;
         if LQD {
             let n = q.pkts();
             lq_move(&mut self.lq, id, n + 1, n);
         }
-        self.algo.served(flows, id, len, now_empty, now_ns);
+        // One test of `now_empty`, and each call of `served` inlined with it constant.
+        if now_empty {
+            mark_empty(q);
+            self.algo.served(flows, id, len, true, now_ns);
+        } else {
+            self.algo.served(flows, id, len, false, now_ns);
+        }
         Some((FlowId(id as u32), pkt))
     }
 
@@ -613,7 +623,8 @@ fn link<P>(q: &mut FlowQueue, nodes: &mut [Node<P>], n: u32, len: u32) -> bool {
 
 /// Removes the head packet of the non-empty queue `q`, returning its node to
 /// the free list. Returns the packet, its length and whether `q` is now empty
-/// (the head was the tail: the node's own `next` is stale, see [`Node`]).
+/// (the head was the tail: the node's own `next` is stale, see [`Node`]); if
+/// so, the caller must [`mark_empty`] it.
 #[inline(always)]
 fn unlink_head<P: Copy>(
     q: &mut FlowQueue,
@@ -628,16 +639,17 @@ fn unlink_head<P: Copy>(
     let len = q.head_len;
     q.room_pkts += 1;
     q.room_bytes += len;
-    let now_empty = n == q.tail;
-    if now_empty {
-        q.tail = NIL;
-        q.head = NIL;
-        q.head_len = 0;
-    } else {
-        q.head = node.next;
-        q.head_len = node.next_len;
-    }
-    (node.pkt, len, now_empty)
+    q.head = node.next;
+    q.head_len = node.next_len;
+    (node.pkt, len, n == q.tail)
+}
+
+/// Marks `q` empty after `unlink_head` took its last packet.
+#[inline(always)]
+fn mark_empty(q: &mut FlowQueue) {
+    q.tail = NIL;
+    q.head = NIL;
+    q.head_len = 0;
 }
 
 // --- longest-queue-drop buckets ------------------------------------------

@@ -140,7 +140,10 @@ impl Algorithm for Drr {
         if f.q.head_len() <= f.a.deficit {
             Some(id)
         } else {
-            Some(self.rotate_until_ready(flows))
+            // Bounds-checked here too, so that on both paths the compiler knows
+            // `id < flows.len()`.
+            let id = self.rotate_until_ready(flows);
+            flows.get(id).map(|_| id)
         }
     }
 
