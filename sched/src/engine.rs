@@ -165,6 +165,19 @@ struct Node<P> {
     next_len: u32,
 }
 
+/// How far `enqueue`'s fast path got before giving up: which room counters it
+/// had already decremented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Taken {
+    Nothing,
+    /// The flow's packet room.
+    FlowPacket,
+    /// The flow's packet and byte room.
+    FlowRoom,
+    /// The flow's rooms and the global byte room.
+    AllRoom,
+}
+
 /// Longest-queue-drop bookkeeping (only allocated by an `Engine<_, _, true>`):
 /// `bucket[n]` heads a doubly linked list of the flows with exactly `n`
 /// packets queued (n >= 1), linked through `links[flow] = [prev, next]`; `max`
@@ -358,6 +371,24 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Engine<P, A, LQD
         q.room_bytes = cfg.limit.bytes;
     }
 
+    /// Returns the room the fast path of `enqueue` took before it gave up.
+    #[cold]
+    #[inline(never)]
+    fn give_back(&mut self, taken: Taken, id: usize, len: u32) {
+        if taken == Taken::Nothing {
+            return;
+        }
+        let q = &mut self.flows[id].q;
+        q.room_pkts += 1;
+        if taken == Taken::FlowPacket {
+            return;
+        }
+        q.room_bytes += len;
+        if taken == Taken::AllRoom {
+            self.hot.room_bytes += len as u64;
+        }
+    }
+
     /// The slow half of `enqueue`: every drop, the global limits, longest-queue-drop.
     /// Returns `None` if `pkt` was queued with nothing dropped, else the reason a
     /// packet was dropped: the offered one, or for `PushedOut` the victim parked in
@@ -397,6 +428,8 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Engine<P, A, LQD
         self.hot.accepted += 1;
         self.hot.room_bytes -= len as u64;
         let q = &mut self.flows[id].q;
+        q.room_pkts -= 1;
+        q.room_bytes -= len;
         let was_idle = link(q, &mut self.nodes, n, len);
         if LQD {
             let c = q.pkts();
@@ -503,29 +536,56 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Scheduler<P> for
         let len = pkt.len();
         // Fast path: a configured flow (lmax != 0), 1 <= len <= lmax (len 0 wraps),
         // room in the flow, a free node (= under the global packet limit), room
-        // under the global byte limit. Anything else takes the slow path.
+        // under the global byte limit. Anything else takes the slow path. Each
+        // room counter is decremented first and the borrow tested after (one
+        // read-modify-write and a branch, no separate compare); the slow path
+        // undoes what the fast path took (`Taken`).
         let hot = &mut *self.hot;
-        if let Some(f) = self.flows.get_mut(id) {
+        let taken = 'fast: {
+            let Some(f) = self.flows.get_mut(id) else {
+                break 'fast Taken::Nothing;
+            };
             let q = &mut f.q;
-            if len.wrapping_sub(1) < q.lmax && q.room_pkts != 0 && len <= q.room_bytes {
-                if let Some(slot) = self.nodes.get_mut(hot.free_node as usize) {
-                    if let Some(room) = hot.room_bytes.checked_sub(len as u64) {
-                        let n = hot.free_node;
-                        hot.free_node = slot.next;
-                        hot.room_bytes = room;
-                        hot.accepted += 1;
-                        slot.pkt = pkt;
-                        let was_idle = link(q, &mut self.nodes, n, len);
-                        if LQD {
-                            let c = q.pkts();
-                            lq_move(&mut self.lq, id, c - 1, c);
-                        }
-                        self.algo.arrived(&mut self.flows, id, was_idle, now_ns);
-                        return Ok(());
-                    }
-                }
+            if len.wrapping_sub(1) >= q.lmax {
+                break 'fast Taken::Nothing;
             }
-        }
+            let (pkts, short) = q.room_pkts.overflowing_sub(1);
+            q.room_pkts = pkts;
+            if short {
+                break 'fast Taken::FlowPacket;
+            }
+            let (bytes, short) = q.room_bytes.overflowing_sub(len);
+            q.room_bytes = bytes;
+            if short {
+                break 'fast Taken::FlowRoom;
+            }
+            let Some(slot) = self.nodes.get_mut(hot.free_node as usize) else {
+                break 'fast Taken::FlowRoom;
+            };
+            let (room, short) = hot.room_bytes.overflowing_sub(len as u64);
+            hot.room_bytes = room;
+            if short {
+                break 'fast Taken::AllRoom;
+            }
+            let n = hot.free_node;
+            hot.free_node = slot.next;
+            hot.accepted += 1;
+            slot.pkt = pkt;
+            let was_idle = link(q, &mut self.nodes, n, len);
+            if LQD {
+                let c = q.pkts();
+                lq_move(&mut self.lq, id, c - 1, c);
+            }
+            // Each call inlined with `was_idle` constant (the common one is
+            // empty for most algorithms): no second test.
+            if was_idle {
+                self.algo.arrived(&mut self.flows, id, true, now_ns);
+            } else {
+                self.algo.arrived(&mut self.flows, id, false, now_ns);
+            }
+            return Ok(());
+        };
+        self.give_back(taken, id, len);
         match self.enqueue_slow(now_ns, id, pkt) {
             None => Ok(()),
             Some(DropReason::PushedOut) => {
@@ -598,8 +658,9 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Scheduler<P> for
     }
 }
 
-/// Appends node `n` (already holding the packet, `len` bytes) to queue `q`.
-/// Returns whether the queue was empty. `tail` is `NIL` exactly when the queue
+/// Appends node `n` (already holding the packet, `len` bytes) to queue `q`,
+/// whose room counters the caller has charged. Returns whether the queue was
+/// empty. `tail` is `NIL` exactly when the queue
 /// is empty, so one `nodes.get_mut(tail)` both tests that and bounds-checks.
 #[inline(always)]
 fn link<P>(q: &mut FlowQueue, nodes: &mut [Node<P>], n: u32, len: u32) -> bool {
@@ -616,8 +677,6 @@ fn link<P>(q: &mut FlowQueue, nodes: &mut [Node<P>], n: u32, len: u32) -> bool {
         }
     };
     q.tail = n;
-    q.room_pkts -= 1;
-    q.room_bytes -= len;
     was_empty
 }
 
