@@ -26,7 +26,7 @@ pub const NIL: u32 = u32::MAX;
 /// compare and updates it with one instruction; the counts are derived.
 #[derive(Debug, Clone)]
 pub struct FlowQueue {
-    /// Head node, `NIL` exactly when the queue is empty.
+    /// Head node; meaningful only while the queue is not empty.
     head: u32,
     /// Tail node, `NIL` exactly when the queue is empty.
     tail: u32,
@@ -41,9 +41,6 @@ pub struct FlowQueue {
     room_bytes: u32,
     limit_pkts: u32,
     limit_bytes: u32,
-    /// Longest-queue-drop bucket links (only used with `OverflowPolicy::DropLongest`).
-    lq_prev: u32,
-    lq_next: u32,
 }
 
 impl Default for FlowQueue {
@@ -57,8 +54,6 @@ impl Default for FlowQueue {
             room_bytes: 0,
             limit_pkts: 0,
             limit_bytes: 0,
-            lq_prev: NIL,
-            lq_next: NIL,
         }
     }
 }
@@ -77,7 +72,7 @@ impl FlowQueue {
     /// True when nothing is queued.
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.head == NIL
+        self.tail == NIL
     }
     /// Length of the head packet (0 if the queue is empty).
     #[inline]
@@ -161,7 +156,8 @@ pub trait Algorithm: Sized {
 
 /// A pool slot. `next_len` is the length of the packet behind this one, so
 /// popping the head never has to touch the next node (one load and one bounds
-/// check fewer per packet, measured with callgrind).
+/// check fewer per packet, measured with callgrind). The tail node's `next` and
+/// `next_len` are stale: a queue knows its tail, so nothing marks the end.
 #[derive(Debug, Clone, Copy)]
 struct Node<P> {
     pkt: P,
@@ -169,9 +165,74 @@ struct Node<P> {
     next_len: u32,
 }
 
-/// One scheduler: an algorithm over the shared flow slab and packet pool.
+/// How far `enqueue`'s fast path got before giving up: which room counters it
+/// had already decremented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Taken {
+    Nothing,
+    /// The flow's packet room.
+    FlowPacket,
+    /// The flow's packet and byte room.
+    FlowRoom,
+    /// The flow's rooms and the global byte room.
+    AllRoom,
+}
+
+/// What `enqueue_slow` decided. Eight bytes, returned in a register.
+#[derive(Debug, Clone, Copy)]
+struct Verdict {
+    /// The node the offered packet goes into, `NIL` if it was dropped.
+    node: u32,
+    /// The packet dropped, if any: the offered one, or for `PushedOut` (the
+    /// offered one was queued) the victim parked in `Engine::victim`.
+    drop: Option<DropReason>,
+}
+
+/// Longest-queue-drop bookkeeping (only allocated by an `Engine<_, _, true>`):
+/// `bucket[n]` heads a doubly linked list of the flows with exactly `n`
+/// packets queued (n >= 1), linked through `links[flow] = [prev, next]`; `max`
+/// is the largest non-empty `n`.
+#[derive(Debug, Clone, Default)]
+struct LongestQueue {
+    bucket: Vec<u32>,
+    links: Vec<[u32; 2]>,
+    max: u32,
+}
+
+/// The scheduler-wide fields every packet updates. They sit behind their own
+/// pointer on purpose: the compiler then cannot prove that stores into the flow
+/// slab or the pool leave them alone, so it updates each in memory with one
+/// read-modify-write instruction. Inline in `Engine` (reachable only through the
+/// caller's exclusive `&mut`), LLVM carries them in registers across a caller's
+/// enqueue/dequeue loop instead, and under that loop's register pressure each
+/// one-instruction update became a reload, the add, a spill and the store
+/// (+6 instructions per packet for DRR in callgrind).
 #[derive(Debug, Clone)]
-pub struct Engine<P, A: Algorithm> {
+struct Hot {
+    /// Head of the free list. The list ends with `NIL` (out of the pool's range),
+    /// so one `nodes.get()` both tests for an empty free list and bounds-checks
+    /// the index.
+    free_node: u32,
+    /// Bytes that may still be queued in total (`cfg.limit_bytes - queued bytes`).
+    room_bytes: u64,
+    /// Packets accepted (queued) so far; with `dequeued` and the pushed-out
+    /// count this gives the packets queued, so a packet costs one counter
+    /// update on each side.
+    accepted: u64,
+    /// Packets dequeued so far.
+    dequeued: u64,
+}
+
+/// One scheduler: an algorithm over the shared flow slab and packet pool.
+///
+/// `LQD` selects the overflow policy at the type level: `false` (the default)
+/// is [`OverflowPolicy::TailDrop`], `true` is [`OverflowPolicy::DropLongest`].
+/// The tail-drop engine then carries no longest-queue-drop state and pays no
+/// test for it per packet; [`crate::build`] picks the right one from
+/// `SchedConfig::overflow`, and [`Engine::new`] refuses a configuration whose
+/// policy does not match `LQD`.
+#[derive(Debug, Clone)]
+pub struct Engine<P, A: Algorithm, const LQD: bool = false> {
     flows: Vec<Flow<A::Flow>>,
     free_ids: Vec<u32>,
     configured: u32,
@@ -179,31 +240,23 @@ pub struct Engine<P, A: Algorithm> {
     /// free list or in exactly one flow queue, so "free list empty" is the global
     /// packet limit.
     nodes: Box<[Node<P>]>,
-    /// Head of the free list. The list ends with `limit_packets` (= the pool's
-    /// length) rather than `NIL`, so one `nodes.get()` both tests for an empty
-    /// free list and bounds-checks the index.
-    free_node: u32,
-    /// Bytes that may still be queued in total (`cfg.limit_bytes - queued bytes`).
-    room_bytes: u64,
-    /// `cfg.overflow == DropLongest`.
-    lqd: bool,
+    /// The scheduler-wide state every packet updates (see [`Hot`]).
+    hot: Box<Hot>,
     /// The packet pushed out by the last `DropLongest` overflow, handed from the
     /// slow path to `enqueue`.
     victim: Option<(FlowId, P)>,
-    /// Packets queued in total.
-    total_pkts: u32,
     cfg: SchedConfig,
     /// Drop counters (enqueued/dequeued are derived in `counters()`).
     counters: DropCounters,
-    dequeued: u64,
-    /// Longest-queue-drop: `lq_bucket[n]` lists the flows with `n` packets (n >= 1).
-    lq_bucket: Vec<u32>,
-    lq_max: u32,
+    /// Empty unless `LQD`.
+    lq: LongestQueue,
     algo: A,
 }
 
-impl<P: Packet + Copy + Default, A: Algorithm> Engine<P, A> {
+impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Engine<P, A, LQD> {
     /// Builds a scheduler, reserving the flow slab and the packet pool.
+    ///
+    /// `cfg.overflow` must be `DropLongest` exactly when `LQD` is true.
     pub fn new(cfg: SchedConfig) -> Result<Self, ConfigError> {
         cfg.validate()?;
         let lqd = cfg.overflow == OverflowPolicy::DropLongest;
@@ -211,6 +264,13 @@ impl<P: Packet + Copy + Default, A: Algorithm> Engine<P, A> {
             return Err(ConfigError::Unsupported(
                 "drop-longest needs per-flow queues served out of order; FIFO has one queue: use tail drop",
             ));
+        }
+        if lqd != LQD {
+            return Err(ConfigError::Unsupported(if LQD {
+                "this engine type is built for drop-longest (Engine<_, _, true>); use Engine<_, _, false> for tail drop"
+            } else {
+                "drop-longest needs Engine<_, _, true> (sched::build picks it from the configuration)"
+            }));
         }
         Ok(Self {
             flows: Vec::with_capacity(cfg.max_flows as usize),
@@ -228,19 +288,23 @@ impl<P: Packet + Copy + Default, A: Algorithm> Engine<P, A> {
                     next_len: 0,
                 })
                 .collect(),
-            free_node: 0,
-            room_bytes: cfg.limit_bytes,
-            lqd,
+            hot: Box::new(Hot {
+                free_node: 0,
+                room_bytes: cfg.limit_bytes,
+                accepted: 0,
+                dequeued: 0,
+            }),
             victim: None,
-            total_pkts: 0,
             counters: DropCounters::default(),
-            dequeued: 0,
-            lq_bucket: if lqd {
-                vec![NIL; cfg.limit_packets as usize + 1]
+            lq: if LQD {
+                LongestQueue {
+                    bucket: vec![NIL; cfg.limit_packets as usize + 1],
+                    links: vec![[NIL; 2]; cfg.max_flows as usize],
+                    max: 0,
+                }
             } else {
-                Vec::new()
+                LongestQueue::default()
             },
-            lq_max: 0,
             algo: A::new(&cfg),
             cfg,
         })
@@ -258,7 +322,7 @@ impl<P: Packet + Copy + Default, A: Algorithm> Engine<P, A> {
 
     /// Test hook: see [`Algorithm::set_virtual_time`]. Refused while packets are queued.
     pub fn set_virtual_time(&mut self, v: u64) -> Result<(), ConfigError> {
-        if self.total_pkts != 0 {
+        if self.total_pkts() != 0 {
             return Err(ConfigError::Unsupported(
                 "the virtual clock can only be moved while the scheduler is empty",
             ));
@@ -267,15 +331,28 @@ impl<P: Packet + Copy + Default, A: Algorithm> Engine<P, A> {
         Ok(())
     }
 
-    /// Memory per configured flow in bytes: its slab slot plus what the algorithm
-    /// reserves per flow. Packets cost a pool node each on top (`limit_packets`).
+    /// Memory per configured flow in bytes: its slab slot, what the algorithm
+    /// reserves per flow, and with drop-longest its bucket links. Packets cost
+    /// a pool node each on top (`limit_packets`).
     pub fn memory_per_flow() -> usize {
-        std::mem::size_of::<Flow<A::Flow>>() + A::RESERVED_BYTES_PER_FLOW
+        std::mem::size_of::<Flow<A::Flow>>()
+            + A::RESERVED_BYTES_PER_FLOW
+            + if LQD {
+                std::mem::size_of::<[u32; 2]>()
+            } else {
+                0
+            }
     }
 
     /// The configuration the scheduler was built with.
     pub fn config(&self) -> &SchedConfig {
         &self.cfg
+    }
+
+    /// Packets queued in total.
+    #[inline]
+    fn total_pkts(&self) -> u32 {
+        (self.hot.accepted - self.hot.dequeued - self.counters.drops(DropReason::PushedOut)) as u32
     }
 
     fn idle_flow(&self, flow: FlowId) -> Result<usize, ConfigError> {
@@ -304,42 +381,30 @@ impl<P: Packet + Copy + Default, A: Algorithm> Engine<P, A> {
         q.room_bytes = cfg.limit.bytes;
     }
 
-    /// Removes and returns the head packet of flow `id` (which must be non-empty).
-    #[inline(always)]
-    fn pop_head(&mut self, id: usize) -> (P, u32, bool) {
-        let r = unlink_head(&mut self.flows[id].q, &mut self.nodes, &mut self.free_node);
-        self.total_pkts -= 1;
-        self.room_bytes += r.1 as u64;
-        r
-    }
-
-    /// Appends `pkt` to flow `id`; the caller checked every limit and that the
-    /// free list is not empty.
-    #[inline(always)]
-    fn push_tail(&mut self, id: usize, pkt: P, len: u32) -> bool {
-        let n = self.free_node;
-        let slot = &mut self.nodes[n as usize];
-        self.free_node = slot.next;
-        *slot = Node {
-            pkt,
-            next: NIL,
-            next_len: 0,
-        };
-        self.total_pkts += 1;
-        self.room_bytes -= len as u64;
-        link(&mut self.flows[id].q, &mut self.nodes, n, len)
-    }
-
     /// The slow half of `enqueue`: every drop, the global limits, longest-queue-drop.
-    /// Returns `None` if `pkt` was queued with nothing dropped, else the reason a
-    /// packet was dropped: the offered one, or for `PushedOut` the victim parked in
-    /// `self.victim`. (A one-byte verdict in a register instead of a `Result`
-    /// through memory: the fast path then builds the `Result` where the compiler can
-    /// see it, which saved ~9 instructions per packet in callgrind.)
+    /// First returns the room the fast path had `taken` before it gave up. The
+    /// packet itself stays with the caller (only its length comes here): passed
+    /// by value to an out-of-line function it would be built in memory on every
+    /// enqueue, fast path included, and copied from there (+3 instructions per
+    /// packet in callgrind). The caller writes it into `Verdict::node` and builds
+    /// the `Result` from the verdict, which comes back in a register.
     #[cold]
     #[inline(never)]
-    fn enqueue_slow(&mut self, now_ns: u64, id: usize, pkt: P) -> Option<DropReason> {
-        let len = pkt.len();
+    fn enqueue_slow(&mut self, now_ns: u64, id: usize, taken: Taken, len: u32) -> Verdict {
+        if taken != Taken::Nothing {
+            let q = &mut self.flows[id].q;
+            q.room_pkts += 1;
+            if taken != Taken::FlowPacket {
+                q.room_bytes += len;
+            }
+            if taken == Taken::AllRoom {
+                self.hot.room_bytes += len as u64;
+            }
+        }
+        let dropped = |r| Verdict {
+            node: NIL,
+            drop: Some(r),
+        };
         let reason = match self.flows.get(id) {
             None => Some(DropReason::UnknownFlow),
             Some(f) if len.wrapping_sub(1) >= f.q.lmax => Some(if f.q.lmax == 0 {
@@ -352,41 +417,37 @@ impl<P: Packet + Copy + Default, A: Algorithm> Engine<P, A> {
         };
         if let Some(r) = reason {
             self.counters.by_reason[r as usize] += 1;
-            return Some(r);
+            return dropped(r);
         }
         let mut pushed_out = None;
-        if self.free_node as usize >= self.nodes.len() || len as u64 > self.room_bytes {
+        if self.hot.free_node as usize >= self.nodes.len() || len as u64 > self.hot.room_bytes {
             match self.overflow(id, len) {
                 Ok(v) => pushed_out = Some(v),
-                Err(r) => return Some(r),
+                Err(r) => return dropped(r),
             }
         }
-        let was_idle = self.push_tail(id, pkt, len);
-        self.accepted(id, was_idle, now_ns);
-        pushed_out.map(|v| {
-            self.victim = Some(v);
-            DropReason::PushedOut
-        })
-    }
-
-    /// Bookkeeping after a packet was appended to `id` on the slow path.
-    fn accepted(&mut self, id: usize, was_idle: bool, now_ns: u64) {
-        if self.lqd {
-            let n = self.flows[id].q.pkts();
-            self.lq_move(id, n - 1, n);
+        // Queue it (the caller writes the packet into the node).
+        let n = self.hot.free_node;
+        let slot = &mut self.nodes[n as usize];
+        self.hot.free_node = slot.next;
+        self.hot.accepted += 1;
+        self.hot.room_bytes -= len as u64;
+        let q = &mut self.flows[id].q;
+        q.room_pkts -= 1;
+        q.room_bytes -= len;
+        let was_idle = link(q, &mut self.nodes, n, len);
+        if LQD {
+            let c = q.pkts();
+            lq_move(&mut self.lq, id, c - 1, c);
         }
         self.algo.arrived(&mut self.flows, id, was_idle, now_ns);
-    }
-
-    fn lq_move(&mut self, id: usize, old: u32, new: u32) {
-        lq_move(
-            &mut self.lq_bucket,
-            &mut self.lq_max,
-            &mut self.flows,
-            id,
-            old,
-            new,
-        );
+        Verdict {
+            node: n,
+            drop: pushed_out.map(|v| {
+                self.victim = Some(v);
+                DropReason::PushedOut
+            }),
+        }
     }
 
     /// Global limit reached while offering `len` bytes to flow `id`.
@@ -394,18 +455,18 @@ impl<P: Packet + Copy + Default, A: Algorithm> Engine<P, A> {
     /// room; `Err`: the arrival is dropped (counted here).
     #[cold]
     fn overflow(&mut self, id: usize, len: u32) -> Result<(FlowId, P), DropReason> {
-        if !self.lqd || self.lq_max == 0 {
+        if !LQD || self.lq.max == 0 {
             self.counters.by_reason[DropReason::GlobalLimit as usize] += 1;
             return Err(DropReason::GlobalLimit);
         }
-        let victim = self.lq_bucket[self.lq_max as usize] as usize;
+        let victim = self.lq.bucket[self.lq.max as usize] as usize;
         let vq = &self.flows[victim].q;
         // The arriving flow would be (one of) the longest, or the victim would
         // empty and change the algorithm's active set, or the room made is not
         // enough: drop the arrival instead.
         if victim == id
             || vq.pkts() <= self.flows[id].q.pkts() + 1
-            || len as u64 > self.room_bytes + vq.head_len as u64
+            || len as u64 > self.hot.room_bytes + vq.head_len as u64
         {
             self.counters.by_reason[DropReason::GlobalLimit as usize] += 1;
             return Err(DropReason::GlobalLimit);
@@ -414,15 +475,21 @@ impl<P: Packet + Copy + Default, A: Algorithm> Engine<P, A> {
         // least one packet, so the algorithm's active set is unchanged; the victim's
         // timestamps stay as computed for the dropped packet (it is charged for it:
         // at most one lmax of its service).
-        let old = self.flows[victim].q.pkts();
-        let (vpkt, _, _) = self.pop_head(victim);
-        self.lq_move(victim, old, old - 1);
+        let old = vq.pkts();
+        let (vpkt, vlen, emptied) = unlink_head(
+            &mut self.flows[victim].q,
+            &mut self.nodes,
+            &mut self.hot.free_node,
+        );
+        debug_assert!(!emptied, "a victim keeps at least one packet");
+        self.hot.room_bytes += vlen as u64;
+        lq_move(&mut self.lq, victim, old, old - 1);
         self.counters.by_reason[DropReason::PushedOut as usize] += 1;
         Ok((FlowId(victim as u32), vpkt))
     }
 }
 
-impl<P: Packet + Copy + Default, A: Algorithm> Scheduler<P> for Engine<P, A> {
+impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Scheduler<P> for Engine<P, A, LQD> {
     fn name(&self) -> &'static str {
         A::NAME
     }
@@ -477,38 +544,60 @@ impl<P: Packet + Copy + Default, A: Algorithm> Scheduler<P> for Engine<P, A> {
         let len = pkt.len();
         // Fast path: a configured flow (lmax != 0), 1 <= len <= lmax (len 0 wraps),
         // room in the flow, a free node (= under the global packet limit), room
-        // under the global byte limit. Anything else takes the slow path.
-        if let Some(f) = self.flows.get_mut(id) {
+        // under the global byte limit. Anything else takes the slow path. Each
+        // room counter is decremented first and the borrow tested after (one
+        // read-modify-write and a branch, no separate compare); the slow path
+        // undoes what the fast path took (`Taken`).
+        let hot = &mut *self.hot;
+        let taken = 'fast: {
+            let Some(f) = self.flows.get_mut(id) else {
+                break 'fast Taken::Nothing;
+            };
             let q = &mut f.q;
-            if len.wrapping_sub(1) < q.lmax && q.room_pkts != 0 && len <= q.room_bytes {
-                if let Some(room) = self.room_bytes.checked_sub(len as u64) {
-                    if let Some(slot) = self.nodes.get_mut(self.free_node as usize) {
-                        let n = self.free_node;
-                        self.free_node = slot.next;
-                        self.room_bytes = room;
-                        self.total_pkts += 1;
-                        slot.pkt = pkt;
-                        slot.next = NIL;
-                        slot.next_len = 0;
-                        let was_idle = link(q, &mut self.nodes, n, len);
-                        if self.lqd {
-                            let c = q.pkts();
-                            lq_move(
-                                &mut self.lq_bucket,
-                                &mut self.lq_max,
-                                &mut self.flows,
-                                id,
-                                c - 1,
-                                c,
-                            );
-                        }
-                        self.algo.arrived(&mut self.flows, id, was_idle, now_ns);
-                        return Ok(());
-                    }
-                }
+            if len.wrapping_sub(1) >= q.lmax {
+                break 'fast Taken::Nothing;
             }
+            let (pkts, short) = q.room_pkts.overflowing_sub(1);
+            q.room_pkts = pkts;
+            if short {
+                break 'fast Taken::FlowPacket;
+            }
+            let (bytes, short) = q.room_bytes.overflowing_sub(len);
+            q.room_bytes = bytes;
+            if short {
+                break 'fast Taken::FlowRoom;
+            }
+            let Some(slot) = self.nodes.get_mut(hot.free_node as usize) else {
+                break 'fast Taken::FlowRoom;
+            };
+            let (room, short) = hot.room_bytes.overflowing_sub(len as u64);
+            hot.room_bytes = room;
+            if short {
+                break 'fast Taken::AllRoom;
+            }
+            let n = hot.free_node;
+            hot.free_node = slot.next;
+            hot.accepted += 1;
+            slot.pkt = pkt;
+            let was_idle = link(q, &mut self.nodes, n, len);
+            if LQD {
+                let c = q.pkts();
+                lq_move(&mut self.lq, id, c - 1, c);
+            }
+            // Each call inlined with `was_idle` constant (the common one is
+            // empty for most algorithms): no second test.
+            if was_idle {
+                self.algo.arrived(&mut self.flows, id, true, now_ns);
+            } else {
+                self.algo.arrived(&mut self.flows, id, false, now_ns);
+            }
+            return Ok(());
+        };
+        let v = self.enqueue_slow(now_ns, id, taken, len);
+        if let Some(slot) = self.nodes.get_mut(v.node as usize) {
+            slot.pkt = pkt;
         }
-        match self.enqueue_slow(now_ns, id, pkt) {
+        match v.drop {
             None => Ok(()),
             Some(DropReason::PushedOut) => {
                 let (vflow, vpkt) = self.victim.take().unwrap_or((flow, pkt));
@@ -524,18 +613,25 @@ impl<P: Packet + Copy + Default, A: Algorithm> Scheduler<P> for Engine<P, A> {
 
     #[inline]
     fn dequeue(&mut self, now_ns: u64) -> Option<(FlowId, P)> {
+        // One load of the `Hot` pointer for the whole call.
+        let hot = &mut *self.hot;
         let flows = &mut self.flows[..];
         let id = self.algo.select(flows)?;
         let q = &mut flows[id].q;
-        let (pkt, len, now_empty) = unlink_head(q, &mut self.nodes, &mut self.free_node);
-        self.total_pkts -= 1;
-        self.room_bytes += len as u64;
-        self.dequeued += 1;
-        if self.lqd {
+        let (pkt, len, now_empty) = unlink_head(q, &mut self.nodes, &mut hot.free_node);
+        hot.room_bytes += len as u64;
+        hot.dequeued += 1;
+        if LQD {
             let n = q.pkts();
-            lq_move(&mut self.lq_bucket, &mut self.lq_max, flows, id, n + 1, n);
+            lq_move(&mut self.lq, id, n + 1, n);
         }
-        self.algo.served(flows, id, len, now_empty, now_ns);
+        // One test of `now_empty`, and each call of `served` inlined with it constant.
+        if now_empty {
+            mark_empty(q);
+            self.algo.served(flows, id, len, true, now_ns);
+        } else {
+            self.algo.served(flows, id, len, false, now_ns);
+        }
         Some((FlowId(id as u32), pkt))
     }
 
@@ -547,8 +643,8 @@ impl<P: Packet + Copy + Default, A: Algorithm> Scheduler<P> for Engine<P, A> {
 
     fn backlog(&self) -> Backlog {
         Backlog {
-            packets: self.total_pkts,
-            bytes: self.cfg.limit_bytes - self.room_bytes,
+            packets: self.total_pkts(),
+            bytes: self.cfg.limit_bytes - self.hot.room_bytes,
         }
     }
 
@@ -563,8 +659,8 @@ impl<P: Packet + Copy + Default, A: Algorithm> Scheduler<P> for Engine<P, A> {
         // Derived, not counted per packet: every packet ever accepted is either
         // still queued, dequeued, or was pushed out.
         let mut c = self.counters;
-        c.enqueued = self.dequeued + self.total_pkts as u64 + c.drops(DropReason::PushedOut);
-        c.dequeued = self.dequeued;
+        c.enqueued = self.hot.accepted;
+        c.dequeued = self.hot.dequeued;
         c
     }
 
@@ -573,8 +669,9 @@ impl<P: Packet + Copy + Default, A: Algorithm> Scheduler<P> for Engine<P, A> {
     }
 }
 
-/// Appends node `n` (already holding the packet, `len` bytes) to queue `q`.
-/// Returns whether the queue was empty. `tail` is `NIL` exactly when the queue
+/// Appends node `n` (already holding the packet, `len` bytes) to queue `q`,
+/// whose room counters the caller has charged. Returns whether the queue was
+/// empty. `tail` is `NIL` exactly when the queue
 /// is empty, so one `nodes.get_mut(tail)` both tests that and bounds-checks.
 #[inline(always)]
 fn link<P>(q: &mut FlowQueue, nodes: &mut [Node<P>], n: u32, len: u32) -> bool {
@@ -591,13 +688,13 @@ fn link<P>(q: &mut FlowQueue, nodes: &mut [Node<P>], n: u32, len: u32) -> bool {
         }
     };
     q.tail = n;
-    q.room_pkts -= 1;
-    q.room_bytes -= len;
     was_empty
 }
 
 /// Removes the head packet of the non-empty queue `q`, returning its node to
-/// the free list. Returns the packet, its length and whether `q` is now empty.
+/// the free list. Returns the packet, its length and whether `q` is now empty
+/// (the head was the tail: the node's own `next` is stale, see [`Node`]); if
+/// so, the caller must [`mark_empty`] it.
 #[inline(always)]
 fn unlink_head<P: Copy>(
     q: &mut FlowQueue,
@@ -610,65 +707,59 @@ fn unlink_head<P: Copy>(
     slot.next = *free;
     *free = n;
     let len = q.head_len;
-    q.head = node.next;
-    q.head_len = node.next_len;
     q.room_pkts += 1;
     q.room_bytes += len;
-    let now_empty = node.next == NIL;
-    if now_empty {
-        q.tail = NIL;
-    }
-    (node.pkt, len, now_empty)
+    q.head = node.next;
+    q.head_len = node.next_len;
+    (node.pkt, len, n == q.tail)
+}
+
+/// Marks `q` empty after `unlink_head` took its last packet.
+#[inline(always)]
+fn mark_empty(q: &mut FlowQueue) {
+    q.tail = NIL;
+    q.head = NIL;
+    q.head_len = 0;
 }
 
 // --- longest-queue-drop buckets ------------------------------------------
-// `bucket[n]` heads a doubly linked list (through `FlowQueue::lq_prev/next`)
-// of the flows with exactly `n` packets; `max` is the largest non-empty n.
 
-fn lq_unlink<F>(bucket: &mut [u32], flows: &mut [Flow<F>], id: usize, len: u32) {
-    let (prev, next) = (flows[id].q.lq_prev, flows[id].q.lq_next);
+fn lq_unlink(lq: &mut LongestQueue, id: usize, len: u32) {
+    let [prev, next] = lq.links[id];
     if prev == NIL {
-        bucket[len as usize] = next;
+        lq.bucket[len as usize] = next;
     } else {
-        flows[prev as usize].q.lq_next = next;
+        lq.links[prev as usize][1] = next;
     }
     if next != NIL {
-        flows[next as usize].q.lq_prev = prev;
+        lq.links[next as usize][0] = prev;
     }
 }
 
-fn lq_link<F>(bucket: &mut [u32], flows: &mut [Flow<F>], id: usize, len: u32) {
-    let head = bucket[len as usize];
-    flows[id].q.lq_prev = NIL;
-    flows[id].q.lq_next = head;
+fn lq_link(lq: &mut LongestQueue, id: usize, len: u32) {
+    let head = lq.bucket[len as usize];
+    lq.links[id] = [NIL, head];
     if head != NIL {
-        flows[head as usize].q.lq_prev = id as u32;
+        lq.links[head as usize][0] = id as u32;
     }
-    bucket[len as usize] = id as u32;
+    lq.bucket[len as usize] = id as u32;
 }
 
 /// Moves flow `id` from bucket `old` to bucket `new` (0 = in no bucket).
 #[cold]
 #[inline(never)]
-fn lq_move<F>(
-    bucket: &mut [u32],
-    max: &mut u32,
-    flows: &mut [Flow<F>],
-    id: usize,
-    old: u32,
-    new: u32,
-) {
+fn lq_move(lq: &mut LongestQueue, id: usize, old: u32, new: u32) {
     if old != 0 {
-        lq_unlink(bucket, flows, id, old);
+        lq_unlink(lq, id, old);
     }
     if new != 0 {
-        lq_link(bucket, flows, id, new);
-        if new > *max {
-            *max = new;
+        lq_link(lq, id, new);
+        if new > lq.max {
+            lq.max = new;
         }
     }
     // Lengths change by one, so when the top bucket empties the next one down is not empty.
-    while *max > 0 && bucket[*max as usize] == NIL {
-        *max -= 1;
+    while lq.max > 0 && lq.bucket[lq.max as usize] == NIL {
+        lq.max -= 1;
     }
 }

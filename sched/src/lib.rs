@@ -149,6 +149,14 @@ pub type Drr<P> = Engine<P, algo::drr::Drr>;
 pub type Wf2q<P> = Engine<P, algo::wf2q::Wf2q>;
 /// QFQ scheduler over packets `P`.
 pub type Qfq<P> = Engine<P, algo::qfq::Qfq>;
+/// PRIO with longest-queue-drop ([`OverflowPolicy::DropLongest`]).
+pub type PrioLqd<P> = Engine<P, algo::prio::Prio, true>;
+/// DRR with longest-queue-drop.
+pub type DrrLqd<P> = Engine<P, algo::drr::Drr, true>;
+/// WF2Q+ with longest-queue-drop.
+pub type Wf2qLqd<P> = Engine<P, algo::wf2q::Wf2q, true>;
+/// QFQ with longest-queue-drop.
+pub type QfqLqd<P> = Engine<P, algo::qfq::Qfq, true>;
 
 /// Any of the algorithms, chosen at run time. A plain enum (not a trait
 /// object) so the per-packet dispatch is one predictable branch.
@@ -165,19 +173,34 @@ pub enum AnySched<P: Packet + Copy + Default> {
     Wf2q(Wf2q<P>),
     /// QFQ.
     Qfq(Qfq<P>),
+    /// PRIO, longest-queue-drop.
+    PrioLqd(PrioLqd<P>),
+    /// DRR, longest-queue-drop.
+    DrrLqd(DrrLqd<P>),
+    /// WF2Q+, longest-queue-drop.
+    Wf2qLqd(Wf2qLqd<P>),
+    /// QFQ, longest-queue-drop.
+    QfqLqd(QfqLqd<P>),
 }
 
-/// Builds a scheduler of the given kind.
+/// Builds a scheduler of the given kind, with the overflow policy of `cfg`
+/// (the drop-longest engines are separate types, see [`Engine`]).
 pub fn build<P: Packet + Copy + Default>(
     kind: Kind,
     cfg: SchedConfig,
 ) -> Result<AnySched<P>, ConfigError> {
-    Ok(match kind {
-        Kind::Fifo => AnySched::Fifo(Engine::new(cfg)?),
-        Kind::Prio => AnySched::Prio(Engine::new(cfg)?),
-        Kind::Drr => AnySched::Drr(Engine::new(cfg)?),
-        Kind::Wf2q => AnySched::Wf2q(Engine::new(cfg)?),
-        Kind::Qfq => AnySched::Qfq(Engine::new(cfg)?),
+    let lqd = cfg.overflow == OverflowPolicy::DropLongest;
+    Ok(match (kind, lqd) {
+        // FIFO refuses drop-longest (Engine::new says why).
+        (Kind::Fifo, _) => AnySched::Fifo(Engine::new(cfg)?),
+        (Kind::Prio, false) => AnySched::Prio(Engine::new(cfg)?),
+        (Kind::Drr, false) => AnySched::Drr(Engine::new(cfg)?),
+        (Kind::Wf2q, false) => AnySched::Wf2q(Engine::new(cfg)?),
+        (Kind::Qfq, false) => AnySched::Qfq(Engine::new(cfg)?),
+        (Kind::Prio, true) => AnySched::PrioLqd(Engine::new(cfg)?),
+        (Kind::Drr, true) => AnySched::DrrLqd(Engine::new(cfg)?),
+        (Kind::Wf2q, true) => AnySched::Wf2qLqd(Engine::new(cfg)?),
+        (Kind::Qfq, true) => AnySched::QfqLqd(Engine::new(cfg)?),
     })
 }
 
@@ -189,6 +212,10 @@ macro_rules! dispatch {
             AnySched::Drr($s) => $e,
             AnySched::Wf2q($s) => $e,
             AnySched::Qfq($s) => $e,
+            AnySched::PrioLqd($s) => $e,
+            AnySched::DrrLqd($s) => $e,
+            AnySched::Wf2qLqd($s) => $e,
+            AnySched::QfqLqd($s) => $e,
         }
     };
 }

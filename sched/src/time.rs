@@ -64,6 +64,14 @@ impl VClock {
         self.rem = num % wsum;
     }
 
+    /// [`VClock::advance`] with a divisor known to be non-zero (no zero test).
+    #[inline(always)]
+    pub fn advance_nz(&mut self, len: u32, wsum: std::num::NonZeroU64) {
+        let num = ((len as u64) << VT_FRAC_BITS) + self.rem;
+        self.v = self.v.wrapping_add(num / wsum);
+        self.rem = num % wsum;
+    }
+
     /// Sets the clock (drops the carried remainder).
     #[inline]
     pub fn set(&mut self, v: u64) {

@@ -378,9 +378,42 @@ fn an_idle_configured_flow_costs_at_most_128_bytes() {
         ("drr", Engine::<TPkt, Drr>::memory_per_flow()),
         ("wf2q", Engine::<TPkt, Wf2q>::memory_per_flow()),
         ("qfq", Engine::<TPkt, Qfq>::memory_per_flow()),
+        // Drop-longest engines add their bucket links.
+        ("prio+lqd", Engine::<TPkt, Prio, true>::memory_per_flow()),
+        ("drr+lqd", Engine::<TPkt, Drr, true>::memory_per_flow()),
+        ("wf2q+lqd", Engine::<TPkt, Wf2q, true>::memory_per_flow()),
+        ("qfq+lqd", Engine::<TPkt, Qfq, true>::memory_per_flow()),
     ];
     for (name, bytes) in sizes {
         println!("{name}: {bytes} bytes per flow");
         assert!(bytes <= 128, "{name}: {bytes} bytes per idle flow");
     }
+}
+
+#[test]
+fn the_engine_type_must_match_the_overflow_policy() {
+    use sched::algo::drr::Drr;
+    use sched::Engine;
+    let lqd = SchedConfig {
+        overflow: OverflowPolicy::DropLongest,
+        ..SchedConfig::default()
+    };
+    assert!(matches!(
+        Engine::<u32, Drr>::new(lqd),
+        Err(ConfigError::Unsupported(_))
+    ));
+    assert!(matches!(
+        Engine::<u32, Drr, true>::new(SchedConfig::default()),
+        Err(ConfigError::Unsupported(_))
+    ));
+    assert!(Engine::<u32, Drr, true>::new(lqd).is_ok());
+    // `build` picks the engine from the configuration.
+    assert!(matches!(
+        build::<u32>(Kind::Drr, lqd),
+        Ok(sched::AnySched::DrrLqd(_))
+    ));
+    assert!(matches!(
+        build::<u32>(Kind::Drr, SchedConfig::default()),
+        Ok(sched::AnySched::Drr(_))
+    ));
 }

@@ -47,23 +47,35 @@ impl Default for DrrFlow {
     }
 }
 
-/// DRR state: the active list, circular and singly linked, held by its tail
-/// (the head is `flows[tail].next`). Ending a flow's round — moving the head
-/// to the tail — is then one store: `tail = head`.
+/// DRR state: the active list, circular and singly linked through
+/// `DrrFlow::next`, with both ends held: `head` is the flow being served,
+/// `tail` the last in the round (`flows[tail].next == head`). Ending the head's
+/// round (moving it to the tail) is then two stores, `tail = head` and
+/// `head = next`, and `select` reads the head without first reading the
+/// tail's link.
 #[derive(Debug, Clone)]
 pub struct Drr {
+    head: u32,
     tail: u32,
 }
 
 impl Drr {
-    /// Unlinks the head `id` of a non-empty list.
-    #[inline(always)]
-    fn remove_head(&mut self, flows: &mut [Flow<DrrFlow>], id: usize) {
-        if self.tail as usize == id {
-            self.tail = NIL;
-        } else {
-            let next = flows[id].a.next;
-            flows[self.tail as usize].a.next = next;
+    /// `select`'s rare case: the head's deficit does not cover its head packet
+    /// (only with a quantum smaller than the packet: `served` already rotates a
+    /// flow whose round is over). Top up and rotate until one is ready.
+    #[cold]
+    #[inline(never)]
+    fn rotate_until_ready(&mut self, flows: &mut [Flow<DrrFlow>]) -> usize {
+        let mut id = self.head as usize;
+        loop {
+            let f = &mut flows[id];
+            if f.q.head_len() <= f.a.deficit {
+                return id;
+            }
+            f.a.deficit += f.a.quantum;
+            self.tail = id as u32;
+            id = f.a.next as usize;
+            self.head = id as u32;
         }
     }
 }
@@ -82,7 +94,10 @@ impl Algorithm for Drr {
     const NAME: &'static str = "drr";
 
     fn new(_cfg: &SchedConfig) -> Self {
-        Self { tail: NIL }
+        Self {
+            head: NIL,
+            tail: NIL,
+        }
     }
 
     fn configure(
@@ -105,13 +120,14 @@ impl Algorithm for Drr {
         }
         // A newly active flow starts with a full quantum (as Linux sch_drr) and
         // joins at the tail.
-        flows[id].a.deficit = flows[id].a.quantum;
+        let f = &mut flows[id].a;
+        f.deficit = f.quantum;
         if self.tail == NIL {
-            flows[id].a.next = id as u32;
+            f.next = id as u32;
+            self.head = id as u32;
         } else {
-            let t = self.tail as usize;
-            flows[id].a.next = flows[t].a.next;
-            flows[t].a.next = id as u32;
+            f.next = self.head;
+            flows[self.tail as usize].a.next = id as u32;
         }
         self.tail = id as u32;
     }
@@ -119,16 +135,15 @@ impl Algorithm for Drr {
     #[inline]
     fn select(&mut self, flows: &mut [Flow<DrrFlow>]) -> Option<usize> {
         // `get` on NIL is None: the emptiness test and the bounds check in one.
-        let mut id = flows.get(self.tail as usize)?.a.next as usize;
-        loop {
-            let f = &mut flows[id];
-            if f.q.head_len() <= f.a.deficit {
-                return Some(id);
-            }
-            // Round over for this flow: top up, and it becomes the tail.
-            f.a.deficit += f.a.quantum;
-            self.tail = id as u32;
-            id = f.a.next as usize;
+        let id = self.head as usize;
+        let f = flows.get(id)?;
+        if f.q.head_len() <= f.a.deficit {
+            Some(id)
+        } else {
+            // Bounds-checked here too, so that on both paths the compiler knows
+            // `id < flows.len()`.
+            let id = self.rotate_until_ready(flows);
+            flows.get(id).map(|_| id)
         }
     }
 
@@ -141,17 +156,28 @@ impl Algorithm for Drr {
         now_empty: bool,
         _now: u64,
     ) {
+        // `id` is the head (the flow `select` returned).
         let f = &mut flows[id];
-        f.a.deficit -= len;
+        let deficit = f.a.deficit - len;
+        let next = f.a.next;
         if now_empty {
             // Idle: leave the list, forfeiting the deficit (DRR resets idle flows).
             f.a.deficit = 0;
-            self.remove_head(flows, id);
-        } else if f.q.head_len() > f.a.deficit {
+            if self.tail as usize == id {
+                self.head = NIL;
+                self.tail = NIL;
+            } else {
+                self.head = next;
+                flows[self.tail as usize].a.next = next;
+            }
+        } else if f.q.head_len() > deficit {
             // Its round is over: top up and rotate now, so that `select` usually
             // finds the head ready at the first look.
-            f.a.deficit += f.a.quantum;
+            f.a.deficit = deficit + f.a.quantum;
             self.tail = id as u32;
+            self.head = next;
+        } else {
+            f.a.deficit = deficit;
         }
     }
 }

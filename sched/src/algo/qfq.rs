@@ -40,6 +40,7 @@
 use crate::engine::{Algorithm, Flow, NIL};
 use crate::time::{inv_weight, vt_gt, VClock, VT_FRAC_BITS};
 use crate::types::{ConfigError, FlowConfig, Lmax, SchedConfig, Weight};
+use std::num::NonZeroU64;
 
 /// Buckets per group. Start times within a group span at most a few slot
 /// sizes (paper, Lemma 4); `slot_insert` clamps at `MAX_SLOTS - 2` (as Linux
@@ -98,6 +99,8 @@ struct Group {
     /// Approximate (rounded) start and finish of the group.
     s: u64,
     f: u64,
+    /// `round_down(ts, slot_shift) == ts & mask`.
+    mask: u64,
     slot_shift: u32,
     front: u32,
     full_slots: u32,
@@ -110,6 +113,9 @@ pub struct Qfq {
     clock: VClock,
     /// Sum of the weights of all configured flows.
     wsum: u64,
+    /// `max(wsum, 1)`, the divisor of the clock's advance (typed non-zero, so
+    /// the division needs no zero test; nothing is served while `wsum` is 0).
+    wsum_div: NonZeroU64,
     bitmaps: [u32; 4],
     /// Indexed `& GROUP_MASK`: 32 entries (27 used) so the index needs no bounds check.
     groups: [Group; 32],
@@ -126,6 +132,28 @@ fn round_down(ts: u64, shift: u32) -> u64 {
 #[inline(always)]
 fn mask_from(bitmap: u32, from: u32) -> u32 {
     bitmap & !((1u32 << from) - 1)
+}
+
+/// Puts flow `id` (state `fa`, rounded start `rounded_s`) in its bucket of `grp`.
+#[inline(always)]
+fn bucket_insert(grp: &mut Group, fa: &mut QfqFlow, id: usize, rounded_s: u64, clamps: &mut u64) {
+    let mut slot = rounded_s.wrapping_sub(grp.s) >> grp.slot_shift;
+    if slot > (MAX_SLOTS - 2) as u64 {
+        // Outside the window the theory allows (only reachable through
+        // reconfiguration corner cases): pull the flow's timestamps back,
+        // as Linux does, rather than index past the bucket ring.
+        let delta = rounded_s
+            .wrapping_sub(grp.s)
+            .wrapping_sub(((MAX_SLOTS - 2) as u64) << grp.slot_shift);
+        fa.s = fa.s.wrapping_sub(delta);
+        fa.f = fa.f.wrapping_sub(delta);
+        slot = (MAX_SLOTS - 2) as u64;
+        *clamps += 1;
+    }
+    let i = ((grp.front + slot as u32) & SLOT_MASK) as usize;
+    fa.next = grp.slots[i];
+    grp.slots[i] = id as u32;
+    grp.full_slots |= 1 << slot;
 }
 
 /// Group index for a flow: `ceil(log2(lmax * inv_w)) - MIN_SLOT_SHIFT`, at least 0.
@@ -228,40 +256,6 @@ impl Qfq {
         }
     }
 
-    #[inline]
-    fn slot_insert(&mut self, flows: &mut [Flow<QfqFlow>], g: usize, id: usize, rounded_s: u64) {
-        let grp = &mut self.groups[g & GROUP_MASK];
-        let mut slot = rounded_s.wrapping_sub(grp.s) >> grp.slot_shift;
-        if slot > (MAX_SLOTS - 2) as u64 {
-            // Outside the window the theory allows (only reachable through
-            // reconfiguration corner cases): pull the flow's timestamps back,
-            // as Linux does, rather than index past the bucket ring.
-            let delta = rounded_s
-                .wrapping_sub(grp.s)
-                .wrapping_sub(((MAX_SLOTS - 2) as u64) << grp.slot_shift);
-            let fa = &mut flows[id].a;
-            fa.s = fa.s.wrapping_sub(delta);
-            fa.f = fa.f.wrapping_sub(delta);
-            slot = (MAX_SLOTS - 2) as u64;
-            self.slot_clamps += 1;
-        }
-        let i = ((grp.front + slot as u32) & SLOT_MASK) as usize;
-        flows[id].a.next = grp.slots[i];
-        grp.slots[i] = id as u32;
-        grp.full_slots |= 1 << slot;
-    }
-
-    /// Removes the head flow of the front bucket.
-    #[inline]
-    fn front_slot_remove(&mut self, flows: &[Flow<QfqFlow>], g: usize) {
-        let grp = &mut self.groups[g & GROUP_MASK];
-        let h = &mut grp.slots[(grp.front & SLOT_MASK) as usize];
-        *h = flows[*h as usize].a.next;
-        if *h == NIL {
-            grp.full_slots &= !1;
-        }
-    }
-
     /// First non-empty bucket's head flow; moves `front` to it.
     #[inline]
     fn slot_scan(&mut self, g: usize) -> Option<usize> {
@@ -315,30 +309,30 @@ impl Qfq {
         }
     }
 
-    /// After serving flow `id` of group `g`: new timestamps; true if the group
-    /// must be re-examined.
-    #[inline]
-    fn update_class(
-        &mut self,
-        flows: &mut [Flow<QfqFlow>],
-        g: usize,
-        id: usize,
-        now_empty: bool,
-    ) -> bool {
-        let fl = &mut flows[id];
-        fl.a.s = fl.a.f;
-        if now_empty {
-            self.front_slot_remove(flows, g);
-        } else {
-            fl.a.f = fl.a.s.wrapping_add(fl.q.head_len() as u64 * fl.a.inv_w);
-            let rounded_s = round_down(fl.a.s, self.groups[g & GROUP_MASK].slot_shift);
-            if rounded_s == self.groups[g & GROUP_MASK].s {
-                return false;
+    /// The front bucket of group `g` emptied (its head left it, idle or for a
+    /// later bucket): the group starts at its next non-empty bucket, or has
+    /// gone, and the groups' states follow. Out of line: with many flows per
+    /// group the front bucket rarely empties.
+    #[inline(never)]
+    fn front_emptied(&mut self, flows: &[Flow<QfqFlow>], g: usize) {
+        let old_f = self.groups[g & GROUP_MASK].f;
+        match self.slot_scan(g) {
+            None => self.bitmaps[ER] &= !Self::bit(g),
+            Some(head) => {
+                let grp = &mut self.groups[g & GROUP_MASK];
+                let rounded_s = flows[head].a.s & grp.mask;
+                if grp.s == rounded_s {
+                    return;
+                }
+                grp.s = rounded_s;
+                grp.f = rounded_s.wrapping_add(2u64 << grp.slot_shift);
+                self.bitmaps[ER] &= !Self::bit(g);
+                let st = self.calc_state(g);
+                self.bitmaps[st] |= Self::bit(g);
             }
-            self.front_slot_remove(flows, g);
-            self.slot_insert(flows, g, id, rounded_s);
         }
-        true
+        // Unblock even if the group has gone away.
+        self.unblock_groups(g, old_f);
     }
 
     /// A flow became backlogged: start time, bucket, group state (out of line:
@@ -352,7 +346,7 @@ impl Qfq {
         fl.f = fl.s.wrapping_add(len * fl.inv_w);
         let s = fl.s;
         let shift = self.groups[g & GROUP_MASK].slot_shift;
-        let rounded_s = round_down(s, shift);
+        let rounded_s = s & self.groups[g & GROUP_MASK].mask;
         // Insert the flow in its bucket. If it starts before the group, the group's
         // start moves back (make room, recompute its state); if the group was empty
         // and nothing is eligible, V catches up to it.
@@ -379,7 +373,13 @@ impl Qfq {
             let st = self.calc_state(g);
             self.bitmaps[st] |= Self::bit(g);
         }
-        self.slot_insert(flows, g, id, rounded_s);
+        bucket_insert(
+            &mut self.groups[g & GROUP_MASK],
+            &mut flows[id].a,
+            id,
+            rounded_s,
+            &mut self.slot_clamps,
+        );
     }
 }
 
@@ -391,6 +391,7 @@ impl Algorithm for Qfq {
         let groups = std::array::from_fn(|i| Group {
             s: 0,
             f: 0,
+            mask: u64::MAX << (i as u32 + MIN_SLOT_SHIFT),
             slot_shift: i as u32 + MIN_SLOT_SHIFT,
             front: 0,
             full_slots: 0,
@@ -399,6 +400,7 @@ impl Algorithm for Qfq {
         Self {
             clock: VClock::default(),
             wsum: 0,
+            wsum_div: NonZeroU64::MIN,
             bitmaps: [0; 4],
             groups,
             slot_clamps: 0,
@@ -426,6 +428,7 @@ impl Algorithm for Qfq {
             self.wsum -= fl.weight as u64;
         }
         self.wsum += w as u64;
+        self.wsum_div = NonZeroU64::new(self.wsum).unwrap_or(NonZeroU64::MIN);
         fl.weight = w;
         fl.inv_w = inv_w;
         fl.grp = grp as u8;
@@ -438,6 +441,7 @@ impl Algorithm for Qfq {
 
     fn remove(&mut self, flows: &mut [Flow<QfqFlow>], id: usize) {
         self.wsum -= flows[id].a.weight as u64;
+        self.wsum_div = NonZeroU64::new(self.wsum).unwrap_or(NonZeroU64::MIN);
     }
 
     #[inline(always)]
@@ -473,33 +477,46 @@ impl Algorithm for Qfq {
         now_empty: bool,
         _now: u64,
     ) {
-        let g = flows[id].a.grp as usize;
         let old_v = self.clock.v;
-        self.clock.advance(len, self.wsum);
-        if self.update_class(flows, g, id, now_empty) {
-            let old_f = self.groups[g & GROUP_MASK].f;
-            let mut unblock = true;
-            match self.slot_scan(g) {
-                None => self.bitmaps[ER] &= !Self::bit(g),
-                Some(head) => {
-                    let shift = self.groups[g & GROUP_MASK].slot_shift;
-                    let rounded_s = round_down(flows[head].a.s, shift);
-                    if self.groups[g & GROUP_MASK].s == rounded_s {
-                        unblock = false;
-                    } else {
-                        let grp = &mut self.groups[g & GROUP_MASK];
-                        grp.s = rounded_s;
-                        grp.f = rounded_s.wrapping_add(2u64 << shift);
-                        self.bitmaps[ER] &= !Self::bit(g);
-                        let st = self.calc_state(g);
-                        self.bitmaps[st] |= Self::bit(g);
-                    }
-                }
+        self.clock.advance_nz(len, self.wsum_div);
+        let fl = &mut flows[id];
+        let g = fl.a.grp as usize & GROUP_MASK;
+        let grp = &mut self.groups[g];
+        // `id` heads its group's front bucket (`select` picked it there).
+        let front = (grp.front & SLOT_MASK) as usize;
+        debug_assert_eq!(grp.slots[front] as usize, id);
+        // The served packet's finish is the flow's new start.
+        let s = fl.a.f;
+        fl.a.s = s;
+        let rounded_s = s & grp.mask;
+        if !now_empty {
+            fl.a.f = s.wrapping_add(fl.q.head_len() as u64 * fl.a.inv_w);
+            if rounded_s == grp.s {
+                // Still in the front bucket, at its head: nothing moves.
+                self.update_eligible(old_v);
+                return;
             }
-            // Unblock even if the group has gone away.
-            if unblock {
-                self.unblock_groups(g, old_f);
-            }
+        }
+        // It leaves the front bucket, for a later one if still backlogged.
+        let next = fl.a.next;
+        grp.slots[front] = next;
+        if next == NIL {
+            grp.full_slots &= !1;
+        }
+        if !now_empty {
+            bucket_insert(grp, &mut fl.a, id, rounded_s, &mut self.slot_clamps);
+        }
+        // While the front bucket holds flows its head starts in the group's
+        // slot (`grp.s`), so the group's timestamps and state stay (the
+        // reference code rescans and compares, to the same effect).
+        if grp.full_slots & 1 == 0 {
+            self.front_emptied(flows, g);
+        } else {
+            debug_assert_eq!(
+                flows[grp.slots[front] as usize].a.s & grp.mask,
+                grp.s,
+                "the front bucket's flows start in the group's slot"
+            );
         }
         self.update_eligible(old_v);
     }
