@@ -213,17 +213,30 @@ impl Xsk {
         let mut ports = Vec::with_capacity(ifaces.len());
         for name in ifaces {
             let iface: Interface = name.parse().map_err(|_| XskError::BadName(name.clone()))?;
-            // SAFETY: each (interface, queue 0) pair is bound once, so libxdp loads its
-            // default program for it and the INHIBIT_PROG_LOAD rule of `Socket::new` does
-            // not apply; the UMEM outlives the socket (both owned by `Xsk`, sockets dropped first).
-            let (tx, rx, fq_cq) =
-                unsafe { Socket::new(sock_cfg, &umem, &iface, 0) }.map_err(|source| {
-                    XskError::Socket {
-                        iface: name.clone(),
-                        queue: 0,
-                        source,
+            // A socket that a process just closed on this queue is torn down by the
+            // kernel a moment later; until then binding answers EBUSY. Wait for it
+            // (bounded: 2 s), as a user re-running a command would.
+            let mut attempt = 0;
+            let (tx, rx, fq_cq) = loop {
+                // SAFETY: each (interface, queue 0) pair is bound once, so libxdp loads its
+                // default program for it and the INHIBIT_PROG_LOAD rule of `Socket::new`
+                // does not apply; the UMEM outlives the socket (both owned by `Xsk`,
+                // sockets dropped first).
+                match unsafe { Socket::new(sock_cfg, &umem, &iface, 0) } {
+                    Ok(r) => break r,
+                    Err(e) if attempt < 40 && is_busy(&e) => {
+                        attempt += 1;
+                        std::thread::sleep(std::time::Duration::from_millis(50));
                     }
-                })?;
+                    Err(source) => {
+                        return Err(XskError::Socket {
+                            iface: name.clone(),
+                            queue: 0,
+                            source,
+                        })
+                    }
+                }
+            };
             let Some((fq, cq)) = fq_cq else {
                 return Err(cfg_err(
                     "interface",
@@ -408,6 +421,15 @@ impl Xsk {
         self.free.len() as u64 + self.ledger.in_fill + self.ledger.in_tx + queued as u64
             == self.descs.len() as u64
     }
+}
+
+/// Whether socket creation failed with EBUSY (the queue's previous socket is
+/// still being torn down).
+fn is_busy(e: &xsk_rs::socket::SocketCreateError) -> bool {
+    std::error::Error::source(e)
+        .and_then(|s| s.downcast_ref::<std::io::Error>())
+        .and_then(std::io::Error::raw_os_error)
+        == Some(16)
 }
 
 unsafe extern "C" fn quiet_libbpf(
