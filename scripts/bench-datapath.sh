@@ -2,7 +2,9 @@
 # Datapath benchmark, side by side in one run on the veth testbed
 # ([xs-gen] gen0 ── dutA [xs-dut] dutB ── sink0 [xs-sink]):
 #   kernel IPv4 forwarding (router in the DUT namespace), kernel L2 bridge,
-#   xdpsched bridge with FIFO and with QFQ (no rate limit).
+#   xdpsched bridge with FIFO and with QFQ (no rate limit); each with the veths'
+#   NAPI inline (default: receive work runs on the sending CPU) and threaded
+#   (kernel threads; ratios are against kernel forwarding in the same mode).
 # For each:
 #   - packets/s forwarded with 64-byte (60 B + FCS) and 1500-byte frames:
 #     xdpgen sends 1024 unpaced UDP flows as fast as it can (gen0) and counts
@@ -84,9 +86,21 @@ measure() { # name dst_mac dst_ip with_tcp [dut_pid]
 }
 mac_of() { ip -n "$1" -br link show "$2" | awk '{print $3}'; }
 
+napi() { # inline|threaded: where the veths' receive work runs. Inline (the default),
+    # it runs in the sending CPU's softirq, so on 2 vCPUs kernel forwarding is charged to
+    # the generator's CPU; threaded, in kernel threads the scheduler can place anywhere.
+    local v=0
+    [ "$1" = threaded ] && v=1
+    for l in xs-gen:gen0 xs-dut:dutA xs-dut:dutB xs-sink:sink0; do
+        ip netns exec "${l%%:*}" sh -c "echo $v > /sys/class/net/${l#*:}/threaded"
+    done
+}
+
 : > "$out/results.jsonl"
 scripts/testbed.sh up bridge
 sink_mac=$(mac_of xs-sink sink0)
+for mode in inline threaded; do
+napi $mode
 
 # Kernel IPv4 forwarding: the DUT routes 10.211.0.0/24 (gen) <-> 10.211.9.0/24 (sink).
 ip -n xs-dut addr add 10.211.0.254/24 dev dutA
@@ -95,7 +109,7 @@ ip netns exec xs-dut sysctl -qw net.ipv4.ip_forward=1
 ip -n xs-sink addr add 10.211.9.2/24 dev sink0
 # xdpgen owns sink0 while it measures (nobody answers ARP there): a static entry.
 ip -n xs-dut neigh replace 10.211.9.2 lladdr "$sink_mac" dev dutB
-measure "kernel IPv4 forwarding" "$(mac_of xs-dut dutA)" 10.211.9.2 0
+measure "kernel IPv4 forwarding, NAPI $mode" "$(mac_of xs-dut dutA)" 10.211.9.2 0
 ip -n xs-dut addr flush dev dutA
 ip -n xs-dut addr flush dev dutB
 ip -n xs-sink addr del 10.211.9.2/24 dev sink0
@@ -106,29 +120,31 @@ ip -n xs-dut link set dutA master br0
 ip -n xs-dut link set dutB master br0
 ip -n xs-dut link set br0 up
 ip netns exec xs-gen ping -c 3 -W 1 10.211.0.2 >/dev/null
-measure "kernel bridge" "$sink_mac" 10.211.0.2 1
+measure "kernel bridge, NAPI $mode" "$sink_mac" 10.211.0.2 1
 ip -n xs-dut link del br0
 
 for sched in fifo qfq; do
     ip netns exec xs-dut ./target/release/xdpsched --iface dutA --out dutB --sched $sched >/dev/null 2>&1 &
     for _ in $(seq 50); do ip netns exec xs-gen ping -c 1 -W 1 10.211.0.2 >/dev/null 2>&1 && break; sleep 0.2; done
     pid=$(ip netns pids xs-dut | head -1)
-    measure "xdpsched $sched" "$sink_mac" 10.211.0.2 1 "$pid"
+    measure "xdpsched $sched, NAPI $mode" "$sink_mac" 10.211.0.2 1 "$pid"
     ip netns pids xs-dut | xargs -r kill -INT
     sleep 1
+done
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >> "$out/env.txt"
 python3 - "$out" <<'PY'
 import json, sys
 out = sys.argv[1]
 rows = [json.loads(l) for l in open(f"{out}/results.jsonl")]
-k = rows[0]
+kernel = {r["setup"].split("NAPI ")[-1]: r for r in rows if r["setup"].startswith("kernel IPv4")}
 def us(x): return "–" if x is None else f"{x:.0f}"
 lines = [
     "| setup | 64 B kpps | vs kernel fwd | 1500 B kpps | vs kernel fwd | CPU ns/pkt (all, 64 B) | DUT process CPU ns/pkt (64 B) | TCP Gbit/s |",
     "|---|---|---|---|---|---|---|---|",
 ]
 for r in rows:
+    k = kernel[r["setup"].split("NAPI ")[-1]]
     a, b = r["pps64"], r["pps1500"]
     tcp = "–" if r["tcp_bps"] is None else f"{r['tcp_bps']/1e9:.2f}"
     lines.append(
