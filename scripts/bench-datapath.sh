@@ -4,7 +4,8 @@
 #   kernel IPv4 forwarding (router in the DUT namespace), kernel L2 bridge,
 #   xdpsched bridge with FIFO and with QFQ (no rate limit); each with the veths'
 #   NAPI inline (default: receive work runs on the sending CPU) and threaded
-#   (kernel threads; ratios are against kernel forwarding in the same mode).
+#   (kernel threads; needs GRO on, so the DUT ports get GRO too; ratios are
+#   against kernel forwarding in the same mode).
 # For each:
 #   - packets/s forwarded with 64-byte (60 B + FCS) and 1500-byte frames:
 #     xdpgen sends 1024 unpaced UDP flows as fast as it can (gen0) and counts
@@ -92,6 +93,8 @@ napi() { # inline|threaded: where the veths' receive work runs. Inline (the defa
     local v=0
     [ "$1" = threaded ] && v=1
     for l in xs-gen:gen0 xs-dut:dutA xs-dut:dutB xs-sink:sink0; do
+        # A veth has NAPI (which threaded needs) with XDP attached or GRO on.
+        [ $v = 1 ] && ip netns exec "${l%%:*}" ethtool -K "${l#*:}" gro on >/dev/null
         ip netns exec "${l%%:*}" sh -c "echo $v > /sys/class/net/${l#*:}/threaded"
     done
 }
