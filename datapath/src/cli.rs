@@ -58,6 +58,10 @@ pub struct Cli {
     /// Keep libbpf's and libxdp's own log lines.
     #[arg(long)]
     pub verbose: bool,
+    /// Never sleep: poll the rings continuously (lowest latency; holds a whole
+    /// core, which on a small machine starves everything else).
+    #[arg(long)]
+    pub busy_poll: bool,
 }
 
 /// Subcommands.
@@ -165,6 +169,7 @@ impl Cli {
             stats_json: self.stats_json,
             cores,
             verbose: self.verbose,
+            busy_poll: self.busy_poll,
         })
     }
 }

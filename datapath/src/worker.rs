@@ -56,6 +56,8 @@ pub struct RunConfig {
     pub stats_json: Option<std::path::PathBuf>,
     /// Keep the BPF libraries' log lines.
     pub verbose: bool,
+    /// Never sleep when idle.
+    pub busy_poll: bool,
     /// Cores to pin workers to (empty: not pinned). One worker serves both
     /// ports today; it runs on the first core of the list.
     pub cores: Vec<usize>,
@@ -271,7 +273,7 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> anyhow::Result<RunStats> {
                 );
             }
         }
-        if work == 0 {
+        if work == 0 && !cfg.busy_poll {
             // Idle: sleep until shortly before the next scheduled departure (at most
             // 100 µs, so that new arrivals are picked up promptly), then spin: a
             // departure leaves within the loop time of its due time, not a timer's

@@ -132,6 +132,8 @@ pub struct Xsk {
     pub ports: Vec<Port>,
     umem: Umem,
     frame_size: u32,
+    /// Entries per ring.
+    ring_size: u32,
     /// Descriptor of every frame, indexed by frame number (kept with the
     /// lengths of the packet it holds while we own it).
     pub descs: Vec<FrameDesc>,
@@ -266,6 +268,7 @@ impl Xsk {
             ports,
             umem,
             frame_size: p.frame_size,
+            ring_size: p.ring_size,
             descs,
             free: (0..n).rev().collect(),
             ledger: Ledger::default(),
@@ -386,9 +389,12 @@ impl Xsk {
     /// sends a bounded batch (32 frames were seen on veth), so the loop must
     /// kick every iteration until the ring drains, not only when it submits:
     /// otherwise a burst waits for the next arrival and TCP stalls.
+    /// Frames still waiting for the completion ring but no longer in the TX
+    /// ring need no kick: the kernel has taken them.
     pub fn kick(&mut self, p: usize) -> bool {
+        let ring = self.ring_size;
         let port = &mut self.ports[p];
-        if port.in_flight == 0 {
+        if port.in_flight == 0 || port.tx.nb_free_exact() >= ring {
             return false;
         }
         let _ = port.tx.wakeup();
