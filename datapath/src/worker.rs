@@ -122,6 +122,80 @@ pub struct RunStats {
     pub pipes: Vec<PipeReport>,
     /// Per flowset.
     pub flowsets: Vec<FlowsetReport>,
+    /// Per flow: the [`TOP_FLOWS`] flows with the most bytes of each flowset.
+    pub flows: Vec<FlowReport>,
+}
+
+/// Flows listed per flowset in the report (by bytes offered).
+pub const TOP_FLOWS: usize = 64;
+
+/// One flow's figures (key under its flowset's mask).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct FlowReport {
+    /// Flowset name.
+    pub flowset: String,
+    /// The flow: `proto src:port > dst:port` (masked fields are zero).
+    pub key: String,
+    /// DSCP.
+    pub dscp: u8,
+    /// VLAN id.
+    pub vlan: u16,
+    /// Packets offered.
+    pub packets: u64,
+    /// Bytes offered.
+    pub bytes: u64,
+    /// Packets dropped on arrival (limits, loss, bad length).
+    pub dropped: u64,
+    /// Packets queued at the end.
+    pub backlog_packets: u32,
+    /// Bytes queued at the end.
+    pub backlog_bytes: u64,
+}
+
+fn addr(a: u128) -> String {
+    let v6 = std::net::Ipv6Addr::from(a);
+    match v6.to_ipv4_mapped() {
+        Some(v4) => v4.to_string(),
+        None => format!("[{v6}]"),
+    }
+}
+
+fn proto_name(p: u8) -> String {
+    match p {
+        6 => "tcp".into(),
+        17 => "udp".into(),
+        1 => "icmp".into(),
+        58 => "icmpv6".into(),
+        132 => "sctp".into(),
+        n => format!("proto{n}"),
+    }
+}
+
+fn flow_reports(cfg: &Config, emu: &Emulator<Desc>) -> Vec<FlowReport> {
+    let mut out = Vec::new();
+    for (i, fs) in cfg.flowsets.iter().enumerate() {
+        let mut v = emu.flow_stats(i);
+        v.sort_by_key(|s| std::cmp::Reverse(s.tally.bytes));
+        out.extend(v.into_iter().take(TOP_FLOWS).map(|s| FlowReport {
+            flowset: fs.name.clone(),
+            key: format!(
+                "{} {}:{} > {}:{}",
+                proto_name(s.key.proto),
+                addr(s.key.src),
+                s.key.src_port,
+                addr(s.key.dst),
+                s.key.dst_port
+            ),
+            dscp: s.key.dscp,
+            vlan: s.key.vlan,
+            packets: s.tally.packets,
+            bytes: s.tally.bytes,
+            dropped: s.tally.dropped,
+            backlog_packets: s.backlog_packets,
+            backlog_bytes: s.backlog_bytes,
+        }));
+    }
+    out
 }
 
 fn pipe_reports(cfg: &Config, emu: &Emulator<Desc>) -> Vec<PipeReport> {
@@ -288,6 +362,8 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> anyhow::Result<RunStats> {
             }
         }
     }
+    // Per-flow figures as they stand (backlogs included), before the drain.
+    stats.flows = flow_reports(&cfg.emulator, &emu);
     // Drain what is in the emulator and the pending lists back to the free list.
     while let Some((_, _, d)) = emu.dequeue(u64::MAX) {
         queued -= 1;

@@ -546,4 +546,17 @@ fn stats_json_reports_the_run() {
     // While xdpsched runs, its program steers every frame to the sockets.
     assert!(v["xdp_to_socket"].as_u64().unwrap_or(0) > 0, "{v}");
     assert_eq!(v["xdp_failed_open"].as_u64(), Some(0), "{v}");
+    // Per flow: the pings gen -> sink, an ICMP flow with its packets and bytes.
+    let flows = v["flows"].as_array().expect("flows");
+    let ping = flows
+        .iter()
+        .find(|f| f["key"] == "icmp 10.211.0.1:0 > 10.211.0.2:0")
+        .unwrap_or_else(|| panic!("no ping flow in {v}"));
+    assert!(ping["packets"].as_u64().unwrap_or(0) >= 1, "{ping}");
+    assert_eq!(
+        ping["bytes"].as_u64().unwrap_or(0),
+        98 * ping["packets"].as_u64().unwrap_or(0),
+        "98-byte echo requests: {ping}"
+    );
+    assert_eq!(ping["flowset"], "flows");
 }

@@ -537,6 +537,29 @@ impl<P: Packet + Copy + Default> Emulator<P> {
         }
     }
 
+    /// Every flow of flowset `i` (all instances of a dynamic pipe), with its
+    /// tally and backlog. Allocates: for reports, not per packet.
+    pub fn flow_stats(&self, i: usize) -> Vec<crate::flowset::FlowStat> {
+        let Some(rt) = self.flowsets.get(i) else {
+            return Vec::new();
+        };
+        match (&rt.fs, self.pipes.get(rt.pipe)) {
+            (Some(fs), Some(PipeRt::Static(p))) => fs.flow_stats(p.sched_ref()),
+            (None, Some(PipeRt::Dynamic(d))) => d
+                .slots
+                .iter()
+                .flatten()
+                .flat_map(|inst| {
+                    inst.flowsets
+                        .get(rt.local)
+                        .map(|fs| fs.flow_stats(inst.pipe.sched_ref()))
+                        .unwrap_or_default()
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// The rule classifier (for its cache statistics).
     pub fn classifier(&self) -> &Classifier {
         &self.rules
@@ -624,7 +647,7 @@ impl<P: Packet + Copy + Default> Emulator<P> {
             }
             (PipeRt::Static(_), None) => return Verdict::Dropped(pkt, Cause::FlowsetFull),
         };
-        let Some(flow) = fs.flow_for(key, now_ns, pipe.sched()) else {
+        let Some((flow, tally)) = fs.flow_for_packet(key, now_ns, pkt.len(), pipe.sched()) else {
             return Verdict::Dropped(pkt, Cause::FlowsetFull);
         };
         match pipe.enqueue(now_ns, flow, pkt) {
@@ -640,7 +663,10 @@ impl<P: Packet + Copy + Default> Emulator<P> {
                 pipe: pipe_idx,
                 victim,
             },
-            Err(d) => Verdict::Dropped(d.pkt, Cause::Pipe(d.reason)),
+            Err(d) => {
+                tally.dropped += 1;
+                Verdict::Dropped(d.pkt, Cause::Pipe(d.reason))
+            }
         }
     }
 

@@ -29,6 +29,33 @@ pub struct FlowsetParams {
 struct Entry {
     id: FlowId,
     last_seen: u64,
+    tally: FlowTally,
+}
+
+/// What one flow of a flowset has offered and lost since it was created.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FlowTally {
+    /// Packets offered (classified to this flow).
+    pub packets: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Packets of this flow dropped on arrival (limits, loss, bad length).
+    pub dropped: u64,
+}
+
+/// One flow's figures, for reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlowStat {
+    /// The flow's key under the flowset's mask.
+    pub key: FlowKey,
+    /// Its scheduler flow id.
+    pub id: FlowId,
+    /// Offered and dropped.
+    pub tally: FlowTally,
+    /// Packets queued now.
+    pub backlog_packets: u32,
+    /// Bytes queued now.
+    pub backlog_bytes: u64,
 }
 
 /// Flowset counters.
@@ -87,6 +114,21 @@ impl Flowset {
         now_ns: u64,
         sched: &mut AnySched<P>,
     ) -> Option<FlowId> {
+        self.flow_for_packet(key, now_ns, 0, sched)
+            .map(|(id, _)| id)
+    }
+
+    /// Like [`Flowset::flow_for`] for a packet of `len` bytes: counts it in
+    /// the flow's tally and returns the tally, so that the caller can count a
+    /// drop.
+    #[inline]
+    pub fn flow_for_packet<P: Packet + Copy + Default>(
+        &mut self,
+        key: &FlowKey,
+        now_ns: u64,
+        len: u32,
+        sched: &mut AnySched<P>,
+    ) -> Option<(FlowId, &mut FlowTally)> {
         let mk = key.masked(&self.params.mask);
         let cfg = self.params.flow;
         let mut created = false;
@@ -96,20 +138,39 @@ impl Flowset {
             Some(Entry {
                 id,
                 last_seen: now_ns,
+                tally: FlowTally::default(),
             })
         });
         match e {
             Some(e) => {
                 e.last_seen = now_ns;
-                let id = e.id;
+                e.tally.packets += 1;
+                e.tally.bytes += len as u64;
                 self.counters.created += created as u64;
-                Some(id)
+                Some((e.id, &mut e.tally))
             }
             None => {
                 self.counters.refused += 1;
                 None
             }
         }
+    }
+
+    /// Every flow's figures (allocates: for reports, not per packet).
+    pub fn flow_stats<P: Packet + Copy + Default>(&self, sched: &AnySched<P>) -> Vec<FlowStat> {
+        (0..self.table.capacity())
+            .filter_map(|i| self.table.slot(i))
+            .map(|(k, e)| {
+                let b = sched.flow_backlog(e.id);
+                FlowStat {
+                    key: *k,
+                    id: e.id,
+                    tally: e.tally,
+                    backlog_packets: b.map_or(0, |b| b.packets),
+                    backlog_bytes: b.map_or(0, |b| b.bytes),
+                }
+            })
+            .collect()
     }
 
     /// Looks at up to `budget` table slots and removes the flows idle longer

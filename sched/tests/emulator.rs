@@ -318,3 +318,51 @@ pipe = "per-host"
         Verdict::Queued { .. }
     ));
 }
+
+#[test]
+fn per_flow_stats_count_offers_drops_and_backlog() {
+    let cfg = config::from_toml(
+        r#"
+[[pipe]]
+name = "slow"
+bandwidth = "1Mbit/s"
+
+[[flowset]]
+name = "per-flow"
+pipe = "slow"
+mask = "5-tuple"
+queue = 3
+
+[[rule]]
+flowset = "per-flow"
+"#,
+    )
+    .expect("config");
+    let mut emu: Emulator<Pk> = Emulator::from_config(&cfg, 1).expect("emulator");
+    let a = udp_frame([10, 0, 0, 1], [10, 0, 0, 2], 1000, 2000, 0, 100);
+    let b = udp_frame([10, 0, 0, 1], [10, 0, 0, 2], 1001, 2000, 0, 200);
+    // Flow a: 5 packets into a 3-packet queue (2 dropped); flow b: 1 packet.
+    for i in 0..5 {
+        let _ = emu.enqueue(0, &a, pk(i, &a));
+    }
+    let _ = emu.enqueue(0, &b, pk(9, &b));
+    let mut stats = emu.flow_stats(0);
+    stats.sort_by_key(|s| s.key.src_port);
+    assert_eq!(stats.len(), 2);
+    let (sa, sb) = (&stats[0], &stats[1]);
+    assert_eq!(sa.key.src_port, 1000);
+    assert_eq!((sa.tally.packets, sa.tally.bytes), (5, 5 * a.len() as u64));
+    assert_eq!(sa.tally.dropped, 2, "queue of 3");
+    assert_eq!(sa.backlog_packets, 3);
+    assert_eq!(
+        (sb.tally.packets, sb.tally.dropped, sb.backlog_packets),
+        (1, 0, 1)
+    );
+    assert_eq!(sb.backlog_bytes, b.len() as u64);
+    // Drained: the backlog goes, the tallies stay.
+    while emu.dequeue(u64::MAX).is_some() {}
+    let stats = emu.flow_stats(0);
+    assert!(stats.iter().all(|s| s.backlog_packets == 0));
+    assert_eq!(stats.iter().map(|s| s.tally.packets).sum::<u64>(), 6);
+    assert!(emu.flow_stats(7).is_empty(), "no such flowset");
+}
