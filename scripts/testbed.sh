@@ -63,10 +63,12 @@ up() {
         return
     fi
     ip netns add $NS_DUT
-    ip link add gen0 netns $NS_GEN type veth peer name dutA netns $NS_DUT
+    # XS_QUEUES=N: veths with N RX/TX queues each (xdpsched --queues N).
+    local q="numtxqueues ${XS_QUEUES:-1} numrxqueues ${XS_QUEUES:-1}"
+    ip link add gen0 netns $NS_GEN $q type veth peer name dutA netns $NS_DUT $q
     if [ "$mode" = bridge ]; then
         ip netns add $NS_SINK
-        ip link add dutB netns $NS_DUT type veth peer name sink0 netns $NS_SINK
+        ip link add dutB netns $NS_DUT $q type veth peer name sink0 netns $NS_SINK $q
     fi
     # Offloads first: changing them on a running veth can leave its peer without carrier.
     # GRO on the endpoints gives their veth a NAPI context, which XDP_REDIRECT into

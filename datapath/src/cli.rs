@@ -58,6 +58,10 @@ pub struct Cli {
     /// Keep libbpf's and libxdp's own log lines.
     #[arg(long)]
     pub verbose: bool,
+    /// RX queues to serve on each port (0..N, one AF_XDP socket each; one
+    /// scheduler per egress port, so fairness is global across queues).
+    #[arg(long, default_value_t = 1)]
+    pub queues: u32,
     /// Never sleep: poll the rings continuously (lowest latency; holds a whole
     /// core, which on a small machine starves everything else).
     #[arg(long)]
@@ -137,6 +141,13 @@ impl Cli {
         if !(1..=1024).contains(&self.batch) {
             bail!("--batch {}: allowed 1..=1024", self.batch);
         }
+        if !(1..=crate::xsk::MAX_QUEUES).contains(&self.queues) {
+            bail!(
+                "--queues {}: allowed 1..={}",
+                self.queues,
+                crate::xsk::MAX_QUEUES
+            );
+        }
         if self.out.as_deref() == Some(iface.as_str()) {
             bail!("--out {iface:?} is the same port as --iface: leave --out out for reflect mode");
         }
@@ -148,6 +159,11 @@ impl Cli {
         crate::preflight::check_privileges()?;
         for name in std::iter::once(&iface).chain(self.out.iter()) {
             crate::preflight::check_interface(name, self.frame_size)?;
+            if let Some(have) = crate::preflight::rx_queues(name) {
+                if self.queues > have {
+                    bail!("--queues {}: {name} has {have} RX queue(s)", self.queues);
+                }
+            }
         }
         let ring = (self.frames / 4).next_power_of_two().clamp(64, 4096);
         Ok(RunConfig {
@@ -159,6 +175,7 @@ impl Cli {
                 frames: self.frames,
                 ring_size: ring,
                 mode,
+                queues: self.queues,
             },
             batch: self.batch,
             duration: match &self.duration {

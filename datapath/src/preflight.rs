@@ -71,6 +71,16 @@ pub fn check_interface(name: &str, frame_size: u32) -> anyhow::Result<u32> {
         .with_context(|| format!("ifindex of {name:?}"))
 }
 
+/// RX queues of interface `name` (from /sys; `None` if unknown).
+pub fn rx_queues(name: &str) -> Option<u32> {
+    let n = std::fs::read_dir(format!("/sys/class/net/{name}/queues"))
+        .ok()?
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("rx-"))
+        .count();
+    (n > 0).then_some(n as u32)
+}
+
 /// A note (not an error) when no BPF filesystem is mounted: libxdp then loads
 /// its program without the multi-program dispatcher, which works for
 /// xdpsched but keeps other XDP programs off the interface.

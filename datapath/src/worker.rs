@@ -100,6 +100,8 @@ pub struct FlowsetReport {
 pub struct RunStats {
     /// Frames received per port.
     pub rx: [u64; 2],
+    /// Frames received per socket (port A's queues, then port B's).
+    pub rx_per_queue: Vec<u64>,
     /// Frames transmitted per port.
     pub tx: [u64; 2],
     /// Frames dropped (loss, limits, malformed).
@@ -254,8 +256,15 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> anyhow::Result<RunStats> {
     let mut stats = RunStats::default();
     let t0 = Instant::now();
     let mut last_stats = t0;
-    let fill = (cfg.xsk.ring_size as usize).min(xsk.total_frames() / (ifaces.len() + 1));
-    for p in 0..ifaces.len() {
+    // Sockets: side-major, `queues` per interface; each side transmits on the
+    // socket of its queue 0 (one scheduler per egress port: fairness is global
+    // across the RX queues).
+    let nports = xsk.ports.len();
+    let queues = cfg.xsk.queues.max(1) as usize;
+    let tx_port = [0, if bridge { queues } else { 0 }];
+    stats.rx_per_queue = vec![0; nports];
+    let fill = (cfg.xsk.ring_size as usize).min(xsk.total_frames() / (nports + 1));
+    for p in 0..nports {
         xsk.refill(p, fill, &mut scratch_v);
     }
     while !stop.load(Ordering::Relaxed) {
@@ -266,40 +275,41 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> anyhow::Result<RunStats> {
         let now = (now_i - t0).as_nanos() as u64;
         let mut work = 0usize;
 
-        // Port A: through the emulator.
-        rx.clear();
-        let n = xsk.receive(0, &mut scratch, &mut rx);
-        stats.rx[0] += n as u64;
-        work += n;
-        for &f in &rx {
-            let len = xsk.descs[f as usize].lengths().data() as u32;
-            let d = Desc { frame: f, len };
-            match emu.enqueue(now, xsk.data(f), d) {
-                Verdict::Queued { .. } => queued += 1,
-                Verdict::QueuedPushedOut { victim, .. } => {
-                    xsk.free.push(victim.frame);
-                    stats.dropped += 1;
-                }
-                Verdict::Pass(p) => {
-                    stats.passed += 1;
-                    if !bridge {
-                        xsk.with_data_mut(p.frame, swap_macs);
+        for p in 0..nports {
+            rx.clear();
+            let n = xsk.receive(p, &mut scratch, &mut rx);
+            let side = xsk.ports[p].side;
+            stats.rx[side] += n as u64;
+            stats.rx_per_queue[p] += n as u64;
+            work += n;
+            if side == 1 {
+                // Port B (bridge): straight back to A.
+                pending[0].extend_from_slice(&rx);
+                continue;
+            }
+            // Port A: through the emulator.
+            for &f in &rx {
+                let len = xsk.descs[f as usize].lengths().data() as u32;
+                let d = Desc { frame: f, len };
+                match emu.enqueue(now, xsk.data(f), d) {
+                    Verdict::Queued { .. } => queued += 1,
+                    Verdict::QueuedPushedOut { victim, .. } => {
+                        xsk.free.push(victim.frame);
+                        stats.dropped += 1;
                     }
-                    pending[out_port].push(p.frame);
-                }
-                Verdict::Dropped(p, _) => {
-                    stats.dropped += 1;
-                    xsk.free.push(p.frame);
+                    Verdict::Pass(p) => {
+                        stats.passed += 1;
+                        if !bridge {
+                            xsk.with_data_mut(p.frame, swap_macs);
+                        }
+                        pending[out_port].push(p.frame);
+                    }
+                    Verdict::Dropped(p, _) => {
+                        stats.dropped += 1;
+                        xsk.free.push(p.frame);
+                    }
                 }
             }
-        }
-        // Port B (bridge): straight back to A.
-        if bridge {
-            rx.clear();
-            let n = xsk.receive(1, &mut scratch, &mut rx);
-            stats.rx[1] += n as u64;
-            work += n;
-            pending[0].extend_from_slice(&rx);
         }
         // Scheduled output, keeping the TX ring shallow: queueing happens in the
         // scheduler, where it can be fair, not in the ring.
@@ -315,13 +325,15 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> anyhow::Result<RunStats> {
                 xsk.with_data_mut(f, swap_macs);
             }
         }
-        for (p, out) in pending.iter_mut().enumerate().take(ifaces.len()) {
+        for (side, out) in pending.iter_mut().enumerate().take(ifaces.len()) {
             if !out.is_empty() {
-                let sent = xsk.transmit(p, out, &mut scratch_v);
+                let sent = xsk.transmit(tx_port[side], out, &mut scratch_v);
                 out.drain(..sent);
-                stats.tx[p] += sent as u64;
+                stats.tx[side] += sent as u64;
                 work += sent;
             }
+        }
+        for p in 0..nports {
             if xsk.kick(p) {
                 // The kernel needs kicks to make progress: not idle.
                 work += 1;
@@ -377,7 +389,7 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> anyhow::Result<RunStats> {
         if xsk.ledger.in_tx == 0 {
             break;
         }
-        for p in 0..ifaces.len() {
+        for p in 0..nports {
             xsk.complete(p, &mut scratch);
         }
         std::thread::sleep(Duration::from_millis(1));

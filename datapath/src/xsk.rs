@@ -89,12 +89,21 @@ pub struct XskParams {
     pub ring_size: u32,
     /// XDP attach mode.
     pub mode: XdpMode,
+    /// RX queues served per interface (0..queues), one socket each.
+    pub queues: u32,
 }
 
-/// One port: an AF_XDP socket bound to (interface, queue 0).
+/// Most RX queues served per interface (the XSKMAP's size).
+pub const MAX_QUEUES: u32 = 64;
+
+/// One port: an AF_XDP socket bound to (interface, queue).
 pub struct Port {
     /// Interface name.
     pub name: String,
+    /// Which interface of those given to [`Xsk::open`] (0: the first).
+    pub side: usize,
+    /// RX queue.
+    pub queue: u32,
     /// Frames in this port's TX ring or awaiting completion.
     pub in_flight: u64,
     tx: TxQueue,
@@ -212,55 +221,62 @@ impl Xsk {
             })?;
             programs.push(prog);
         }
-        let mut ports = Vec::with_capacity(ifaces.len());
-        for name in ifaces {
-            let iface: Interface = name.parse().map_err(|_| XskError::BadName(name.clone()))?;
-            // A socket that a process just closed on this queue is torn down by the
-            // kernel a moment later; until then binding answers EBUSY. Wait for it
-            // (bounded: 2 s), as a user re-running a command would.
-            let mut attempt = 0;
-            let (tx, rx, fq_cq) = loop {
-                // SAFETY: each (interface, queue 0) pair is bound once, so libxdp loads its
-                // default program for it and the INHIBIT_PROG_LOAD rule of `Socket::new`
-                // does not apply; the UMEM outlives the socket (both owned by `Xsk`,
-                // sockets dropped first).
-                match unsafe { Socket::new(sock_cfg, &umem, &iface, 0) } {
-                    Ok(r) => break r,
-                    Err(e) if attempt < 40 && is_busy(&e) => {
-                        attempt += 1;
-                        std::thread::sleep(std::time::Duration::from_millis(50));
+        if p.queues == 0 || p.queues > MAX_QUEUES {
+            return Err(cfg_err("queues", p.queues, "must be 1..=64"));
+        }
+        let mut ports = Vec::with_capacity(ifaces.len() * p.queues as usize);
+        for (side, name) in ifaces.iter().enumerate() {
+            for queue in 0..p.queues {
+                let iface: Interface = name.parse().map_err(|_| XskError::BadName(name.clone()))?;
+                // A socket that a process just closed on this queue is torn down by the
+                // kernel a moment later; until then binding answers EBUSY. Wait for it
+                // (bounded: 2 s), as a user re-running a command would.
+                let mut attempt = 0;
+                let (tx, rx, fq_cq) = loop {
+                    // SAFETY: each (interface, queue) pair is bound once, so libxdp loads its
+                    // default program for it and the INHIBIT_PROG_LOAD rule of `Socket::new`
+                    // does not apply; the UMEM outlives the socket (both owned by `Xsk`,
+                    // sockets dropped first).
+                    match unsafe { Socket::new(sock_cfg, &umem, &iface, queue) } {
+                        Ok(r) => break r,
+                        Err(e) if attempt < 40 && is_busy(&e) => {
+                            attempt += 1;
+                            std::thread::sleep(std::time::Duration::from_millis(50));
+                        }
+                        Err(source) => {
+                            return Err(XskError::Socket {
+                                iface: name.clone(),
+                                queue,
+                                source,
+                            })
+                        }
                     }
-                    Err(source) => {
-                        return Err(XskError::Socket {
-                            iface: name.clone(),
-                            queue: 0,
-                            source,
-                        })
-                    }
-                }
-            };
-            let Some((fq, cq)) = fq_cq else {
-                return Err(cfg_err(
-                    "interface",
-                    0,
-                    "bound twice (no fill/completion rings returned)",
-                ));
-            };
-            // Steer the queue's frames to this socket (our program fails open without it).
-            programs[ports.len()]
-                .bind_socket(0, std::os::fd::AsRawFd::as_raw_fd(rx.fd()))
-                .map_err(|source| XskError::Program {
-                    iface: name.clone(),
-                    source,
-                })?;
-            ports.push(Port {
-                name: name.clone(),
-                in_flight: 0,
-                tx,
-                rx,
-                fq,
-                cq,
-            });
+                };
+                let Some((fq, cq)) = fq_cq else {
+                    return Err(cfg_err(
+                        "interface",
+                        0,
+                        "bound twice (no fill/completion rings returned)",
+                    ));
+                };
+                // Steer the queue's frames to this socket (our program fails open without it).
+                programs[side]
+                    .bind_socket(queue, std::os::fd::AsRawFd::as_raw_fd(rx.fd()))
+                    .map_err(|source| XskError::Program {
+                        iface: name.clone(),
+                        source,
+                    })?;
+                ports.push(Port {
+                    name: name.clone(),
+                    side,
+                    queue,
+                    in_flight: 0,
+                    tx,
+                    rx,
+                    fq,
+                    cq,
+                });
+            }
         }
         let n = descs.len() as u32;
         let mut xsk = Self {
@@ -275,7 +291,7 @@ impl Xsk {
         };
         // Fill rings first: a frame the program steers to a socket with an empty
         // fill ring is dropped (the first frames of a run were).
-        let fill = (p.ring_size as usize).min(xsk.descs.len() / (ifaces.len() + 1));
+        let fill = (p.ring_size as usize).min(xsk.descs.len() / (xsk.ports.len() + 1));
         let mut scratch = Vec::with_capacity(fill);
         for i in 0..xsk.ports.len() {
             xsk.refill(i, fill, &mut scratch);

@@ -22,6 +22,11 @@ struct Testbed {
 
 impl Testbed {
     fn up(mode: &str) -> Testbed {
+        Testbed::up_with(mode, 1)
+    }
+
+    /// The testbed with `queues` RX/TX queues per veth.
+    fn up_with(mode: &str, queues: u32) -> Testbed {
         // A panicking test poisons the lock; the next one still gets its turn.
         let turn = TESTBED.lock().unwrap_or_else(|e| e.into_inner());
         assert!(
@@ -35,6 +40,7 @@ impl Testbed {
         let st = Command::new("bash")
             .arg(repo().join("scripts/testbed.sh"))
             .args(["up", mode])
+            .env("XS_QUEUES", queues.to_string())
             .status()
             .expect("run testbed.sh");
         assert!(st.success(), "testbed.sh up {mode} failed");
@@ -559,4 +565,78 @@ fn stats_json_reports_the_run() {
         "98-byte echo requests: {ping}"
     );
     assert_eq!(ping["flowset"], "flows");
+}
+
+#[test]
+fn two_rx_queues_are_served_by_one_scheduler() {
+    let _tb = Testbed::up_with("bridge", 2);
+    // More queues than the port has: a clear error.
+    let (ok, _, err) = xdpsched_in_dut(&["--iface", "dutA", "--out", "dutB", "--queues", "3"]);
+    assert!(!ok && err.contains("dutA has 2 RX queue(s)"), "{err}");
+    let path = std::env::temp_dir().join("xdpsched-e2e-queues.json");
+    let _ = std::fs::remove_file(&path);
+    let x = Xdpsched::start(&[
+        "--iface",
+        "dutA",
+        "--out",
+        "dutB",
+        "--sched",
+        "qfq",
+        "--queues",
+        "2",
+        "--stats-json",
+        path.to_str().expect("path"),
+    ]);
+    assert!(
+        wait_for_path("xs-gen", "10.211.0.2"),
+        "no path across the bridge"
+    );
+    // Eight TCP flows: the sending veth spreads them over its two TX queues,
+    // so they arrive on both of dutA's RX queues.
+    let mut srv = std::process::Command::new("ip")
+        .args([
+            "netns", "exec", "xs-sink", "iperf3", "-s", "-1", "-p", "5409",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("iperf3 server");
+    sleep(Duration::from_millis(300));
+    let out = ns(
+        "xs-gen",
+        &[
+            "iperf3",
+            "-c",
+            "10.211.0.2",
+            "-p",
+            "5409",
+            "-t",
+            "2",
+            "-P",
+            "8",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "iperf3: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let _ = srv.kill();
+    let _ = srv.wait();
+    let (ok, _) = x.stop();
+    assert!(ok);
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("stats file")).expect("JSON");
+    assert_eq!(v["frames_balanced"], serde_json::Value::Bool(true), "{v}");
+    let per_queue: Vec<u64> = v["rx_per_queue"]
+        .as_array()
+        .expect("rx_per_queue")
+        .iter()
+        .map(|x| x.as_u64().unwrap_or(0))
+        .collect();
+    assert_eq!(per_queue.len(), 4, "two queues on each port: {v}");
+    assert!(
+        per_queue[0] > 100 && per_queue[1] > 100,
+        "both of dutA's queues carried traffic: {per_queue:?}"
+    );
 }

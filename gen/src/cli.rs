@@ -269,6 +269,7 @@ fn xsk_params(p: &PortArgs) -> anyhow::Result<XskParams> {
         frame_size: p.frame_size,
         frames: p.frames,
         ring_size: 2048.min(p.frames.next_power_of_two()),
+        queues: 1,
         mode: match p.xdp_mode {
             XdpModeArg::Auto => XdpMode::Auto,
             XdpModeArg::Native => XdpMode::Native,
