@@ -131,6 +131,10 @@ pub struct RxSummary {
     pub rate_bps: f64,
     /// Highest sequence number received.
     pub highest_seq: Option<u64>,
+    /// Mean rate over the intervals the flow sends for entirely, leaving out
+    /// the first and the last (robust to a receiver that looks late at the
+    /// end), bit/s; `None` when the flow spans fewer than three intervals.
+    pub steady_rate_bps: Option<f64>,
 }
 
 /// One flow in the summary.
@@ -285,7 +289,26 @@ fn rx_summary(r: &FlowRx, sent: u64, first: Option<u64>, last: u64) -> RxSummary
         reordered: r.reordered,
         rate_bps: span_rate(r.packets, r.bytes, first, last),
         highest_seq: r.highest,
+        steady_rate_bps: None,
     }
+}
+
+/// Mean received rate of flow `flow` over the intervals it sends for
+/// entirely, without the first and the last of them.
+fn steady_rate(rx: &Series, flow: usize, f: &Flow, run_ns: u64) -> Option<f64> {
+    let iv = rx.interval_ns;
+    let full: Vec<usize> = (0..rx.len())
+        .filter(|&i| active_all_interval(f, i, iv, run_ns))
+        .collect();
+    if full.len() < 3 {
+        return None;
+    }
+    let inner = &full[1..full.len() - 1];
+    let bytes: u64 = inner
+        .iter()
+        .filter_map(|&i| rx.bytes(i).map(|b| b[flow]))
+        .sum();
+    Some(bytes as f64 * 8.0 * 1e9 / (inner.len() as u64 * iv) as f64)
 }
 
 /// Whether flow `f` sends during the whole of interval `i`.
@@ -405,7 +428,10 @@ pub fn summarize(flows: &[Flow], out: &Outcome, o: &SummaryOptions) -> Summary {
                 start_s: f.start_ns as f64 / 1e9,
                 duration_s: f.duration_ns.map(|d| d as f64 / 1e9),
                 tx: tx_summary(t, f, &out.tx.series, i, o.run_ns),
-                rx: rx_summary(r, t.packets, out.rx.first_ns[i], out.rx.last_ns[i]),
+                rx: RxSummary {
+                    steady_rate_bps: steady_rate(&out.rx.series, i, f, o.run_ns),
+                    ..rx_summary(r, t.packets, out.rx.first_ns[i], out.rx.last_ns[i])
+                },
                 latency_ns: Percentiles::of(&r.latency),
                 latency_out_of_range: r.latency_out_of_range,
             }
