@@ -392,13 +392,130 @@ impl Match {
     }
 }
 
+/// A key as the five words tuple-space search hashes and compares: the
+/// addresses' high and low halves, then ports, protocol, DSCP and VLAN packed
+/// into one word (the layout of [`pack_tail`]). Masking a key is then five
+/// ANDs with a shape's mask in the same layout, whatever the shape.
+type Words = [u64; 5];
+
+#[inline(always)]
+fn pack_tail(src_port: u16, dst_port: u16, proto: u8, dscp: u8, vlan: u16) -> u64 {
+    (src_port as u64) << 48
+        | (dst_port as u64) << 32
+        | (proto as u64) << 24
+        | (dscp as u64) << 16
+        | vlan as u64
+}
+
+#[inline(always)]
+fn key_words(k: &FlowKey) -> Words {
+    [
+        (k.src >> 64) as u64,
+        k.src as u64,
+        (k.dst >> 64) as u64,
+        k.dst as u64,
+        pack_tail(k.src_port, k.dst_port, k.proto, k.dscp, k.vlan),
+    ]
+}
+
+#[inline(always)]
+fn mask_words(m: &FlowMask) -> Words {
+    [
+        (m.src >> 64) as u64,
+        m.src as u64,
+        (m.dst >> 64) as u64,
+        m.dst as u64,
+        pack_tail(m.src_port, m.dst_port, m.proto, m.dscp, m.vlan),
+    ]
+}
+
+/// A slot of a shape's table: a masked key and its run of rule indexes in
+/// `RuleTable::runs`; `len == 0` marks a free slot.
+#[derive(Debug, Clone, Copy, Default)]
+struct TupleSlot {
+    key: Words,
+    start: u32,
+    len: u32,
+}
+
 /// One shape of rules: masked key → a run of rule indexes in `RuleTable::runs`.
+/// Its own open-addressing table (linear probing, load ≤ 1/2, built once),
+/// hashed by multiply-shift over the masked key's words (the multipliers are
+/// the table's, drawn from its seed): the keys are the rules' own values, so
+/// a frame can pick which slot it probes but cannot lengthen any probe run.
 #[derive(Debug, Clone)]
 struct Tuple {
-    mask: FlowMask,
+    mask: Words,
     /// Smallest rule index in this tuple (tuples are visited in this order).
     first: u32,
-    table: KeyTable<(u32, u32)>,
+    /// `64 - log2(slots.len())`: the slot is the top bits of the hash.
+    shift: u32,
+    slots: Vec<TupleSlot>,
+}
+
+/// SplitMix64: the tables' hash multipliers from their seed.
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Multilinear multiply-shift hash of masked key words (a universal family
+/// over the odd multipliers `mul`); callers take its top bits.
+#[inline(always)]
+fn tuple_hash(w: &Words, mul: &Words) -> u64 {
+    w[0].wrapping_mul(mul[0])
+        .wrapping_add(w[1].wrapping_mul(mul[1]))
+        .wrapping_add(w[2].wrapping_mul(mul[2]))
+        .wrapping_add(w[3].wrapping_mul(mul[3]))
+        .wrapping_add(w[4].wrapping_mul(mul[4]))
+}
+
+impl Tuple {
+    fn new(mask: Words, first: u32, groups: &[(Words, u32, u32)], mul: &Words) -> Self {
+        // At least two slots, so the shift stays below 64; load ≤ 1/2.
+        let cap = (groups.len().max(1) * 2).next_power_of_two();
+        let mut slots = vec![TupleSlot::default(); cap];
+        let shift = 64 - cap.trailing_zeros();
+        for &(key, start, len) in groups {
+            let mut i = (tuple_hash(&key, mul) >> shift) as usize;
+            while slots[i].len != 0 {
+                i = (i + 1) & (cap - 1);
+            }
+            slots[i] = TupleSlot { key, start, len };
+        }
+        Self {
+            mask,
+            first,
+            shift,
+            slots,
+        }
+    }
+
+    /// The run (start, len) of masked key `mk`.
+    #[inline(always)]
+    fn get(&self, mk: &Words, mul: &Words) -> Option<(u32, u32)> {
+        let wrap = self.slots.len() - 1;
+        let mut i = (tuple_hash(mk, mul) >> self.shift) as usize;
+        loop {
+            let s = self.slots.get(i)?;
+            if s.len == 0 {
+                return None;
+            }
+            // Word by word, branch-free (`==` on the array calls memcmp).
+            let diff = (s.key[0] ^ mk[0])
+                | (s.key[1] ^ mk[1])
+                | (s.key[2] ^ mk[2])
+                | (s.key[3] ^ mk[3])
+                | (s.key[4] ^ mk[4]);
+            if diff == 0 {
+                return Some((s.start, s.len));
+            }
+            i = (i + 1) & wrap;
+        }
+    }
 }
 
 /// Ordered rules (first match wins) mapping keys to a target (a flowset
@@ -407,13 +524,20 @@ struct Tuple {
 pub struct RuleTable {
     rules: Vec<(Match, u32)>,
     tuples: Vec<Tuple>,
-    /// Rule indexes, grouped per (tuple, key) in ascending order.
+    /// Rule indexes, grouped per (tuple, key) in ascending order; the top bit
+    /// set when the rule has a port range left to check after the probe.
     runs: Vec<u32>,
+    /// The hash multipliers (odd), from the seed.
+    mul: Words,
 }
+
+/// In `RuleTable::runs`: the rule has a port range to check.
+const RANGED: u32 = 1 << 31;
 
 impl RuleTable {
     /// Builds the table; `rules[i] = (match, target)`, earlier rules win.
     pub fn new(rules: &[(Match, u32)], seed: u64) -> Self {
+        assert!(rules.len() < RANGED as usize, "too many rules");
         // Group rules by shape, then by key within a shape, keeping rule order.
         let mut shapes: Vec<(FlowMask, Vec<u32>)> = Vec::new();
         for (i, (m, _)) in rules.iter().enumerate() {
@@ -423,6 +547,8 @@ impl RuleTable {
                 None => shapes.push((s, vec![i as u32])),
             }
         }
+        let mut mix = seed;
+        let mul: Words = std::array::from_fn(|_| splitmix64(&mut mix) | 1);
         let mut tuples = Vec::with_capacity(shapes.len());
         let mut runs = Vec::with_capacity(rules.len());
         for (mask, idxs) in shapes {
@@ -434,23 +560,26 @@ impl RuleTable {
                     None => groups.push((v, vec![i])),
                 }
             }
-            let mut table = KeyTable::new(groups.len(), seed);
+            let mut keyed = Vec::with_capacity(groups.len());
             for (k, g) in groups {
                 let start = runs.len() as u32;
-                runs.extend_from_slice(&g);
-                table.insert(k, (start, g.len() as u32));
+                runs.extend(g.iter().map(|&i| {
+                    if rules[i as usize].0.has_ranges() {
+                        i | RANGED
+                    } else {
+                        i
+                    }
+                }));
+                keyed.push((key_words(&k), start, g.len() as u32));
             }
-            tuples.push(Tuple {
-                mask,
-                first: idxs[0],
-                table,
-            });
+            tuples.push(Tuple::new(mask_words(&mask), idxs[0], &keyed, &mul));
         }
         tuples.sort_by_key(|t| t.first);
         Self {
             rules: rules.to_vec(),
             tuples,
             runs,
+            mul,
         }
     }
 
@@ -472,19 +601,35 @@ impl RuleTable {
     /// The first rule matching `k`: (rule index, target).
     #[inline]
     pub fn lookup(&self, k: &FlowKey) -> Option<(usize, u32)> {
+        let w = key_words(k);
         let mut best = u32::MAX;
         for t in &self.tuples {
             if t.first >= best {
                 break; // every later tuple starts after the match found
             }
-            let mk = k.masked(&t.mask);
-            if let Some(&(start, n)) = t.table.get(&mk) {
-                for &r in &self.runs[start as usize..(start + n) as usize] {
+            let mk: Words = [
+                w[0] & t.mask[0],
+                w[1] & t.mask[1],
+                w[2] & t.mask[2],
+                w[3] & t.mask[3],
+                w[4] & t.mask[4],
+            ];
+            if let Some((start, n)) = t.get(&mk, &self.mul) {
+                let run = self
+                    .runs
+                    .get(start as usize..(start + n) as usize)
+                    .unwrap_or_default();
+                for &e in run {
+                    let r = e & !RANGED;
                     if r >= best {
                         break;
                     }
-                    let (m, _) = &self.rules[r as usize];
-                    if !m.has_ranges() || m.matches(k) {
+                    if e & RANGED == 0
+                        || self
+                            .rules
+                            .get(r as usize)
+                            .is_some_and(|(m, _)| m.matches(k))
+                    {
                         best = r;
                         break;
                     }
