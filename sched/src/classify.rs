@@ -450,6 +450,8 @@ struct Tuple {
     first: u32,
     /// `64 - log2(slots.len())`: the slot is the top bits of the hash.
     shift: u32,
+    /// The table's hash multipliers, next to the mask (one cache line).
+    mul: Words,
     slots: Vec<TupleSlot>,
 }
 
@@ -492,15 +494,16 @@ impl Tuple {
             mask,
             first,
             shift,
+            mul: *mul,
             slots,
         }
     }
 
     /// The run (start, len) of masked key `mk`.
     #[inline(always)]
-    fn get(&self, mk: &Words, mul: &Words) -> Option<(u32, u32)> {
+    fn get(&self, mk: &Words) -> Option<(u32, u32)> {
         let wrap = self.slots.len() - 1;
-        let mut i = (tuple_hash(mk, mul) >> self.shift) as usize;
+        let mut i = (tuple_hash(mk, &self.mul) >> self.shift) as usize;
         loop {
             let s = self.slots.get(i)?;
             if s.len == 0 {
@@ -529,8 +532,8 @@ pub struct RuleTable {
     /// Rule indexes, grouped per (tuple, key) in ascending order; the top bit
     /// set when the rule has a port range left to check after the probe.
     runs: Vec<u32>,
-    /// The hash multipliers (odd), from the seed.
-    mul: Words,
+    /// `rules[i].1`, on its own (the last read of a lookup).
+    targets: Vec<u32>,
 }
 
 /// In `RuleTable::runs`: the rule has a port range to check.
@@ -581,7 +584,7 @@ impl RuleTable {
             rules: rules.to_vec(),
             tuples,
             runs,
-            mul,
+            targets: rules.iter().map(|&(_, t)| t).collect(),
         }
     }
 
@@ -604,9 +607,9 @@ impl RuleTable {
     #[inline]
     pub fn lookup(&self, k: &FlowKey) -> Option<(usize, u32)> {
         let best = self.search(&key_words(k), k);
-        self.rules
+        self.targets
             .get(best as usize)
-            .map(|&(_, target)| (best as usize, target))
+            .map(|&target| (best as usize, target))
     }
 
     /// Tuple-space search: the index of the first rule matching `k` (whose
@@ -625,7 +628,7 @@ impl RuleTable {
                 w[3] & t.mask[3],
                 w[4] & t.mask[4],
             ];
-            if let Some((start, n)) = t.get(&mk, &self.mul) {
+            if let Some((start, n)) = t.get(&mk) {
                 let run = self
                     .runs
                     .get(start as usize..(start + n) as usize)
@@ -901,7 +904,7 @@ impl Classifier {
             0 => None,
             r => {
                 let r = (r - 1) as usize;
-                self.table.rules.get(r).map(|&(_, t)| (r, t))
+                self.table.targets.get(r).map(|&t| (r, t))
             }
         }
     }
