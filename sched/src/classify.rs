@@ -604,7 +604,7 @@ impl RuleTable {
     }
 
     /// The first rule matching `k`: (rule index, target).
-    #[inline]
+    #[inline(always)]
     pub fn lookup(&self, k: &FlowKey) -> Option<(usize, u32)> {
         let best = self.search(&key_words(k), k);
         self.targets
@@ -614,7 +614,7 @@ impl RuleTable {
 
     /// Tuple-space search: the index of the first rule matching `k` (whose
     /// words are `w`), `u32::MAX` if none.
-    #[inline]
+    #[inline(always)]
     fn search(&self, w: &Words, k: &FlowKey) -> u32 {
         let mut best = u32::MAX;
         for t in &self.tuples {
