@@ -452,6 +452,11 @@ struct Tuple {
     shift: u32,
     /// The table's hash multipliers, next to the mask (one cache line).
     mul: Words,
+    /// When the mask keeps bits of two words at most: those two words (the
+    /// second one a word it ignores if it keeps one). Every other word is
+    /// then zero in a masked key and in every stored key, so hashing and
+    /// comparing the two is the same as all five, for less work.
+    narrow: Option<(usize, usize)>,
     slots: Vec<TupleSlot>,
 }
 
@@ -490,12 +495,43 @@ impl Tuple {
             }
             slots[i] = TupleSlot { key, start, len };
         }
+        let used: Vec<usize> = (0..mask.len()).filter(|&j| mask[j] != 0).collect();
+        let unused = (0..mask.len()).find(|&j| mask[j] == 0);
+        let narrow = match (used.as_slice(), unused) {
+            ([a, b], _) => Some((*a, *b)),
+            ([a], Some(b)) => Some((*a, b)),
+            _ => None,
+        };
         Self {
             mask,
             first,
             shift,
             mul: *mul,
+            narrow,
             slots,
+        }
+    }
+
+    /// The run (start, len) of key words `w`, for a narrow tuple: as [`Tuple::get`]
+    /// on the masked key, looking at words `a` and `b` only.
+    #[inline(always)]
+    fn get_narrow(&self, w: &Words, a: usize, b: usize) -> Option<(u32, u32)> {
+        let x = w[a] & self.mask[a];
+        let y = w[b] & self.mask[b];
+        let h = x
+            .wrapping_mul(self.mul[a])
+            .wrapping_add(y.wrapping_mul(self.mul[b]));
+        let wrap = self.slots.len() - 1;
+        let mut i = (h >> self.shift) as usize;
+        loop {
+            let s = self.slots.get(i)?;
+            if s.len == 0 {
+                return None;
+            }
+            if ((s.key[a] ^ x) | (s.key[b] ^ y)) == 0 {
+                return Some((s.start, s.len));
+            }
+            i = (i + 1) & wrap;
         }
     }
 
@@ -621,14 +657,17 @@ impl RuleTable {
             if t.first >= best {
                 break; // every later tuple starts after the match found
             }
-            let mk: Words = [
-                w[0] & t.mask[0],
-                w[1] & t.mask[1],
-                w[2] & t.mask[2],
-                w[3] & t.mask[3],
-                w[4] & t.mask[4],
-            ];
-            if let Some((start, n)) = t.get(&mk) {
+            let found = match t.narrow {
+                Some((a, b)) => t.get_narrow(w, a, b),
+                None => t.get(&[
+                    w[0] & t.mask[0],
+                    w[1] & t.mask[1],
+                    w[2] & t.mask[2],
+                    w[3] & t.mask[3],
+                    w[4] & t.mask[4],
+                ]),
+            };
+            if let Some((start, n)) = found {
                 let run = self
                     .runs
                     .get(start as usize..(start + n) as usize)
