@@ -392,13 +392,171 @@ impl Match {
     }
 }
 
+/// A key as the five words tuple-space search hashes and compares: the
+/// addresses' high and low halves, then ports, protocol, DSCP and VLAN packed
+/// into one word (the layout of [`pack_tail`]). Masking a key is then five
+/// ANDs with a shape's mask in the same layout, whatever the shape.
+type Words = [u64; 5];
+
+#[inline(always)]
+fn pack_tail(src_port: u16, dst_port: u16, proto: u8, dscp: u8, vlan: u16) -> u64 {
+    (src_port as u64) << 48
+        | (dst_port as u64) << 32
+        | (proto as u64) << 24
+        | (dscp as u64) << 16
+        | vlan as u64
+}
+
+#[inline(always)]
+fn key_words(k: &FlowKey) -> Words {
+    [
+        (k.src >> 64) as u64,
+        k.src as u64,
+        (k.dst >> 64) as u64,
+        k.dst as u64,
+        pack_tail(k.src_port, k.dst_port, k.proto, k.dscp, k.vlan),
+    ]
+}
+
+#[inline(always)]
+fn mask_words(m: &FlowMask) -> Words {
+    [
+        (m.src >> 64) as u64,
+        m.src as u64,
+        (m.dst >> 64) as u64,
+        m.dst as u64,
+        pack_tail(m.src_port, m.dst_port, m.proto, m.dscp, m.vlan),
+    ]
+}
+
+/// A slot of a shape's table: a masked key and its run of rule indexes in
+/// `RuleTable::runs`; `len == 0` marks a free slot.
+#[derive(Debug, Clone, Copy, Default)]
+struct TupleSlot {
+    key: Words,
+    start: u32,
+    len: u32,
+}
+
 /// One shape of rules: masked key → a run of rule indexes in `RuleTable::runs`.
+/// Its own open-addressing table (linear probing, load ≤ 1/4, built once),
+/// hashed by multiply-shift over the masked key's words (the multipliers are
+/// the table's, drawn from its seed): the keys are the rules' own values, so
+/// a frame can pick which slot it probes but cannot lengthen any probe run.
 #[derive(Debug, Clone)]
 struct Tuple {
-    mask: FlowMask,
+    mask: Words,
     /// Smallest rule index in this tuple (tuples are visited in this order).
     first: u32,
-    table: KeyTable<(u32, u32)>,
+    /// `64 - log2(slots.len())`: the slot is the top bits of the hash.
+    shift: u32,
+    /// The table's hash multipliers, next to the mask (one cache line).
+    mul: Words,
+    /// When the mask keeps bits of two words at most: those two words (the
+    /// second one a word it ignores if it keeps one). Every other word is
+    /// then zero in a masked key and in every stored key, so hashing and
+    /// comparing the two is the same as all five, for less work.
+    narrow: Option<(usize, usize)>,
+    slots: Vec<TupleSlot>,
+}
+
+/// SplitMix64: the tables' hash multipliers from their seed.
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Multilinear multiply-shift hash of masked key words (a universal family
+/// over the odd multipliers `mul`); callers take its top bits.
+#[inline(always)]
+fn tuple_hash(w: &Words, mul: &Words) -> u64 {
+    w[0].wrapping_mul(mul[0])
+        .wrapping_add(w[1].wrapping_mul(mul[1]))
+        .wrapping_add(w[2].wrapping_mul(mul[2]))
+        .wrapping_add(w[3].wrapping_mul(mul[3]))
+        .wrapping_add(w[4].wrapping_mul(mul[4]))
+}
+
+impl Tuple {
+    fn new(mask: Words, first: u32, groups: &[(Words, u32, u32)], mul: &Words) -> Self {
+        // At least two slots, so the shift stays below 64. Load ≤ 1/4: a
+        // frame that misses (most probes) then mostly lands on a free slot
+        // (1.4 slots looked at on average, 2.5 at load 1/2); 48 bytes a slot.
+        let cap = (groups.len().max(1) * 4).next_power_of_two();
+        let mut slots = vec![TupleSlot::default(); cap];
+        let shift = 64 - cap.trailing_zeros();
+        for &(key, start, len) in groups {
+            let mut i = (tuple_hash(&key, mul) >> shift) as usize;
+            while slots[i].len != 0 {
+                i = (i + 1) & (cap - 1);
+            }
+            slots[i] = TupleSlot { key, start, len };
+        }
+        let used: Vec<usize> = (0..mask.len()).filter(|&j| mask[j] != 0).collect();
+        let unused = (0..mask.len()).find(|&j| mask[j] == 0);
+        let narrow = match (used.as_slice(), unused) {
+            ([a, b], _) => Some((*a, *b)),
+            ([a], Some(b)) => Some((*a, b)),
+            _ => None,
+        };
+        Self {
+            mask,
+            first,
+            shift,
+            mul: *mul,
+            narrow,
+            slots,
+        }
+    }
+
+    /// The run (start, len) of key words `w`, for a narrow tuple: as [`Tuple::get`]
+    /// on the masked key, looking at words `a` and `b` only.
+    #[inline(always)]
+    fn get_narrow(&self, w: &Words, a: usize, b: usize) -> Option<(u32, u32)> {
+        let x = w[a] & self.mask[a];
+        let y = w[b] & self.mask[b];
+        let h = x
+            .wrapping_mul(self.mul[a])
+            .wrapping_add(y.wrapping_mul(self.mul[b]));
+        let wrap = self.slots.len() - 1;
+        let mut i = (h >> self.shift) as usize;
+        loop {
+            let s = self.slots.get(i)?;
+            if s.len == 0 {
+                return None;
+            }
+            if ((s.key[a] ^ x) | (s.key[b] ^ y)) == 0 {
+                return Some((s.start, s.len));
+            }
+            i = (i + 1) & wrap;
+        }
+    }
+
+    /// The run (start, len) of masked key `mk`.
+    #[inline(always)]
+    fn get(&self, mk: &Words) -> Option<(u32, u32)> {
+        let wrap = self.slots.len() - 1;
+        let mut i = (tuple_hash(mk, &self.mul) >> self.shift) as usize;
+        loop {
+            let s = self.slots.get(i)?;
+            if s.len == 0 {
+                return None;
+            }
+            // Word by word, branch-free (`==` on the array calls memcmp).
+            let diff = (s.key[0] ^ mk[0])
+                | (s.key[1] ^ mk[1])
+                | (s.key[2] ^ mk[2])
+                | (s.key[3] ^ mk[3])
+                | (s.key[4] ^ mk[4]);
+            if diff == 0 {
+                return Some((s.start, s.len));
+            }
+            i = (i + 1) & wrap;
+        }
+    }
 }
 
 /// Ordered rules (first match wins) mapping keys to a target (a flowset
@@ -407,13 +565,20 @@ struct Tuple {
 pub struct RuleTable {
     rules: Vec<(Match, u32)>,
     tuples: Vec<Tuple>,
-    /// Rule indexes, grouped per (tuple, key) in ascending order.
+    /// Rule indexes, grouped per (tuple, key) in ascending order; the top bit
+    /// set when the rule has a port range left to check after the probe.
     runs: Vec<u32>,
+    /// `rules[i].1`, on its own (the last read of a lookup).
+    targets: Vec<u32>,
 }
+
+/// In `RuleTable::runs`: the rule has a port range to check.
+const RANGED: u32 = 1 << 31;
 
 impl RuleTable {
     /// Builds the table; `rules[i] = (match, target)`, earlier rules win.
     pub fn new(rules: &[(Match, u32)], seed: u64) -> Self {
+        assert!(rules.len() < RANGED as usize, "too many rules");
         // Group rules by shape, then by key within a shape, keeping rule order.
         let mut shapes: Vec<(FlowMask, Vec<u32>)> = Vec::new();
         for (i, (m, _)) in rules.iter().enumerate() {
@@ -423,6 +588,8 @@ impl RuleTable {
                 None => shapes.push((s, vec![i as u32])),
             }
         }
+        let mut mix = seed;
+        let mul: Words = std::array::from_fn(|_| splitmix64(&mut mix) | 1);
         let mut tuples = Vec::with_capacity(shapes.len());
         let mut runs = Vec::with_capacity(rules.len());
         for (mask, idxs) in shapes {
@@ -434,23 +601,26 @@ impl RuleTable {
                     None => groups.push((v, vec![i])),
                 }
             }
-            let mut table = KeyTable::new(groups.len(), seed);
+            let mut keyed = Vec::with_capacity(groups.len());
             for (k, g) in groups {
                 let start = runs.len() as u32;
-                runs.extend_from_slice(&g);
-                table.insert(k, (start, g.len() as u32));
+                runs.extend(g.iter().map(|&i| {
+                    if rules[i as usize].0.has_ranges() {
+                        i | RANGED
+                    } else {
+                        i
+                    }
+                }));
+                keyed.push((key_words(&k), start, g.len() as u32));
             }
-            tuples.push(Tuple {
-                mask,
-                first: idxs[0],
-                table,
-            });
+            tuples.push(Tuple::new(mask_words(&mask), idxs[0], &keyed, &mul));
         }
         tuples.sort_by_key(|t| t.first);
         Self {
             rules: rules.to_vec(),
             tuples,
             runs,
+            targets: rules.iter().map(|&(_, t)| t).collect(),
         }
     }
 
@@ -470,30 +640,56 @@ impl RuleTable {
     }
 
     /// The first rule matching `k`: (rule index, target).
-    #[inline]
+    #[inline(always)]
     pub fn lookup(&self, k: &FlowKey) -> Option<(usize, u32)> {
+        let best = self.search(&key_words(k), k);
+        self.targets
+            .get(best as usize)
+            .map(|&target| (best as usize, target))
+    }
+
+    /// Tuple-space search: the index of the first rule matching `k` (whose
+    /// words are `w`), `u32::MAX` if none.
+    #[inline(always)]
+    fn search(&self, w: &Words, k: &FlowKey) -> u32 {
         let mut best = u32::MAX;
         for t in &self.tuples {
             if t.first >= best {
                 break; // every later tuple starts after the match found
             }
-            let mk = k.masked(&t.mask);
-            if let Some(&(start, n)) = t.table.get(&mk) {
-                for &r in &self.runs[start as usize..(start + n) as usize] {
+            let found = match t.narrow {
+                Some((a, b)) => t.get_narrow(w, a, b),
+                None => t.get(&[
+                    w[0] & t.mask[0],
+                    w[1] & t.mask[1],
+                    w[2] & t.mask[2],
+                    w[3] & t.mask[3],
+                    w[4] & t.mask[4],
+                ]),
+            };
+            if let Some((start, n)) = found {
+                let run = self
+                    .runs
+                    .get(start as usize..(start + n) as usize)
+                    .unwrap_or_default();
+                for &e in run {
+                    let r = e & !RANGED;
                     if r >= best {
                         break;
                     }
-                    let (m, _) = &self.rules[r as usize];
-                    if !m.has_ranges() || m.matches(k) {
+                    if e & RANGED == 0
+                        || self
+                            .rules
+                            .get(r as usize)
+                            .is_some_and(|(m, _)| m.matches(k))
+                    {
                         best = r;
                         break;
                     }
                 }
             }
         }
-        self.rules
-            .get(best as usize)
-            .map(|&(_, target)| (best as usize, target))
+        best
     }
 
     /// Reference lookup: a linear scan (tests compare the two).
@@ -644,14 +840,17 @@ pub struct Classifier {
     table: RuleTable,
     cache: Vec<CacheEntry>,
     mask: usize,
-    seed: u64,
+    /// log2 of the cache size: the slot is the top `bits` bits of the hash.
+    bits: u32,
+    /// The cache's hash multipliers (odd), from the seed.
+    mul: Words,
     hits: u64,
     misses: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
 struct CacheEntry {
-    key: FlowKey,
+    key: Words,
     /// Rule index + 1 (0 = no rule matched); `u32::MAX` = empty slot.
     rule: u32,
 }
@@ -673,17 +872,19 @@ impl Classifier {
         } else {
             cache_slots.next_power_of_two()
         };
+        let mut mix = seed ^ 0x5851_f42d_4c95_7f2d;
         Self {
             table,
             cache: vec![
                 CacheEntry {
-                    key: FlowKey::default(),
+                    key: [0; 5],
                     rule: u32::MAX,
                 };
                 slots
             ],
             mask: slots.wrapping_sub(1),
-            seed: seed ^ 0x5851_f42d_4c95_7f2d,
+            bits: slots.max(1).trailing_zeros(),
+            mul: std::array::from_fn(|_| splitmix64(&mut mix) | 1),
             hits: 0,
             misses: 0,
         }
@@ -705,27 +906,44 @@ impl Classifier {
     }
 
     /// The first rule matching `k`: (rule index, target).
-    #[inline]
+    #[inline(always)]
     pub fn lookup(&mut self, k: &FlowKey) -> Option<(usize, u32)> {
         if self.cache.is_empty() {
-            return self.table.lookup(k);
+            self.table.lookup(k)
+        } else {
+            self.lookup_cached(k)
         }
-        let i = hash_key(k, self.seed) as usize & self.mask;
-        let e = self.cache[i];
-        let rule = if e.rule != u32::MAX && e.key == *k {
+    }
+
+    #[inline(never)]
+    fn lookup_cached(&mut self, k: &FlowKey) -> Option<(usize, u32)> {
+        let w = key_words(k);
+        let i = tuple_hash(&w, &self.mul).rotate_left(self.bits) as usize & self.mask;
+        let e = self.cache.get(i).copied().unwrap_or(CacheEntry {
+            key: [0; 5],
+            rule: u32::MAX,
+        });
+        let diff = (e.key[0] ^ w[0])
+            | (e.key[1] ^ w[1])
+            | (e.key[2] ^ w[2])
+            | (e.key[3] ^ w[3])
+            | (e.key[4] ^ w[4]);
+        let rule = if e.rule != u32::MAX && diff == 0 {
             self.hits += 1;
             e.rule
         } else {
             self.misses += 1;
-            let r = self.table.lookup(k).map_or(0, |(r, _)| r as u32 + 1);
-            self.cache[i] = CacheEntry { key: *k, rule: r };
+            let r = self.table.search(&w, k).wrapping_add(1);
+            if let Some(slot) = self.cache.get_mut(i) {
+                *slot = CacheEntry { key: w, rule: r };
+            }
             r
         };
         match rule {
             0 => None,
             r => {
                 let r = (r - 1) as usize;
-                self.table.rules.get(r).map(|&(_, t)| (r, t))
+                self.table.targets.get(r).map(|&t| (r, t))
             }
         }
     }
