@@ -80,8 +80,8 @@ if cruns:
     out.append(f"\n**Parse + classify, ns per frame (median of 5) / instructions per frame (callgrind)**, run `{os.path.relpath(crun, root)}`; "
                "bars: ≤ 40 ns with 20 rules, ≤ 60 ns with 1000 rules. `acl`: 3 match shapes (flow cache off); "
                "`shapes`: 14–33 shapes (flow cache on). No rule matches (every shape probed on a cache miss):\n")
-    out.append("| frame | rule set | rules | 1000 flows | 100000 flows (cache thrashes) | instructions |")
-    out.append("|---|---|---|---|---|---|")
+    out.append("| frame | rule set | rules | 1000 flows | 100000 flows (cache thrashes) | instructions | last rule matches: ns (1000 flows) / instructions |")
+    out.append("|---|---|---|---|---|---|---|")
     for fr in ["v4udp", "v6tcp"]:
         for st in ["acl", "shapes"]:
             for n in [1, 20, 1000]:
@@ -89,9 +89,15 @@ if cruns:
                      if x["frame"] == fr and x["rule_set"] == st and x["rules"] == n and x["hit"] == "none"}
                 if not r:
                     continue
+                last = [x["ns_per_frame"] for x in rows if x["frame"] == fr and x["rule_set"] == st
+                        and x["rules"] == n and x["hit"] == "last" and x["flows"] == 1000]
                 i = instr.get((fr, st, n, "none"))
-                out.append(f"| {fr} | {st} | {n} | {r.get(1000, float('nan')):.1f} | {r.get(100000, float('nan')):.1f} | {i if i is not None else '–'} |")
-    wire = os.path.join(crun, "wire-criterion.txt")
+                il = instr.get((fr, st, n, "last"))
+                lcol = (f"{last[0]:.1f} / {il if il is not None else '–'}") if last else "–"
+                out.append(f"| {fr} | {st} | {n} | {r.get(1000, float('nan')):.1f} | {r.get(100000, float('nan')):.1f} | {i if i is not None else '–'} | {lcol} |")
+    # The pnet comparison is measured less often: the newest run that has it.
+    wruns = sorted(glob.glob(os.path.join(root, "bench-results/classify/*/wire-criterion.txt")), key=os.path.getmtime)
+    wire = wruns[-1] if wruns else os.path.join(crun, "wire-criterion.txt")
     if os.path.exists(wire):
         import re
         txt = open(wire).read()
