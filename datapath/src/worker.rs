@@ -272,7 +272,7 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> anyhow::Result<RunStats> {
         if cfg.duration.is_some_and(|d| now_i - t0 >= d) {
             break;
         }
-        let now = (now_i - t0).as_nanos() as u64;
+        let mut now = (now_i - t0).as_nanos() as u64;
         let mut work = 0usize;
 
         for p in 0..nports {
@@ -286,6 +286,12 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> anyhow::Result<RunStats> {
                 // Port B (bridge): straight back to A.
                 pending[0].extend_from_slice(&rx);
                 continue;
+            }
+            if n > 0 {
+                // Arrival time: read after the frames were taken, never before (a
+                // thread preempted between a clock read and the RX ring would
+                // otherwise date frames too early and shorten a pipe's delay).
+                now = now.max(t0.elapsed().as_nanos() as u64);
             }
             // Port A: through the emulator.
             for &f in &rx {
