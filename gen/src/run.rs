@@ -212,15 +212,66 @@ struct TxState {
     done: bool,
 }
 
-struct RxState {
-    res: RxResult,
-    interval: Option<Vec<Histogram<u64>>>,
-    reported: usize,
-    events: mpsc::Sender<IntervalEvent>,
-    last_work: u64,
+/// The receiving side's state, shared by the AF_XDP engine and socket mode.
+pub(crate) struct RxState {
+    pub(crate) res: RxResult,
+    pub(crate) interval: Option<Vec<Histogram<u64>>>,
+    pub(crate) reported: usize,
+    pub(crate) events: mpsc::Sender<IntervalEvent>,
+    pub(crate) last_work: u64,
 }
 
-fn rx_hist() -> Histogram<u64> {
+impl RxState {
+    /// Empty state for `n` flows (per-interval latency histograms if asked).
+    pub(crate) fn new(
+        n: usize,
+        interval_ns: u64,
+        histograms: bool,
+        events: mpsc::Sender<IntervalEvent>,
+    ) -> RxState {
+        RxState {
+            res: RxResult {
+                flows: (0..n).map(|_| FlowRx::new()).collect(),
+                first_ns: vec![None; n],
+                last_ns: vec![0; n],
+                second_ns: vec![None; n],
+                series: Series::new(n, interval_ns, 0),
+                foreign: 0,
+                balanced: false,
+            },
+            interval: histograms.then(|| (0..n).map(|_| rx_hist()).collect()),
+            reported: 0,
+            events,
+            last_work: 0,
+        }
+    }
+
+    /// Counts a stamped packet of flow `f` (`len` frame bytes) read at `rx_ns`.
+    #[inline]
+    pub(crate) fn count(&mut self, s: &Stamp, len: u64, rx_ns: u64) {
+        let f = s.flow as usize;
+        let r = &mut self.res;
+        r.flows[f].record(s.seq, len as u32, s.tx_ns, rx_ns);
+        if r.first_ns[f].is_none() {
+            r.first_ns[f] = Some(rx_ns);
+        } else if r.second_ns[f].is_none() {
+            r.second_ns[f] = Some(rx_ns);
+        }
+        r.last_ns[f] = rx_ns;
+        r.series.record(f, len, rx_ns);
+        if let Some(h) = self.interval.as_mut() {
+            let _ = h[f].record(rx_ns.saturating_sub(s.tx_ns).max(LATENCY_MIN_NS));
+        }
+    }
+
+    /// Sends interval events for every interval that ended before `now`, or
+    /// up to `upto_end`.
+    pub(crate) fn flush(&mut self, start: u64, interval: u64, now: u64, upto_end: Option<usize>) {
+        flush_intervals(self, start, interval, now, upto_end);
+    }
+}
+
+pub(crate) fn rx_hist() -> Histogram<u64> {
     Histogram::new_with_bounds(LATENCY_MIN_NS, LATENCY_MAX_NS, 3).expect("static bounds")
 }
 
@@ -372,19 +423,7 @@ fn port_loop(
                         let len = data.len() as u64;
                         match read_stamp(data) {
                             Some(s) if (s.flow as usize) < r.res.flows.len() => {
-                                let f = s.flow as usize;
-                                r.res.flows[f].record(s.seq, len as u32, s.tx_ns, rx_now);
-                                if r.res.first_ns[f].is_none() {
-                                    r.res.first_ns[f] = Some(rx_now);
-                                } else if r.res.second_ns[f].is_none() {
-                                    r.res.second_ns[f] = Some(rx_now);
-                                }
-                                r.res.last_ns[f] = rx_now;
-                                r.res.series.record(f, len, rx_now);
-                                if let Some(h) = r.interval.as_mut() {
-                                    let _ = h[f]
-                                        .record(rx_now.saturating_sub(s.tx_ns).max(LATENCY_MIN_NS));
-                                }
+                                r.count(&s, len, rx_now);
                             }
                             _ => r.res.foreign += 1,
                         }
@@ -488,22 +527,8 @@ pub fn run(
         out: Vec::with_capacity(cfg.batch.max(1)),
         done: false,
     };
-    let mk_rx = |events: mpsc::Sender<IntervalEvent>| RxState {
-        res: RxResult {
-            flows: (0..n).map(|_| FlowRx::new()).collect(),
-            first_ns: vec![None; n],
-            last_ns: vec![0; n],
-            second_ns: vec![None; n],
-            series: Series::new(n, cfg.interval_ns, 0),
-            foreign: 0,
-            balanced: false,
-        },
-        interval: cfg
-            .interval_histograms
-            .then(|| (0..n).map(|_| rx_hist()).collect()),
-        reported: 0,
-        events,
-        last_work: 0,
+    let mk_rx = |events: mpsc::Sender<IntervalEvent>| {
+        RxState::new(n, cfg.interval_ns, cfg.interval_histograms, events)
     };
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
     std::thread::scope(|s| -> anyhow::Result<Outcome> {

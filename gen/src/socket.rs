@@ -19,11 +19,13 @@ use crate::app;
 use crate::cli::SendArgs;
 use crate::frame::HEADER_LEN;
 use crate::pace::Pacer;
-use crate::run::{EngineConfig, FlowTx, IntervalEvent, Outcome, PortSpec, RxResult, TxResult};
+use crate::run::{
+    EngineConfig, FlowTx, IntervalEvent, Outcome, PortSpec, RxResult, RxState, TxResult,
+};
 use crate::series::Series;
 use crate::spec::Flow;
 use crate::stamp::{Stamp, STAMP_LEN};
-use crate::track::{FlowRx, LATENCY_MAX_NS, LATENCY_MIN_NS};
+use crate::track::LATENCY_MAX_NS;
 use datapath::netns;
 use hdrhistogram::Histogram;
 use nix::errno::Errno;
@@ -351,10 +353,6 @@ fn new_flow_tx() -> FlowTx {
     }
 }
 
-fn rx_hist() -> Histogram<u64> {
-    Histogram::new_with_bounds(LATENCY_MIN_NS, LATENCY_MAX_NS, 3).expect("static bounds")
-}
-
 /// The sending thread's loop: paces the flows, sends what is due in batches
 /// per socket, stamps each batch just before its sendmmsg.
 fn sender(
@@ -519,97 +517,18 @@ fn local_ip(socks: &[OwnedFd], s: usize) -> String {
 }
 
 /// The receiving side's state.
-struct RxState {
-    res: RxResult,
-    interval: Option<Vec<Histogram<u64>>>,
-    reported: usize,
-    events: mpsc::Sender<IntervalEvent>,
-}
-
-impl RxState {
-    fn new(n: usize, cfg: &EngineConfig, events: mpsc::Sender<IntervalEvent>) -> RxState {
-        RxState {
-            res: RxResult {
-                flows: (0..n).map(|_| FlowRx::new()).collect(),
-                first_ns: vec![None; n],
-                last_ns: vec![0; n],
-                second_ns: vec![None; n],
-                series: Series::new(n, cfg.interval_ns, 0),
-                foreign: 0,
-                balanced: true,
-            },
-            interval: cfg
-                .interval_histograms
-                .then(|| (0..n).map(|_| rx_hist()).collect()),
-            reported: 0,
-            events,
-        }
+/// Counts one received UDP payload, read at `rx_ns`.
+fn record(st: &mut RxState, payload: &[u8], rx_ns: u64) {
+    if payload.is_empty() {
+        return; // the sender's neighbour warm-up
     }
-
-    /// Counts one received UDP payload, read at `rx_ns`.
-    fn record(&mut self, payload: &[u8], rx_ns: u64) {
-        if payload.is_empty() {
-            return; // the sender's neighbour warm-up
-        }
-        let n = self.res.flows.len();
-        let Some(s) = parse_payload(payload, n) else {
-            self.res.foreign += 1;
-            return;
-        };
-        let f = s.flow as usize;
-        let len = (payload.len() + HEADER_LEN) as u64;
-        let r = &mut self.res;
-        r.flows[f].record(s.seq, len as u32, s.tx_ns, rx_ns);
-        if r.first_ns[f].is_none() {
-            r.first_ns[f] = Some(rx_ns);
-        } else if r.second_ns[f].is_none() {
-            r.second_ns[f] = Some(rx_ns);
-        }
-        r.last_ns[f] = rx_ns;
-        r.series.record(f, len, rx_ns);
-        if let Some(h) = self.interval.as_mut() {
-            let _ = h[f].record(rx_ns.saturating_sub(s.tx_ns).max(LATENCY_MIN_NS));
-        }
-    }
-
-    /// Sends interval events for every interval that ended before `now`
-    /// (or up to `upto_end`), as the AF_XDP engine does.
-    fn flush(&mut self, start: u64, interval: u64, now: u64, upto_end: Option<usize>) {
-        let done = match upto_end {
-            Some(n) => n,
-            None => (now.saturating_sub(start) / interval) as usize,
-        };
-        let nflows = self.res.flows.len();
-        while self.reported < done {
-            let i = self.reported;
-            let bytes = self
-                .res
-                .series
-                .bytes(i)
-                .map_or(vec![0; nflows], <[u64]>::to_vec);
-            let packets = self
-                .res
-                .series
-                .packets(i)
-                .map_or(vec![0; nflows], <[u64]>::to_vec);
-            let latency = self.interval.as_mut().map(|v| {
-                v.iter_mut()
-                    .map(|h| {
-                        let c = h.clone();
-                        h.reset();
-                        c
-                    })
-                    .collect()
-            });
-            let _ = self.events.send(IntervalEvent {
-                index: i,
-                bytes,
-                packets,
-                latency,
-            });
-            self.reported += 1;
-        }
-    }
+    let n = st.res.flows.len();
+    let Some(s) = parse_payload(payload, n) else {
+        st.res.foreign += 1;
+        return;
+    };
+    let len = (payload.len() + HEADER_LEN) as u64;
+    st.count(&s, len, rx_ns);
 }
 
 /// The receiving thread's loop: polls the sockets, reads with recvmmsg
@@ -682,7 +601,7 @@ fn receiver(
                     Err(e) => return Err(format!("recvmmsg: {}", e.desc())),
                 }
                 for (b, &len) in bufs.iter().zip(&lens) {
-                    st.record(&b[..len.min(b.len())], rx_ns);
+                    record(st, &b[..len.min(b.len())], rx_ns);
                 }
                 if lens.len() < batch {
                     break;
@@ -757,7 +676,8 @@ pub fn run(
                 }
             };
             let _ = ready2.send(Ok(()));
-            let mut st = RxState::new(n, cfg, events);
+            let mut st = RxState::new(n, cfg.interval_ns, cfg.interval_histograms, events);
+            st.res.balanced = true;
             let r = receiver(sh2, cfg, &socks, &mut st);
             if r.is_err() {
                 sh2.abort.store(true, Ordering::Relaxed);
@@ -880,20 +800,7 @@ mod tests {
     fn the_receiver_counts_ours_and_ignores_empty_datagrams() {
         let cfg_flows = [flow("dport=1", 0), flow("dport=2", 1)];
         let (etx, _erx) = mpsc::channel();
-        let mut st = RxState {
-            res: RxResult {
-                flows: (0..2).map(|_| FlowRx::new()).collect(),
-                first_ns: vec![None; 2],
-                last_ns: vec![0; 2],
-                second_ns: vec![None; 2],
-                series: Series::new(2, 1_000_000, 0),
-                foreign: 0,
-                balanced: true,
-            },
-            interval: None,
-            reported: 0,
-            events: etx,
-        };
+        let mut st = RxState::new(2, 1_000_000, false, etx);
         let mut buf = vec![0u8; 2048];
         for seq in 0..3 {
             let s = Stamp {
@@ -902,10 +809,10 @@ mod tests {
                 tx_ns: 1_000,
             };
             let p = build_payload(&mut buf, payload_len(&cfg_flows[1]), &s).expect("fits");
-            st.record(p, 11_000 + seq);
+            record(&mut st, p, 11_000 + seq);
         }
-        st.record(&[], 20_000);
-        st.record(b"hello, not a stamp", 20_000);
+        record(&mut st, &[], 20_000);
+        record(&mut st, b"hello, not a stamp", 20_000);
         let r = &st.res;
         assert_eq!(r.flows[1].packets, 3);
         assert_eq!(r.flows[1].bytes, 3 * 1500, "frame bytes, as AF_XDP counts");
