@@ -5,7 +5,7 @@ use crate::worker::RunConfig;
 use crate::xsk::{XdpMode, XskParams};
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
-use sched::config::{Config, DefaultAction, FlowsetSpec, MaskSpec, PipeSpec};
+use sched::config::{Config, DefaultAction, FlowsetSpec, MaskSpec, PipeSpec, QueueSpec};
 use sched::Kind;
 use std::time::Duration;
 
@@ -28,7 +28,11 @@ pub struct Cli {
     /// Egress rate for the simple form (e.g. 100mbit, 1Gbit/s); absent: as fast as the port takes it.
     #[arg(long)]
     pub rate: Option<String>,
-    /// Full pipe/flowset/rule configuration (TOML); replaces --sched/--rate.
+    /// Per-flow queue limit for the simple form: packets ("100") or bytes
+    /// with a unit ("150KB"). The default is the kernel fq's flow_limit.
+    #[arg(long, default_value = "100")]
+    pub flow_queue: String,
+    /// Full pipe/flowset/rule configuration (TOML); replaces --sched/--rate/--flow-queue.
     #[arg(long)]
     pub config: Option<std::path::PathBuf>,
     /// XDP attach mode: auto, native, skb.
@@ -80,13 +84,14 @@ pub enum Command {
 }
 
 /// The simple form: one pipe at `rate` with `kind`, per-5-tuple flows of equal weight.
-pub fn simple_config(kind: Kind, rate_bps: Option<u64>) -> Config {
+pub fn simple_config(kind: Kind, rate_bps: Option<u64>, flow_queue: QueueSpec) -> Config {
     let mut pipe = PipeSpec::new("egress");
     pipe.bandwidth_bps = rate_bps;
     pipe.sched = kind;
     let mut fs = FlowsetSpec::new("flows", 0);
     fs.mask = MaskSpec::FIVE_TUPLE;
     fs.max_flows = 65_536;
+    fs.queue = flow_queue;
     Config {
         pipes: vec![pipe],
         flowsets: vec![fs],
@@ -120,7 +125,9 @@ impl Cli {
                     }
                     None => None,
                 };
-                simple_config(kind, rate)
+                let q = sched::config::parse_queue("--flow-queue", &self.flow_queue)
+                    .map_err(anyhow::Error::msg)?;
+                simple_config(kind, rate, q)
             }
         };
         let mode = match self.xdp_mode.as_str() {
@@ -248,10 +255,29 @@ mod tests {
 
     #[test]
     fn simple_form_is_one_pipe_with_per_flow_queues() {
-        let c = simple_config(Kind::Qfq, Some(100_000_000));
+        let c = simple_config(Kind::Qfq, Some(100_000_000), QueueSpec::Packets(100));
         assert_eq!(c.pipes.len(), 1);
         assert_eq!(c.pipes[0].bandwidth_bps, Some(100_000_000));
         assert_eq!(c.flowsets[0].mask, MaskSpec::FIVE_TUPLE);
         assert_eq!(c.default, DefaultAction::Flowset(0));
+        assert_eq!(c.flowsets[0].queue, QueueSpec::Packets(100));
+    }
+
+    #[test]
+    fn flow_queue_takes_packets_or_bytes_and_names_itself_when_wrong() {
+        let parse = |q: &str| {
+            Cli::try_parse_from(["xdpsched", "--iface", "lo", "--flow-queue", q])
+                .expect("parses")
+                .into_run_config()
+        };
+        // Validation of --flow-queue happens before the interface checks.
+        for bad in ["0", "12parsecs", "1B"] {
+            let e = format!("{:#}", parse(bad).expect_err(bad));
+            assert!(e.contains("--flow-queue"), "{bad}: {e}");
+        }
+        assert_eq!(
+            sched::config::parse_queue("--flow-queue", "150KB"),
+            Ok(QueueSpec::Bytes(150 * 1024))
+        );
     }
 }

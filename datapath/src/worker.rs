@@ -3,14 +3,25 @@
 //! Bridge mode (`--iface A --out B`): frames from A go through the
 //! configured pipes to B; frames from B go to A unscheduled. Reflect mode
 //! (`--iface A`): frames from A are scheduled and sent back out of A with
-//! their MAC addresses swapped. One thread serves both directions; the clock
-//! is read once per loop iteration and fed to the emulator as `now_ns`.
+//! their MAC addresses swapped.
+//!
+//! Threads: one worker per served RX socket (or per core of `--cores` when
+//! fewer), each pinned, run to completion where it can. A bridge with one
+//! queue runs its two directions on two threads, so the kernel work that a
+//! TX kick does on veth (the receiving side's stack runs inside the sender's
+//! syscall) is spread over two CPUs. Each egress port has one scheduler,
+//! owned by one worker; workers whose frames are for another worker's egress
+//! hand the descriptors over through a lock-free queue, and frames return to
+//! the worker whose share of the UMEM they belong to. The clock is read once
+//! per loop iteration (and again after a non-empty RX batch) and fed to the
+//! emulator as `now_ns`.
 
-use crate::xsk::{Xsk, XskParams};
+use crate::xsk::{Lane, LanePlan, Xsk, XskParams};
+use crossbeam_queue::ArrayQueue;
 use sched::config::Config;
 use sched::emulator::{Emulator, Verdict};
 use sched::Packet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use xsk_rs::FrameDesc;
@@ -58,8 +69,8 @@ pub struct RunConfig {
     pub verbose: bool,
     /// Never sleep when idle.
     pub busy_poll: bool,
-    /// Cores to pin workers to (empty: not pinned). One worker serves both
-    /// ports today; it runs on the first core of the list.
+    /// Cores to pin workers to, one worker each (empty: one unpinned worker
+    /// per RX socket).
     pub cores: Vec<usize>,
 }
 
@@ -100,6 +111,8 @@ pub struct FlowsetReport {
 pub struct RunStats {
     /// Frames received per port.
     pub rx: [u64; 2],
+    /// Worker threads (one per lane).
+    pub workers: usize,
     /// Frames received per socket (port A's queues, then port B's).
     pub rx_per_queue: Vec<u64>,
     /// Frames transmitted per port.
@@ -229,6 +242,144 @@ fn swap_macs(b: &mut [u8]) {
     }
 }
 
+/// Which thread does what. Sockets are per (side, queue), numbered side
+/// first; socket `i` is received on by lane `i % lanes`, shifted by one on
+/// side B when that would put both sides' queue 0 on one lane, so that the
+/// two directions of a bridge run on two threads whenever there are two.
+/// Each egress port transmits on its queue-0 socket, driven by the lane that
+/// receives the traffic for it on queue 0 (run to completion); other lanes
+/// hand their frames over.
+#[derive(Debug, Clone, Copy)]
+struct Plan {
+    lanes: usize,
+    queues: usize,
+    bridge: bool,
+}
+
+impl Plan {
+    /// The egress side of traffic received on `side`.
+    fn egress(&self, side: usize) -> usize {
+        if self.bridge {
+            1 - side
+        } else {
+            0
+        }
+    }
+
+    /// The lane that owns (transmits on, schedules for) egress side `e`.
+    fn owner(&self, e: usize) -> usize {
+        self.rx_lane(self.egress(e), 0)
+    }
+}
+
+impl LanePlan for Plan {
+    fn lanes(&self) -> usize {
+        self.lanes
+    }
+    fn rx_lane(&self, side: usize, queue: u32) -> usize {
+        let shift = side * usize::from(self.queues % self.lanes == 0);
+        (side * self.queues + queue as usize + shift) % self.lanes
+    }
+    fn tx_lane(&self, side: usize, queue: u32) -> Option<usize> {
+        (queue == 0).then(|| self.owner(side))
+    }
+}
+
+/// What the lanes share: hand-off queues and live counters.
+struct Shared {
+    plan: Plan,
+    stop: Arc<AtomicBool>,
+    /// Per egress side: frames received by a lane that does not own it.
+    inbox: [ArrayQueue<FrameDesc>; 2],
+    /// Per lane: its frames coming back from other lanes.
+    back: Vec<ArrayQueue<u32>>,
+    /// The lane threads (to wake an owner after a hand-off).
+    threads: std::sync::OnceLock<Vec<std::thread::Thread>>,
+    /// Per lane: rx A, rx B, tx A, tx B, dropped, passed (for the stats line).
+    live: Vec<[AtomicU64; 6]>,
+}
+
+/// One lane's counters.
+#[derive(Debug, Default)]
+struct Counts {
+    rx: [u64; 2],
+    tx: [u64; 2],
+    dropped: u64,
+    passed: u64,
+    /// Frames received per local port index (with the port's side and queue).
+    rx_ports: Vec<(usize, u32, u64)>,
+}
+
+/// One lane's result.
+struct LaneOut {
+    lane: Lane,
+    counts: Counts,
+    /// The scheduling lane's emulator, and its per-flow figures taken before
+    /// the drain (backlogs included).
+    emu: Option<(Emulator<Desc>, Vec<FlowReport>)>,
+}
+
+/// The egress side of a lane: the emulator (on the lane that schedules) and
+/// the frames waiting for room in a TX ring.
+struct Egress {
+    emu: Option<Emulator<Desc>>,
+    /// Per egress side.
+    pending: [Vec<u32>; 2],
+    /// Frames inside the emulator.
+    queued: usize,
+    sched_side: usize,
+    reflect: bool,
+}
+
+impl Egress {
+    /// A frame arriving for egress `e` (received here or handed over): through
+    /// the emulator if `e` is the scheduled side, else straight on.
+    fn arrive(&mut self, lane: &mut Lane, c: &mut Counts, e: usize, now: u64, f: u32) {
+        let Some(emu) = self.emu.as_mut().filter(|_| e == self.sched_side) else {
+            self.pending[e].push(f);
+            return;
+        };
+        let len = lane.descs[f as usize].lengths().data() as u32;
+        match emu.enqueue(now, lane.data(f), Desc { frame: f, len }) {
+            Verdict::Queued { .. } => self.queued += 1,
+            Verdict::QueuedPushedOut { victim, .. } => {
+                lane.release(victim.frame);
+                c.dropped += 1;
+            }
+            Verdict::Pass(p) => {
+                c.passed += 1;
+                if self.reflect {
+                    lane.with_data_mut(p.frame, swap_macs);
+                }
+                self.pending[e].push(p.frame);
+            }
+            Verdict::Dropped(p, _) => {
+                c.dropped += 1;
+                lane.release(p.frame);
+            }
+        }
+    }
+
+    /// Moves due packets from the emulator to the pending list, keeping at
+    /// most `batch` there (the TX ring stays shallow).
+    fn dequeue(&mut self, lane: &mut Lane, now: u64, batch: usize) {
+        let Some(emu) = self.emu.as_mut() else {
+            return;
+        };
+        let out = &mut self.pending[self.sched_side];
+        while out.len() < batch {
+            let Some((_, _, d)) = emu.dequeue(now) else {
+                break;
+            };
+            self.queued -= 1;
+            if self.reflect {
+                lane.with_data_mut(d.frame, swap_macs);
+            }
+            out.push(d.frame);
+        }
+    }
+}
+
 /// Runs until `stop` is set (or the configured duration passes).
 pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> anyhow::Result<RunStats> {
     let mut ifaces = vec![cfg.iface.clone()];
@@ -236,175 +387,112 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> anyhow::Result<RunStats> {
         ifaces.push(o.clone());
     }
     let bridge = ifaces.len() == 2;
-    if let Some(&core) = cfg.cores.first() {
-        if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
-            anyhow::bail!("could not pin the worker to core {core}");
-        }
-    }
-    // Timers fire when asked, not up to 50 µs (the default slack) later.
-    let _ = nix::sys::prctl::set_timerslack(1);
-    let mut xsk = Xsk::open(&ifaces, &cfg.xsk)?;
-    let mut emu: Emulator<Desc> = Emulator::from_config(&cfg.emulator, 0x5eed_1234)?;
-    let out_port = if bridge { 1 } else { 0 };
-    let batch = cfg.batch.max(1);
-    let mut scratch = vec![FrameDesc::default(); batch];
-    let mut scratch_v: Vec<FrameDesc> = Vec::with_capacity(batch * 4);
-    let mut rx: Vec<u32> = Vec::with_capacity(batch);
-    // Frames waiting for room in a TX ring, per port.
-    let mut pending: [Vec<u32>; 2] = [Vec::with_capacity(batch * 4), Vec::with_capacity(batch * 4)];
-    let mut queued = 0usize; // frames inside the emulator
-    let mut stats = RunStats::default();
-    let t0 = Instant::now();
-    let mut last_stats = t0;
-    // Sockets: side-major, `queues` per interface; each side transmits on the
-    // socket of its queue 0 (one scheduler per egress port: fairness is global
-    // across the RX queues).
-    let nports = xsk.ports.len();
     let queues = cfg.xsk.queues.max(1) as usize;
-    let tx_port = [0, if bridge { queues } else { 0 }];
-    stats.rx_per_queue = vec![0; nports];
-    let fill = (cfg.xsk.ring_size as usize).min(xsk.total_frames() / (nports + 1));
-    for p in 0..nports {
-        xsk.refill(p, fill, &mut scratch_v);
-    }
-    while !stop.load(Ordering::Relaxed) {
-        let now_i = Instant::now();
-        if cfg.duration.is_some_and(|d| now_i - t0 >= d) {
-            break;
-        }
-        let mut now = (now_i - t0).as_nanos() as u64;
-        let mut work = 0usize;
-
-        for p in 0..nports {
-            rx.clear();
-            let n = xsk.receive(p, &mut scratch, &mut rx);
-            let side = xsk.ports[p].side;
-            stats.rx[side] += n as u64;
-            stats.rx_per_queue[p] += n as u64;
-            work += n;
-            if side == 1 {
-                // Port B (bridge): straight back to A.
-                pending[0].extend_from_slice(&rx);
-                continue;
-            }
-            if n > 0 {
-                // Arrival time: read after the frames were taken, never before (a
-                // thread preempted between a clock read and the RX ring would
-                // otherwise date frames too early and shorten a pipe's delay).
-                now = now.max(t0.elapsed().as_nanos() as u64);
-            }
-            // Port A: through the emulator.
-            for &f in &rx {
-                let len = xsk.descs[f as usize].lengths().data() as u32;
-                let d = Desc { frame: f, len };
-                match emu.enqueue(now, xsk.data(f), d) {
-                    Verdict::Queued { .. } => queued += 1,
-                    Verdict::QueuedPushedOut { victim, .. } => {
-                        xsk.free.push(victim.frame);
-                        stats.dropped += 1;
-                    }
-                    Verdict::Pass(p) => {
-                        stats.passed += 1;
-                        if !bridge {
-                            xsk.with_data_mut(p.frame, swap_macs);
+    let sockets = ifaces.len() * queues;
+    let lanes = if cfg.cores.is_empty() {
+        sockets
+    } else {
+        cfg.cores.len().min(sockets)
+    };
+    let plan = Plan {
+        lanes,
+        queues,
+        bridge,
+    };
+    let mut xsk = Xsk::open_lanes(&ifaces, &cfg.xsk, &plan)?;
+    let emu: Emulator<Desc> = Emulator::from_config(&cfg.emulator, 0x5eed_1234)?;
+    let total = xsk.total_frames();
+    let sh = Shared {
+        plan,
+        stop,
+        inbox: [ArrayQueue::new(total), ArrayQueue::new(total)],
+        back: (0..lanes).map(|_| ArrayQueue::new(total)).collect(),
+        threads: std::sync::OnceLock::new(),
+        live: (0..lanes).map(|_| Default::default()).collect(),
+    };
+    let sched_side = plan.egress(0);
+    let mut emu = Some(emu);
+    let taken = std::mem::take(&mut xsk.lanes);
+    let outs: Vec<anyhow::Result<LaneOut>> = std::thread::scope(|s| {
+        let handles: Vec<_> = taken
+            .into_iter()
+            .map(|lane| {
+                let e = (lane.id == plan.owner(sched_side))
+                    .then(|| emu.take())
+                    .flatten();
+                let core = cfg.cores.get(lane.id).copied();
+                let sh = &sh;
+                std::thread::Builder::new()
+                    .name(format!("xdpsched-{}", lane.id))
+                    .spawn_scoped(s, move || {
+                        let r = lane_loop(cfg, sh, lane, e, core);
+                        if r.is_err() {
+                            sh.stop.store(true, Ordering::Relaxed);
                         }
-                        pending[out_port].push(p.frame);
-                    }
-                    Verdict::Dropped(p, _) => {
-                        stats.dropped += 1;
-                        xsk.free.push(p.frame);
-                    }
-                }
-            }
+                        r
+                    })
+            })
+            .collect::<Result<_, _>>()
+            .expect("spawning a worker thread");
+        let _ = sh
+            .threads
+            .set(handles.iter().map(|h| h.thread().clone()).collect());
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a worker thread panicked")))
+            })
+            .collect()
+    });
+    let mut stats = RunStats {
+        rx_per_queue: vec![0; sockets],
+        workers: lanes,
+        ..RunStats::default()
+    };
+    let mut emu = None;
+    for out in outs {
+        let out = out?;
+        let c = out.counts;
+        for i in 0..2 {
+            stats.rx[i] += c.rx[i];
+            stats.tx[i] += c.tx[i];
         }
-        // Scheduled output, keeping the TX ring shallow: queueing happens in the
-        // scheduler, where it can be fair, not in the ring.
-        while pending[out_port].len() < batch {
-            let Some((_, _, d)) = emu.dequeue(now) else {
-                break;
-            };
-            queued -= 1;
-            pending[out_port].push(d.frame);
+        stats.dropped += c.dropped;
+        stats.passed += c.passed;
+        for (side, queue, n) in c.rx_ports {
+            stats.rx_per_queue[side * queues + queue as usize] += n;
         }
-        if !bridge {
-            for &f in &pending[0] {
-                xsk.with_data_mut(f, swap_macs);
-            }
+        if out.emu.is_some() {
+            emu = out.emu;
         }
-        for (side, out) in pending.iter_mut().enumerate().take(ifaces.len()) {
-            if !out.is_empty() {
-                let sent = xsk.transmit(tx_port[side], out, &mut scratch_v);
-                out.drain(..sent);
-                stats.tx[side] += sent as u64;
-                work += sent;
-            }
-        }
-        for p in 0..nports {
-            if xsk.kick(p) {
-                // The kernel needs kicks to make progress: not idle.
-                work += 1;
-            }
-            xsk.complete(p, &mut scratch);
-            xsk.refill(p, batch, &mut scratch_v);
-        }
-        if let Some(iv) = cfg.stats_interval {
-            if now_i - last_stats >= iv {
-                last_stats = now_i;
-                let pipes: Vec<String> = pipe_reports(&cfg.emulator, &emu)
-                    .iter()
-                    .map(|p| format!("{}: {} out, {} lost", p.name, p.delivered, p.lost))
-                    .collect();
-                eprintln!(
-                    "xdpsched: rx {:?} tx {:?} dropped {} passed {} queued {} | {}",
-                    stats.rx,
-                    stats.tx,
-                    stats.dropped,
-                    stats.passed,
-                    queued,
-                    pipes.join("; ")
-                );
-            }
-        }
-        if work == 0 && !cfg.busy_poll {
-            // Idle: sleep until shortly before the next scheduled departure (at most
-            // 100 µs, so that new arrivals are picked up promptly), then spin: a
-            // departure leaves within the loop time of its due time, not a timer's
-            // overshoot later.
-            let wait = emu
-                .next_wakeup()
-                .map_or(100_000, |t| t.saturating_sub(now).min(100_000));
-            if wait > SPIN_NS {
-                std::thread::sleep(Duration::from_nanos(wait - SPIN_NS));
-            } else {
-                std::hint::spin_loop();
-            }
+        xsk.lanes.push(out.lane);
+    }
+    xsk.lanes.sort_by_key(|l| l.id);
+    // Frames still travelling between lanes go home; then every frame must be
+    // with its lane (free, away or in a ring): the emulator and the pending
+    // lists were drained by the lanes.
+    for e in &sh.inbox {
+        while let Some(d) = e.pop() {
+            let f = xsk.lanes[0].adopt(d);
+            let o = xsk.lanes[0].origin(f);
+            xsk.lanes[o].free.push(f);
         }
     }
-    // Per-flow figures as they stand (backlogs included), before the drain.
-    stats.flows = flow_reports(&cfg.emulator, &emu);
-    // Drain what is in the emulator and the pending lists back to the free list.
-    while let Some((_, _, d)) = emu.dequeue(u64::MAX) {
-        queued -= 1;
-        xsk.free.push(d.frame);
-    }
-    for p in pending.iter_mut() {
-        xsk.free.append(p);
-    }
-    // Let in-flight TX complete.
-    for _ in 0..100 {
-        if xsk.ledger.in_tx == 0 {
-            break;
+    for (i, q) in sh.back.iter().enumerate() {
+        while let Some(f) = q.pop() {
+            xsk.lanes[i].free.push(f);
         }
-        for p in 0..nports {
-            xsk.complete(p, &mut scratch);
-        }
-        std::thread::sleep(Duration::from_millis(1));
     }
-    stats.frames_balanced = xsk.balanced(queued);
+    let held: u64 = xsk.lanes.iter().map(Lane::held).sum();
+    stats.frames_balanced = held == total as u64;
     for (to_socket, failed_open) in xsk.program_counters() {
         stats.xdp_to_socket += to_socket;
         stats.xdp_failed_open += failed_open;
     }
+    let (emu, flows) =
+        emu.ok_or_else(|| anyhow::anyhow!("the scheduling lane returned no emulator"))?;
+    stats.flows = flows;
     stats.pipes = pipe_reports(&cfg.emulator, &emu);
     stats.pipe_delivered = stats.pipes.iter().map(|p| p.delivered).sum();
     stats.pipe_lost = stats.pipes.iter().map(|p| p.lost).sum();
@@ -426,4 +514,287 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> anyhow::Result<RunStats> {
         .collect();
     stats.malformed = emu.counters().malformed;
     Ok(stats)
+}
+
+/// One worker thread: receives on its lane's sockets, schedules and
+/// transmits for the egress ports it owns, hands frames for other egress
+/// ports to their owner and returns other lanes' frames home.
+fn lane_loop(
+    cfg: &RunConfig,
+    sh: &Shared,
+    mut lane: Lane,
+    emu: Option<Emulator<Desc>>,
+    core: Option<usize>,
+) -> anyhow::Result<LaneOut> {
+    if let Some(core) = core {
+        if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
+            anyhow::bail!("could not pin worker {} to core {core}", lane.id);
+        }
+    }
+    // Timers fire when asked, not up to 50 µs (the default slack) later.
+    let _ = nix::sys::prctl::set_timerslack(1);
+    let me = lane.id;
+    let plan = sh.plan;
+    let sched_side = plan.egress(0);
+    let reflect = !plan.bridge;
+    let sides = if plan.bridge { 2 } else { 1 };
+    // The egress sides this lane owns, and the local port it transmits them on.
+    let mut tx_port: [Option<usize>; 2] = [None; 2];
+    for (i, p) in lane.ports.iter().enumerate() {
+        if p.transmits() {
+            tx_port[p.side] = Some(i);
+        }
+    }
+    let owned: Vec<usize> = (0..sides).filter(|&e| tx_port[e].is_some()).collect();
+    let receiving: Vec<usize> = (0..lane.ports.len())
+        .filter(|&i| lane.ports[i].receives())
+        .collect();
+    let batch = cfg.batch.max(1);
+    let mut scratch = vec![FrameDesc::default(); batch];
+    let mut scratch_v: Vec<FrameDesc> = Vec::with_capacity(batch * 4);
+    let mut rx: Vec<u32> = Vec::with_capacity(batch);
+    let mut eg = Egress {
+        emu,
+        pending: [Vec::with_capacity(batch * 4), Vec::with_capacity(batch * 4)],
+        queued: 0,
+        sched_side,
+        reflect,
+    };
+    let mut out = Counts {
+        rx_ports: lane.ports.iter().map(|p| (p.side, p.queue, 0)).collect(),
+        ..Counts::default()
+    };
+    let t0 = Instant::now();
+    let mut last_stats = t0;
+    while !sh.stop.load(Ordering::Relaxed) {
+        let now_i = Instant::now();
+        if cfg.duration.is_some_and(|d| now_i - t0 >= d) {
+            break;
+        }
+        let mut now = (now_i - t0).as_nanos() as u64;
+        let mut work = 0usize;
+        let mut handed = [false; 2];
+        for &p in &receiving {
+            rx.clear();
+            let n = lane.receive(p, &mut scratch, &mut rx);
+            if n == 0 {
+                continue;
+            }
+            let side = lane.ports[p].side;
+            out.rx[side] += n as u64;
+            out.rx_ports[p].2 += n as u64;
+            work += n;
+            let e = plan.egress(side);
+            if tx_port[e].is_none() {
+                for &f in &rx {
+                    // Room for every frame of the UMEM: a push cannot fail.
+                    let _ = sh.inbox[e].push(lane.descs[f as usize]);
+                }
+                handed[e] = true;
+                continue;
+            }
+            // Arrival time: read after the frames were taken, never before (a
+            // thread preempted between a clock read and the RX ring would
+            // otherwise date frames too early and shorten a pipe's delay).
+            now = now.max(t0.elapsed().as_nanos() as u64);
+            for &f in &rx {
+                eg.arrive(&mut lane, &mut out, e, now, f);
+            }
+        }
+        for e in 0..2 {
+            if handed[e] {
+                if let Some(t) = sh.threads.get() {
+                    t[plan.owner(e)].unpark();
+                }
+            }
+        }
+        // Frames other lanes received for the egress ports this lane owns.
+        for &e in &owned {
+            for _ in 0..batch * 4 {
+                let Some(d) = sh.inbox[e].pop() else { break };
+                let f = lane.adopt(d);
+                work += 1;
+                eg.arrive(&mut lane, &mut out, e, now, f);
+            }
+        }
+        // Scheduled output, keeping the TX ring shallow: queueing happens in the
+        // scheduler, where it can be fair, not in the ring.
+        eg.dequeue(&mut lane, now, batch);
+        for &e in &owned {
+            let Some(p) = tx_port[e] else { continue };
+            if !eg.pending[e].is_empty() {
+                let sent = lane.transmit(p, &eg.pending[e], &mut scratch_v);
+                eg.pending[e].drain(..sent);
+                out.tx[e] += sent as u64;
+                work += sent;
+            }
+            if lane.kick(p) {
+                // The kernel needs kicks to make progress: not idle.
+                work += 1;
+            }
+            lane.complete(p, &mut scratch);
+        }
+        // Other lanes' frames go home; ours come back.
+        lane.send_away(|o, f| {
+            // Room for every frame of the UMEM: a push cannot fail.
+            let _ = sh.back[o].push(f);
+        });
+        while let Some(f) = sh.back[me].pop() {
+            lane.free.push(f);
+        }
+        for &p in &receiving {
+            lane.refill(p, batch, &mut scratch_v);
+        }
+        if work > 0 {
+            let l = &sh.live[me];
+            for (a, v) in l.iter().zip([
+                out.rx[0],
+                out.rx[1],
+                out.tx[0],
+                out.tx[1],
+                out.dropped,
+                out.passed,
+            ]) {
+                a.store(v, Ordering::Relaxed);
+            }
+        }
+        if let (Some(iv), Some(emu)) = (cfg.stats_interval, eg.emu.as_ref()) {
+            if now_i - last_stats >= iv {
+                last_stats = now_i;
+                print_line(sh, &cfg.emulator, emu, eg.queued);
+            }
+        }
+        if work == 0 && !cfg.busy_poll {
+            // Idle: sleep until shortly before the next scheduled departure (at most
+            // 100 µs, so that new arrivals are picked up promptly; a lane handing
+            // frames over wakes the owner), then spin: a departure leaves within the
+            // loop time of its due time, not a timer's overshoot later.
+            let wait = eg
+                .emu
+                .as_ref()
+                .and_then(Emulator::next_wakeup)
+                .map_or(100_000, |t| t.saturating_sub(now).min(100_000));
+            if wait > SPIN_NS {
+                std::thread::park_timeout(Duration::from_nanos(wait - SPIN_NS));
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+    }
+    // Per-flow figures as they stand (backlogs included), before the drain.
+    let flows = eg.emu.as_ref().map(|e| flow_reports(&cfg.emulator, e));
+    // Drain: what is in the emulator, the pending lists and the inboxes goes
+    // back to its lane.
+    if let Some(emu) = eg.emu.as_mut() {
+        while let Some((_, _, d)) = emu.dequeue(u64::MAX) {
+            eg.queued -= 1;
+            lane.release(d.frame);
+        }
+    }
+    debug_assert_eq!(eg.queued, 0);
+    for p in eg.pending.iter_mut() {
+        for f in p.drain(..) {
+            lane.release(f);
+        }
+    }
+    for &e in &owned {
+        while let Some(d) = sh.inbox[e].pop() {
+            let f = lane.adopt(d);
+            lane.release(f);
+        }
+    }
+    // Let in-flight TX complete.
+    for _ in 0..100 {
+        if lane.ledger.in_tx == 0 {
+            break;
+        }
+        for &e in &owned {
+            if let Some(p) = tx_port[e] {
+                lane.complete(p, &mut scratch);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    lane.send_away(|o, f| {
+        // Room for every frame of the UMEM: a push cannot fail.
+        let _ = sh.back[o].push(f);
+    });
+    Ok(LaneOut {
+        lane,
+        counts: out,
+        emu: eg.emu.zip(flows),
+    })
+}
+
+/// The one-line summary: counters of every lane, pipes of the emulator.
+fn print_line(sh: &Shared, cfg: &Config, emu: &Emulator<Desc>, queued: usize) {
+    let mut c = [0u64; 6];
+    for l in &sh.live {
+        for (s, a) in c.iter_mut().zip(l) {
+            *s += a.load(Ordering::Relaxed);
+        }
+    }
+    let pipes: Vec<String> = pipe_reports(cfg, emu)
+        .iter()
+        .map(|p| format!("{}: {} out, {} lost", p.name, p.delivered, p.lost))
+        .collect();
+    eprintln!(
+        "xdpsched: rx [{}, {}] tx [{}, {}] dropped {} passed {} queued {} | {}",
+        c[0],
+        c[1],
+        c[2],
+        c[3],
+        c[4],
+        c[5],
+        queued,
+        pipes.join("; ")
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (rx lane of every socket, side first; owner of egress A, B).
+    fn layout(lanes: usize, queues: usize, bridge: bool) -> (Vec<usize>, Vec<usize>) {
+        let p = Plan {
+            lanes,
+            queues,
+            bridge,
+        };
+        let sides = if bridge { 2 } else { 1 };
+        let rx = (0..sides)
+            .flat_map(|s| (0..queues).map(move |q| (s, q as u32)))
+            .map(|(s, q)| p.rx_lane(s, q))
+            .collect();
+        (rx, (0..sides).map(|e| p.owner(e)).collect())
+    }
+
+    #[test]
+    fn the_two_directions_of_a_bridge_get_two_threads() {
+        // One queue, two lanes: A on 0, B on 1; B's egress (A→B) on lane 0.
+        assert_eq!(layout(2, 1, true), (vec![0, 1], vec![1, 0]));
+        // Two queues, two lanes: each lane one queue of each side, owners differ.
+        assert_eq!(layout(2, 2, true), (vec![0, 1, 1, 0], vec![1, 0]));
+        // One lane per socket.
+        assert_eq!(layout(4, 2, true), (vec![0, 1, 2, 3], vec![2, 0]));
+        assert_eq!(layout(3, 3, true), (vec![0, 1, 2, 1, 2, 0], vec![1, 0]));
+        // One lane does everything.
+        assert_eq!(layout(1, 2, true), (vec![0, 0, 0, 0], vec![0, 0]));
+        // Reflect: every queue on its lane, egress on queue 0's.
+        assert_eq!(layout(2, 2, false), (vec![0, 1], vec![0]));
+    }
+
+    #[test]
+    fn each_egress_transmits_on_queue_zero_only() {
+        let p = Plan {
+            lanes: 2,
+            queues: 2,
+            bridge: true,
+        };
+        assert_eq!(p.tx_lane(0, 0), Some(p.owner(0)));
+        assert_eq!(p.tx_lane(1, 0), Some(p.owner(1)));
+        assert_eq!(p.tx_lane(0, 1), None);
+        assert_eq!(p.tx_lane(1, 1), None);
+    }
 }

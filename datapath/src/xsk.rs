@@ -93,10 +93,16 @@ pub struct XskParams {
     pub queues: u32,
 }
 
+/// Most `sendto` kicks per [`Lane::kick`] (copy mode sends 32 frames per kick).
+const MAX_KICKS: usize = 8;
+
 /// Most RX queues served per interface (the XSKMAP's size).
 pub const MAX_QUEUES: u32 = 64;
 
-/// One port: an AF_XDP socket bound to (interface, queue).
+/// One port: an AF_XDP socket bound to (interface, queue), or the halves of
+/// it that one [`Lane`] uses: the receive half (RX and fill rings) and the
+/// transmit half (TX and completion rings) can belong to different lanes,
+/// since each ring has one producer and one consumer.
 pub struct Port {
     /// Interface name.
     pub name: String,
@@ -106,19 +112,34 @@ pub struct Port {
     pub queue: u32,
     /// Frames in this port's TX ring or awaiting completion.
     pub in_flight: u64,
-    tx: TxQueue,
-    rx: RxQueue,
-    fq: FillQueue,
-    cq: CompQueue,
+    rx: Option<(RxQueue, FillQueue)>,
+    tx: Option<(TxQueue, CompQueue)>,
+}
+
+impl Port {
+    /// Whether this lane receives on the port.
+    pub fn receives(&self) -> bool {
+        self.rx.is_some()
+    }
+
+    /// Whether this lane transmits on the port.
+    pub fn transmits(&self) -> bool {
+        self.tx.is_some()
+    }
 }
 
 impl std::fmt::Debug for Port {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Port").field("name", &self.name).finish()
+        f.debug_struct("Port")
+            .field("name", &self.name)
+            .field("queue", &self.queue)
+            .field("rx", &self.rx.is_some())
+            .field("tx", &self.tx.is_some())
+            .finish()
     }
 }
 
-/// Frames handed to and taken back from the kernel, per port.
+/// Frames handed to and taken back from the kernel, per lane.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Ledger {
     /// Frames in fill rings (given, not yet received).
@@ -131,41 +152,110 @@ pub struct Ledger {
     pub tx_done: u64,
 }
 
-/// The UMEM and its ports.
-pub struct Xsk {
-    /// Our XDP program on each port, dropped (detached) first on a clean exit,
-    /// so that no frame fails open while the sockets close.
-    programs: Vec<XdpProgram>,
-    /// The ports, in the order given (sockets close after the programs detach,
-    /// before the UMEM goes).
-    pub ports: Vec<Port>,
+/// What one thread owns: a share of the UMEM's frames and the ring halves it
+/// drives. A frame always returns to the lane it came from (its *origin*,
+/// fixed by its number): frames this lane takes back that belong to another
+/// lane wait in [`Lane::away`] until the caller hands them over.
+pub struct Lane {
+    /// The lane's number.
+    pub id: usize,
     umem: Umem,
     frame_size: u32,
-    /// Entries per ring.
     ring_size: u32,
-    /// Descriptor of every frame, indexed by frame number (kept with the
-    /// lengths of the packet it holds while we own it).
+    /// Frames per lane (the last lane also owns the remainder).
+    span: u32,
+    lanes: usize,
+    own: u32,
+    /// The ports this lane has a half of.
+    pub ports: Vec<Port>,
+    /// Descriptor of every UMEM frame, indexed by frame number; meaningful
+    /// for the frames this lane holds (kept with the lengths of the packet).
     pub descs: Vec<FrameDesc>,
-    /// Frames we own and hold no packet.
+    /// Frames of this lane that it holds and that hold no packet.
     pub free: Vec<u32>,
-    /// Kernel accounting.
+    /// Frames of other lanes taken back here (completed or dropped), to be
+    /// returned to their origin.
+    pub away: Vec<u32>,
+    /// Kernel accounting of this lane's rings.
     pub ledger: Ledger,
 }
 
-impl std::fmt::Debug for Xsk {
+impl std::fmt::Debug for Lane {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Xsk")
+        f.debug_struct("Lane")
+            .field("id", &self.id)
             .field("ports", &self.ports)
-            .field("frames", &self.descs.len())
+            .field("frames", &self.own)
             .field("free", &self.free.len())
             .field("ledger", &self.ledger)
             .finish()
     }
 }
 
+/// The XDP programs, and the UMEM's lanes until the caller takes them.
+pub struct Xsk {
+    /// Our XDP program on each port, dropped (detached) first on a clean exit,
+    /// so that no frame fails open while the sockets close.
+    programs: Vec<XdpProgram>,
+    /// The lanes (put them back before the `Xsk` drops, so that the programs
+    /// detach before the sockets close).
+    pub lanes: Vec<Lane>,
+    /// Ring halves no lane drives (the TX side of queues > 0): kept open.
+    _idle: Vec<(TxQueue, CompQueue)>,
+    frames: usize,
+}
+
+impl std::fmt::Debug for Xsk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Xsk")
+            .field("lanes", &self.lanes)
+            .field("frames", &self.frames)
+            .finish()
+    }
+}
+
+/// How sockets map onto lanes: for the socket of (side, queue), the lane
+/// that receives on it and the lane that transmits on it (None: nobody).
+pub trait LanePlan {
+    /// Lanes to create (≥ 1).
+    fn lanes(&self) -> usize;
+    /// The lane receiving on (side, queue).
+    fn rx_lane(&self, side: usize, queue: u32) -> usize;
+    /// The lane transmitting on (side, queue), if any.
+    fn tx_lane(&self, side: usize, queue: u32) -> Option<usize>;
+}
+
+/// One lane drives everything (one thread).
+#[derive(Debug, Clone, Copy)]
+pub struct OneLane;
+
+impl LanePlan for OneLane {
+    fn lanes(&self) -> usize {
+        1
+    }
+    fn rx_lane(&self, _: usize, _: u32) -> usize {
+        0
+    }
+    fn tx_lane(&self, _: usize, _: u32) -> Option<usize> {
+        Some(0)
+    }
+}
+
 impl Xsk {
-    /// Creates the UMEM and binds one socket per interface (queue 0).
+    /// Creates the UMEM and binds one socket per (interface, queue), all
+    /// driven by one lane.
     pub fn open(ifaces: &[String], p: &XskParams) -> Result<Self, XskError> {
+        Self::open_lanes(ifaces, p, &OneLane)
+    }
+
+    /// Creates the UMEM, binds one socket per (interface, queue) and splits
+    /// frames and ring halves into lanes as `plan` says; every lane's fill
+    /// rings are filled before the programs attach.
+    pub fn open_lanes(
+        ifaces: &[String],
+        p: &XskParams,
+        plan: &dyn LanePlan,
+    ) -> Result<Self, XskError> {
         let cfg_err = |what, value, why| XskError::Config { what, value, why };
         let frame_size = FrameSize::new(p.frame_size).map_err(|_| {
             cfg_err(
@@ -177,6 +267,14 @@ impl Xsk {
         let ring = QueueSize::new(p.ring_size)
             .map_err(|_| cfg_err("ring size", p.ring_size, "must be a power of two"))?;
         let frames = NonZeroU32::new(p.frames).ok_or(cfg_err("frames", 0, "must be at least 1"))?;
+        let nlanes = plan.lanes().max(1);
+        if p.frames / (nlanes as u32) < 16 {
+            return Err(cfg_err(
+                "frames",
+                p.frames,
+                "too few for the worker lanes (16 each at least)",
+            ));
+        }
         let umem_cfg = UmemConfig::builder()
             .frame_size(frame_size)
             .fill_queue_size(ring)
@@ -224,7 +322,29 @@ impl Xsk {
         if p.queues == 0 || p.queues > MAX_QUEUES {
             return Err(cfg_err("queues", p.queues, "must be 1..=64"));
         }
-        let mut ports = Vec::with_capacity(ifaces.len() * p.queues as usize);
+        let n = descs.len() as u32;
+        let span = n / nlanes as u32;
+        let mut lanes: Vec<Lane> = (0..nlanes)
+            .map(|id| {
+                let lo = id as u32 * span;
+                let hi = if id + 1 == nlanes { n } else { lo + span };
+                Lane {
+                    id,
+                    umem: umem.clone(),
+                    frame_size: p.frame_size,
+                    ring_size: p.ring_size,
+                    span,
+                    lanes: nlanes,
+                    own: hi - lo,
+                    ports: Vec::new(),
+                    descs: descs.clone(),
+                    free: (lo..hi).rev().collect(),
+                    away: Vec::new(),
+                    ledger: Ledger::default(),
+                }
+            })
+            .collect();
+        let mut idle = Vec::new();
         for (side, name) in ifaces.iter().enumerate() {
             for queue in 0..p.queues {
                 let iface: Interface = name.parse().map_err(|_| XskError::BadName(name.clone()))?;
@@ -235,8 +355,8 @@ impl Xsk {
                 let (tx, rx, fq_cq) = loop {
                     // SAFETY: each (interface, queue) pair is bound once, so libxdp loads its
                     // default program for it and the INHIBIT_PROG_LOAD rule of `Socket::new`
-                    // does not apply; the UMEM outlives the socket (both owned by `Xsk`,
-                    // sockets dropped first).
+                    // does not apply; every socket holds a handle on the UMEM, which
+                    // therefore outlives it.
                     match unsafe { Socket::new(sock_cfg, &umem, &iface, queue) } {
                         Ok(r) => break r,
                         Err(e) if attempt < 40 && is_busy(&e) => {
@@ -266,35 +386,39 @@ impl Xsk {
                         iface: name.clone(),
                         source,
                     })?;
-                ports.push(Port {
+                let port = |rx, tx| Port {
                     name: name.clone(),
                     side,
                     queue,
                     in_flight: 0,
-                    tx,
                     rx,
-                    fq,
-                    cq,
-                });
+                    tx,
+                };
+                let rl = plan.rx_lane(side, queue).min(nlanes - 1);
+                match plan.tx_lane(side, queue).map(|l| l.min(nlanes - 1)) {
+                    Some(tl) if tl == rl => {
+                        lanes[rl].ports.push(port(Some((rx, fq)), Some((tx, cq))))
+                    }
+                    Some(tl) => {
+                        lanes[rl].ports.push(port(Some((rx, fq)), None));
+                        lanes[tl].ports.push(port(None, Some((tx, cq))));
+                    }
+                    None => {
+                        lanes[rl].ports.push(port(Some((rx, fq)), None));
+                        idle.push((tx, cq));
+                    }
+                }
             }
         }
-        let n = descs.len() as u32;
-        let mut xsk = Self {
-            programs: Vec::new(),
-            ports,
-            umem,
-            frame_size: p.frame_size,
-            ring_size: p.ring_size,
-            descs,
-            free: (0..n).rev().collect(),
-            ledger: Ledger::default(),
-        };
         // Fill rings first: a frame the program steers to a socket with an empty
         // fill ring is dropped (the first frames of a run were).
-        let fill = (p.ring_size as usize).min(xsk.descs.len() / (xsk.ports.len() + 1));
-        let mut scratch = Vec::with_capacity(fill);
-        for i in 0..xsk.ports.len() {
-            xsk.refill(i, fill, &mut scratch);
+        let mut scratch = Vec::new();
+        for lane in &mut lanes {
+            let receiving = lane.ports.iter().filter(|p| p.receives()).count();
+            let fill = (p.ring_size as usize).min(lane.own as usize / (receiving + 1));
+            for i in 0..lane.ports.len() {
+                lane.refill(i, fill, &mut scratch);
+            }
         }
         // Sockets are in their maps: only now may frames meet the programs.
         for (prog, name) in programs.iter_mut().zip(ifaces) {
@@ -303,19 +427,72 @@ impl Xsk {
                 source,
             })?;
         }
-        xsk.programs = programs;
-        Ok(xsk)
+        Ok(Self {
+            programs,
+            lanes,
+            _idle: idle,
+            frames: n as usize,
+        })
     }
 
     /// Frames in the UMEM.
     pub fn total_frames(&self) -> usize {
-        self.descs.len()
+        self.frames
     }
 
-    /// Gives up to `max` free frames to port `p`'s fill ring.
+    /// Per port: frames our XDP program sent (to the socket, failed open).
+    pub fn program_counters(&self) -> Vec<(u64, u64)> {
+        self.programs.iter().map(XdpProgram::counters).collect()
+    }
+}
+
+impl Lane {
+    /// Frames this lane owns.
+    pub fn total_frames(&self) -> usize {
+        self.own as usize
+    }
+
+    /// The lane frame `i` belongs to.
+    #[inline]
+    pub fn origin(&self, i: u32) -> usize {
+        ((i / self.span) as usize).min(self.lanes - 1)
+    }
+
+    /// Takes frame `i` back as no longer holding a packet: onto the free list
+    /// if it is this lane's, else onto [`Lane::away`].
+    #[inline]
+    pub fn release(&mut self, i: u32) {
+        if self.origin(i) == self.id {
+            self.free.push(i);
+        } else {
+            self.away.push(i);
+        }
+    }
+
+    /// Empties [`Lane::away`]: `home(origin, frame)` for each frame.
+    pub fn send_away(&mut self, mut home: impl FnMut(usize, u32)) {
+        let (span, last) = (self.span, self.lanes - 1);
+        for f in self.away.drain(..) {
+            home(((f / span) as usize).min(last), f);
+        }
+    }
+
+    /// Takes over a frame (holding a packet) another lane received: records
+    /// its descriptor and returns its number.
+    #[inline]
+    pub fn adopt(&mut self, d: FrameDesc) -> u32 {
+        let i = (d.addr() / self.frame_size as usize) as u32;
+        self.descs[i as usize] = d;
+        i
+    }
+
+    /// Gives up to `max` free frames to port `p`'s fill ring (if this lane
+    /// receives on it).
     pub fn refill(&mut self, p: usize, max: usize, scratch: &mut Vec<FrameDesc>) {
-        let port = &mut self.ports[p];
-        let want = (port.fq.nb_free(max as u32) as usize)
+        let Some((_, fq)) = self.ports[p].rx.as_mut() else {
+            return;
+        };
+        let want = (fq.nb_free(max as u32) as usize)
             .min(max)
             .min(self.free.len());
         if want == 0 {
@@ -326,20 +503,22 @@ impl Xsk {
         scratch.extend(self.free[start..].iter().map(|&i| self.descs[i as usize]));
         // SAFETY: these frames came off our free list, so neither the kernel nor a queue
         // holds them; they belong to this UMEM.
-        let n = unsafe { port.fq.produce(scratch) };
+        let n = unsafe { fq.produce(scratch) };
         if n == want {
             self.free.truncate(start);
             self.ledger.in_fill += n as u64;
         }
     }
 
-    /// Takes up to `out.capacity()` received frames from port `p`: their
+    /// Takes up to `scratch.len()` received frames from port `p`: their
     /// frame numbers (descriptor lengths updated in `descs`).
     pub fn receive(&mut self, p: usize, scratch: &mut [FrameDesc], out: &mut Vec<u32>) -> usize {
-        let port = &mut self.ports[p];
+        let Some((rx, fq)) = self.ports[p].rx.as_mut() else {
+            return 0;
+        };
         // SAFETY: the descriptors written by `consume` describe frames the kernel hands
         // back to us from this socket's RX ring; we only record them.
-        let n = unsafe { port.rx.consume(scratch) };
+        let n = unsafe { rx.consume(scratch) };
         for d in &scratch[..n] {
             let i = (d.addr() / self.frame_size as usize) as u32;
             self.descs[i as usize] = *d;
@@ -347,25 +526,27 @@ impl Xsk {
         }
         self.ledger.in_fill -= n as u64;
         self.ledger.rx += n as u64;
-        if n == 0 && port.fq.needs_wakeup() {
-            let fd = port.rx.fd_mut();
-            let _ = port.fq.wakeup(fd, 0);
+        if n == 0 && fq.needs_wakeup() {
+            let fd = rx.fd_mut();
+            let _ = fq.wakeup(fd, 0);
         }
         n
     }
 
     /// The packet bytes of frame `i` (valid until the frame is given back to the kernel).
     pub fn data(&self, i: u32) -> &[u8] {
-        // SAFETY: callers pass frames we own (received and not yet re-submitted), so the
-        // kernel does not write them while the returned borrow of `self` lives.
+        // SAFETY: callers pass frames this lane holds (received or adopted and not yet
+        // re-submitted): neither the kernel nor another lane writes them while the
+        // returned borrow of `self` lives.
         unsafe { self.umem.data(&self.descs[i as usize]) }.contents()
     }
 
     /// Runs `f` on the packet bytes of frame `i`, writable (for MAC rewriting).
     pub fn with_data_mut<R>(&mut self, i: u32, f: impl FnOnce(&mut [u8]) -> R) -> R {
         let d = &mut self.descs[i as usize];
-        // SAFETY: callers pass frames we own (received and not yet re-submitted), and
-        // `&mut self` makes this the only reference to the frame while `f` runs.
+        // SAFETY: callers pass frames this lane holds (received or adopted, not yet
+        // re-submitted), and `&mut self` makes this the only reference to the frame
+        // while `f` runs (no other lane holds it).
         let mut data = unsafe { self.umem.data_mut(d) };
         f(data.contents_mut())
     }
@@ -374,26 +555,30 @@ impl Xsk {
     /// holds) and runs `f` on its bytes: for building a packet to send.
     pub fn with_frame_mut<R>(&mut self, i: u32, len: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
         let d = &mut self.descs[i as usize];
-        // SAFETY: callers pass frames we own (off the free list or received, not yet
-        // submitted), and `&mut self` makes this the only reference to the frame while
-        // `f` runs.
+        // SAFETY: callers pass frames this lane holds (off its free list or received,
+        // not yet submitted), and `&mut self` makes this the only reference to the frame
+        // while `f` runs.
         let mut data = unsafe { self.umem.data_mut(d) };
         data.cursor().set_pos(len);
         f(data.contents_mut())
     }
 
-    /// Submits frames to port `p`'s TX ring, as many as fit; returns how many.
-    /// Kicks the kernel (copy mode sends a bounded batch per kick).
+    /// Submits frames to port `p`'s TX ring, as many as fit; returns how many
+    /// (none if this lane does not transmit on `p`).
     pub fn transmit(&mut self, p: usize, frames: &[u32], scratch: &mut Vec<FrameDesc>) -> usize {
         let port = &mut self.ports[p];
-        let room = port.tx.nb_free(frames.len() as u32) as usize;
+        let Some((tx, _)) = port.tx.as_mut() else {
+            return 0;
+        };
+        let room = tx.nb_free(frames.len() as u32) as usize;
         let n = room.min(frames.len());
         if n > 0 {
             scratch.clear();
             scratch.extend(frames[..n].iter().map(|&i| self.descs[i as usize]));
-            // SAFETY: these frames are ours (received or dequeued from the scheduler, not
-            // in any ring), hold a packet, and belong to this UMEM.
-            let done = unsafe { port.tx.produce(scratch) };
+            // SAFETY: these frames are held by this lane (received, adopted or dequeued
+            // from the scheduler, not in any ring), hold a packet, and belong to this
+            // UMEM.
+            let done = unsafe { tx.produce(scratch) };
             debug_assert_eq!(done, n);
             self.ledger.in_tx += done as u64;
             port.in_flight += done as u64;
@@ -410,38 +595,53 @@ impl Xsk {
     pub fn kick(&mut self, p: usize) -> bool {
         let ring = self.ring_size;
         let port = &mut self.ports[p];
-        if port.in_flight == 0 || port.tx.nb_free_exact() >= ring {
+        let Some((tx, _)) = port.tx.as_mut() else {
+            return false;
+        };
+        if port.in_flight == 0 || tx.nb_free_exact() >= ring {
             return false;
         }
-        let _ = port.tx.wakeup();
+        // Each kick sends at most a bounded batch (the kernel answers EAGAIN while
+        // more is left): kick until the ring is drained, a bounded number of times,
+        // so that the TX side keeps up with an RX batch larger than the kernel's.
+        for _ in 0..MAX_KICKS {
+            let _ = tx.wakeup();
+            if tx.nb_free_exact() >= ring {
+                break;
+            }
+        }
         true
     }
 
-    /// Takes back completed TX frames of port `p` onto the free list.
+    /// Takes back completed TX frames of port `p` (see [`Lane::release`]).
     pub fn complete(&mut self, p: usize, scratch: &mut [FrameDesc]) -> usize {
         let port = &mut self.ports[p];
+        let Some((_, cq)) = port.tx.as_mut() else {
+            return 0;
+        };
         // SAFETY: completion descriptors describe frames the kernel has finished sending
         // and hands back to us.
-        let n = unsafe { port.cq.consume(scratch) };
+        let n = unsafe { cq.consume(scratch) };
         port.in_flight -= n as u64;
         let fs = self.frame_size as usize;
-        self.free
-            .extend(scratch[..n].iter().map(|d| (d.addr() / fs) as u32));
+        for d in &scratch[..n] {
+            self.release((d.addr() / fs) as u32);
+        }
         self.ledger.in_tx -= n as u64;
         self.ledger.tx_done += n as u64;
         n
     }
 
-    /// Per port: frames our XDP program sent (to the socket, failed open).
-    pub fn program_counters(&self) -> Vec<(u64, u64)> {
-        self.programs.iter().map(XdpProgram::counters).collect()
+    /// Frames the lane accounts for: free + away + in its fill rings + in its
+    /// TX/completion rings.
+    pub fn held(&self) -> u64 {
+        (self.free.len() + self.away.len()) as u64 + self.ledger.in_fill + self.ledger.in_tx
     }
 
-    /// Frames accounted for: free + in fill rings + in TX/completion + `queued`
-    /// (held by the caller) must equal the UMEM size.
+    /// For a lone lane: free + in fill rings + in TX/completion + `queued`
+    /// (held by the caller) equals the frames it owns.
     pub fn balanced(&self, queued: usize) -> bool {
-        self.free.len() as u64 + self.ledger.in_fill + self.ledger.in_tx + queued as u64
-            == self.descs.len() as u64
+        self.held() + queued as u64 == self.own as u64
     }
 }
 

@@ -14,7 +14,7 @@ use crate::spec::Flow;
 use crate::stamp::Stamp;
 use crate::track::{FlowRx, LATENCY_MAX_NS, LATENCY_MIN_NS};
 use datapath::netns;
-use datapath::xsk::{Xsk, XskParams};
+use datapath::xsk::{Lane, Xsk, XskParams};
 use hdrhistogram::Histogram;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -323,7 +323,7 @@ fn flush_intervals(rx: &mut RxState, start: u64, interval: u64, now: u64, upto_e
 fn port_loop(
     sh: &Shared,
     cfg: &EngineConfig,
-    xsk: &mut Xsk,
+    xsk: &mut Lane,
     mut tx: Option<&mut TxState>,
     mut rx: Option<&mut RxState>,
 ) {
@@ -549,7 +549,7 @@ pub fn run(
                         };
                         let _ = ready.send(Ok(()));
                         let (mut t, mut r) = (mk_tx(), mk_rx(events));
-                        port_loop(&sh, cfg, &mut xsk, Some(&mut t), Some(&mut r));
+                        port_loop(&sh, cfg, &mut xsk.lanes[0], Some(&mut t), Some(&mut r));
                         Some((Some(t), Some(r)))
                     }),
                 );
@@ -566,7 +566,7 @@ pub fn run(
                     };
                     let _ = ready1.send(Ok(()));
                     let mut t = mk_tx();
-                    port_loop(&sh1, cfg, &mut xsk, Some(&mut t), None);
+                    port_loop(&sh1, cfg, &mut xsk.lanes[0], Some(&mut t), None);
                     Some((Some(t), None))
                 }));
                 let (sh2, ready2) = (sh.clone(), ready_tx.clone());
@@ -581,7 +581,7 @@ pub fn run(
                     };
                     let _ = ready2.send(Ok(()));
                     let mut r = mk_rx(events);
-                    port_loop(&sh2, cfg, &mut xsk, None, Some(&mut r));
+                    port_loop(&sh2, cfg, &mut xsk.lanes[0], None, Some(&mut r));
                     Some((None, Some(r)))
                 }));
             }

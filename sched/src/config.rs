@@ -1215,6 +1215,12 @@ fn probability(key: &str, v: &Value) -> Result<f64, Msg> {
     }
 }
 
+/// Parses a queue limit as written on a command line: packets if all digits
+/// ("100"), bytes with a unit ("64KB"); `what` names it in the error.
+pub fn parse_queue(what: &str, s: &str) -> Result<QueueSpec, String> {
+    queue(what, &Value::String(s.to_string()))
+}
+
 /// A queue limit: packets if an integer (or a string of digits), bytes if it has a unit.
 fn queue(key: &str, v: &Value) -> Result<QueueSpec, Msg> {
     let max_packets = u64::from(SchedConfig::MAX_PACKETS);
