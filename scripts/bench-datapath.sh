@@ -2,7 +2,8 @@
 # Datapath benchmark, side by side in one run on the veth testbed
 # ([xs-gen] gen0 ── dutA [xs-dut] dutB ── sink0 [xs-sink]):
 #   kernel IPv4 forwarding (router in the DUT namespace), kernel L2 bridge,
-#   xdpsched bridge with FIFO and with QFQ (no rate limit); each with the veths'
+#   xdpsched bridge with FIFO and with QFQ (no rate limit; one worker per RX
+#   socket, and QFQ on one worker for comparison); each with the veths
 #   NAPI inline (default: receive work runs on the sending CPU) and threaded
 #   (kernel threads; needs GRO on, so the DUT ports get GRO too; ratios are
 #   against kernel forwarding in the same mode).
@@ -127,11 +128,16 @@ ip netns exec xs-gen ping -c 3 -W 1 10.211.0.2 >/dev/null
 measure "kernel bridge, NAPI $mode" "$sink_mac" 10.211.0.2 1
 ip -n xs-dut link del br0
 
-for sched in fifo qfq; do
-    ip netns exec xs-dut ./target/release/xdpsched --iface dutA --out dutB --sched $sched >/dev/null 2>&1 &
+# Default: one worker per RX socket (the bridge's two directions on two
+# threads); "1 worker": everything on one thread pinned to core 1.
+for variant in fifo qfq "qfq --cores 1"; do
+    name="xdpsched ${variant%% *}"
+    [ "$variant" != "${variant%% *}" ] && name="$name 1 worker"
+    # shellcheck disable=SC2086 # the variant's words are arguments
+    ip netns exec xs-dut ./target/release/xdpsched --iface dutA --out dutB --sched $variant >/dev/null 2>&1 &
     for _ in $(seq 50); do ip netns exec xs-gen ping -c 1 -W 1 10.211.0.2 >/dev/null 2>&1 && break; sleep 0.2; done
     pid=$(ip netns pids xs-dut | head -1)
-    measure "xdpsched $sched, NAPI $mode" "$sink_mac" 10.211.0.2 1 "$pid"
+    measure "$name, NAPI $mode" "$sink_mac" 10.211.0.2 1 "$pid"
     ip netns pids xs-dut | xargs -r kill -INT
     sleep 1
 done
