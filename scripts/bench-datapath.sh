@@ -3,7 +3,7 @@
 # ([xs-gen] gen0 ── dutA [xs-dut] dutB ── sink0 [xs-sink]):
 #   kernel IPv4 forwarding (router in the DUT namespace), kernel L2 bridge,
 #   xdpsched bridge with FIFO and with QFQ (no rate limit; one worker per RX
-#   socket, and QFQ on one worker for comparison); each with the veths
+#   socket, and QFQ on one worker for comparison); each with the veths'
 #   NAPI inline (default: receive work runs on the sending CPU) and threaded
 #   (kernel threads; needs GRO on, so the DUT ports get GRO too; ratios are
 #   against kernel forwarding in the same mode).

@@ -29,6 +29,11 @@ use xsk_rs::FrameDesc;
 /// How close to a due departure the idle loop stops sleeping and spins
 /// (covers a sleep's wake-up latency on a VM).
 const SPIN_NS: u64 = 30_000;
+/// Longest idle sleep while frames are in flight or may be handed over.
+const SHORT_IDLE_NS: u64 = 100_000;
+/// Longest idle sleep otherwise (ppoll wakes the lane on arrivals; this
+/// bounds how late it sees the stop flag).
+const LONG_IDLE_NS: u64 = 20_000_000;
 
 /// What the scheduler queues: a UMEM frame number and the packet length.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -293,8 +298,6 @@ struct Shared {
     inbox: [ArrayQueue<FrameDesc>; 2],
     /// Per lane: its frames coming back from other lanes.
     back: Vec<ArrayQueue<u32>>,
-    /// The lane threads (to wake an owner after a hand-off).
-    threads: std::sync::OnceLock<Vec<std::thread::Thread>>,
     /// Per lane: rx A, rx B, tx A, tx B, dropped, passed (for the stats line).
     live: Vec<[AtomicU64; 6]>,
 }
@@ -407,43 +410,47 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> anyhow::Result<RunStats> {
         stop,
         inbox: [ArrayQueue::new(total), ArrayQueue::new(total)],
         back: (0..lanes).map(|_| ArrayQueue::new(total)).collect(),
-        threads: std::sync::OnceLock::new(),
         live: (0..lanes).map(|_| Default::default()).collect(),
     };
     let sched_side = plan.egress(0);
     let mut emu = Some(emu);
     let taken = std::mem::take(&mut xsk.lanes);
     let outs: Vec<anyhow::Result<LaneOut>> = std::thread::scope(|s| {
-        let handles: Vec<_> = taken
-            .into_iter()
-            .map(|lane| {
-                let e = (lane.id == plan.owner(sched_side))
-                    .then(|| emu.take())
-                    .flatten();
-                let core = cfg.cores.get(lane.id).copied();
-                let sh = &sh;
-                std::thread::Builder::new()
-                    .name(format!("xdpsched-{}", lane.id))
-                    .spawn_scoped(s, move || {
-                        let r = lane_loop(cfg, sh, lane, e, core);
-                        if r.is_err() {
-                            sh.stop.store(true, Ordering::Relaxed);
-                        }
-                        r
-                    })
-            })
-            .collect::<Result<_, _>>()
-            .expect("spawning a worker thread");
-        let _ = sh
-            .threads
-            .set(handles.iter().map(|h| h.thread().clone()).collect());
-        handles
-            .into_iter()
-            .map(|h| {
+        let mut handles = Vec::with_capacity(lanes);
+        let mut outs = Vec::with_capacity(lanes + 1);
+        for lane in taken {
+            let e = (lane.id == plan.owner(sched_side))
+                .then(|| emu.take())
+                .flatten();
+            let core = cfg.cores.get(lane.id).copied();
+            let sh = &sh;
+            let spawned = std::thread::Builder::new()
+                .name(format!("xdpsched-{}", lane.id))
+                .spawn_scoped(s, move || {
+                    let r = lane_loop(cfg, sh, lane, e, core);
+                    if r.is_err() {
+                        sh.stop.store(true, Ordering::Relaxed);
+                    }
+                    r
+                });
+            match spawned {
+                Ok(h) => handles.push(h),
+                Err(err) => {
+                    sh.stop.store(true, Ordering::Relaxed);
+                    outs.push(Err(
+                        anyhow::Error::from(err).context("starting a worker thread")
+                    ));
+                    break;
+                }
+            }
+        }
+        for h in handles {
+            outs.push(
                 h.join()
-                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a worker thread panicked")))
-            })
-            .collect()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a worker thread panicked"))),
+            );
+        }
+        outs
     });
     let mut stats = RunStats {
         rx_per_queue: vec![0; sockets],
@@ -546,6 +553,11 @@ fn lane_loop(
         }
     }
     let owned: Vec<usize> = (0..sides).filter(|&e| tx_port[e].is_some()).collect();
+    // Whether another lane receives frames for an egress this lane owns.
+    let queues = cfg.xsk.queues.max(1);
+    let takes_handoffs = (0..sides).any(|side| {
+        owned.contains(&plan.egress(side)) && (0..queues).any(|q| plan.rx_lane(side, q) != me)
+    });
     let receiving: Vec<usize> = (0..lane.ports.len())
         .filter(|&i| lane.ports[i].receives())
         .collect();
@@ -573,7 +585,6 @@ fn lane_loop(
         }
         let mut now = (now_i - t0).as_nanos() as u64;
         let mut work = 0usize;
-        let mut handed = [false; 2];
         for &p in &receiving {
             rx.clear();
             let n = lane.receive(p, &mut scratch, &mut rx);
@@ -590,7 +601,6 @@ fn lane_loop(
                     // Room for every frame of the UMEM: a push cannot fail.
                     let _ = sh.inbox[e].push(lane.descs[f as usize]);
                 }
-                handed[e] = true;
                 continue;
             }
             // Arrival time: read after the frames were taken, never before (a
@@ -599,13 +609,6 @@ fn lane_loop(
             now = now.max(t0.elapsed().as_nanos() as u64);
             for &f in &rx {
                 eg.arrive(&mut lane, &mut out, e, now, f);
-            }
-        }
-        for e in 0..2 {
-            if handed[e] {
-                if let Some(t) = sh.threads.get() {
-                    t[plan.owner(e)].unpark();
-                }
             }
         }
         // Frames other lanes received for the egress ports this lane owns.
@@ -665,17 +668,25 @@ fn lane_loop(
             }
         }
         if work == 0 && !cfg.busy_poll {
-            // Idle: sleep until shortly before the next scheduled departure (at most
-            // 100 µs, so that new arrivals are picked up promptly; a lane handing
-            // frames over wakes the owner), then spin: a departure leaves within the
-            // loop time of its due time, not a timer's overshoot later.
+            // Idle: sleep in ppoll on the RX sockets (an arrival wakes the lane at
+            // once) until shortly before the next scheduled departure, then spin: a
+            // departure leaves within the loop time of its due time, not a timer's
+            // overshoot later. Sleeps are short while frames are in flight (their
+            // completions do not wake ppoll) or while another lane may hand frames
+            // over (nothing wakes ppoll for those); otherwise an idle lane costs
+            // nothing.
+            let cap = if lane.ledger.in_tx > 0 || takes_handoffs {
+                SHORT_IDLE_NS
+            } else {
+                LONG_IDLE_NS
+            };
             let wait = eg
                 .emu
                 .as_ref()
                 .and_then(Emulator::next_wakeup)
-                .map_or(100_000, |t| t.saturating_sub(now).min(100_000));
+                .map_or(cap, |t| t.saturating_sub(now).min(cap));
             if wait > SPIN_NS {
-                std::thread::park_timeout(Duration::from_nanos(wait - SPIN_NS));
+                lane.wait_rx(Duration::from_nanos(wait - SPIN_NS));
             } else {
                 std::hint::spin_loop();
             }

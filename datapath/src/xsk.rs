@@ -178,6 +178,8 @@ pub struct Lane {
     pub away: Vec<u32>,
     /// Kernel accounting of this lane's rings.
     pub ledger: Ledger,
+    /// The sockets this lane receives on, for idle waits.
+    pollfds: Vec<nix::libc::pollfd>,
 }
 
 impl std::fmt::Debug for Lane {
@@ -341,6 +343,7 @@ impl Xsk {
                     free: (lo..hi).rev().collect(),
                     away: Vec::new(),
                     ledger: Ledger::default(),
+                    pollfds: Vec::new(),
                 }
             })
             .collect();
@@ -414,6 +417,16 @@ impl Xsk {
         // fill ring is dropped (the first frames of a run were).
         let mut scratch = Vec::new();
         for lane in &mut lanes {
+            lane.pollfds = lane
+                .ports
+                .iter()
+                .filter_map(|p| p.rx.as_ref())
+                .map(|(rx, _)| nix::libc::pollfd {
+                    fd: std::os::fd::AsRawFd::as_raw_fd(rx.fd()),
+                    events: nix::libc::POLLIN,
+                    revents: 0,
+                })
+                .collect();
             let receiving = lane.ports.iter().filter(|p| p.receives()).count();
             let fill = (p.ring_size as usize).min(lane.own as usize / (receiving + 1));
             for i in 0..lane.ports.len() {
@@ -630,6 +643,31 @@ impl Lane {
         self.ledger.in_tx -= n as u64;
         self.ledger.tx_done += n as u64;
         n
+    }
+
+    /// Sleeps until a frame arrives on one of the sockets this lane receives
+    /// on, or `timeout` passes (the kernel wakes AF_XDP pollers when it puts
+    /// frames in an RX ring). A lane that receives on nothing just sleeps.
+    pub fn wait_rx(&mut self, timeout: std::time::Duration) {
+        for p in &mut self.pollfds {
+            p.revents = 0;
+        }
+        let ts = nix::libc::timespec {
+            tv_sec: timeout.as_secs().min(3600) as nix::libc::time_t,
+            tv_nsec: timeout.subsec_nanos() as nix::libc::c_long,
+        };
+        // SAFETY: `pollfds` is an array of `len()` initialised entries that lives for the
+        // call; its fds belong to sockets this lane's ports keep open; `ts` is a valid
+        // timespec and a null signal mask is allowed. The result (ready count or EINTR)
+        // needs no handling: the caller looks at the rings anyway.
+        unsafe {
+            nix::libc::ppoll(
+                self.pollfds.as_mut_ptr(),
+                self.pollfds.len() as nix::libc::nfds_t,
+                &ts,
+                std::ptr::null(),
+            );
+        }
     }
 
     /// Frames the lane accounts for: free + away + in its fill rings + in its
