@@ -599,31 +599,41 @@ impl Lane {
         n
     }
 
-    /// Kicks port `p`'s TX if it has frames in flight. In copy mode one kick
-    /// sends a bounded batch (32 frames were seen on veth), so the loop must
-    /// kick every iteration until the ring drains, not only when it submits:
-    /// otherwise a burst waits for the next arrival and TCP stalls.
-    /// Frames still waiting for the completion ring but no longer in the TX
-    /// ring need no kick: the kernel has taken them.
+    /// Kicks port `p`'s TX if frames wait in its TX ring; returns whether
+    /// the kernel took any (the caller's loop is busy only then). In copy
+    /// mode one kick sends a bounded batch (32 frames, then EAGAIN), so this
+    /// kicks until the ring drains, at most [`MAX_KICKS`] times, and the loop
+    /// must call it every iteration while frames wait, not only when it
+    /// submits: otherwise a burst waits for the next arrival and TCP stalls.
+    /// A kick the kernel takes nothing from (the device's queue is full: the
+    /// receiving side has not caught up) ends the round, so that a worker
+    /// does not spin on a busy device while the CPU is needed by whoever
+    /// drains it. Frames waiting for the completion ring but no longer in the
+    /// TX ring need no kick: the kernel has taken them.
     pub fn kick(&mut self, p: usize) -> bool {
         let ring = self.ring_size;
         let port = &mut self.ports[p];
         let Some((tx, _)) = port.tx.as_mut() else {
             return false;
         };
-        if port.in_flight == 0 || tx.nb_free_exact() >= ring {
+        if port.in_flight == 0 {
             return false;
         }
-        // Each kick sends at most a bounded batch (the kernel answers EAGAIN while
-        // more is left): kick until the ring is drained, a bounded number of times,
-        // so that the TX side keeps up with an RX batch larger than the kernel's.
+        let mut free = tx.nb_free_exact();
+        let mut took = false;
         for _ in 0..MAX_KICKS {
-            let _ = tx.wakeup();
-            if tx.nb_free_exact() >= ring {
+            if free >= ring {
                 break;
             }
+            let _ = tx.wakeup();
+            let now = tx.nb_free_exact();
+            if now == free {
+                break;
+            }
+            took = true;
+            free = now;
         }
-        true
+        took
     }
 
     /// Takes back completed TX frames of port `p` (see [`Lane::release`]).

@@ -326,18 +326,21 @@ fn iperf3_between(
         .collect()
 }
 
-fn udp_weighted_shares(sched: &str) {
+/// `extra`: more xdpsched arguments.
+fn udp_weighted_shares(sched: &str, extra: &[&str]) {
     let _tb = Testbed::up("bridge");
     let cfg = std::env::temp_dir().join(format!("xdpsched-e2e-{sched}.toml"));
     std::fs::write(&cfg, weighted_config(sched)).expect("write config");
-    let x = Xdpsched::start(&[
+    let mut args = vec![
         "--iface",
         "dutA",
         "--out",
         "dutB",
         "--config",
         cfg.to_str().expect("path"),
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let x = Xdpsched::start(&args);
     assert!(
         wait_for_path("xs-gen", "10.211.0.2"),
         "no path across the bridge"
@@ -377,12 +380,13 @@ fn udp_weighted_shares(sched: &str) {
 
 #[test]
 fn udp_flows_weighted_1_2_3_4_through_qfq_get_their_shares() {
-    udp_weighted_shares("qfq");
+    udp_weighted_shares("qfq", &[]);
 }
 
 #[test]
 fn udp_flows_weighted_1_2_3_4_through_drr_get_their_shares() {
-    udp_weighted_shares("drr");
+    // One worker for both directions (one core listed): the single-thread layout.
+    udp_weighted_shares("drr", &["--cores", "0"]);
 }
 
 #[test]
@@ -541,6 +545,13 @@ fn stats_json_reports_the_run() {
         v["rx"][0].as_u64().unwrap_or(0) > 0 && v["tx"][1].as_u64().unwrap_or(0) > 0,
         "{v}"
     );
+    // Both directions carried the pings (echo replies B → A), each on its own
+    // worker by default.
+    assert!(
+        v["rx"][1].as_u64().unwrap_or(0) > 0 && v["tx"][0].as_u64().unwrap_or(0) > 0,
+        "{v}"
+    );
+    assert_eq!(v["workers"], 2, "one worker per RX socket: {v}");
     // The simple form: one pipe, one per-5-tuple flowset; the pings were one flow.
     assert_eq!(v["pipes"][0]["name"], "egress", "{v}");
     assert!(v["pipes"][0]["delivered"].as_u64().unwrap_or(0) > 0, "{v}");
