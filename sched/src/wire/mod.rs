@@ -61,6 +61,9 @@ pub mod ipv6;
 pub mod tcp;
 pub mod udp;
 
+#[cfg(test)]
+mod reference;
+
 pub use arp::{ArpPacket, ArpRepr};
 pub use ethernet::{EthernetAddress, EthernetFrame, EthernetRepr, VlanRepr, VlanTag, VlanTags};
 pub use icmp::IcmpPacket;
@@ -1767,11 +1770,28 @@ mod tests {
         assert_eq!(buf, IPV6_LATER_FRAGMENT);
     }
 
+    #[test]
+    fn fuzz_corpus_matches_the_reference() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/frame");
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let Ok(f) = std::fs::read(e.path()) else {
+                continue;
+            };
+            for n in 0..=f.len() {
+                check_invariants(&f[..n]);
+            }
+        }
+    }
+
     // ---- property tests ----
 
     /// What must hold for any input: no panic (implicit), and any `Ok`
     /// describes the frame consistently.
     fn check_invariants(frame: &[u8]) {
+        assert_eq!(parse(frame), reference::parse(frame), "frame {frame:02x?}");
         match parse(frame) {
             Ok(h) => {
                 let len = frame.len();
@@ -1846,6 +1866,97 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig { cases: 4096, ..ProptestConfig::default() })]
+
+        #[test]
+        fn structured_frames_match_the_reference(
+            vlans in proptest::collection::vec(
+                prop_oneof![Just(ethertype::VLAN), Just(ethertype::QINQ), Just(ethertype::QINQ_LEGACY)],
+                0..4,
+            ),
+            v6 in any::<bool>(),
+            first in any::<u8>(),
+            ihl_or_tc in any::<u8>(),
+            len_delta in prop_oneof![Just(0i32), -16i32..16, any::<u16>().prop_map(i32::from)],
+            frag in prop_oneof![Just(0u16), Just(1), Just(0x2000), any::<u16>()],
+            chain in proptest::collection::vec(
+                (
+                    prop_oneof![
+                        Just(ip_protocol::HOPOPT),
+                        Just(ip_protocol::IPV6_ROUTE),
+                        Just(ip_protocol::IPV6_FRAG),
+                        Just(ip_protocol::IPV6_OPTS),
+                        Just(ip_protocol::TCP),
+                        Just(ip_protocol::UDP),
+                        Just(ip_protocol::ICMP),
+                        Just(ip_protocol::ICMPV6),
+                        Just(ip_protocol::SCTP),
+                        Just(ip_protocol::UDPLITE),
+                        Just(ip_protocol::IPV6_NONXT),
+                        any::<u8>(),
+                    ],
+                    prop_oneof![Just(0u8), Just(1), any::<u8>()],
+                    any::<u16>(),
+                ),
+                0..11,
+            ),
+            l4 in proptest::collection::vec(any::<u8>(), 0..64),
+            version_ok in prop_oneof![3 => Just(true), 1 => Just(false)],
+            cut in any::<usize>(),
+            do_cut in any::<bool>(),
+        ) {
+            // A frame shaped like the real thing (valid lengths unless
+            // `len_delta` says otherwise), so the walk gets deep.
+            let mut f = vec![0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1];
+            for t in &vlans {
+                f.extend_from_slice(&t.to_be_bytes());
+                f.extend_from_slice(&[0x0f, 0xff]);
+            }
+            f.extend_from_slice(&(if v6 { ethertype::IPV6 } else { ethertype::IPV4 }).to_be_bytes());
+            let l3 = f.len();
+            let first_nh = chain.first().map_or(ip_protocol::TCP, |c| c.0);
+            let mut body = Vec::new();
+            for (i, &(_, len, word)) in chain.iter().enumerate() {
+                let next = chain.get(i + 1).map_or(ip_protocol::TCP, |c| c.0);
+                let kind = chain[i].0;
+                if kind == ip_protocol::IPV6_FRAG {
+                    body.push(next);
+                    body.push(0);
+                    body.extend_from_slice(&word.to_be_bytes());
+                    body.extend_from_slice(&[0, 0, 0, 7]);
+                } else {
+                    let n = (usize::from(len % 4) + 1) * 8;
+                    body.push(next);
+                    body.push(len % 4);
+                    body.resize(body.len() + n - 2, 1);
+                }
+            }
+            body.extend_from_slice(&l4);
+            if v6 {
+                let plen = (body.len() as i32 + len_delta).clamp(0, 0xffff) as u16;
+                let v = if version_ok { 0x60 } else { first & 0xf0 };
+                f.extend_from_slice(&[v | (ihl_or_tc >> 4), ihl_or_tc << 4, 0, 0]);
+                f.extend_from_slice(&plen.to_be_bytes());
+                f.extend_from_slice(&[first_nh, 64]);
+                f.extend_from_slice(&V6_SRC);
+                f.extend_from_slice(&V6_DST);
+            } else {
+                let ihl = if version_ok { 5 + (first % 3) } else { first & 0x0f };
+                let total = (usize::from(ihl) * 4 + body.len()) as i32 + len_delta;
+                let v = if version_ok { 0x40 } else { first & 0xf0 };
+                f.extend_from_slice(&[v | ihl, ihl_or_tc]);
+                f.extend_from_slice(&(total.clamp(0, 0xffff) as u16).to_be_bytes());
+                f.extend_from_slice(&[0, 1]);
+                f.extend_from_slice(&frag.to_be_bytes());
+                f.extend_from_slice(&[64, first_nh, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2]);
+                f.resize(f.len() + usize::from(ihl.saturating_sub(5)) * 4, 1);
+            }
+            f.extend_from_slice(&body);
+            check_invariants(&f);
+            if do_cut {
+                let n = l3 + cut % (f.len() - l3 + 1);
+                check_invariants(&f[..n]);
+            }
+        }
 
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
