@@ -420,17 +420,18 @@ pub fn parse(frame: &[u8]) -> Result<Headers, ParseError> {
 
 /// Reads the L4 header (if any) and assembles the result.
 #[inline(always)]
-fn finish(l2: Headers, l3: L3Info, l4: Option<(usize, &[u8])>) -> Result<Headers, ParseError> {
+fn finish(l2: Headers, l3: L3Info<'_>, l4: Option<(usize, &[u8])>) -> Result<Headers, ParseError> {
     let l4 = match l4 {
         Some((offset, bytes)) => {
             parse_l4(l3.family, l3.proto, bytes)?.at(usize::from(l2.l3_offset) + offset)
         }
         None => L4Info::default(),
     };
+    let (src, dst) = l3.addrs.octets();
     Ok(Headers {
         family: l3.family,
-        src: l3.src,
-        dst: l3.dst,
+        src,
+        dst,
         proto: l3.proto,
         dscp: l3.dscp,
         ecn: l3.ecn,
@@ -447,14 +448,41 @@ fn finish(l2: Headers, l3: L3Info, l4: Option<(usize, &[u8])>) -> Result<Headers
 
 /// The network-layer part of [`Headers`].
 #[derive(Clone, Copy)]
-struct L3Info {
+struct L3Info<'a> {
     family: Family,
-    src: [u8; 16],
-    dst: [u8; 16],
+    addrs: Addrs<'a>,
     proto: u8,
     dscp: u8,
     ecn: u8,
     fragment: Fragment,
+}
+
+/// Source and destination address as [`Headers`] holds them.
+#[derive(Clone, Copy)]
+enum Addrs<'a> {
+    /// IPv4-mapped, as values (`u128::from_ne_bytes` of the 16 bytes).
+    Mapped(u128, u128),
+    /// IPv6: the two addresses in the packet. Copied only when the result
+    /// is assembled, so the extension-header walk does not keep four
+    /// address words alive in registers (or spill them).
+    V6(&'a [u8; 32]),
+}
+
+impl Addrs<'_> {
+    /// (source, destination) bytes.
+    #[inline(always)]
+    fn octets(self) -> ([u8; 16], [u8; 16]) {
+        match self {
+            Addrs::Mapped(src, dst) => (src.to_ne_bytes(), dst.to_ne_bytes()),
+            Addrs::V6(both) => {
+                let (src, dst) = both.split_at(16);
+                (
+                    src.try_into().unwrap_or_default(),
+                    dst.try_into().unwrap_or_default(),
+                )
+            }
+        }
+    }
 }
 
 /// The transport-layer part of [`Headers`].
@@ -485,7 +513,7 @@ impl L4Info {
 /// What the network layer hands on: its fields and, if the L4 header
 /// should be read, its offset from the network header and the bytes from
 /// there to the end of the IP packet.
-type L3Result<'a> = Result<(L3Info, Option<(usize, &'a [u8])>), ParseError>;
+type L3Result<'a> = Result<(L3Info<'a>, Option<(usize, &'a [u8])>), ParseError>;
 
 /// The version nibble of the first byte, or `Truncated` for an empty header.
 #[inline(always)]
@@ -520,8 +548,10 @@ fn parse_ipv4(l3: &[u8]) -> L3Result<'_> {
     };
     let info = L3Info {
         family: Family::V4,
-        src: ipv4_mapped(ip.src_addr().octets()),
-        dst: ipv4_mapped(ip.dst_addr().octets()),
+        addrs: Addrs::Mapped(
+            u128::from_ne_bytes(ipv4_mapped(ip.src_addr().octets())),
+            u128::from_ne_bytes(ipv4_mapped(ip.dst_addr().octets())),
+        ),
         proto: ip.protocol(),
         dscp: ip.dscp(),
         ecn: ip.ecn(),
@@ -532,20 +562,25 @@ fn parse_ipv4(l3: &[u8]) -> L3Result<'_> {
 
 /// IPv6: addresses, DSCP/ECN, then the extension-header walk for the final
 /// protocol and the fragment position.
+///
+/// One length check covers the fixed header (a `&[u8; 40]`, so every field
+/// read after it is at a fixed offset with no bounds check), one the payload
+/// length, and one per extension header (its first 8 bytes, then its full
+/// length). Errors are built out of line.
 #[inline(always)]
 fn parse_ipv6(l3: &[u8]) -> L3Result<'_> {
-    let version = ip_version(l3, Layer::Ipv6, ipv6::HEADER_LEN)?;
-    if version != 6 {
-        return Err(ParseError::BadVersion {
-            expected: 6,
-            got: version,
-        });
-    }
-    let ip = Ipv6Packet::new_checked(l3)?;
+    let (hdr, after) = match l3.split_first_chunk::<{ ipv6::HEADER_LEN }>() {
+        Some((hdr, after)) if hdr[0] >> 4 == 6 => (hdr, after),
+        _ => return Err(ipv6_header_error(l3)),
+    };
+    let ip = Ipv6Packet::new_unchecked(&hdr[..]);
+    let payload_len = ip.payload_len();
+    let Some(payload) = after.get(..usize::from(payload_len)) else {
+        return Err(bad_payload_length(payload_len, after.len()));
+    };
     let mut info = L3Info {
         family: Family::V6,
-        src: ip.src_addr().octets(),
-        dst: ip.dst_addr().octets(),
+        addrs: Addrs::V6(hdr.last_chunk::<32>().unwrap_or(&[0; 32])),
         proto: 0,
         dscp: ip.dscp(),
         ecn: ip.ecn(),
@@ -553,22 +588,28 @@ fn parse_ipv6(l3: &[u8]) -> L3Result<'_> {
     };
 
     let mut next = ip.next_header();
-    let mut rest = ip.payload();
+    let mut rest = payload;
     let mut offset = ipv6::HEADER_LEN;
     let mut walked = 0usize;
     while ipv6::is_walked_extension(next) {
         if walked == ipv6::MAX_EXTENSION_HEADERS {
-            return Err(ParseError::TooManyExtensionHeaders {
-                max: ipv6::MAX_EXTENSION_HEADERS,
-            });
+            return Err(too_many_extension_headers());
         }
         walked += 1;
-        if next == ip_protocol::IPV6_FRAG {
-            let frag = Ipv6FragmentHeader::new_checked(rest)?;
-            next = frag.next_header();
+        // Every walked header is at least 8 bytes (the fragment header
+        // exactly 8), and its fields are in those 8.
+        let Some(first8) = rest.first_chunk::<{ ipv6::EXT_HEADER_MIN_LEN }>() else {
+            return Err(truncated(
+                Layer::Ipv6Extension,
+                ipv6::EXT_HEADER_MIN_LEN,
+                rest.len(),
+            ));
+        };
+        let len = if next == ip_protocol::IPV6_FRAG {
+            let frag = Ipv6FragmentHeader::new_unchecked(&first8[..]);
             if frag.frag_offset() != 0 {
                 info.fragment = Fragment::Later;
-                info.proto = next;
+                info.proto = frag.next_header();
                 return Ok((info, None));
             }
             info.fragment = if frag.more_frags() {
@@ -576,17 +617,61 @@ fn parse_ipv6(l3: &[u8]) -> L3Result<'_> {
             } else {
                 Fragment::None
             };
-            rest = frag.payload();
-            offset += ipv6::FRAGMENT_HEADER_LEN;
+            ipv6::FRAGMENT_HEADER_LEN
         } else {
-            let ext = Ipv6ExtHeader::new_checked(rest)?;
-            next = ext.next_header();
-            offset += ext.header_len();
-            rest = ext.payload();
-        }
+            Ipv6ExtHeader::new_unchecked(&first8[..]).header_len()
+        };
+        next = first8[0];
+        let Some(r) = rest.get(len..) else {
+            return Err(truncated(Layer::Ipv6Extension, len, rest.len()));
+        };
+        rest = r;
+        offset += len;
     }
     info.proto = next;
     Ok((info, Some((offset, rest))))
+}
+
+/// `ParseError::Truncated`, built out of line (error paths stay off the hot
+/// path's registers and code).
+#[cold]
+#[inline(never)]
+fn truncated(layer: Layer, need: usize, have: usize) -> ParseError {
+    ParseError::Truncated { layer, need, have }
+}
+
+/// Why `l3` is not a 40-byte header with version 6: the version is
+/// checked first (if there is a byte to check), then the length.
+#[cold]
+#[inline(never)]
+fn ipv6_header_error(l3: &[u8]) -> ParseError {
+    match l3.first() {
+        Some(b) if b >> 4 != 6 => ParseError::BadVersion {
+            expected: 6,
+            got: b >> 4,
+        },
+        _ => ParseError::Truncated {
+            layer: Layer::Ipv6,
+            need: ipv6::HEADER_LEN,
+            have: l3.len(),
+        },
+    }
+}
+
+/// `ParseError::BadPayloadLength`, out of line.
+#[cold]
+#[inline(never)]
+fn bad_payload_length(payload: u16, available: usize) -> ParseError {
+    ParseError::BadPayloadLength { payload, available }
+}
+
+/// `ParseError::TooManyExtensionHeaders`, out of line.
+#[cold]
+#[inline(never)]
+fn too_many_extension_headers() -> ParseError {
+    ParseError::TooManyExtensionHeaders {
+        max: ipv6::MAX_EXTENSION_HEADERS,
+    }
 }
 
 /// Reads ports / ICMP type+code / TCP flags from the L4 header of
@@ -1881,23 +1966,27 @@ mod tests {
             chain in proptest::collection::vec(
                 (
                     prop_oneof![
-                        Just(ip_protocol::HOPOPT),
-                        Just(ip_protocol::IPV6_ROUTE),
-                        Just(ip_protocol::IPV6_FRAG),
-                        Just(ip_protocol::IPV6_OPTS),
-                        Just(ip_protocol::TCP),
-                        Just(ip_protocol::UDP),
-                        Just(ip_protocol::ICMP),
-                        Just(ip_protocol::ICMPV6),
-                        Just(ip_protocol::SCTP),
-                        Just(ip_protocol::UDPLITE),
-                        Just(ip_protocol::IPV6_NONXT),
-                        any::<u8>(),
+                        // Walked headers weighted up, so chains past the
+                        // cap (9+ in a row) come up.
+                        3 => Just(ip_protocol::HOPOPT),
+                        3 => Just(ip_protocol::IPV6_ROUTE),
+                        3 => Just(ip_protocol::IPV6_FRAG),
+                        3 => Just(ip_protocol::IPV6_OPTS),
+                        1 => Just(ip_protocol::TCP),
+                        1 => Just(ip_protocol::UDP),
+                        1 => Just(ip_protocol::ICMP),
+                        1 => Just(ip_protocol::ICMPV6),
+                        1 => Just(ip_protocol::SCTP),
+                        1 => Just(ip_protocol::UDPLITE),
+                        1 => Just(ip_protocol::IPV6_NONXT),
+                        1 => any::<u8>(),
                     ],
                     prop_oneof![Just(0u8), Just(1), any::<u8>()],
-                    any::<u16>(),
+                    // Fragment offset/M: mostly a first fragment or an
+                    // atomic one, so the walk goes on.
+                    prop_oneof![Just(0u16), Just(1), any::<u16>()],
                 ),
-                0..11,
+                0..12,
             ),
             l4 in proptest::collection::vec(any::<u8>(), 0..64),
             version_ok in prop_oneof![3 => Just(true), 1 => Just(false)],
