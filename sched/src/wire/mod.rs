@@ -436,9 +436,12 @@ pub fn parse(frame: &[u8]) -> Result<Headers, ParseError> {
 #[inline(always)]
 fn finish(l2: Headers, l3: L3Info<'_>, l4: Option<(usize, &[u8])>) -> Result<Headers, ParseError> {
     let l4 = match l4 {
-        Some((offset, bytes)) => {
-            parse_l4(l3.family, l3.proto, bytes)?.at(usize::from(l2.l3_offset) + offset)
-        }
+        Some((offset, bytes)) => parse_l4(
+            l3.family,
+            l3.proto,
+            bytes,
+            usize::from(l2.l3_offset) + offset,
+        )?,
         None => L4Info::default(),
     };
     let (src, dst) = l3.addrs.octets();
@@ -474,8 +477,9 @@ struct L3Info<'a> {
 /// Source and destination address as [`Headers`] holds them.
 #[derive(Clone, Copy)]
 enum Addrs<'a> {
-    /// IPv4-mapped, as values (`u128::from_ne_bytes` of the 16 bytes).
-    Mapped(u128, u128),
+    /// IPv4: the two addresses in the packet, mapped when the result is
+    /// assembled.
+    V4(&'a [u8; 8]),
     /// IPv6: the two addresses in the packet. Copied only when the result
     /// is assembled, so the extension-header walk does not keep four
     /// address words alive in registers (or spill them).
@@ -487,7 +491,9 @@ impl Addrs<'_> {
     #[inline(always)]
     fn octets(self) -> ([u8; 16], [u8; 16]) {
         match self {
-            Addrs::Mapped(src, dst) => (src.to_ne_bytes(), dst.to_ne_bytes()),
+            Addrs::V4(&[s0, s1, s2, s3, d0, d1, d2, d3]) => {
+                (ipv4_mapped([s0, s1, s2, s3]), ipv4_mapped([d0, d1, d2, d3]))
+            }
             Addrs::V6(both) => {
                 let (src, dst) = both.split_at(16);
                 (
@@ -509,19 +515,6 @@ struct L4Info {
     tcp_flags: u8,
     /// Frame offset of the L4 header; 0 if none was parsed.
     offset: u16,
-    /// Whether an L4 header was parsed.
-    parsed: bool,
-}
-
-impl L4Info {
-    /// Records the frame offset of a parsed header.
-    #[inline(always)]
-    fn at(self, offset: usize) -> Self {
-        // At most 22 + 60 (IPv4) or 22 + 40 + 8 * 2048 (IPv6 with the
-        // largest extension headers the cap allows): below 65536.
-        let offset = if self.parsed { offset as u16 } else { 0 };
-        L4Info { offset, ..self }
-    }
 }
 
 /// What the network layer hands on: its fields and, if the L4 header
@@ -529,49 +522,88 @@ impl L4Info {
 /// there to the end of the IP packet.
 type L3Result<'a> = Result<(L3Info<'a>, Option<(usize, &'a [u8])>), ParseError>;
 
-/// The version nibble of the first byte, or `Truncated` for an empty header.
-#[inline(always)]
-fn ip_version(l3: &[u8], layer: Layer, need: usize) -> Result<u8, ParseError> {
-    match l3.first() {
-        Some(b) => Ok(b >> 4),
-        None => Err(ParseError::Truncated {
-            layer,
-            need,
-            have: 0,
-        }),
-    }
-}
-
 /// IPv4: addresses, DSCP/ECN, protocol, fragment position.
+///
+/// One check covers the 20-byte fixed header and its version, one the IHL,
+/// and one (`header length <= total length <= bytes there`) the payload;
+/// which length error it was is worked out out of line.
 #[inline(always)]
 fn parse_ipv4(l3: &[u8]) -> L3Result<'_> {
-    let version = ip_version(l3, Layer::Ipv4, ipv4::HEADER_LEN)?;
-    if version != 4 {
-        return Err(ParseError::BadVersion {
-            expected: 4,
-            got: version,
-        });
+    let hdr = match l3.first_chunk::<{ ipv4::HEADER_LEN }>() {
+        Some(hdr) if hdr[0] >> 4 == 4 => hdr,
+        _ => return Err(ip_header_error(l3, 4, Layer::Ipv4, ipv4::HEADER_LEN)),
+    };
+    let ip = Ipv4Packet::new_unchecked(&hdr[..]);
+    if ip.ihl() < ipv4::MIN_IHL {
+        return Err(bad_ihl(ip.ihl()));
     }
-    let ip = Ipv4Packet::new_checked(l3)?;
+    let header_len = ip.header_len();
+    let total = ip.total_len();
+    let Some(payload) = l3.get(header_len..usize::from(total)) else {
+        return Err(ipv4_length_error(l3.len(), header_len, total));
+    };
     let (fragment, l4) = if ip.frag_offset() != 0 {
         (Fragment::Later, None)
     } else if ip.more_frags() {
-        (Fragment::First, Some((ip.header_len(), ip.payload())))
+        (Fragment::First, Some((header_len, payload)))
     } else {
-        (Fragment::None, Some((ip.header_len(), ip.payload())))
+        (Fragment::None, Some((header_len, payload)))
     };
     let info = L3Info {
         family: Family::V4,
-        addrs: Addrs::Mapped(
-            u128::from_ne_bytes(ipv4_mapped(ip.src_addr().octets())),
-            u128::from_ne_bytes(ipv4_mapped(ip.dst_addr().octets())),
-        ),
+        addrs: Addrs::V4(hdr.last_chunk::<8>().unwrap_or(&[0; 8])),
         proto: ip.protocol(),
         dscp: ip.dscp(),
         ecn: ip.ecn(),
         fragment,
     };
     Ok((info, l4))
+}
+
+/// Why `l3` is not a `need`-byte header of IP version `version`: the version
+/// is checked first (if there is a byte to check), then the length.
+#[cold]
+#[inline(never)]
+fn ip_header_error(l3: &[u8], version: u8, layer: Layer, need: usize) -> ParseError {
+    match l3.first() {
+        Some(b) if b >> 4 != version => ParseError::BadVersion {
+            expected: version,
+            got: b >> 4,
+        },
+        _ => ParseError::Truncated {
+            layer,
+            need,
+            have: l3.len(),
+        },
+    }
+}
+
+/// `ParseError::BadIhl`, out of line.
+#[cold]
+#[inline(never)]
+fn bad_ihl(ihl: u8) -> ParseError {
+    ParseError::BadIhl(ihl)
+}
+
+/// Which of `header_len <= have`, `header_len <= total`, `total <= have`
+/// fails first, as the error [`Ipv4Packet::check_len`] gives.
+#[cold]
+#[inline(never)]
+fn ipv4_length_error(have: usize, header_len: usize, total: u16) -> ParseError {
+    if have < header_len {
+        ParseError::Truncated {
+            layer: Layer::Ipv4,
+            need: header_len,
+            have,
+        }
+    } else if usize::from(total) < header_len {
+        ParseError::TotalLengthTooShort { total, header_len }
+    } else {
+        ParseError::BadTotalLength {
+            total,
+            available: have,
+        }
+    }
 }
 
 /// IPv6: addresses, DSCP/ECN, then the extension-header walk for the final
@@ -585,7 +617,7 @@ fn parse_ipv4(l3: &[u8]) -> L3Result<'_> {
 fn parse_ipv6(l3: &[u8]) -> L3Result<'_> {
     let (hdr, after) = match l3.split_first_chunk::<{ ipv6::HEADER_LEN }>() {
         Some((hdr, after)) if hdr[0] >> 4 == 6 => (hdr, after),
-        _ => return Err(ipv6_header_error(l3)),
+        _ => return Err(ip_header_error(l3, 6, Layer::Ipv6, ipv6::HEADER_LEN)),
     };
     let ip = Ipv6Packet::new_unchecked(&hdr[..]);
     let payload_len = ip.payload_len();
@@ -654,24 +686,6 @@ fn truncated(layer: Layer, need: usize, have: usize) -> ParseError {
     ParseError::Truncated { layer, need, have }
 }
 
-/// Why `l3` is not a 40-byte header with version 6: the version is
-/// checked first (if there is a byte to check), then the length.
-#[cold]
-#[inline(never)]
-fn ipv6_header_error(l3: &[u8]) -> ParseError {
-    match l3.first() {
-        Some(b) if b >> 4 != 6 => ParseError::BadVersion {
-            expected: 6,
-            got: b >> 4,
-        },
-        _ => ParseError::Truncated {
-            layer: Layer::Ipv6,
-            need: ipv6::HEADER_LEN,
-            have: l3.len(),
-        },
-    }
-}
-
 /// `ParseError::BadPayloadLength`, out of line.
 #[cold]
 #[inline(never)]
@@ -691,64 +705,80 @@ fn too_many_extension_headers() -> ParseError {
 /// Reads ports / ICMP type+code / TCP flags from the L4 header of
 /// `proto` in `family`.
 #[inline(always)]
-fn parse_l4(family: Family, proto: u8, l4: &[u8]) -> Result<L4Info, ParseError> {
+///
+/// `at` is the frame offset of `l4`, recorded if a header is parsed: at most
+/// 22 + 60 (IPv4) or 22 + 40 + 8 * 2048 (IPv6 with the largest extension
+/// headers the cap allows), below 65536.
+fn parse_l4(family: Family, proto: u8, l4: &[u8], at: usize) -> Result<L4Info, ParseError> {
+    let offset = at as u16;
     let icmp = match family {
         Family::V6 => ip_protocol::ICMPV6,
         _ => ip_protocol::ICMP,
     };
-    let (layer, need) = match proto {
+    match proto {
         ip_protocol::TCP => {
-            let tcp = TcpPacket::new_checked(l4)?;
-            return Ok(L4Info {
+            let Some(hdr) = l4.first_chunk::<{ tcp::HEADER_LEN }>() else {
+                return Err(truncated(Layer::Tcp, tcp::HEADER_LEN, l4.len()));
+            };
+            let tcp = TcpPacket::new_unchecked(&hdr[..]);
+            if tcp.data_offset() < tcp::MIN_DATA_OFFSET {
+                return Err(bad_tcp_data_offset(tcp.data_offset()));
+            }
+            if l4.len() < tcp.header_len() {
+                return Err(truncated(Layer::Tcp, tcp.header_len(), l4.len()));
+            }
+            Ok(L4Info {
                 src_port: tcp.src_port(),
                 dst_port: tcp.dst_port(),
                 tcp_flags: tcp.flags(),
-                parsed: true,
+                offset,
                 ..L4Info::default()
-            });
+            })
         }
-        ip_protocol::UDP => (Layer::Udp, udp::HEADER_LEN),
-        ip_protocol::UDPLITE => (Layer::UdpLite, udp::HEADER_LEN),
-        ip_protocol::SCTP => (Layer::Sctp, SCTP_COMMON_HEADER_LEN),
+        ip_protocol::UDP => l4_ports::<{ udp::HEADER_LEN }>(l4, Layer::Udp, offset),
+        ip_protocol::UDPLITE => l4_ports::<{ udp::HEADER_LEN }>(l4, Layer::UdpLite, offset),
+        ip_protocol::SCTP => l4_ports::<SCTP_COMMON_HEADER_LEN>(l4, Layer::Sctp, offset),
         p if p == icmp => {
-            let layer = match family {
-                Family::V6 => Layer::Icmpv6,
-                _ => Layer::Icmp,
+            let Some(hdr) = l4.first_chunk::<{ icmp::HEADER_LEN }>() else {
+                let layer = match family {
+                    Family::V6 => Layer::Icmpv6,
+                    _ => Layer::Icmp,
+                };
+                return Err(truncated(layer, icmp::HEADER_LEN, l4.len()));
             };
-            if l4.len() < icmp::HEADER_LEN {
-                return Err(ParseError::Truncated {
-                    layer,
-                    need: icmp::HEADER_LEN,
-                    have: l4.len(),
-                });
-            }
-            // Length checked just above.
-            let msg = IcmpPacket::new_unchecked(l4);
-            return Ok(L4Info {
+            let msg = IcmpPacket::new_unchecked(&hdr[..]);
+            Ok(L4Info {
                 icmp_type: msg.msg_type(),
                 icmp_code: msg.msg_code(),
-                parsed: true,
+                offset,
                 ..L4Info::default()
-            });
+            })
         }
-        _ => return Ok(L4Info::default()),
-    };
-    if l4.len() < need {
-        return Err(ParseError::Truncated {
-            layer,
-            need,
-            have: l4.len(),
-        });
+        _ => Ok(L4Info::default()),
     }
-    // Length checked just above; UDP-Lite and SCTP put their ports where
-    // UDP does, and only those 4 bytes are read.
-    let ports = UdpPacket::new_unchecked(l4);
+}
+
+/// The ports of a UDP, UDP-Lite or SCTP header of `N` bytes: all three put
+/// them where UDP does, and only those 4 bytes are read.
+#[inline(always)]
+fn l4_ports<const N: usize>(l4: &[u8], layer: Layer, offset: u16) -> Result<L4Info, ParseError> {
+    let Some(hdr) = l4.first_chunk::<N>() else {
+        return Err(truncated(layer, N, l4.len()));
+    };
+    let ports = UdpPacket::new_unchecked(&hdr[..]);
     Ok(L4Info {
         src_port: ports.src_port(),
         dst_port: ports.dst_port(),
-        parsed: true,
+        offset,
         ..L4Info::default()
     })
+}
+
+/// `ParseError::BadTcpDataOffset`, out of line.
+#[cold]
+#[inline(never)]
+fn bad_tcp_data_offset(offset: u8) -> ParseError {
+    ParseError::BadTcpDataOffset(offset)
 }
 
 /// SCTP common header (RFC 9260 §3.1): ports, verification tag, checksum.
