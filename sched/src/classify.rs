@@ -418,6 +418,21 @@ fn key_words(k: &FlowKey) -> Words {
     ]
 }
 
+/// The key whose words are `w`: the inverse of [`key_words`] (every field
+/// has its own bits in the words).
+fn key_from_words(w: &Words) -> FlowKey {
+    let tail = w[4];
+    FlowKey {
+        src: (u128::from(w[0]) << 64) | u128::from(w[1]),
+        dst: (u128::from(w[2]) << 64) | u128::from(w[3]),
+        src_port: (tail >> 48) as u16,
+        dst_port: (tail >> 32) as u16,
+        proto: (tail >> 24) as u8,
+        dscp: (tail >> 16) as u8,
+        vlan: tail as u16,
+    }
+}
+
 #[inline(always)]
 fn mask_words(m: &FlowMask) -> Words {
     [
@@ -456,8 +471,29 @@ struct Tuple {
     /// second one a word it ignores if it keeps one). Every other word is
     /// then zero in a masked key and in every stored key, so hashing and
     /// comparing the two is the same as all five, for less work.
-    narrow: Option<(usize, usize)>,
+    narrow: Option<(WordIdx, WordIdx)>,
     slots: Vec<TupleSlot>,
+}
+
+/// The index of one of a key's five [`Words`]: an index in range by type,
+/// so indexing with it needs no bounds check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum WordIdx {
+    W0 = 0,
+    W1 = 1,
+    W2 = 2,
+    W3 = 3,
+    W4 = 4,
+}
+
+impl WordIdx {
+    /// The index `i`, if below 5.
+    fn new(i: usize) -> Option<Self> {
+        [Self::W0, Self::W1, Self::W2, Self::W3, Self::W4]
+            .get(i)
+            .copied()
+    }
 }
 
 /// SplitMix64: the tables' hash multipliers from their seed.
@@ -498,8 +534,8 @@ impl Tuple {
         let used: Vec<usize> = (0..mask.len()).filter(|&j| mask[j] != 0).collect();
         let unused = (0..mask.len()).find(|&j| mask[j] == 0);
         let narrow = match (used.as_slice(), unused) {
-            ([a, b], _) => Some((*a, *b)),
-            ([a], Some(b)) => Some((*a, b)),
+            ([a, b], _) => WordIdx::new(*a).zip(WordIdx::new(*b)),
+            ([a], Some(b)) => WordIdx::new(*a).zip(WordIdx::new(b)),
             _ => None,
         };
         Self {
@@ -515,7 +551,9 @@ impl Tuple {
     /// The run (start, len) of key words `w`, for a narrow tuple: as [`Tuple::get`]
     /// on the masked key, looking at words `a` and `b` only.
     #[inline(always)]
-    fn get_narrow(&self, w: &Words, a: usize, b: usize) -> Option<(u32, u32)> {
+    fn get_narrow(&self, w: &Words, a: WordIdx, b: WordIdx) -> Option<(u32, u32)> {
+        // In range by type: no bounds checks.
+        let (a, b) = (a as usize, b as usize);
         let x = w[a] & self.mask[a];
         let y = w[b] & self.mask[b];
         let h = x
@@ -642,16 +680,22 @@ impl RuleTable {
     /// The first rule matching `k`: (rule index, target).
     #[inline(always)]
     pub fn lookup(&self, k: &FlowKey) -> Option<(usize, u32)> {
-        let best = self.search(&key_words(k), k);
+        self.lookup_words(&key_words(k))
+    }
+
+    /// [`RuleTable::lookup`] of the key whose words are `w`.
+    #[inline(always)]
+    fn lookup_words(&self, w: &Words) -> Option<(usize, u32)> {
+        let best = self.search(w);
         self.targets
             .get(best as usize)
             .map(|&target| (best as usize, target))
     }
 
-    /// Tuple-space search: the index of the first rule matching `k` (whose
-    /// words are `w`), `u32::MAX` if none.
+    /// Tuple-space search: the index of the first rule matching the key
+    /// whose words are `w`, `u32::MAX` if none.
     #[inline(always)]
-    fn search(&self, w: &Words, k: &FlowKey) -> u32 {
+    fn search(&self, w: &Words) -> u32 {
         let mut best = u32::MAX;
         for t in &self.tuples {
             if t.first >= best {
@@ -677,12 +721,7 @@ impl RuleTable {
                     if r >= best {
                         break;
                     }
-                    if e & RANGED == 0
-                        || self
-                            .rules
-                            .get(r as usize)
-                            .is_some_and(|(m, _)| m.matches(k))
-                    {
+                    if e & RANGED == 0 || self.rule_matches(r, w) {
                         best = r;
                         break;
                     }
@@ -690,6 +729,18 @@ impl RuleTable {
             }
         }
         best
+    }
+
+    /// Whether rule `r` matches the key whose words are `w` (the check of
+    /// a port range after the probe). Out of line: the key is rebuilt from
+    /// its words here, so the search does not keep a [`FlowKey`] on the
+    /// stack for the few rules with ranges.
+    #[inline(never)]
+    fn rule_matches(&self, r: u32, w: &Words) -> bool {
+        let k = key_from_words(w);
+        self.rules
+            .get(r as usize)
+            .is_some_and(|(m, _)| m.matches(&k))
     }
 
     /// Reference lookup: a linear scan (tests compare the two).
@@ -739,6 +790,23 @@ mod tests {
         );
         assert_eq!(k.masked(&FlowMask::FIVE_TUPLE).dscp, 0);
         assert_eq!(k.masked(&FlowMask::FIVE_TUPLE).dst_port, 80);
+    }
+
+    #[test]
+    fn key_words_round_trip() {
+        let mut rng = Rng::new(9);
+        for _ in 0..1000 {
+            let k = FlowKey {
+                src: (u128::from(rng.next_u64()) << 64) | u128::from(rng.next_u64()),
+                dst: (u128::from(rng.next_u64()) << 64) | u128::from(rng.next_u64()),
+                src_port: rng.next_u64() as u16,
+                dst_port: rng.next_u64() as u16,
+                proto: rng.next_u64() as u8,
+                dscp: rng.next_u64() as u8,
+                vlan: rng.next_u64() as u16,
+            };
+            assert_eq!(key_from_words(&key_words(&k)), k);
+        }
     }
 
     #[test]
@@ -908,16 +976,18 @@ impl Classifier {
     /// The first rule matching `k`: (rule index, target).
     #[inline(always)]
     pub fn lookup(&mut self, k: &FlowKey) -> Option<(usize, u32)> {
+        // The words once, for both paths (no `FlowKey` kept in memory).
+        let w = key_words(k);
         if self.cache.is_empty() {
-            self.table.lookup(k)
+            self.table.lookup_words(&w)
         } else {
-            self.lookup_cached(k)
+            self.lookup_cached(&w)
         }
     }
 
     #[inline(never)]
-    fn lookup_cached(&mut self, k: &FlowKey) -> Option<(usize, u32)> {
-        let w = key_words(k);
+    fn lookup_cached(&mut self, w: &Words) -> Option<(usize, u32)> {
+        let w = *w;
         let i = tuple_hash(&w, &self.mul).rotate_left(self.bits) as usize & self.mask;
         let e = self.cache.get(i).copied().unwrap_or(CacheEntry {
             key: [0; 5],
@@ -933,7 +1003,7 @@ impl Classifier {
             e.rule
         } else {
             self.misses += 1;
-            let r = self.table.search(&w, k).wrapping_add(1);
+            let r = self.table.search(&w).wrapping_add(1);
             if let Some(slot) = self.cache.get_mut(i) {
                 *slot = CacheEntry { key: w, rule: r };
             }

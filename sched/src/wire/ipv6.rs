@@ -36,13 +36,13 @@ pub const MAX_EXTENSION_HEADERS: usize = 8;
 /// the walk and is the final protocol.
 #[inline]
 pub const fn is_walked_extension(next_header: u8) -> bool {
-    matches!(
-        next_header,
-        ip_protocol::HOPOPT
-            | ip_protocol::IPV6_ROUTE
-            | ip_protocol::IPV6_FRAG
-            | ip_protocol::IPV6_OPTS
-    )
+    // One shift and test of a 64-bit set (all four are below 64), not a
+    // chain of compares.
+    const WALKED: u64 = 1 << ip_protocol::HOPOPT
+        | 1 << ip_protocol::IPV6_ROUTE
+        | 1 << ip_protocol::IPV6_FRAG
+        | 1 << ip_protocol::IPV6_OPTS;
+    next_header < 64 && (WALKED >> next_header) & 1 != 0
 }
 
 /// Byte ranges of the fixed IPv6 header.
@@ -728,6 +728,17 @@ mod tests {
         let mut out = [0xa5u8; 8];
         r.emit(&mut Ipv6FragmentHeader::new_unchecked(&mut out[..]));
         assert_eq!(out, golden);
+    }
+
+    #[test]
+    fn walked_extensions_are_exactly_the_four() {
+        for nh in 0..=u8::MAX {
+            assert_eq!(
+                is_walked_extension(nh),
+                matches!(nh, 0 | 43 | 44 | 60),
+                "next header {nh}"
+            );
+        }
     }
 
     #[test]

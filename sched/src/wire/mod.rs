@@ -61,6 +61,9 @@ pub mod ipv6;
 pub mod tcp;
 pub mod udp;
 
+#[cfg(test)]
+mod reference;
+
 pub use arp::{ArpPacket, ArpRepr};
 pub use ethernet::{EthernetAddress, EthernetFrame, EthernetRepr, VlanRepr, VlanTag, VlanTags};
 pub use icmp::IcmpPacket;
@@ -371,63 +374,81 @@ pub fn parse(frame: &[u8]) -> Result<Headers, ParseError> {
     // The result is assembled from scalars at each return (not filled in
     // field by field on the stack and then copied out), which keeps it in
     // registers until the final store.
-    let eth = EthernetFrame::new_checked(frame)?;
-    let mut ethertype = eth.ethertype();
-    let mut rest = eth.payload();
+    let Some((eth, mut rest)) = frame.split_first_chunk::<{ ethernet::HEADER_LEN }>() else {
+        return Err(truncated(
+            Layer::Ethernet,
+            ethernet::HEADER_LEN,
+            frame.len(),
+        ));
+    };
+    let mut ethertype = EthernetFrame::new_unchecked(&eth[..]).ethertype();
     let mut vlans = [0u16; ethernet::MAX_VLAN_TAGS];
     let mut vlan_count = 0u8;
-    while ethertype::is_vlan(ethertype) {
-        let tag = VlanTag::new_checked(rest)?;
-        let Some(slot) = vlans.get_mut(usize::from(vlan_count)) else {
-            return Err(ParseError::TooManyVlanTags);
+    // One switch over every type the parser knows, VLAN TPIDs included, so
+    // an untagged IPv4 or IPv6 frame is dispatched by one decision tree
+    // rather than "is it a VLAN tag?" and then "which EtherType?". Each
+    // family finishes on its own path (`finish` is inlined into both), so
+    // the compiler does not merge them into one register-starved tail.
+    loop {
+        let l2 = |ethertype| Headers {
+            vlans,
+            vlan_count,
+            ethertype,
+            // At most 14 + 2 * 4 bytes: fits.
+            l3_offset: (frame.len() - rest.len()) as u16,
+            ..Headers::default()
         };
-        *slot = tag.vlan_id();
-        vlan_count += 1;
-        ethertype = tag.ethertype();
-        rest = tag.payload();
-    }
-    // At most 14 + 2 * 4 bytes: fits.
-    let l3_offset = frame.len() - rest.len();
-    let l2 = Headers {
-        vlans,
-        vlan_count,
-        ethertype,
-        l3_offset: l3_offset as u16,
-        ..Headers::default()
-    };
-    // Each family finishes on its own path (`finish` is inlined into
-    // both), so the compiler does not merge them into one register-starved
-    // tail.
-    match ethertype {
-        ethertype::IPV4 => {
-            let (l3, l4) = parse_ipv4(rest)?;
-            finish(l2, l3, l4)
+        match ethertype {
+            ethertype::IPV4 => {
+                let (l3, l4) = parse_ipv4(rest)?;
+                return finish(l2(ethertype), l3, l4);
+            }
+            ethertype::IPV6 => {
+                let (l3, l4) = parse_ipv6(rest)?;
+                return finish(l2(ethertype), l3, l4);
+            }
+            ethertype::VLAN | ethertype::QINQ | ethertype::QINQ_LEGACY => {
+                let Some((tag, after)) = rest.split_first_chunk::<{ ethernet::VLAN_TAG_LEN }>()
+                else {
+                    return Err(truncated(Layer::Vlan, ethernet::VLAN_TAG_LEN, rest.len()));
+                };
+                let Some(slot) = vlans.get_mut(usize::from(vlan_count)) else {
+                    return Err(ParseError::TooManyVlanTags);
+                };
+                let tag = VlanTag::new_unchecked(&tag[..]);
+                *slot = tag.vlan_id();
+                vlan_count += 1;
+                ethertype = tag.ethertype();
+                rest = after;
+            }
+            ethertype::ARP => {
+                return Ok(Headers {
+                    family: Family::Arp,
+                    ..l2(ethertype)
+                })
+            }
+            _ => return Ok(l2(ethertype)),
         }
-        ethertype::IPV6 => {
-            let (l3, l4) = parse_ipv6(rest)?;
-            finish(l2, l3, l4)
-        }
-        ethertype::ARP => Ok(Headers {
-            family: Family::Arp,
-            ..l2
-        }),
-        _ => Ok(l2),
     }
 }
 
 /// Reads the L4 header (if any) and assembles the result.
 #[inline(always)]
-fn finish(l2: Headers, l3: L3Info, l4: Option<(usize, &[u8])>) -> Result<Headers, ParseError> {
+fn finish(l2: Headers, l3: L3Info<'_>, l4: Option<(usize, &[u8])>) -> Result<Headers, ParseError> {
     let l4 = match l4 {
-        Some((offset, bytes)) => {
-            parse_l4(l3.family, l3.proto, bytes)?.at(usize::from(l2.l3_offset) + offset)
-        }
+        Some((offset, bytes)) => parse_l4(
+            l3.family,
+            l3.proto,
+            bytes,
+            usize::from(l2.l3_offset) + offset,
+        )?,
         None => L4Info::default(),
     };
+    let (src, dst) = l3.addrs.octets();
     Ok(Headers {
         family: l3.family,
-        src: l3.src,
-        dst: l3.dst,
+        src,
+        dst,
         proto: l3.proto,
         dscp: l3.dscp,
         ecn: l3.ecn,
@@ -444,14 +465,44 @@ fn finish(l2: Headers, l3: L3Info, l4: Option<(usize, &[u8])>) -> Result<Headers
 
 /// The network-layer part of [`Headers`].
 #[derive(Clone, Copy)]
-struct L3Info {
+struct L3Info<'a> {
     family: Family,
-    src: [u8; 16],
-    dst: [u8; 16],
+    addrs: Addrs<'a>,
     proto: u8,
     dscp: u8,
     ecn: u8,
     fragment: Fragment,
+}
+
+/// Source and destination address as [`Headers`] holds them.
+#[derive(Clone, Copy)]
+enum Addrs<'a> {
+    /// IPv4: the two addresses in the packet, mapped when the result is
+    /// assembled.
+    V4(&'a [u8; 8]),
+    /// IPv6: the two addresses in the packet. Copied only when the result
+    /// is assembled, so the extension-header walk does not keep four
+    /// address words alive in registers (or spill them).
+    V6(&'a [u8; 32]),
+}
+
+impl Addrs<'_> {
+    /// (source, destination) bytes.
+    #[inline(always)]
+    fn octets(self) -> ([u8; 16], [u8; 16]) {
+        match self {
+            Addrs::V4(&[s0, s1, s2, s3, d0, d1, d2, d3]) => {
+                (ipv4_mapped([s0, s1, s2, s3]), ipv4_mapped([d0, d1, d2, d3]))
+            }
+            Addrs::V6(both) => {
+                let (src, dst) = both.split_at(16);
+                (
+                    src.try_into().unwrap_or_default(),
+                    dst.try_into().unwrap_or_default(),
+                )
+            }
+        }
+    }
 }
 
 /// The transport-layer part of [`Headers`].
@@ -464,61 +515,43 @@ struct L4Info {
     tcp_flags: u8,
     /// Frame offset of the L4 header; 0 if none was parsed.
     offset: u16,
-    /// Whether an L4 header was parsed.
-    parsed: bool,
-}
-
-impl L4Info {
-    /// Records the frame offset of a parsed header.
-    #[inline(always)]
-    fn at(self, offset: usize) -> Self {
-        // At most 22 + 60 (IPv4) or 22 + 40 + 8 * 2048 (IPv6 with the
-        // largest extension headers the cap allows): below 65536.
-        let offset = if self.parsed { offset as u16 } else { 0 };
-        L4Info { offset, ..self }
-    }
 }
 
 /// What the network layer hands on: its fields and, if the L4 header
 /// should be read, its offset from the network header and the bytes from
 /// there to the end of the IP packet.
-type L3Result<'a> = Result<(L3Info, Option<(usize, &'a [u8])>), ParseError>;
-
-/// The version nibble of the first byte, or `Truncated` for an empty header.
-#[inline(always)]
-fn ip_version(l3: &[u8], layer: Layer, need: usize) -> Result<u8, ParseError> {
-    match l3.first() {
-        Some(b) => Ok(b >> 4),
-        None => Err(ParseError::Truncated {
-            layer,
-            need,
-            have: 0,
-        }),
-    }
-}
+type L3Result<'a> = Result<(L3Info<'a>, Option<(usize, &'a [u8])>), ParseError>;
 
 /// IPv4: addresses, DSCP/ECN, protocol, fragment position.
+///
+/// One check covers the 20-byte fixed header and its version, one the IHL,
+/// and one (`header length <= total length <= bytes there`) the payload;
+/// which length error it was is worked out out of line.
 #[inline(always)]
 fn parse_ipv4(l3: &[u8]) -> L3Result<'_> {
-    let version = ip_version(l3, Layer::Ipv4, ipv4::HEADER_LEN)?;
-    if version != 4 {
-        return Err(ParseError::BadVersion {
-            expected: 4,
-            got: version,
-        });
+    let hdr = match l3.first_chunk::<{ ipv4::HEADER_LEN }>() {
+        Some(hdr) if hdr[0] >> 4 == 4 => hdr,
+        _ => return Err(ip_header_error(l3, 4, Layer::Ipv4, ipv4::HEADER_LEN)),
+    };
+    let ip = Ipv4Packet::new_unchecked(&hdr[..]);
+    if ip.ihl() < ipv4::MIN_IHL {
+        return Err(bad_ihl(ip.ihl()));
     }
-    let ip = Ipv4Packet::new_checked(l3)?;
+    let header_len = ip.header_len();
+    let total = ip.total_len();
+    let Some(payload) = l3.get(header_len..usize::from(total)) else {
+        return Err(ipv4_length_error(l3.len(), header_len, total));
+    };
     let (fragment, l4) = if ip.frag_offset() != 0 {
         (Fragment::Later, None)
     } else if ip.more_frags() {
-        (Fragment::First, Some((ip.header_len(), ip.payload())))
+        (Fragment::First, Some((header_len, payload)))
     } else {
-        (Fragment::None, Some((ip.header_len(), ip.payload())))
+        (Fragment::None, Some((header_len, payload)))
     };
     let info = L3Info {
         family: Family::V4,
-        src: ipv4_mapped(ip.src_addr().octets()),
-        dst: ipv4_mapped(ip.dst_addr().octets()),
+        addrs: Addrs::V4(hdr.last_chunk::<8>().unwrap_or(&[0; 8])),
         proto: ip.protocol(),
         dscp: ip.dscp(),
         ecn: ip.ecn(),
@@ -527,22 +560,73 @@ fn parse_ipv4(l3: &[u8]) -> L3Result<'_> {
     Ok((info, l4))
 }
 
+/// Why `l3` is not a `need`-byte header of IP version `version`: the version
+/// is checked first (if there is a byte to check), then the length.
+#[cold]
+#[inline(never)]
+fn ip_header_error(l3: &[u8], version: u8, layer: Layer, need: usize) -> ParseError {
+    match l3.first() {
+        Some(b) if b >> 4 != version => ParseError::BadVersion {
+            expected: version,
+            got: b >> 4,
+        },
+        _ => ParseError::Truncated {
+            layer,
+            need,
+            have: l3.len(),
+        },
+    }
+}
+
+/// `ParseError::BadIhl`, out of line.
+#[cold]
+#[inline(never)]
+fn bad_ihl(ihl: u8) -> ParseError {
+    ParseError::BadIhl(ihl)
+}
+
+/// Which of `header_len <= have`, `header_len <= total`, `total <= have`
+/// fails first, as the error [`Ipv4Packet::check_len`] gives.
+#[cold]
+#[inline(never)]
+fn ipv4_length_error(have: usize, header_len: usize, total: u16) -> ParseError {
+    if have < header_len {
+        ParseError::Truncated {
+            layer: Layer::Ipv4,
+            need: header_len,
+            have,
+        }
+    } else if usize::from(total) < header_len {
+        ParseError::TotalLengthTooShort { total, header_len }
+    } else {
+        ParseError::BadTotalLength {
+            total,
+            available: have,
+        }
+    }
+}
+
 /// IPv6: addresses, DSCP/ECN, then the extension-header walk for the final
 /// protocol and the fragment position.
+///
+/// One length check covers the fixed header (a `&[u8; 40]`, so every field
+/// read after it is at a fixed offset with no bounds check), one the payload
+/// length, and one per extension header (its first 8 bytes, then its full
+/// length). Errors are built out of line.
 #[inline(always)]
 fn parse_ipv6(l3: &[u8]) -> L3Result<'_> {
-    let version = ip_version(l3, Layer::Ipv6, ipv6::HEADER_LEN)?;
-    if version != 6 {
-        return Err(ParseError::BadVersion {
-            expected: 6,
-            got: version,
-        });
-    }
-    let ip = Ipv6Packet::new_checked(l3)?;
+    let (hdr, after) = match l3.split_first_chunk::<{ ipv6::HEADER_LEN }>() {
+        Some((hdr, after)) if hdr[0] >> 4 == 6 => (hdr, after),
+        _ => return Err(ip_header_error(l3, 6, Layer::Ipv6, ipv6::HEADER_LEN)),
+    };
+    let ip = Ipv6Packet::new_unchecked(&hdr[..]);
+    let payload_len = ip.payload_len();
+    let Some(payload) = after.get(..usize::from(payload_len)) else {
+        return Err(bad_payload_length(payload_len, after.len()));
+    };
     let mut info = L3Info {
         family: Family::V6,
-        src: ip.src_addr().octets(),
-        dst: ip.dst_addr().octets(),
+        addrs: Addrs::V6(hdr.last_chunk::<32>().unwrap_or(&[0; 32])),
         proto: 0,
         dscp: ip.dscp(),
         ecn: ip.ecn(),
@@ -550,22 +634,28 @@ fn parse_ipv6(l3: &[u8]) -> L3Result<'_> {
     };
 
     let mut next = ip.next_header();
-    let mut rest = ip.payload();
+    let mut rest = payload;
     let mut offset = ipv6::HEADER_LEN;
     let mut walked = 0usize;
     while ipv6::is_walked_extension(next) {
         if walked == ipv6::MAX_EXTENSION_HEADERS {
-            return Err(ParseError::TooManyExtensionHeaders {
-                max: ipv6::MAX_EXTENSION_HEADERS,
-            });
+            return Err(too_many_extension_headers());
         }
         walked += 1;
-        if next == ip_protocol::IPV6_FRAG {
-            let frag = Ipv6FragmentHeader::new_checked(rest)?;
-            next = frag.next_header();
+        // Every walked header is at least 8 bytes (the fragment header
+        // exactly 8), and its fields are in those 8.
+        let Some(first8) = rest.first_chunk::<{ ipv6::EXT_HEADER_MIN_LEN }>() else {
+            return Err(truncated(
+                Layer::Ipv6Extension,
+                ipv6::EXT_HEADER_MIN_LEN,
+                rest.len(),
+            ));
+        };
+        let len = if next == ip_protocol::IPV6_FRAG {
+            let frag = Ipv6FragmentHeader::new_unchecked(&first8[..]);
             if frag.frag_offset() != 0 {
                 info.fragment = Fragment::Later;
-                info.proto = next;
+                info.proto = frag.next_header();
                 return Ok((info, None));
             }
             info.fragment = if frag.more_frags() {
@@ -573,80 +663,122 @@ fn parse_ipv6(l3: &[u8]) -> L3Result<'_> {
             } else {
                 Fragment::None
             };
-            rest = frag.payload();
-            offset += ipv6::FRAGMENT_HEADER_LEN;
+            ipv6::FRAGMENT_HEADER_LEN
         } else {
-            let ext = Ipv6ExtHeader::new_checked(rest)?;
-            next = ext.next_header();
-            offset += ext.header_len();
-            rest = ext.payload();
-        }
+            Ipv6ExtHeader::new_unchecked(&first8[..]).header_len()
+        };
+        next = first8[0];
+        let Some(r) = rest.get(len..) else {
+            return Err(truncated(Layer::Ipv6Extension, len, rest.len()));
+        };
+        rest = r;
+        offset += len;
     }
     info.proto = next;
     Ok((info, Some((offset, rest))))
 }
 
+/// `ParseError::Truncated`, built out of line (error paths stay off the hot
+/// path's registers and code).
+#[cold]
+#[inline(never)]
+fn truncated(layer: Layer, need: usize, have: usize) -> ParseError {
+    ParseError::Truncated { layer, need, have }
+}
+
+/// `ParseError::BadPayloadLength`, out of line.
+#[cold]
+#[inline(never)]
+fn bad_payload_length(payload: u16, available: usize) -> ParseError {
+    ParseError::BadPayloadLength { payload, available }
+}
+
+/// `ParseError::TooManyExtensionHeaders`, out of line.
+#[cold]
+#[inline(never)]
+fn too_many_extension_headers() -> ParseError {
+    ParseError::TooManyExtensionHeaders {
+        max: ipv6::MAX_EXTENSION_HEADERS,
+    }
+}
+
 /// Reads ports / ICMP type+code / TCP flags from the L4 header of
 /// `proto` in `family`.
 #[inline(always)]
-fn parse_l4(family: Family, proto: u8, l4: &[u8]) -> Result<L4Info, ParseError> {
+///
+/// `at` is the frame offset of `l4`, recorded if a header is parsed: at most
+/// 22 + 60 (IPv4) or 22 + 40 + 8 * 2048 (IPv6 with the largest extension
+/// headers the cap allows), below 65536.
+fn parse_l4(family: Family, proto: u8, l4: &[u8], at: usize) -> Result<L4Info, ParseError> {
+    let offset = at as u16;
     let icmp = match family {
         Family::V6 => ip_protocol::ICMPV6,
         _ => ip_protocol::ICMP,
     };
-    let (layer, need) = match proto {
+    match proto {
         ip_protocol::TCP => {
-            let tcp = TcpPacket::new_checked(l4)?;
-            return Ok(L4Info {
+            let Some(hdr) = l4.first_chunk::<{ tcp::HEADER_LEN }>() else {
+                return Err(truncated(Layer::Tcp, tcp::HEADER_LEN, l4.len()));
+            };
+            let tcp = TcpPacket::new_unchecked(&hdr[..]);
+            if tcp.data_offset() < tcp::MIN_DATA_OFFSET {
+                return Err(bad_tcp_data_offset(tcp.data_offset()));
+            }
+            if l4.len() < tcp.header_len() {
+                return Err(truncated(Layer::Tcp, tcp.header_len(), l4.len()));
+            }
+            Ok(L4Info {
                 src_port: tcp.src_port(),
                 dst_port: tcp.dst_port(),
                 tcp_flags: tcp.flags(),
-                parsed: true,
+                offset,
                 ..L4Info::default()
-            });
+            })
         }
-        ip_protocol::UDP => (Layer::Udp, udp::HEADER_LEN),
-        ip_protocol::UDPLITE => (Layer::UdpLite, udp::HEADER_LEN),
-        ip_protocol::SCTP => (Layer::Sctp, SCTP_COMMON_HEADER_LEN),
+        ip_protocol::UDP => l4_ports::<{ udp::HEADER_LEN }>(l4, Layer::Udp, offset),
+        ip_protocol::UDPLITE => l4_ports::<{ udp::HEADER_LEN }>(l4, Layer::UdpLite, offset),
+        ip_protocol::SCTP => l4_ports::<SCTP_COMMON_HEADER_LEN>(l4, Layer::Sctp, offset),
         p if p == icmp => {
-            let layer = match family {
-                Family::V6 => Layer::Icmpv6,
-                _ => Layer::Icmp,
+            let Some(hdr) = l4.first_chunk::<{ icmp::HEADER_LEN }>() else {
+                let layer = match family {
+                    Family::V6 => Layer::Icmpv6,
+                    _ => Layer::Icmp,
+                };
+                return Err(truncated(layer, icmp::HEADER_LEN, l4.len()));
             };
-            if l4.len() < icmp::HEADER_LEN {
-                return Err(ParseError::Truncated {
-                    layer,
-                    need: icmp::HEADER_LEN,
-                    have: l4.len(),
-                });
-            }
-            // Length checked just above.
-            let msg = IcmpPacket::new_unchecked(l4);
-            return Ok(L4Info {
+            let msg = IcmpPacket::new_unchecked(&hdr[..]);
+            Ok(L4Info {
                 icmp_type: msg.msg_type(),
                 icmp_code: msg.msg_code(),
-                parsed: true,
+                offset,
                 ..L4Info::default()
-            });
+            })
         }
-        _ => return Ok(L4Info::default()),
-    };
-    if l4.len() < need {
-        return Err(ParseError::Truncated {
-            layer,
-            need,
-            have: l4.len(),
-        });
+        _ => Ok(L4Info::default()),
     }
-    // Length checked just above; UDP-Lite and SCTP put their ports where
-    // UDP does, and only those 4 bytes are read.
-    let ports = UdpPacket::new_unchecked(l4);
+}
+
+/// The ports of a UDP, UDP-Lite or SCTP header of `N` bytes: all three put
+/// them where UDP does, and only those 4 bytes are read.
+#[inline(always)]
+fn l4_ports<const N: usize>(l4: &[u8], layer: Layer, offset: u16) -> Result<L4Info, ParseError> {
+    let Some(hdr) = l4.first_chunk::<N>() else {
+        return Err(truncated(layer, N, l4.len()));
+    };
+    let ports = UdpPacket::new_unchecked(&hdr[..]);
     Ok(L4Info {
         src_port: ports.src_port(),
         dst_port: ports.dst_port(),
-        parsed: true,
+        offset,
         ..L4Info::default()
     })
+}
+
+/// `ParseError::BadTcpDataOffset`, out of line.
+#[cold]
+#[inline(never)]
+fn bad_tcp_data_offset(offset: u8) -> ParseError {
+    ParseError::BadTcpDataOffset(offset)
 }
 
 /// SCTP common header (RFC 9260 §3.1): ports, verification tag, checksum.
@@ -1767,11 +1899,28 @@ mod tests {
         assert_eq!(buf, IPV6_LATER_FRAGMENT);
     }
 
+    #[test]
+    fn fuzz_corpus_matches_the_reference() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/frame");
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let Ok(f) = std::fs::read(e.path()) else {
+                continue;
+            };
+            for n in 0..=f.len() {
+                check_invariants(&f[..n]);
+            }
+        }
+    }
+
     // ---- property tests ----
 
     /// What must hold for any input: no panic (implicit), and any `Ok`
     /// describes the frame consistently.
     fn check_invariants(frame: &[u8]) {
+        assert_eq!(parse(frame), reference::parse(frame), "frame {frame:02x?}");
         match parse(frame) {
             Ok(h) => {
                 let len = frame.len();
@@ -1846,6 +1995,101 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig { cases: 4096, ..ProptestConfig::default() })]
+
+        #[test]
+        fn structured_frames_match_the_reference(
+            vlans in proptest::collection::vec(
+                prop_oneof![Just(ethertype::VLAN), Just(ethertype::QINQ), Just(ethertype::QINQ_LEGACY)],
+                0..4,
+            ),
+            v6 in any::<bool>(),
+            first in any::<u8>(),
+            ihl_or_tc in any::<u8>(),
+            len_delta in prop_oneof![Just(0i32), -16i32..16, any::<u16>().prop_map(i32::from)],
+            frag in prop_oneof![Just(0u16), Just(1), Just(0x2000), any::<u16>()],
+            chain in proptest::collection::vec(
+                (
+                    prop_oneof![
+                        // Walked headers weighted up, so chains past the
+                        // cap (9+ in a row) come up.
+                        3 => Just(ip_protocol::HOPOPT),
+                        3 => Just(ip_protocol::IPV6_ROUTE),
+                        3 => Just(ip_protocol::IPV6_FRAG),
+                        3 => Just(ip_protocol::IPV6_OPTS),
+                        1 => Just(ip_protocol::TCP),
+                        1 => Just(ip_protocol::UDP),
+                        1 => Just(ip_protocol::ICMP),
+                        1 => Just(ip_protocol::ICMPV6),
+                        1 => Just(ip_protocol::SCTP),
+                        1 => Just(ip_protocol::UDPLITE),
+                        1 => Just(ip_protocol::IPV6_NONXT),
+                        1 => any::<u8>(),
+                    ],
+                    prop_oneof![Just(0u8), Just(1), any::<u8>()],
+                    // Fragment offset/M: mostly a first fragment or an
+                    // atomic one, so the walk goes on.
+                    prop_oneof![Just(0u16), Just(1), any::<u16>()],
+                ),
+                0..12,
+            ),
+            l4 in proptest::collection::vec(any::<u8>(), 0..64),
+            version_ok in prop_oneof![3 => Just(true), 1 => Just(false)],
+            cut in any::<usize>(),
+            do_cut in any::<bool>(),
+        ) {
+            // A frame shaped like the real thing (valid lengths unless
+            // `len_delta` says otherwise), so the walk gets deep.
+            let mut f = vec![0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1];
+            for t in &vlans {
+                f.extend_from_slice(&t.to_be_bytes());
+                f.extend_from_slice(&[0x0f, 0xff]);
+            }
+            f.extend_from_slice(&(if v6 { ethertype::IPV6 } else { ethertype::IPV4 }).to_be_bytes());
+            let l3 = f.len();
+            let first_nh = chain.first().map_or(ip_protocol::TCP, |c| c.0);
+            let mut body = Vec::new();
+            for (i, &(_, len, word)) in chain.iter().enumerate() {
+                let next = chain.get(i + 1).map_or(ip_protocol::TCP, |c| c.0);
+                let kind = chain[i].0;
+                if kind == ip_protocol::IPV6_FRAG {
+                    body.push(next);
+                    body.push(0);
+                    body.extend_from_slice(&word.to_be_bytes());
+                    body.extend_from_slice(&[0, 0, 0, 7]);
+                } else {
+                    let n = (usize::from(len % 4) + 1) * 8;
+                    body.push(next);
+                    body.push(len % 4);
+                    body.resize(body.len() + n - 2, 1);
+                }
+            }
+            body.extend_from_slice(&l4);
+            if v6 {
+                let plen = (body.len() as i32 + len_delta).clamp(0, 0xffff) as u16;
+                let v = if version_ok { 0x60 } else { first & 0xf0 };
+                f.extend_from_slice(&[v | (ihl_or_tc >> 4), ihl_or_tc << 4, 0, 0]);
+                f.extend_from_slice(&plen.to_be_bytes());
+                f.extend_from_slice(&[first_nh, 64]);
+                f.extend_from_slice(&V6_SRC);
+                f.extend_from_slice(&V6_DST);
+            } else {
+                let ihl = if version_ok { 5 + (first % 3) } else { first & 0x0f };
+                let total = (usize::from(ihl) * 4 + body.len()) as i32 + len_delta;
+                let v = if version_ok { 0x40 } else { first & 0xf0 };
+                f.extend_from_slice(&[v | ihl, ihl_or_tc]);
+                f.extend_from_slice(&(total.clamp(0, 0xffff) as u16).to_be_bytes());
+                f.extend_from_slice(&[0, 1]);
+                f.extend_from_slice(&frag.to_be_bytes());
+                f.extend_from_slice(&[64, first_nh, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2]);
+                f.resize(f.len() + usize::from(ihl.saturating_sub(5)) * 4, 1);
+            }
+            f.extend_from_slice(&body);
+            check_invariants(&f);
+            if do_cut {
+                let n = l3 + cut % (f.len() - l3 + 1);
+                check_invariants(&f[..n]);
+            }
+        }
 
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
