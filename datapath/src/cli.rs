@@ -53,9 +53,9 @@ pub struct Cli {
     /// Stop after this long, e.g. 10s (default: until SIGINT/SIGTERM).
     #[arg(long)]
     pub duration: Option<String>,
-    /// Cores for the workers, DPDK style: "1", "1,3", "0-3"; one worker per
-    /// core listed (at most one per RX socket). Default: one worker per RX
-    /// socket, pinned round robin to the usable cores, core 0 last.
+    /// Cores to pin the workers to, DPDK style: "1", "1,3", "0-3"; one worker
+    /// per core listed (at most one per RX socket). Default: one unpinned
+    /// worker per RX socket.
     #[arg(long)]
     pub cores: Option<String>,
     /// Write the final counters as JSON to this file at exit.
