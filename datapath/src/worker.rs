@@ -290,6 +290,17 @@ impl LanePlan for Plan {
     }
 }
 
+/// Sets the stop flag if its thread unwinds from a panic.
+struct StopOnPanic<'a>(&'a AtomicBool);
+
+impl Drop for StopOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
 /// What the lanes share: hand-off queues and live counters.
 struct Shared {
     plan: Plan,
@@ -438,6 +449,9 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> anyhow::Result<RunStats> {
             let spawned = std::thread::Builder::new()
                 .name(format!("xdpsched-{}", lane.id))
                 .spawn_scoped(s, move || {
+                    // A worker that panics stops the others (they would otherwise
+                    // run on, and the owner's inbox fill up, until SIGINT).
+                    let _guard = StopOnPanic(&sh.stop);
                     let r = lane_loop(cfg, sh, lane, e, core.flatten());
                     if r.is_err() {
                         sh.stop.store(true, Ordering::Relaxed);
@@ -622,8 +636,13 @@ fn lane_loop(
                 eg.arrive(&mut lane, &mut out, e, now, f);
             }
         }
-        // Frames other lanes received for the egress ports this lane owns.
+        // Frames other lanes received for the egress ports this lane owns, dated
+        // now (not at the loop's start: they may have arrived since).
         for &e in &owned {
+            if sh.inbox[e].is_empty() {
+                continue;
+            }
+            now = now.max(t0.elapsed().as_nanos() as u64);
             for _ in 0..batch * 4 {
                 let Some(d) = sh.inbox[e].pop() else { break };
                 let f = lane.adopt(d);
@@ -682,11 +701,12 @@ fn lane_loop(
             // Idle: sleep in ppoll on the RX sockets (an arrival wakes the lane at
             // once) until shortly before the next scheduled departure, then spin: a
             // departure leaves within the loop time of its due time, not a timer's
-            // overshoot later. Sleeps are short while frames are in flight (their
-            // completions do not wake ppoll) or while another lane may hand frames
-            // over (nothing wakes ppoll for those); otherwise an idle lane costs
-            // nothing.
-            let cap = if lane.ledger.in_tx > 0 || takes_handoffs {
+            // overshoot later. Sleeps are short while some of the lane's frames are
+            // out (queued, in flight or with another lane: their completion or
+            // return does not wake ppoll, and an empty fill ring brings no
+            // arrivals) or while another lane may hand frames over (nothing wakes
+            // ppoll for those); otherwise an idle lane costs nothing.
+            let cap = if lane.frames_out() || takes_handoffs {
                 SHORT_IDLE_NS
             } else {
                 LONG_IDLE_NS
@@ -732,6 +752,8 @@ fn lane_loop(
         }
         for &e in &owned {
             if let Some(p) = tx_port[e] {
+                // Frames still in the TX ring need a kick to leave (copy mode).
+                lane.kick(p);
                 lane.complete(p, &mut scratch);
             }
         }

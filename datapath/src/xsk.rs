@@ -595,8 +595,10 @@ impl Lane {
             debug_assert_eq!(done, n);
             self.ledger.in_tx += done as u64;
             port.in_flight += done as u64;
+            // `produce` takes all or none; report what it took either way.
+            return done;
         }
-        n
+        0
     }
 
     /// Kicks port `p`'s TX if frames wait in its TX ring; returns whether
@@ -678,6 +680,13 @@ impl Lane {
                 std::ptr::null(),
             );
         }
+    }
+
+    /// Whether some of this lane's frames are elsewhere than on its free list
+    /// or in its fill rings (queued, in flight, or with another lane), so that
+    /// they may come back without an arrival to wake the lane.
+    pub fn frames_out(&self) -> bool {
+        (self.free.len() as u64) + self.ledger.in_fill < u64::from(self.own)
     }
 
     /// Frames the lane accounts for: free + away + in its fill rings + in its
