@@ -414,11 +414,9 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> anyhow::Result<RunStats> {
         bridge,
     };
     // Where each worker runs: on the listed cores, or where the kernel puts it.
-    // Unpinned is the default because on 2 vCPUs, where the endpoints share
-    // the cores, it measured better for TCP (iperf3 2.34-2.87 vs 1.87-2.40
-    // Gbit/s pinned, 4 interleaved pairs) and the same for 64-byte floods;
-    // pinning (`--cores 1,0`) did better for 1500-byte floods with the veths'
-    // NAPI threaded (237 vs 170 kpps, means of 6).
+    // Unpinned is the default: on 2 vCPUs, where the endpoints share the
+    // cores, pinning cost iperf3 TCP and left 64-byte floods the same; it
+    // helped only 1500-byte floods with the veths' NAPI threaded (README).
     let pins: Vec<Option<usize>> = if cfg.cores.is_empty() {
         vec![None; lanes]
     } else {
