@@ -459,6 +459,13 @@ impl Xsk {
     }
 }
 
+/// The lane of frame `i` when each of `lanes` lanes owns `span` frames (the
+/// last one also the remainder).
+#[inline]
+fn origin_of(i: u32, span: u32, lanes: usize) -> usize {
+    ((i / span) as usize).min(lanes - 1)
+}
+
 impl Lane {
     /// Frames this lane owns.
     pub fn total_frames(&self) -> usize {
@@ -468,7 +475,7 @@ impl Lane {
     /// The lane frame `i` belongs to.
     #[inline]
     pub fn origin(&self, i: u32) -> usize {
-        ((i / self.span) as usize).min(self.lanes - 1)
+        origin_of(i, self.span, self.lanes)
     }
 
     /// Takes frame `i` back as no longer holding a packet: onto the free list
@@ -484,9 +491,9 @@ impl Lane {
 
     /// Empties [`Lane::away`]: `home(origin, frame)` for each frame.
     pub fn send_away(&mut self, mut home: impl FnMut(usize, u32)) {
-        let (span, last) = (self.span, self.lanes - 1);
+        let (span, lanes) = (self.span, self.lanes);
         for f in self.away.drain(..) {
-            home(((f / span) as usize).min(last), f);
+            home(origin_of(f, span, lanes), f);
         }
     }
 

@@ -407,15 +407,25 @@ fn pack_tail(src_port: u16, dst_port: u16, proto: u8, dscp: u8, vlan: u16) -> u6
         | vlan as u64
 }
 
+/// Two 128-bit addresses and the packed tail as the five key words.
+#[inline(always)]
+fn words(src: u128, dst: u128, tail: u64) -> Words {
+    [
+        (src >> 64) as u64,
+        src as u64,
+        (dst >> 64) as u64,
+        dst as u64,
+        tail,
+    ]
+}
+
 #[inline(always)]
 fn key_words(k: &FlowKey) -> Words {
-    [
-        (k.src >> 64) as u64,
-        k.src as u64,
-        (k.dst >> 64) as u64,
-        k.dst as u64,
+    words(
+        k.src,
+        k.dst,
         pack_tail(k.src_port, k.dst_port, k.proto, k.dscp, k.vlan),
-    ]
+    )
 }
 
 /// The key whose words are `w`: the inverse of [`key_words`] (every field
@@ -435,13 +445,11 @@ fn key_from_words(w: &Words) -> FlowKey {
 
 #[inline(always)]
 fn mask_words(m: &FlowMask) -> Words {
-    [
-        (m.src >> 64) as u64,
-        m.src as u64,
-        (m.dst >> 64) as u64,
-        m.dst as u64,
+    words(
+        m.src,
+        m.dst,
         pack_tail(m.src_port, m.dst_port, m.proto, m.dscp, m.vlan),
-    ]
+    )
 }
 
 /// A slot of a shape's table: a masked key and its run of rule indexes in
