@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command (README, .ci/run): installs what a fresh Debian machine
 # lacks, then runs the format check, clippy with warnings as errors, and every
-# test in the workspace (release mode: the fairness simulations are long).
+# test in the workspace (release mode: the fairness simulations are long;
+# the sched library once more in debug mode, where integer overflow panics).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/setup.sh
@@ -12,6 +13,8 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets -- -D warnings
+echo "== cargo test -p sched (debug: overflow checks catch arithmetic that a release build wraps through)"
+cargo test -p sched
 echo "== cargo test --release (includes the AF_XDP end-to-end tests on a netns testbed: needs root)"
 cargo test --workspace --release
 echo "== fuzz (30 s per target; skipped with a reason if the fuzz toolchain cannot run here)"

@@ -391,14 +391,16 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Engine<P, A, LQD
     #[cold]
     #[inline(never)]
     fn enqueue_slow(&mut self, now_ns: u64, id: usize, taken: Taken, len: u32) -> Verdict {
+        // Undo what the fast path took. Wrapping: a counter the fast path took
+        // below zero (its borrow is how it saw the limit) comes back to zero.
         if taken != Taken::Nothing {
             let q = &mut self.flows[id].q;
-            q.room_pkts += 1;
+            q.room_pkts = q.room_pkts.wrapping_add(1);
             if taken != Taken::FlowPacket {
-                q.room_bytes += len;
+                q.room_bytes = q.room_bytes.wrapping_add(len);
             }
             if taken == Taken::AllRoom {
-                self.hot.room_bytes += len as u64;
+                self.hot.room_bytes = self.hot.room_bytes.wrapping_add(len as u64);
             }
         }
         let dropped = |r| Verdict {
