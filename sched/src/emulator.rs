@@ -198,8 +198,7 @@ impl<P: Packet + Copy + Default> DynPipe<P> {
     }
 
     fn table_max(&self) -> usize {
-        // KeyTable::new(max) holds exactly `max` keys.
-        self.table.capacity() / 2
+        self.table.max_len()
     }
 
     fn dequeue(&mut self, now_ns: u64) -> Option<(FlowId, P)> {

@@ -158,8 +158,8 @@ impl Flowset {
 
     /// Every flow's figures (allocates: for reports, not per packet).
     pub fn flow_stats<P: Packet + Copy + Default>(&self, sched: &AnySched<P>) -> Vec<FlowStat> {
-        (0..self.table.capacity())
-            .filter_map(|i| self.table.slot(i))
+        self.table
+            .iter()
             .map(|(k, e)| {
                 let b = sched.flow_backlog(e.id);
                 FlowStat {
@@ -173,7 +173,7 @@ impl Flowset {
             .collect()
     }
 
-    /// Looks at up to `budget` table slots and removes the flows idle longer
+    /// Looks at up to `budget` flows and removes those idle longer
     /// than the timeout (nothing queued in `sched`). Returns how many it removed.
     pub fn expire<P: Packet + Copy + Default>(
         &mut self,
@@ -185,11 +185,13 @@ impl Flowset {
         if timeout == 0 || self.table.is_empty() {
             return 0;
         }
-        let cap = self.table.capacity();
         let mut removed = 0;
-        for _ in 0..budget.min(cap) {
+        for _ in 0..budget.min(self.table.len()) {
+            if self.cursor >= self.table.len() {
+                self.cursor = 0;
+            }
             let i = self.cursor;
-            let idle = match self.table.slot(i) {
+            let idle = match self.table.entry(i) {
                 Some((_, e)) => {
                     now_ns.saturating_sub(e.last_seen) >= timeout
                         && sched.flow_backlog(e.id).is_some_and(|b| b.packets == 0)
@@ -197,16 +199,16 @@ impl Flowset {
                 None => false,
             };
             if idle {
-                if let Some(e) = self.table.remove_slot(i) {
+                if let Some(e) = self.table.remove_entry(i) {
                     // Idle and configured: removal cannot fail.
                     let _ = sched.remove_flow(e.id);
                     removed += 1;
                     self.counters.expired += 1;
                 }
-                // Backward shift may have moved another entry into slot i: look again.
+                // The last entry moved into i: look again.
                 continue;
             }
-            self.cursor = (i + 1) % cap;
+            self.cursor = i + 1;
         }
         removed
     }
