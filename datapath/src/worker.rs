@@ -16,7 +16,7 @@
 //! per loop iteration (and again after a non-empty RX batch) and fed to the
 //! emulator as `now_ns`.
 
-use crate::xsk::{Lane, LanePlan, Xsk, XskParams};
+use crate::xsk::{Handoff, Homeward, Lane, LanePlan, Xsk, XskParams};
 use crossbeam_queue::ArrayQueue;
 use sched::config::Config;
 use sched::emulator::{Emulator, Verdict};
@@ -306,9 +306,9 @@ struct Shared {
     plan: Plan,
     stop: Arc<AtomicBool>,
     /// Per egress side: frames received by a lane that does not own it.
-    inbox: [ArrayQueue<FrameDesc>; 2],
+    inbox: [ArrayQueue<Handoff>; 2],
     /// Per lane: its frames coming back from other lanes.
-    back: Vec<ArrayQueue<u32>>,
+    back: Vec<ArrayQueue<Homeward>>,
     /// Per lane: rx A, rx B, tx A, tx B, dropped, passed (for the stats line).
     live: Vec<[AtomicU64; 6]>,
 }
@@ -353,7 +353,7 @@ impl Egress {
             self.pending[e].push(f);
             return;
         };
-        let len = lane.descs[f as usize].lengths().data() as u32;
+        let len = lane.frame_len(f);
         match emu.enqueue(now, lane.data(f), Desc { frame: f, len }) {
             Verdict::Queued { .. } => self.queued += 1,
             Verdict::QueuedPushedOut { victim, .. } => {
@@ -502,17 +502,21 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> anyhow::Result<RunStats> {
     // Frames still travelling between lanes go home; then every frame must be
     // with its lane (free, away or in a ring): the emulator and the pending
     // lists were drained by the lanes.
+    let mut home = Vec::new();
     for e in &sh.inbox {
         while let Some(d) = e.pop() {
             let f = xsk.lanes[0].adopt(d);
-            let o = xsk.lanes[0].origin(f);
-            xsk.lanes[o].free.push(f);
+            xsk.lanes[0].release(f);
         }
     }
+    xsk.lanes[0].send_away(|o, t| home.push((o, t)));
     for (i, q) in sh.back.iter().enumerate() {
-        while let Some(f) = q.pop() {
-            xsk.lanes[i].free.push(f);
+        while let Some(t) = q.pop() {
+            home.push((i, t));
         }
+    }
+    for (o, t) in home {
+        xsk.lanes[o].take_back(t);
     }
     let held: u64 = xsk.lanes.iter().map(Lane::held).sum();
     stats.frames_balanced = held == total as u64;
@@ -622,7 +626,7 @@ fn lane_loop(
             if tx_port[e].is_none() {
                 for &f in &rx {
                     // Room for every frame of the UMEM: a push cannot fail.
-                    let _ = sh.inbox[e].push(lane.descs[f as usize]);
+                    let _ = sh.inbox[e].push(lane.hand_over(f));
                 }
                 continue;
             }
@@ -670,8 +674,8 @@ fn lane_loop(
             // Room for every frame of the UMEM: a push cannot fail.
             let _ = sh.back[o].push(f);
         });
-        while let Some(f) = sh.back[me].pop() {
-            lane.free.push(f);
+        while let Some(t) = sh.back[me].pop() {
+            lane.take_back(t);
         }
         for &p in &receiving {
             lane.refill(p, batch, &mut scratch_v);

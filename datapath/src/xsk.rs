@@ -13,6 +13,14 @@
 //! given to the kernel (fill/TX) only when we own it (it came from the free
 //! list, the RX ring or the scheduler), and touched only between being taken
 //! back (RX/completion) and being given again.
+//!
+//! A [`Lane`] enforces those rules itself rather than trusting its caller:
+//! it marks the frames it holds (free, holding a packet, or waiting to go
+//! home), and every method that reads, writes or submits a frame checks the
+//! mark (an `assert!`: a violation is a bug in the program, not bad input,
+//! and the alternative is a data race with the kernel or another thread).
+//! Frames move between lanes only as [`Handoff`] and [`Homeward`] tokens,
+//! which only a lane can make, cannot be copied, and clear the sender's mark.
 
 use std::num::NonZeroU32;
 use xsk_rs::config::{
@@ -152,10 +160,30 @@ pub struct Ledger {
     pub tx_done: u64,
 }
 
+/// A frame (holding a packet) on its way from the lane that received it to
+/// the lane that transmits it. Made only by [`Lane::hand_over`], taken only
+/// by [`Lane::adopt`]; not `Clone`, so a frame has one holder at a time.
+#[derive(Debug)]
+pub struct Handoff {
+    umem: u64,
+    desc: FrameDesc,
+}
+
+/// A frame going back to the lane it belongs to: made only by
+/// [`Lane::send_away`], taken only by [`Lane::take_back`].
+#[derive(Debug)]
+pub struct Homeward {
+    umem: u64,
+    frame: u32,
+}
+
+/// Numbers UMEMs, so that a token is never taken by a lane of another one.
+static UMEM_IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 /// What one thread owns: a share of the UMEM's frames and the ring halves it
 /// drives. A frame always returns to the lane it came from (its *origin*,
 /// fixed by its number): frames this lane takes back that belong to another
-/// lane wait in [`Lane::away`] until the caller hands them over.
+/// lane wait until [`Lane::send_away`] hands them over.
 pub struct Lane {
     /// The lane's number.
     pub id: usize,
@@ -168,14 +196,19 @@ pub struct Lane {
     own: u32,
     /// The ports this lane has a half of.
     pub ports: Vec<Port>,
+    /// Which UMEM (for tokens).
+    umem_id: u64,
     /// Descriptor of every UMEM frame, indexed by frame number; meaningful
     /// for the frames this lane holds (kept with the lengths of the packet).
-    pub descs: Vec<FrameDesc>,
+    descs: Vec<FrameDesc>,
+    /// Per UMEM frame: whether this lane holds it (free, holding a packet,
+    /// or waiting in `away`), not the kernel or another lane.
+    mine: Vec<bool>,
     /// Frames of this lane that it holds and that hold no packet.
-    pub free: Vec<u32>,
+    free: Vec<u32>,
     /// Frames of other lanes taken back here (completed or dropped), to be
     /// returned to their origin.
-    pub away: Vec<u32>,
+    away: Vec<u32>,
     /// Kernel accounting of this lane's rings.
     pub ledger: Ledger,
     /// The sockets this lane receives on, for idle waits.
@@ -326,6 +359,7 @@ impl Xsk {
         }
         let n = descs.len() as u32;
         let span = n / nlanes as u32;
+        let umem_id = UMEM_IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut lanes: Vec<Lane> = (0..nlanes)
             .map(|id| {
                 let lo = id as u32 * span;
@@ -339,7 +373,9 @@ impl Xsk {
                     lanes: nlanes,
                     own: hi - lo,
                     ports: Vec::new(),
+                    umem_id,
                     descs: descs.clone(),
+                    mine: (0..n).map(|f| (lo..hi).contains(&f)).collect(),
                     free: (lo..hi).rev().collect(),
                     away: Vec::new(),
                     ledger: Ledger::default(),
@@ -478,10 +514,21 @@ impl Lane {
         origin_of(i, self.span, self.lanes)
     }
 
+    /// Panics unless this lane holds frame `i` (see the module's notes).
+    #[inline]
+    fn check(&self, i: u32) {
+        assert!(
+            self.mine.get(i as usize).copied().unwrap_or(false),
+            "lane {} does not hold frame {i}",
+            self.id
+        );
+    }
+
     /// Takes frame `i` back as no longer holding a packet: onto the free list
-    /// if it is this lane's, else onto [`Lane::away`].
+    /// if it is this lane's, else among the frames to send home.
     #[inline]
     pub fn release(&mut self, i: u32) {
+        self.check(i);
         if self.origin(i) == self.id {
             self.free.push(i);
         } else {
@@ -489,21 +536,69 @@ impl Lane {
         }
     }
 
-    /// Empties [`Lane::away`]: `home(origin, frame)` for each frame.
-    pub fn send_away(&mut self, mut home: impl FnMut(usize, u32)) {
+    /// Sends the other lanes' frames home: `home(origin, token)` for each;
+    /// the lane `origin` takes it with [`Lane::take_back`].
+    pub fn send_away(&mut self, mut home: impl FnMut(usize, Homeward)) {
         let (span, lanes) = (self.span, self.lanes);
         for f in self.away.drain(..) {
-            home(origin_of(f, span, lanes), f);
+            self.mine[f as usize] = false;
+            let t = Homeward {
+                umem: self.umem_id,
+                frame: f,
+            };
+            home(origin_of(f, span, lanes), t);
         }
     }
 
-    /// Takes over a frame (holding a packet) another lane received: records
-    /// its descriptor and returns its number.
+    /// Takes back one of its frames from another lane (onto the free list).
     #[inline]
-    pub fn adopt(&mut self, d: FrameDesc) -> u32 {
-        let i = (d.addr() / self.frame_size as usize) as u32;
-        self.descs[i as usize] = d;
-        i
+    pub fn take_back(&mut self, t: Homeward) {
+        assert_eq!(t.umem, self.umem_id, "a frame of another UMEM");
+        let f = t.frame as usize;
+        assert!(!self.mine[f], "lane {} already holds frame {f}", self.id);
+        self.mine[f] = true;
+        self.release(t.frame);
+    }
+
+    /// Gives frame `i` (holding a packet) to another lane.
+    #[inline]
+    pub fn hand_over(&mut self, i: u32) -> Handoff {
+        self.check(i);
+        self.mine[i as usize] = false;
+        Handoff {
+            umem: self.umem_id,
+            desc: self.descs[i as usize],
+        }
+    }
+
+    /// Takes over a frame (holding a packet) another lane received and
+    /// handed over: records its descriptor and returns its number.
+    #[inline]
+    pub fn adopt(&mut self, t: Handoff) -> u32 {
+        assert_eq!(t.umem, self.umem_id, "a frame of another UMEM");
+        let i = t.desc.addr() / self.frame_size as usize;
+        assert!(!self.mine[i], "lane {} already holds frame {i}", self.id);
+        self.mine[i] = true;
+        self.descs[i] = t.desc;
+        i as u32
+    }
+
+    /// A free frame of this lane (to build a packet in), if any.
+    #[inline]
+    pub fn pop_free(&mut self) -> Option<u32> {
+        self.free.pop()
+    }
+
+    /// Free frames on hand.
+    pub fn free_frames(&self) -> usize {
+        self.free.len()
+    }
+
+    /// The packet length of frame `i` (held by this lane).
+    #[inline]
+    pub fn frame_len(&self, i: u32) -> u32 {
+        self.check(i);
+        self.descs[i as usize].lengths().data() as u32
     }
 
     /// Gives up to `max` free frames to port `p`'s fill ring (if this lane
@@ -522,9 +617,13 @@ impl Lane {
         let start = self.free.len() - want;
         scratch.extend(self.free[start..].iter().map(|&i| self.descs[i as usize]));
         // SAFETY: these frames came off our free list, so neither the kernel nor a queue
-        // holds them; they belong to this UMEM.
+        // holds them (the free list only ever holds frames marked ours); they belong to
+        // this UMEM.
         let n = unsafe { fq.produce(scratch) };
         if n == want {
+            for &i in &self.free[start..] {
+                self.mine[i as usize] = false;
+            }
             self.free.truncate(start);
             self.ledger.in_fill += n as u64;
         }
@@ -540,9 +639,10 @@ impl Lane {
         // back to us from this socket's RX ring; we only record them.
         let n = unsafe { rx.consume(scratch) };
         for d in &scratch[..n] {
-            let i = (d.addr() / self.frame_size as usize) as u32;
-            self.descs[i as usize] = *d;
-            out.push(i);
+            let i = d.addr() / self.frame_size as usize;
+            self.descs[i] = *d;
+            self.mine[i] = true;
+            out.push(i as u32);
         }
         self.ledger.in_fill -= n as u64;
         self.ledger.rx += n as u64;
@@ -555,18 +655,21 @@ impl Lane {
 
     /// The packet bytes of frame `i` (valid until the frame is given back to the kernel).
     pub fn data(&self, i: u32) -> &[u8] {
-        // SAFETY: callers pass frames this lane holds (received or adopted and not yet
-        // re-submitted): neither the kernel nor another lane writes them while the
+        self.check(i);
+        // SAFETY: this lane holds frame i (checked: received, adopted or free, not
+        // given to the kernel or another lane since); it can be given away only through
+        // `&mut self`, so neither the kernel nor another lane writes it while the
         // returned borrow of `self` lives.
         unsafe { self.umem.data(&self.descs[i as usize]) }.contents()
     }
 
     /// Runs `f` on the packet bytes of frame `i`, writable (for MAC rewriting).
     pub fn with_data_mut<R>(&mut self, i: u32, f: impl FnOnce(&mut [u8]) -> R) -> R {
+        self.check(i);
         let d = &mut self.descs[i as usize];
-        // SAFETY: callers pass frames this lane holds (received or adopted, not yet
-        // re-submitted), and `&mut self` makes this the only reference to the frame
-        // while `f` runs (no other lane holds it).
+        // SAFETY: this lane holds frame i (checked: neither the kernel nor another lane
+        // has it), and `&mut self` makes this the only reference to the frame while `f`
+        // runs.
         let mut data = unsafe { self.umem.data_mut(d) };
         f(data.contents_mut())
     }
@@ -574,10 +677,11 @@ impl Lane {
     /// Sets frame `i`'s packet length to `len` (capped at what the frame
     /// holds) and runs `f` on its bytes: for building a packet to send.
     pub fn with_frame_mut<R>(&mut self, i: u32, len: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
+        self.check(i);
         let d = &mut self.descs[i as usize];
-        // SAFETY: callers pass frames this lane holds (off its free list or received,
-        // not yet submitted), and `&mut self` makes this the only reference to the frame
-        // while `f` runs.
+        // SAFETY: this lane holds frame i (checked: neither the kernel nor another lane
+        // has it), and `&mut self` makes this the only reference to the frame while `f`
+        // runs.
         let mut data = unsafe { self.umem.data_mut(d) };
         data.cursor().set_pos(len);
         f(data.contents_mut())
@@ -594,12 +698,18 @@ impl Lane {
         let n = room.min(frames.len());
         if n > 0 {
             scratch.clear();
-            scratch.extend(frames[..n].iter().map(|&i| self.descs[i as usize]));
-            // SAFETY: these frames are held by this lane (received, adopted or dequeued
-            // from the scheduler, not in any ring), hold a packet, and belong to this
-            // UMEM.
+            for &i in &frames[..n] {
+                let held = self.mine.get(i as usize).copied().unwrap_or(false);
+                assert!(held, "lane {} does not hold frame {i}", self.id);
+                scratch.push(self.descs[i as usize]);
+            }
+            // SAFETY: this lane holds these frames (checked: not in any ring, not with
+            // another lane), and they belong to this UMEM.
             let done = unsafe { tx.produce(scratch) };
             debug_assert_eq!(done, n);
+            for &i in &frames[..done] {
+                self.mine[i as usize] = false;
+            }
             self.ledger.in_tx += done as u64;
             port.in_flight += done as u64;
             // `produce` takes all or none; report what it took either way.
@@ -657,7 +767,9 @@ impl Lane {
         port.in_flight -= n as u64;
         let fs = self.frame_size as usize;
         for d in &scratch[..n] {
-            self.release((d.addr() / fs) as u32);
+            let i = d.addr() / fs;
+            self.mine[i] = true;
+            self.release(i as u32);
         }
         self.ledger.in_tx -= n as u64;
         self.ledger.tx_done += n as u64;

@@ -651,3 +651,100 @@ fn two_rx_queues_are_served_by_one_scheduler() {
         "both of dutA's queues carried traffic: {per_queue:?}"
     );
 }
+
+#[test]
+fn a_lane_touches_only_the_frames_it_holds_and_passes_them_on_by_token() {
+    use datapath::xsk::{LanePlan, XdpMode, Xsk, XskParams};
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    let _tb = Testbed::up("bridge");
+    /// Lane 0 drives dutA, lane 1 dutB.
+    struct Two;
+    impl LanePlan for Two {
+        fn lanes(&self) -> usize {
+            2
+        }
+        fn rx_lane(&self, side: usize, _: u32) -> usize {
+            side
+        }
+        fn tx_lane(&self, side: usize, _: u32) -> Option<usize> {
+            Some(side)
+        }
+    }
+    // The sockets live in the DUT namespace: a thread that enters it for good
+    // (the XDP programs detach by ifindex when the Xsk drops).
+    let t = std::thread::spawn(|| {
+        datapath::netns::enter("xs-dut").expect("enter xs-dut");
+        let p = XskParams {
+            frame_size: 4096,
+            frames: 512,
+            ring_size: 64,
+            mode: XdpMode::Auto,
+            queues: 1,
+        };
+        let mut xsk = Xsk::open_lanes(&["dutA".into(), "dutB".into()], &p, &Two).expect("open");
+        let (a, b) = xsk.lanes.split_at_mut(1);
+        let (a, b) = (&mut a[0], &mut b[0]);
+        let refused = |f: &mut dyn FnMut()| catch_unwind(AssertUnwindSafe(f)).is_err();
+        // Lane 0 owns frames 0..256; some are in its fill ring (given to the kernel).
+        let free_before = a.free_frames();
+        let mut popped = Vec::new();
+        while let Some(x) = a.pop_free() {
+            popped.push(x);
+        }
+        let in_fill = (0..256u32)
+            .find(|x| !popped.contains(x))
+            .expect("a frame in the fill ring");
+        let f = popped[0];
+        a.with_frame_mut(f, 60, |buf| buf.fill(7));
+        assert_eq!(a.data(f), &[7u8; 60][..], "a frame it holds");
+        assert!(
+            refused(&mut || {
+                let _ = a.data(in_fill);
+            }),
+            "a frame in the fill ring"
+        );
+        assert!(
+            refused(&mut || {
+                let _ = a.data(300);
+            }),
+            "lane 1's frame"
+        );
+        assert!(refused(&mut || a.release(300)), "releasing lane 1's frame");
+        assert!(
+            refused(&mut || {
+                let _ = a.transmit(0, &[in_fill], &mut Vec::new());
+            }),
+            "transmitting a frame the kernel has"
+        );
+        // Handed over: lane 0 lets go, lane 1 holds it, then sends it home.
+        let token = a.hand_over(f);
+        assert!(
+            refused(&mut || {
+                let _ = a.data(f);
+            }),
+            "a frame handed over"
+        );
+        assert_eq!(b.adopt(token), f);
+        assert_eq!(b.data(f), &[7u8; 60][..]);
+        b.release(f);
+        let mut home = Vec::new();
+        b.send_away(|o, t| home.push((o, t)));
+        assert_eq!(home.len(), 1);
+        assert_eq!(home[0].0, 0, "frame {f} belongs to lane 0");
+        assert!(
+            refused(&mut || {
+                let _ = b.data(f);
+            }),
+            "a frame sent home"
+        );
+        for (_, t) in home {
+            a.take_back(t);
+        }
+        for &x in &popped[1..] {
+            a.release(x);
+        }
+        assert_eq!(a.free_frames(), free_before);
+        assert!(a.balanced(0) && b.balanced(0), "{a:?} {b:?}");
+    });
+    t.join().expect("the frame ownership checks hold");
+}

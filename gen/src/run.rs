@@ -365,12 +365,12 @@ fn port_loop(
                     .saturating_sub(xsk.ports[0].in_flight as usize + t.out.len());
                 let mut made = 0;
                 while !stopped && made < room.min(batch) {
-                    if xsk.free.is_empty() {
+                    if xsk.free_frames() == 0 {
                         t.res.stalls += 1;
                         break;
                     }
                     let Some(d) = t.pacer.pop_due(rel) else { break };
-                    let Some(frame) = xsk.free.pop() else { break };
+                    let Some(frame) = xsk.pop_free() else { break };
                     let tpl = &t.templates[d.flow as usize];
                     let stamp = Stamp {
                         flow: d.flow as u16,
@@ -435,7 +435,9 @@ fn port_loop(
                     }
                 }
             }
-            xsk.free.extend_from_slice(&got);
+            for &f in &got {
+                xsk.release(f);
+            }
         }
         xsk.refill(0, batch, &mut scratch_v);
         if let Some(r) = rx.as_deref_mut() {
@@ -480,7 +482,9 @@ fn port_loop(
     }
     // Give back what is still ours and let TX complete.
     if let Some(t) = tx {
-        xsk.free.append(&mut t.out);
+        for f in t.out.drain(..) {
+            xsk.release(f);
+        }
         for _ in 0..200 {
             xsk.complete(0, &mut scratch);
             if xsk.ledger.in_tx == 0 {
