@@ -194,6 +194,12 @@ where
         w.flush()?;
     }
     write_outputs(a, flows, &out, &summary)?;
+    if summary.tx_uncompleted > 0 {
+        anyhow::bail!(
+            "the kernel never completed {} transmitted frames (did the sending interface go away or stop sending?)",
+            summary.tx_uncompleted
+        );
+    }
     if !summary.frames_balanced {
         anyhow::bail!("UMEM frames were not all accounted for at the end (a leak): this is a bug");
     }

@@ -216,6 +216,8 @@ pub struct Summary {
     pub tx_stalls: u64,
     /// Every UMEM frame accounted for at the end (both sides).
     pub frames_balanced: bool,
+    /// Frames the kernel never completed (the interface went away?).
+    pub tx_uncompleted: u64,
     /// Totals.
     pub total_tx_packets: u64,
     /// Totals.
@@ -502,6 +504,7 @@ pub fn summarize(flows: &[Flow], out: &Outcome, o: &SummaryOptions) -> Summary {
         foreign: out.rx.foreign,
         tx_stalls: out.tx.stalls,
         frames_balanced: out.tx.balanced && out.rx.balanced,
+        tx_uncompleted: out.tx.uncompleted,
     }
 }
 

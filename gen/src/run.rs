@@ -105,6 +105,9 @@ pub struct TxResult {
     pub balanced: bool,
     /// Frames the sending port received (not ours to count; recycled).
     pub received_other: u64,
+    /// Frames the kernel had not completed when the sender stopped waiting
+    /// for them (0 unless the interface went away or stopped sending).
+    pub uncompleted: u64,
 }
 
 /// What the receiving side saw.
@@ -319,6 +322,10 @@ fn flush_intervals(rx: &mut RxState, start: u64, interval: u64, now: u64, upto_e
     }
 }
 
+/// How long after the run and its drain a sender still waits for the kernel
+/// to complete frames it was given.
+const COMPLETION_WAIT_NS: u64 = 1_000_000_000;
+
 /// One thread's loop over one port: sends if `tx`, receives if `rx`.
 fn port_loop(
     sh: &Shared,
@@ -458,6 +465,12 @@ fn port_loop(
         if tx_done && rx.is_none() && (now >= end || stopping_at.is_some()) {
             break;
         }
+        // The kernel completes what it was given, unless the interface went away
+        // (or stopped sending): then stop waiting for it.
+        let drained = stopping_at.map_or(listen_end, |s| s + cfg.drain_ns);
+        if rx_done && now >= drained.saturating_add(COMPLETION_WAIT_NS) {
+            break;
+        }
         if work == 0 {
             // Sleep until the next departure; a receiver that saw traffic in the last
             // millisecond spins (its timestamps are taken when it looks).
@@ -493,6 +506,7 @@ fn port_loop(
             let _ = xsk.kick(0);
             std::thread::sleep(Duration::from_micros(500));
         }
+        t.res.uncompleted = xsk.ledger.in_tx;
         t.res.balanced = xsk.balanced(0);
     }
     if let Some(r) = rx {
@@ -527,6 +541,7 @@ pub fn run(
             stalls: 0,
             balanced: false,
             received_other: 0,
+            uncompleted: 0,
         },
         out: Vec::with_capacity(cfg.batch.max(1)),
         done: false,

@@ -385,6 +385,7 @@ fn sender(
         stalls: 0,
         balanced: true,
         received_other: 0,
+        uncompleted: 0,
     };
     let start = wait_go(sh);
     res.series = Series::new(n, interval, start);

@@ -549,3 +549,46 @@ fn socket_mode_sends_the_same_flows_through_kernel_sockets() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--rx-iface"));
 }
+
+#[test]
+fn a_port_that_goes_down_mid_run_ends_the_run_with_a_message() {
+    let _tb = Testbed::up("direct");
+    let mut child = Command::new(XDPGEN)
+        .args(DIRECT)
+        .args(["--dst-ip", "10.211.0.2", "--flows", "64"])
+        .args(["--flow", "rate=max,size=60", "--duration", "3s", "-q"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start xdpgen");
+    std::thread::sleep(Duration::from_millis(1000));
+    // The sending port goes down while frames wait in its TX ring: the kernel
+    // will never complete them (xdpgen used to wait for them forever).
+    let down = Command::new("ip")
+        .args(["-n", "xs-gen", "link", "set", "gen0", "down"])
+        .status();
+    assert!(down.is_ok_and(|s| s.success()), "ip link set gen0 down");
+    let t0 = std::time::Instant::now();
+    // Run 3 s + drain + at most 1 s waiting for completions; 10 s is ample.
+    while t0.elapsed() < Duration::from_secs(10) {
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let ended = matches!(child.try_wait(), Ok(Some(_)));
+    if !ended {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().expect("xdpgen output");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(ended, "xdpgen still running 10 s after its port went down");
+    assert!(
+        !out.status.success(),
+        "frames left with the kernel are an error"
+    );
+    assert!(
+        stderr.contains("never completed") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+}
