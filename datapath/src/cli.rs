@@ -68,8 +68,11 @@ pub struct Cli {
     /// scheduler per egress port, so fairness is global across queues).
     #[arg(long, default_value_t = 1)]
     pub queues: u32,
-    /// Never sleep: poll the rings continuously (lowest latency; holds a whole
-    /// core, which on a small machine starves everything else).
+    /// Never sleep: poll the rings continuously, and busy-poll the devices'
+    /// NAPI from the workers (SO_PREFER_BUSY_POLL; the kernel leaves NAPI to
+    /// them between polls if the device has napi_defer_hard_irqs and
+    /// gro_flush_timeout set). Lowest latency; holds a whole core per worker,
+    /// which on a small machine starves everything else.
     #[arg(long)]
     pub busy_poll: bool,
 }

@@ -34,6 +34,9 @@ const SHORT_IDLE_NS: u64 = 100_000;
 /// Longest idle sleep otherwise (ppoll wakes the lane on arrivals; this
 /// bounds how late it sees the stop flag).
 const LONG_IDLE_NS: u64 = 20_000_000;
+/// `SO_BUSY_POLL` with `--busy-poll`: how long one poll may spin in the
+/// kernel waiting for packets (xdpsock's and the kernel documentation's 20).
+const BUSY_POLL_US: u32 = 20;
 
 /// What the scheduler queues: a UMEM frame number and the packet length.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -72,7 +75,8 @@ pub struct RunConfig {
     pub stats_json: Option<std::path::PathBuf>,
     /// Keep the BPF libraries' log lines.
     pub verbose: bool,
-    /// Never sleep when idle.
+    /// Never sleep when idle, and busy-poll the receiving devices' NAPI
+    /// (SO_PREFER_BUSY_POLL) from the workers.
     pub busy_poll: bool,
     /// Cores to pin workers to, one worker each (empty: one unpinned worker
     /// per RX socket).
@@ -567,6 +571,10 @@ fn lane_loop(
     }
     // Timers fire when asked, not up to 50 µs (the default slack) later.
     let _ = nix::sys::prctl::set_timerslack(1);
+    if cfg.busy_poll {
+        lane.enable_busy_poll(BUSY_POLL_US, cfg.batch.max(1) as u32)
+            .map_err(|e| anyhow::anyhow!("--busy-poll: setting SO_PREFER_BUSY_POLL, SO_BUSY_POLL and SO_BUSY_POLL_BUDGET on the AF_XDP sockets: {e}"))?;
+    }
     let me = lane.id;
     let plan = sh.plan;
     let sched_side = plan.egress(0);
@@ -612,6 +620,9 @@ fn lane_loop(
         }
         let mut now = (now_i - t0).as_nanos() as u64;
         let mut work = 0usize;
+        if cfg.busy_poll {
+            lane.busy_poll();
+        }
         for &p in &receiving {
             rx.clear();
             let n = lane.receive(p, &mut scratch, &mut rx);

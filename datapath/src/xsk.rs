@@ -801,6 +801,66 @@ impl Lane {
         }
     }
 
+    /// Turns on preferred busy polling on the sockets this lane receives on
+    /// (`SO_PREFER_BUSY_POLL`, `SO_BUSY_POLL` = `usecs`, `SO_BUSY_POLL_BUDGET`
+    /// = `budget`): when the lane polls ([`Lane::busy_poll`]) the kernel runs
+    /// the device queue's NAPI in this thread instead of in softirq or a NAPI
+    /// thread. For the kernel to leave NAPI to the poller between polls, the
+    /// device needs `napi_defer_hard_irqs` and `gro_flush_timeout` set
+    /// (sysfs); without them busy polling still works, NAPI just also runs as
+    /// usual.
+    pub fn enable_busy_poll(&mut self, usecs: u32, budget: u32) -> std::io::Result<()> {
+        use nix::libc::{
+            c_int, SOL_SOCKET, SO_BUSY_POLL, SO_BUSY_POLL_BUDGET, SO_PREFER_BUSY_POLL,
+        };
+        let opts = [
+            (SO_PREFER_BUSY_POLL, 1),
+            (SO_BUSY_POLL, usecs.min(c_int::MAX as u32) as c_int),
+            (SO_BUSY_POLL_BUDGET, budget.min(u16::MAX as u32) as c_int),
+        ];
+        for p in &self.pollfds {
+            for (opt, val) in opts {
+                // SAFETY: `p.fd` is an open socket of this lane's; the option value is a
+                // c_int that lives for the call, and its size is passed with it.
+                let r = unsafe {
+                    nix::libc::setsockopt(
+                        p.fd,
+                        SOL_SOCKET,
+                        opt,
+                        (&val as *const c_int).cast(),
+                        std::mem::size_of::<c_int>() as nix::libc::socklen_t,
+                    )
+                };
+                if r != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Busy-polls the device queues behind this lane's receiving sockets
+    /// once (a non-blocking `recvfrom` on each: with busy polling enabled the
+    /// kernel runs their NAPI here and fills the RX rings).
+    pub fn busy_poll(&mut self) {
+        for p in &self.pollfds {
+            // SAFETY: `p.fd` is an open AF_XDP socket of this lane's; a zero-length
+            // receive with null buffer and address is what AF_XDP's recvmsg expects (it
+            // copies nothing) and MSG_DONTWAIT keeps it from blocking. The result needs no
+            // handling: the caller reads the RX ring anyway.
+            unsafe {
+                nix::libc::recvfrom(
+                    p.fd,
+                    std::ptr::null_mut(),
+                    0,
+                    nix::libc::MSG_DONTWAIT,
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                );
+            }
+        }
+    }
+
     /// Whether some of this lane's frames are elsewhere than on its free list
     /// or in its fill rings (queued, in flight, or with another lane), so that
     /// they may come back without an arrival to wake the lane.

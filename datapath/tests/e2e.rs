@@ -748,3 +748,40 @@ fn a_lane_touches_only_the_frames_it_holds_and_passes_them_on_by_token() {
     });
     t.join().expect("the frame ownership checks hold");
 }
+
+#[test]
+fn busy_polling_workers_forward_tcp_and_balance_frames() {
+    let _tb = Testbed::up("bridge");
+    // Let the kernel leave the DUT ports' NAPI to the polling workers between polls.
+    for dev in ["dutA", "dutB"] {
+        for (knob, v) in [
+            ("napi_defer_hard_irqs", "2"),
+            ("gro_flush_timeout", "200000"),
+        ] {
+            let set = format!("echo {v} > /sys/class/net/{dev}/{knob}");
+            assert!(ns("xs-dut", &["sh", "-c", &set]).status.success(), "{set}");
+        }
+    }
+    // xdpsched exits with an error if the kernel refuses the busy-poll socket options.
+    let x = Xdpsched::start(&[
+        "--iface",
+        "dutA",
+        "--out",
+        "dutB",
+        "--sched",
+        "qfq",
+        "--busy-poll",
+    ]);
+    assert!(
+        wait_for_path("xs-gen", "10.211.0.2"),
+        "no path across the bridge"
+    );
+    let r = iperf3(&[5201], &["-t", "3"]);
+    let bps = r[0]["end"]["sum_received"]["bits_per_second"]
+        .as_f64()
+        .unwrap_or(0.0);
+    let (ok, stdout) = x.stop();
+    // Not a performance figure: two spinning workers share 2 vCPUs with iperf3.
+    assert!(bps > 50e6, "TCP across busy-polling workers: {bps} bit/s");
+    assert!(ok && stdout.contains("frames balanced"), "{stdout}");
+}
