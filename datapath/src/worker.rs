@@ -18,10 +18,12 @@
 
 use crate::xsk::{Handoff, Homeward, Lane, LanePlan, Xsk, XskParams};
 use crossbeam_queue::ArrayQueue;
+use nix::sys::eventfd::{EfdFlags, EventFd};
 use sched::config::Config;
 use sched::emulator::{Emulator, Verdict};
 use sched::Packet;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use xsk_rs::FrameDesc;
@@ -29,7 +31,7 @@ use xsk_rs::FrameDesc;
 /// How close to a due departure the idle loop stops sleeping and spins
 /// (covers a sleep's wake-up latency on a VM).
 const SPIN_NS: u64 = 30_000;
-/// Longest idle sleep while frames are in flight or may be handed over.
+/// Longest idle sleep while frames wait for TX room or completion.
 const SHORT_IDLE_NS: u64 = 100_000;
 /// Longest idle sleep otherwise (ppoll wakes the lane on arrivals; this
 /// bounds how late it sees the stop flag).
@@ -313,8 +315,50 @@ struct Shared {
     inbox: [ArrayQueue<Handoff>; 2],
     /// Per lane: its frames coming back from other lanes.
     back: Vec<ArrayQueue<Homeward>>,
+    /// Per lane: how another lane wakes it after pushing into its inbox or
+    /// return queue.
+    wake: Vec<Wake>,
     /// Per lane: rx A, rx B, tx A, tx B, dropped, passed (for the stats line).
     live: Vec<[AtomicU64; 6]>,
+}
+
+/// Wakes a lane sleeping in `ppoll` (its eventfd is in the poll set).
+struct Wake {
+    fd: EventFd,
+    sleeping: AtomicBool,
+}
+
+impl Wake {
+    fn new() -> anyhow::Result<Self> {
+        let fd = EventFd::from_flags(EfdFlags::EFD_NONBLOCK | EfdFlags::EFD_CLOEXEC)
+            .map_err(|e| anyhow::anyhow!("creating an eventfd for a worker: {e}"))?;
+        Ok(Self {
+            fd,
+            sleeping: AtomicBool::new(false),
+        })
+    }
+
+    /// After pushing frames for this lane: wakes it if it sleeps. The fence
+    /// pairs with the one in [`Wake::sleep`]: either the sleeper sees the
+    /// frames before it sleeps, or this sees it sleeping.
+    fn nudge(&self) {
+        fence(Ordering::SeqCst);
+        if self.sleeping.load(Ordering::Relaxed) {
+            let _ = self.fd.write(1);
+        }
+    }
+
+    /// Sleeps in `wait` unless `pending()` finds frames pushed for the lane.
+    fn sleep(&self, pending: impl FnOnce() -> bool, wait: impl FnOnce() -> bool) {
+        self.sleeping.store(true, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        let woken = !pending() && wait();
+        self.sleeping.store(false, Ordering::Relaxed);
+        if woken {
+            // Reset the counter (non-blocking; nothing to read is fine).
+            let _ = self.fd.read();
+        }
+    }
 }
 
 /// One lane's counters.
@@ -434,6 +478,9 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> anyhow::Result<RunStats> {
         stop,
         inbox: [ArrayQueue::new(total), ArrayQueue::new(total)],
         back: (0..lanes).map(|_| ArrayQueue::new(total)).collect(),
+        wake: (0..lanes)
+            .map(|_| Wake::new())
+            .collect::<anyhow::Result<_>>()?,
         live: (0..lanes).map(|_| Default::default()).collect(),
     };
     let sched_side = plan.egress(0);
@@ -588,11 +635,10 @@ fn lane_loop(
         }
     }
     let owned: Vec<usize> = (0..sides).filter(|&e| tx_port[e].is_some()).collect();
-    // Whether another lane receives frames for an egress this lane owns.
-    let queues = cfg.xsk.queues.max(1);
-    let takes_handoffs = (0..sides).any(|side| {
-        owned.contains(&plan.egress(side)) && (0..queues).any(|q| plan.rx_lane(side, q) != me)
-    });
+    // Other lanes wake this one when they push frames for it.
+    lane.watch(sh.wake[me].fd.as_raw_fd());
+    // Lanes this iteration sent frames home to (to wake them once).
+    let mut homeward = vec![false; sh.back.len()];
     let receiving: Vec<usize> = (0..lane.ports.len())
         .filter(|&i| lane.ports[i].receives())
         .collect();
@@ -639,6 +685,7 @@ fn lane_loop(
                     // Room for every frame of the UMEM: a push cannot fail.
                     let _ = sh.inbox[e].push(lane.hand_over(f));
                 }
+                sh.wake[plan.owner(e)].nudge();
                 continue;
             }
             // Arrival time: read after the frames were taken, never before (a
@@ -684,7 +731,13 @@ fn lane_loop(
         lane.send_away(|o, f| {
             // Room for every frame of the UMEM: a push cannot fail.
             let _ = sh.back[o].push(f);
+            homeward[o] = true;
         });
+        for (o, sent) in homeward.iter_mut().enumerate() {
+            if std::mem::take(sent) {
+                sh.wake[o].nudge();
+            }
+        }
         while let Some(t) = sh.back[me].pop() {
             lane.take_back(t);
         }
@@ -712,25 +765,24 @@ fn lane_loop(
         }
         if work == 0 && !cfg.busy_poll {
             // Idle: sleep in ppoll on the RX sockets (an arrival wakes the lane at
-            // once) until shortly before the next scheduled departure, then spin: a
-            // departure leaves within the loop time of its due time, not a timer's
-            // overshoot later. Sleeps are short while some of the lane's frames are
-            // out (queued, in flight or with another lane: their completion or
-            // return does not wake ppoll, and an empty fill ring brings no
-            // arrivals) or while another lane may hand frames over (nothing wakes
-            // ppoll for those); otherwise an idle lane costs nothing.
-            let cap = if lane.frames_out() || takes_handoffs {
-                SHORT_IDLE_NS
-            } else {
-                LONG_IDLE_NS
-            };
+            // once) and on its eventfd (another lane handing it frames or sending
+            // its frames home wakes it) until shortly before the next scheduled
+            // departure, then spin: a departure leaves within the loop time of its
+            // due time, not a timer's overshoot later. Sleeps are short while
+            // frames wait for TX room or completion (nothing wakes ppoll for
+            // those); otherwise an idle lane costs nothing.
+            let tx_busy = lane.ledger.in_tx > 0 || eg.pending.iter().any(|p| !p.is_empty());
+            let cap = if tx_busy { SHORT_IDLE_NS } else { LONG_IDLE_NS };
             let wait = eg
                 .emu
                 .as_ref()
                 .and_then(Emulator::next_wakeup)
                 .map_or(cap, |t| t.saturating_sub(now).min(cap));
             if wait > SPIN_NS {
-                lane.wait_rx(Duration::from_nanos(wait - SPIN_NS));
+                sh.wake[me].sleep(
+                    || owned.iter().any(|&e| !sh.inbox[e].is_empty()) || !sh.back[me].is_empty(),
+                    || lane.wait_rx(Duration::from_nanos(wait - SPIN_NS)),
+                );
             } else {
                 std::hint::spin_loop();
             }

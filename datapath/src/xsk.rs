@@ -211,8 +211,10 @@ pub struct Lane {
     away: Vec<u32>,
     /// Kernel accounting of this lane's rings.
     pub ledger: Ledger,
-    /// The sockets this lane receives on, for idle waits.
+    /// The sockets this lane receives on (the first `sockets`), then the
+    /// descriptors it was asked to [`Lane::watch`], for idle waits.
     pollfds: Vec<nix::libc::pollfd>,
+    sockets: usize,
 }
 
 impl std::fmt::Debug for Lane {
@@ -380,6 +382,7 @@ impl Xsk {
                     away: Vec::new(),
                     ledger: Ledger::default(),
                     pollfds: Vec::new(),
+                    sockets: 0,
                 }
             })
             .collect();
@@ -463,6 +466,7 @@ impl Xsk {
                     revents: 0,
                 })
                 .collect();
+            lane.sockets = lane.pollfds.len();
             let receiving = lane.ports.iter().filter(|p| p.receives()).count();
             let fill = (p.ring_size as usize).min(lane.own as usize / (receiving + 1));
             for i in 0..lane.ports.len() {
@@ -777,9 +781,11 @@ impl Lane {
     }
 
     /// Sleeps until a frame arrives on one of the sockets this lane receives
-    /// on, or `timeout` passes (the kernel wakes AF_XDP pollers when it puts
-    /// frames in an RX ring). A lane that receives on nothing just sleeps.
-    pub fn wait_rx(&mut self, timeout: std::time::Duration) {
+    /// on, a watched descriptor becomes readable, or `timeout` passes (the
+    /// kernel wakes AF_XDP pollers when it puts frames in an RX ring). A lane
+    /// that waits on nothing just sleeps. Returns whether a watched
+    /// descriptor was readable.
+    pub fn wait_rx(&mut self, timeout: std::time::Duration) -> bool {
         for p in &mut self.pollfds {
             p.revents = 0;
         }
@@ -788,9 +794,10 @@ impl Lane {
             tv_nsec: timeout.subsec_nanos() as nix::libc::c_long,
         };
         // SAFETY: `pollfds` is an array of `len()` initialised entries that lives for the
-        // call; its fds belong to sockets this lane's ports keep open; `ts` is a valid
-        // timespec and a null signal mask is allowed. The result (ready count or EINTR)
-        // needs no handling: the caller looks at the rings anyway.
+        // call; ppoll only reads the fds and writes `revents` (a socket of this lane's, or
+        // a watched fd: one closed meanwhile is reported POLLNVAL, nothing worse); `ts` is
+        // a valid timespec and a null signal mask is allowed. The result (ready count or
+        // EINTR) needs no handling: the caller looks at the rings and `revents` anyway.
         unsafe {
             nix::libc::ppoll(
                 self.pollfds.as_mut_ptr(),
@@ -799,6 +806,9 @@ impl Lane {
                 std::ptr::null(),
             );
         }
+        self.pollfds[self.sockets..]
+            .iter()
+            .any(|p| p.revents & nix::libc::POLLIN != 0)
     }
 
     /// Turns on preferred busy polling on the sockets this lane receives on
@@ -818,7 +828,7 @@ impl Lane {
             (SO_BUSY_POLL, usecs.min(c_int::MAX as u32) as c_int),
             (SO_BUSY_POLL_BUDGET, budget.min(u16::MAX as u32) as c_int),
         ];
-        for p in &self.pollfds {
+        for p in &self.pollfds[..self.sockets] {
             for (opt, val) in opts {
                 // SAFETY: `p.fd` is an open socket of this lane's; the option value is a
                 // c_int that lives for the call, and its size is passed with it.
@@ -843,7 +853,7 @@ impl Lane {
     /// once (a non-blocking `recvfrom` on each: with busy polling enabled the
     /// kernel runs their NAPI here and fills the RX rings).
     pub fn busy_poll(&mut self) {
-        for p in &self.pollfds {
+        for p in &self.pollfds[..self.sockets] {
             // SAFETY: `p.fd` is an open AF_XDP socket of this lane's; a zero-length
             // receive with null buffer and address is what AF_XDP's recvmsg expects (it
             // copies nothing) and MSG_DONTWAIT keeps it from blocking. The result needs no
@@ -861,11 +871,15 @@ impl Lane {
         }
     }
 
-    /// Whether some of this lane's frames are elsewhere than on its free list
-    /// or in its fill rings (queued, in flight, or with another lane), so that
-    /// they may come back without an arrival to wake the lane.
-    pub fn frames_out(&self) -> bool {
-        (self.free.len() as u64) + self.ledger.in_fill < u64::from(self.own)
+    /// Adds `fd` to what [`Lane::wait_rx`] waits on (readable): an eventfd
+    /// another thread writes to wake this lane. The caller keeps `fd` open
+    /// while the lane may wait on it.
+    pub fn watch(&mut self, fd: std::os::fd::RawFd) {
+        self.pollfds.push(nix::libc::pollfd {
+            fd,
+            events: nix::libc::POLLIN,
+            revents: 0,
+        });
     }
 
     /// Frames the lane accounts for: free + away + in its fill rings + in its
