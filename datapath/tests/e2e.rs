@@ -122,6 +122,19 @@ fn ns(ns: &str, cmd: &[&str]) -> std::process::Output {
         .expect("ip netns exec")
 }
 
+/// xdpsched bridging dutA and dutB with `extra` arguments, once a ping
+/// crosses it.
+fn start_bridge(extra: &[&str]) -> Xdpsched {
+    let mut args = vec!["--iface", "dutA", "--out", "dutB"];
+    args.extend_from_slice(extra);
+    let x = Xdpsched::start(&args);
+    assert!(
+        wait_for_path("xs-gen", "10.211.0.2"),
+        "no path across the bridge"
+    );
+    x
+}
+
 /// Pings until one succeeds (the sockets take a moment to bind), bounded.
 fn wait_for_path(from: &str, to: &str) -> bool {
     let t0 = Instant::now();
@@ -148,13 +161,7 @@ fn xdp_attached(ns_name: &str, dev: &str) -> bool {
 #[test]
 fn bridge_forwards_ping_both_ways_and_detaches_cleanly() {
     let _tb = Testbed::up("bridge");
-    let x = Xdpsched::start(&[
-        "--iface", "dutA", "--out", "dutB", "--sched", "qfq", "--rate", "100mbit",
-    ]);
-    assert!(
-        wait_for_path("xs-gen", "10.211.0.2"),
-        "no path gen -> sink across the bridge"
-    );
+    let x = start_bridge(&["--sched", "qfq", "--rate", "100mbit"]);
     let out = ns(
         "xs-gen",
         &["ping", "-c", "20", "-i", "0.05", "-W", "1", "10.211.0.2"],
@@ -351,20 +358,9 @@ fn udp_weighted_shares(sched: &str, extra: &[&str]) {
     let _tb = Testbed::up("bridge");
     let cfg = std::env::temp_dir().join(format!("xdpsched-e2e-{sched}.toml"));
     std::fs::write(&cfg, weighted_config(sched)).expect("write config");
-    let mut args = vec![
-        "--iface",
-        "dutA",
-        "--out",
-        "dutB",
-        "--config",
-        cfg.to_str().expect("path"),
-    ];
+    let mut args = vec!["--config", cfg.to_str().expect("path")];
     args.extend_from_slice(extra);
-    let x = Xdpsched::start(&args);
-    assert!(
-        wait_for_path("xs-gen", "10.211.0.2"),
-        "no path across the bridge"
-    );
+    let x = start_bridge(&args);
     // 60 Mbit/s offered per flow: every flow stays backlogged at its share.
     let res = iperf3(
         &[5201, 5202, 5203, 5204],
@@ -412,13 +408,7 @@ fn udp_flows_weighted_1_2_3_4_through_drr_get_their_shares() {
 #[test]
 fn tcp_crosses_the_bridge_in_both_directions() {
     let _tb = Testbed::up("bridge");
-    let x = Xdpsched::start(&[
-        "--iface", "dutA", "--out", "dutB", "--sched", "qfq", "--rate", "100mbit",
-    ]);
-    assert!(
-        wait_for_path("xs-gen", "10.211.0.2"),
-        "no path across the bridge"
-    );
+    let x = start_bridge(&["--sched", "qfq", "--rate", "100mbit"]);
     // Server in one namespace, client sending from the other: (bit/s, JSON summary).
     let rate = |server_ns, client_ns, ip| -> (f64, String) {
         let r = iperf3_between(server_ns, client_ns, ip, &[5201], &["-t", "3"]);
@@ -445,11 +435,7 @@ fn tcp_crosses_the_bridge_in_both_directions() {
 #[test]
 fn frame_accounting_balances_after_a_million_packets() {
     let _tb = Testbed::up("bridge");
-    let x = Xdpsched::start(&["--iface", "dutA", "--out", "dutB", "--sched", "fifo"]);
-    assert!(
-        wait_for_path("xs-gen", "10.211.0.2"),
-        "no path across the bridge"
-    );
+    let x = start_bridge(&["--sched", "fifo"]);
     // Small UDP datagrams as fast as iperf3 sends them, in two streams.
     let _ = iperf3(&[5201, 5202], &["-u", "-b", "0", "-l", "64", "-t", "8"]);
     let (ok, stdout) = x.stop();
@@ -544,18 +530,7 @@ fn stats_json_reports_the_run() {
     let _tb = Testbed::up("bridge");
     let path = std::env::temp_dir().join("xdpsched-e2e-stats.json");
     let _ = std::fs::remove_file(&path);
-    let x = Xdpsched::start(&[
-        "--iface",
-        "dutA",
-        "--out",
-        "dutB",
-        "--stats-json",
-        path.to_str().expect("path"),
-    ]);
-    assert!(
-        wait_for_path("xs-gen", "10.211.0.2"),
-        "no path across the bridge"
-    );
+    let x = start_bridge(&["--stats-json", path.to_str().expect("path")]);
     let (ok, _) = x.stop();
     assert!(ok);
     let v: serde_json::Value =
@@ -606,11 +581,7 @@ fn two_rx_queues_are_served_by_one_scheduler() {
     assert!(!ok && err.contains("dutA has 2 RX queue(s)"), "{err}");
     let path = std::env::temp_dir().join("xdpsched-e2e-queues.json");
     let _ = std::fs::remove_file(&path);
-    let x = Xdpsched::start(&[
-        "--iface",
-        "dutA",
-        "--out",
-        "dutB",
+    let x = start_bridge(&[
         "--sched",
         "qfq",
         "--queues",
@@ -618,10 +589,6 @@ fn two_rx_queues_are_served_by_one_scheduler() {
         "--stats-json",
         path.to_str().expect("path"),
     ]);
-    assert!(
-        wait_for_path("xs-gen", "10.211.0.2"),
-        "no path across the bridge"
-    );
     // Eight TCP flows: the sending veth spreads them over its two TX queues,
     // so they arrive on both of dutA's RX queues.
     let mut srv = std::process::Command::new("ip")
@@ -794,19 +761,7 @@ fn busy_polling_workers_forward_tcp_and_balance_frames() {
         }
     }
     // xdpsched exits with an error if the kernel refuses the busy-poll socket options.
-    let x = Xdpsched::start(&[
-        "--iface",
-        "dutA",
-        "--out",
-        "dutB",
-        "--sched",
-        "qfq",
-        "--busy-poll",
-    ]);
-    assert!(
-        wait_for_path("xs-gen", "10.211.0.2"),
-        "no path across the bridge"
-    );
+    let x = start_bridge(&["--sched", "qfq", "--busy-poll"]);
     let r = iperf3(&[5201], &["-t", "3"]);
     let bps = r[0]["end"]["sum_received"]["bits_per_second"]
         .as_f64()
