@@ -16,7 +16,7 @@ cargo build --release -q -p sched --bin classify-bench
 bin=target/release/classify-bench
 {
     echo "date: $(date -u +%FT%TZ)"
-    echo "commit: $(git rev-parse HEAD)$(git diff --quiet || echo ' (dirty)')"
+    echo "commit: $(git rev-parse HEAD)$(git diff --quiet || echo " (dirty: $(git diff --name-only | paste -sd' '))")"
     echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //') x $(nproc)"
     echo "kernel: $(uname -r)"
     echo "rustc: $(rustc --version)"

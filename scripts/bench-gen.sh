@@ -22,7 +22,7 @@ out="bench-results/gen/$(date -u +%Y-%m-%d)-$commit"
 mkdir -p "$out"
 {
     echo "date: $(date -u +%FT%TZ)"
-    echo "commit: $(git rev-parse HEAD)$(git diff --quiet || echo ' (dirty)')"
+    echo "commit: $(git rev-parse HEAD)$(git diff --quiet || echo " (dirty: $(git diff --name-only | paste -sd' '))")"
     echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //') x $(nproc)"
     echo "kernel: $(uname -r)"
     echo "label: veth, copy mode, 2 vCPU"
