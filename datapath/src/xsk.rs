@@ -15,10 +15,13 @@
 //! back (RX/completion) and being given again.
 //!
 //! A [`Lane`] enforces those rules itself rather than trusting its caller:
-//! it marks the frames it holds (free, holding a packet, or waiting to go
-//! home), and every method that reads, writes or submits a frame checks the
-//! mark (an `assert!`: a violation is a bug in the program, not bad input,
-//! and the alternative is a data race with the kernel or another thread).
+//! it keeps each frame's spot (on its free list, held by the caller, waiting
+//! to go home, or out: with the kernel or another lane), and every method
+//! that reads, writes, frees or submits a frame asserts the spot it expects
+//! and moves it (an `assert!`: a violation is a bug in the program, not bad
+//! input, and the alternative is a data race with the kernel or another
+//! thread). So a frame cannot be released twice, submitted twice (even
+//! listed twice in one batch), or submitted from the free list.
 //! Frames move between lanes only as [`Handoff`] and [`Homeward`] tokens,
 //! which only a lane can make, cannot be copied, and clear the sender's mark.
 
@@ -177,6 +180,22 @@ pub struct Homeward {
     frame: u32,
 }
 
+/// Where a frame is, as one lane sees it. Every method that moves a frame
+/// asserts the spot it expects and sets the new one, so a frame cannot be
+/// released twice, sent while free, or given to the kernel twice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Spot {
+    /// With the kernel (fill, RX, TX or completion ring) or another lane.
+    Out,
+    /// On this lane's free list.
+    Free,
+    /// Held by this lane's caller: holding a packet, or taken off the free
+    /// list to build one.
+    Held,
+    /// Another lane's frame, waiting in `away` to go home.
+    Away,
+}
+
 /// Numbers UMEMs, so that a token is never taken by a lane of another one.
 static UMEM_IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
@@ -201,9 +220,8 @@ pub struct Lane {
     /// Descriptor of every UMEM frame, indexed by frame number; meaningful
     /// for the frames this lane holds (kept with the lengths of the packet).
     descs: Vec<FrameDesc>,
-    /// Per UMEM frame: whether this lane holds it (free, holding a packet,
-    /// or waiting in `away`), not the kernel or another lane.
-    mine: Vec<bool>,
+    /// Per UMEM frame: where it is as far as this lane knows.
+    spot: Vec<Spot>,
     /// Frames of this lane that it holds and that hold no packet.
     free: Vec<u32>,
     /// Frames of other lanes taken back here (completed or dropped), to be
@@ -377,7 +395,15 @@ impl Xsk {
                     ports: Vec::new(),
                     umem_id,
                     descs: descs.clone(),
-                    mine: (0..n).map(|f| (lo..hi).contains(&f)).collect(),
+                    spot: (0..n)
+                        .map(|f| {
+                            if (lo..hi).contains(&f) {
+                                Spot::Free
+                            } else {
+                                Spot::Out
+                            }
+                        })
+                        .collect(),
                     free: (lo..hi).rev().collect(),
                     away: Vec::new(),
                     ledger: Ledger::default(),
@@ -499,6 +525,16 @@ impl Xsk {
     }
 }
 
+/// Moves frame `i` of lane `lane` from spot `from` to `to`; panics if it is
+/// elsewhere (a free function so that it borrows only the spots).
+#[inline]
+fn shift(spot: &mut [Spot], lane: usize, i: usize, from: Spot, to: Spot) {
+    match spot.get_mut(i) {
+        Some(s) if *s == from => *s = to,
+        at => panic!("lane {lane}: frame {i} is {at:?}, not {from:?}"),
+    }
+}
+
 /// The lane of frame `i` when each of `lanes` lanes owns `span` frames (the
 /// last one also the remainder).
 #[inline]
@@ -518,24 +554,32 @@ impl Lane {
         origin_of(i, self.span, self.lanes)
     }
 
-    /// Panics unless this lane holds frame `i` (see the module's notes).
+    /// Panics unless this lane's caller holds frame `i` (see the module's notes).
     #[inline]
     fn check(&self, i: u32) {
+        let at = self.spot.get(i as usize).copied();
         assert!(
-            self.mine.get(i as usize).copied().unwrap_or(false),
-            "lane {} does not hold frame {i}",
+            at == Some(Spot::Held),
+            "lane {}: frame {i} is {at:?}, not held",
             self.id
         );
+    }
+
+    /// Moves frame `i` from spot `from` to `to`; panics if it is elsewhere.
+    #[inline]
+    fn shift(&mut self, i: usize, from: Spot, to: Spot) {
+        shift(&mut self.spot, self.id, i, from, to);
     }
 
     /// Takes frame `i` back as no longer holding a packet: onto the free list
     /// if it is this lane's, else among the frames to send home.
     #[inline]
     pub fn release(&mut self, i: u32) {
-        self.check(i);
         if self.origin(i) == self.id {
+            self.shift(i as usize, Spot::Held, Spot::Free);
             self.free.push(i);
         } else {
+            self.shift(i as usize, Spot::Held, Spot::Away);
             self.away.push(i);
         }
     }
@@ -544,8 +588,8 @@ impl Lane {
     /// the lane `origin` takes it with [`Lane::take_back`].
     pub fn send_away(&mut self, mut home: impl FnMut(usize, Homeward)) {
         let (span, lanes) = (self.span, self.lanes);
-        for f in self.away.drain(..) {
-            self.mine[f as usize] = false;
+        for f in std::mem::take(&mut self.away) {
+            self.shift(f as usize, Spot::Away, Spot::Out);
             let t = Homeward {
                 umem: self.umem_id,
                 frame: f,
@@ -558,17 +602,14 @@ impl Lane {
     #[inline]
     pub fn take_back(&mut self, t: Homeward) {
         assert_eq!(t.umem, self.umem_id, "a frame of another UMEM");
-        let f = t.frame as usize;
-        assert!(!self.mine[f], "lane {} already holds frame {f}", self.id);
-        self.mine[f] = true;
+        self.shift(t.frame as usize, Spot::Out, Spot::Held);
         self.release(t.frame);
     }
 
     /// Gives frame `i` (holding a packet) to another lane.
     #[inline]
     pub fn hand_over(&mut self, i: u32) -> Handoff {
-        self.check(i);
-        self.mine[i as usize] = false;
+        self.shift(i as usize, Spot::Held, Spot::Out);
         Handoff {
             umem: self.umem_id,
             desc: self.descs[i as usize],
@@ -581,8 +622,7 @@ impl Lane {
     pub fn adopt(&mut self, t: Handoff) -> u32 {
         assert_eq!(t.umem, self.umem_id, "a frame of another UMEM");
         let i = t.desc.addr() / self.frame_size as usize;
-        assert!(!self.mine[i], "lane {} already holds frame {i}", self.id);
-        self.mine[i] = true;
+        self.shift(i, Spot::Out, Spot::Held);
         self.descs[i] = t.desc;
         i as u32
     }
@@ -590,7 +630,9 @@ impl Lane {
     /// A free frame of this lane (to build a packet in), if any.
     #[inline]
     pub fn pop_free(&mut self) -> Option<u32> {
-        self.free.pop()
+        let i = self.free.pop()?;
+        self.shift(i as usize, Spot::Free, Spot::Held);
+        Some(i)
     }
 
     /// Free frames on hand.
@@ -620,17 +662,18 @@ impl Lane {
         scratch.clear();
         let start = self.free.len() - want;
         scratch.extend(self.free[start..].iter().map(|&i| self.descs[i as usize]));
-        // SAFETY: these frames came off our free list, so neither the kernel nor a queue
-        // holds them (the free list only ever holds frames marked ours); they belong to
-        // this UMEM.
-        let n = unsafe { fq.produce(scratch) };
-        if n == want {
-            for &i in &self.free[start..] {
-                self.mine[i as usize] = false;
-            }
-            self.free.truncate(start);
-            self.ledger.in_fill += n as u64;
+        for &i in &self.free[start..] {
+            // A frame is on the free list once (release and take-back check it).
+            debug_assert_eq!(self.spot[i as usize], Spot::Free);
         }
+        // SAFETY: these frames came off our free list, so neither the kernel nor another
+        // lane has them (a frame gets onto the free list only from `Held`, once, and
+        // leaves it only here or through `pop_free`); they belong to this UMEM.
+        let n = unsafe { fq.produce(scratch) };
+        for i in self.free.drain(start..start + n) {
+            self.spot[i as usize] = Spot::Out;
+        }
+        self.ledger.in_fill += n as u64;
     }
 
     /// Takes up to `scratch.len()` received frames from port `p`: their
@@ -645,7 +688,7 @@ impl Lane {
         for d in &scratch[..n] {
             let i = d.addr() / self.frame_size as usize;
             self.descs[i] = *d;
-            self.mine[i] = true;
+            shift(&mut self.spot, self.id, i, Spot::Out, Spot::Held);
             out.push(i as u32);
         }
         self.ledger.in_fill -= n as u64;
@@ -703,16 +746,16 @@ impl Lane {
         if n > 0 {
             scratch.clear();
             for &i in &frames[..n] {
-                let held = self.mine.get(i as usize).copied().unwrap_or(false);
-                assert!(held, "lane {} does not hold frame {i}", self.id);
+                // One at a time: a frame listed twice is no longer held the second time.
+                shift(&mut self.spot, self.id, i as usize, Spot::Held, Spot::Out);
                 scratch.push(self.descs[i as usize]);
             }
-            // SAFETY: this lane holds these frames (checked: not in any ring, not with
-            // another lane), and they belong to this UMEM.
+            // SAFETY: this lane's caller held these frames (checked, each once: not in any
+            // ring, not with another lane), and they belong to this UMEM.
             let done = unsafe { tx.produce(scratch) };
             debug_assert_eq!(done, n);
-            for &i in &frames[..done] {
-                self.mine[i as usize] = false;
+            for &i in &frames[done..n] {
+                self.spot[i as usize] = Spot::Held;
             }
             self.ledger.in_tx += done as u64;
             port.in_flight += done as u64;
@@ -772,7 +815,7 @@ impl Lane {
         let fs = self.frame_size as usize;
         for d in &scratch[..n] {
             let i = d.addr() / fs;
-            self.mine[i] = true;
+            self.shift(i, Spot::Out, Spot::Held);
             self.release(i as u32);
         }
         self.ledger.in_tx -= n as u64;

@@ -743,6 +743,26 @@ fn a_lane_touches_only_the_frames_it_holds_and_passes_them_on_by_token() {
         }
         assert_eq!(a.free_frames(), free_before);
         assert!(a.balanced(0) && b.balanced(0), "{a:?} {b:?}");
+        // A frame released twice, or submitted from the free list: refused.
+        let g = a.pop_free().expect("a free frame");
+        a.release(g);
+        assert!(refused(&mut || a.release(g)), "a frame released twice");
+        assert!(
+            refused(&mut || {
+                let _ = a.transmit(0, &[g], &mut Vec::new());
+            }),
+            "transmitting a free frame"
+        );
+        assert!(a.balanced(0), "refusals move nothing");
+        // The same frame twice in one batch (the first copy is marked sent
+        // before the second is refused: the frame is lost to the ledger).
+        let g = a.pop_free().expect("a free frame");
+        assert!(
+            refused(&mut || {
+                let _ = a.transmit(0, &[g, g], &mut Vec::new());
+            }),
+            "one frame twice in a batch"
+        );
     });
     t.join().expect("the frame ownership checks hold");
 }
