@@ -196,7 +196,7 @@ where
     write_outputs(a, flows, &out, &summary)?;
     if summary.tx_uncompleted > 0 {
         anyhow::bail!(
-            "the kernel never completed {} transmitted frames (did the sending interface go away or stop sending?)",
+            "{} frames counted as sent never left (the kernel did not take or complete them: did the sending interface go away or stop sending?)",
             summary.tx_uncompleted
         );
     }

@@ -105,8 +105,9 @@ pub struct TxResult {
     pub balanced: bool,
     /// Frames the sending port received (not ours to count; recycled).
     pub received_other: u64,
-    /// Frames the kernel had not completed when the sender stopped waiting
-    /// for them (0 unless the interface went away or stopped sending).
+    /// Frames counted as sent that the kernel never completed: still in its
+    /// rings when the sender stopped waiting, or never given to it (0 unless
+    /// the interface went away or stopped sending).
     pub uncompleted: u64,
 }
 
@@ -322,8 +323,8 @@ fn flush_intervals(rx: &mut RxState, start: u64, interval: u64, now: u64, upto_e
     }
 }
 
-/// How long after the run and its drain a sender still waits for the kernel
-/// to complete frames it was given.
+/// How long, once the run and its drain are over, a sender waits for the
+/// kernel to complete one more frame before it gives up on the rest.
 const COMPLETION_WAIT_NS: u64 = 1_000_000_000;
 
 /// One thread's loop over one port: sends if `tx`, receives if `rx`.
@@ -355,6 +356,8 @@ fn port_loop(
         r.res.series = Series::new(r.res.flows.len(), interval, start);
     }
     let mut stopping_at: Option<u64> = None;
+    // When the kernel last completed frames of ours.
+    let mut tx_progress = start;
     loop {
         let now = sh.now();
         if stopping_at.is_none() && sh.stop.load(Ordering::Relaxed) {
@@ -363,7 +366,9 @@ fn port_loop(
         let mut work = 0usize;
         // Send.
         if let Some(t) = tx.as_deref_mut() {
-            xsk.complete(0, &mut scratch);
+            if xsk.complete(0, &mut scratch) > 0 {
+                tx_progress = now;
+            }
             if !t.done {
                 let stopped = stopping_at.is_some();
                 let rel = now.saturating_sub(start);
@@ -466,9 +471,11 @@ fn port_loop(
             break;
         }
         // The kernel completes what it was given, unless the interface went away
-        // (or stopped sending): then stop waiting for it.
+        // (or stopped sending): past the drain, a sender whose frames have not
+        // moved for a while stops waiting for them. One still sending a backlog
+        // (behind its schedule, but progressing) goes on.
         let drained = stopping_at.map_or(listen_end, |s| s + cfg.drain_ns);
-        if rx_done && now >= drained.saturating_add(COMPLETION_WAIT_NS) {
+        if rx_done && now >= drained && now.saturating_sub(tx_progress) >= COMPLETION_WAIT_NS {
             break;
         }
         if work == 0 {
@@ -495,6 +502,8 @@ fn port_loop(
     }
     // Give back what is still ours and let TX complete.
     if let Some(t) = tx {
+        // Built and counted, never given to the kernel (only when it stopped taking them).
+        let unsent = t.out.len() as u64;
         for f in t.out.drain(..) {
             xsk.release(f);
         }
@@ -506,7 +515,7 @@ fn port_loop(
             let _ = xsk.kick(0);
             std::thread::sleep(Duration::from_micros(500));
         }
-        t.res.uncompleted = xsk.ledger.in_tx;
+        t.res.uncompleted = unsent + xsk.ledger.in_tx;
         t.res.balanced = xsk.balanced(0);
     }
     if let Some(r) = rx {

@@ -588,7 +588,7 @@ fn a_port_that_goes_down_mid_run_ends_the_run_with_a_message() {
         "frames left with the kernel are an error"
     );
     assert!(
-        stderr.contains("never completed") && !stderr.contains("panicked"),
+        stderr.contains("never left") && !stderr.contains("panicked"),
         "{stderr}"
     );
 }
