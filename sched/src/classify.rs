@@ -154,7 +154,7 @@ pub fn hash_key(k: &FlowKey, seed: u64) -> u64 {
 /// whole entries would spread those thousand flows over megabytes. Memory in
 /// use grows with the keys held: the entries' pages are touched only as they
 /// fill.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct KeyTable<V: Copy> {
     /// Per slot: 0 when free, else `tag << 32 | (entry + 1)`, the tag being
     /// the low 32 bits of the key's hash (which also give its home slot).
@@ -167,9 +167,26 @@ pub struct KeyTable<V: Copy> {
 
 const TAG: u64 = 0xffff_ffff_0000_0000;
 
+impl<V: Copy> Clone for KeyTable<V> {
+    /// A copy with the same room: inserting into it does not allocate either
+    /// (a derived clone would keep only the entries' length as capacity).
+    fn clone(&self) -> Self {
+        let mut entries = Vec::with_capacity(self.max_len);
+        entries.extend_from_slice(&self.entries);
+        Self {
+            probe: self.probe.clone(),
+            entries,
+            mask: self.mask,
+            max_len: self.max_len,
+            seed: self.seed,
+        }
+    }
+}
+
 impl<V: Copy> KeyTable<V> {
-    /// Most keys a table can hold (entry indices are 32-bit).
-    pub const MAX_LEN: usize = 1 << 30;
+    /// Most keys a table holds: as many flows as a scheduler takes
+    /// ([`crate::SchedConfig::MAX_FLOWS`]); the probe array is then 256 MiB.
+    pub const MAX_LEN: usize = crate::SchedConfig::MAX_FLOWS as usize;
 
     /// A table for up to `max_len` keys (clamped to 1..=[`Self::MAX_LEN`]).
     /// Probe slots: the next power of two ≥ 2 × max_len, so the load factor
@@ -228,6 +245,8 @@ impl<V: Copy> KeyTable<V> {
         let want = e as u64 + 1;
         let mut i = h as usize & self.mask;
         while self.probe[i] & !TAG != want {
+            // Every entry has its slot in its probe run: a free slot means a bug.
+            debug_assert_ne!(self.probe[i], 0, "entry {e} has no probe slot");
             i = (i + 1) & self.mask;
         }
         i
