@@ -517,12 +517,65 @@ fn a_killed_bridge_fails_open_and_cleanup_removes_it() {
         xdp_attached("xs-dut", "dutA"),
         "expected a leftover program after kill -9"
     );
+    // Fail-open: with no socket in the map the program redirects port to port.
+    let out = ns(
+        "xs-gen",
+        &["ping", "-c", "5", "-i", "0.2", "-W", "1", "10.211.0.2"],
+    );
+    assert!(
+        out.status.success(),
+        "ping across the killed bridge: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let (ok, stdout, err) = xdpsched_in_dut(&["cleanup", "--iface", "dutA", "--iface", "dutB"]);
     assert!(ok, "cleanup failed: {err}");
     assert!(stdout.contains("dutA: detached"), "{stdout}");
     assert!(!xdp_attached("xs-dut", "dutA") && !xdp_attached("xs-dut", "dutB"));
     let (ok, stdout, _) = xdpsched_in_dut(&["cleanup", "--iface", "dutA"]);
     assert!(ok && stdout.contains("no XDP program"), "{stdout}");
+}
+
+#[test]
+fn a_killed_reflector_passes_frames_to_the_kernel() {
+    let _tb = Testbed::up("reflect");
+    // An address of the DUT's own, for its kernel stack to answer.
+    let add = ns(
+        "xs-dut",
+        &["ip", "addr", "add", "10.211.0.3/24", "dev", "dutA"],
+    );
+    assert!(add.status.success(), "ip addr add");
+    let mut x = Xdpsched::start(&["--iface", "dutA"]);
+    // The program is attached once the sockets are in its map.
+    let t0 = Instant::now();
+    while !xdp_attached("xs-dut", "dutA") && t0.elapsed() < Duration::from_secs(10) {
+        sleep(Duration::from_millis(100));
+    }
+    assert!(xdp_attached("xs-dut", "dutA"), "xdpsched did not attach");
+    // Running, it sends everything back (ARP too): the DUT's stack never answers.
+    let ping = |count: &str| {
+        ns(
+            "xs-gen",
+            &["ping", "-c", count, "-i", "0.2", "-W", "1", "10.211.0.3"],
+        )
+        .status
+        .success()
+    };
+    assert!(
+        !ping("2"),
+        "the DUT's stack answered while xdpsched reflected"
+    );
+    // kill -9: no socket in the map any more, so the program passes frames on.
+    if let Some(c) = x.0.as_mut() {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    assert!(
+        xdp_attached("xs-dut", "dutA"),
+        "a leftover program after kill -9"
+    );
+    assert!(ping("5"), "the DUT's stack did not answer after kill -9");
+    let (ok, _, err) = xdpsched_in_dut(&["cleanup", "--iface", "dutA"]);
+    assert!(ok, "cleanup failed: {err}");
 }
 
 #[test]
