@@ -134,6 +134,9 @@ pub struct RunStats {
     pub passed: u64,
     /// Whether every UMEM frame was accounted for at exit.
     pub frames_balanced: bool,
+    /// Most frames one port had with the kernel for transmission at once
+    /// (TX ring and completion), bounded by the TX budget of two batches.
+    pub tx_in_flight_max: u64,
     /// Packets delivered by the pipes (sum over pipes).
     pub pipe_delivered: u64,
     /// Packets lost to the pipes' loss models.
@@ -368,6 +371,8 @@ struct Counts {
     tx: [u64; 2],
     dropped: u64,
     passed: u64,
+    /// Most frames in flight on one TX port at once.
+    in_flight_max: u64,
     /// Frames received per local port index (with the port's side and queue).
     rx_ports: Vec<(usize, u32, u64)>,
 }
@@ -423,7 +428,8 @@ impl Egress {
     }
 
     /// Moves due packets from the emulator to the pending list, keeping at
-    /// most `batch` there (the TX ring stays shallow).
+    /// most `batch` there (with the TX budget in the loop, the TX ring stays
+    /// shallow and the backlog stays in the scheduler).
     fn dequeue(&mut self, lane: &mut Lane, now: u64, batch: usize) {
         let Some(emu) = self.emu.as_mut() else {
             return;
@@ -541,6 +547,7 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> anyhow::Result<RunStats> {
         }
         stats.dropped += c.dropped;
         stats.passed += c.passed;
+        stats.tx_in_flight_max = stats.tx_in_flight_max.max(c.in_flight_max);
         for (side, queue, n) in c.rx_ports {
             stats.rx_per_queue[side * queues + queue as usize] += n;
         }
@@ -715,8 +722,13 @@ fn lane_loop(
         eg.dequeue(&mut lane, now, batch);
         for &e in &owned {
             let Some(p) = tx_port[e] else { continue };
-            if !eg.pending[e].is_empty() {
-                let sent = lane.transmit(p, &eg.pending[e], &mut scratch_v);
+            // The TX budget (like BQL): at most two batches with the kernel, so that
+            // a device that falls behind leaves the backlog in the scheduler.
+            let room = (2 * batch).saturating_sub(lane.ports[p].in_flight as usize);
+            let take = eg.pending[e].len().min(room);
+            if take > 0 {
+                let sent = lane.transmit(p, &eg.pending[e][..take], &mut scratch_v);
+                out.in_flight_max = out.in_flight_max.max(lane.ports[p].in_flight);
                 eg.pending[e].drain(..sent);
                 out.tx[e] += sent as u64;
                 work += sent;

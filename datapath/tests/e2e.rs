@@ -435,10 +435,25 @@ fn tcp_crosses_the_bridge_in_both_directions() {
 #[test]
 fn frame_accounting_balances_after_a_million_packets() {
     let _tb = Testbed::up("bridge");
-    let x = start_bridge(&["--sched", "fifo"]);
+    let path = std::env::temp_dir().join("xdpsched-e2e-million.json");
+    let _ = std::fs::remove_file(&path);
+    let x = start_bridge(&[
+        "--sched",
+        "fifo",
+        "--stats-json",
+        path.to_str().expect("path"),
+    ]);
     // Small UDP datagrams as fast as iperf3 sends them, in two streams.
     let _ = iperf3(&[5201, 5202], &["-u", "-b", "0", "-l", "64", "-t", "8"]);
     let (ok, stdout) = x.stop();
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("stats file")).expect("JSON");
+    // The TX budget: at most two batches (default 64 frames) with the kernel.
+    let in_flight = v["tx_in_flight_max"].as_u64().unwrap_or(0);
+    assert!(
+        (1..=128).contains(&in_flight),
+        "TX in flight at most {in_flight}"
+    );
     let rx: u64 = stdout
         .split("rx [")
         .nth(1)
