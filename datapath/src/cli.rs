@@ -64,8 +64,8 @@ pub struct Cli {
     /// Keep libbpf's and libxdp's own log lines.
     #[arg(long)]
     pub verbose: bool,
-    /// RX queues to serve on each port (0..N, one AF_XDP socket each; one
-    /// scheduler per egress port, so fairness is global across queues).
+    /// RX queues to serve on each port (0..N, one AF_XDP socket each; the
+    /// scheduled port has one scheduler, so fairness is global across queues).
     #[arg(long, default_value_t = 1)]
     pub queues: u32,
     /// Never sleep: poll the rings continuously, and busy-poll the devices'

@@ -5,12 +5,13 @@
 //! (`--iface A`): frames from A are scheduled and sent back out of A with
 //! their MAC addresses swapped.
 //!
-//! Threads: one worker per served RX socket (or per core of `--cores` when
-//! fewer), each pinned, run to completion where it can. A bridge with one
+//! Threads: one worker per served RX socket, unpinned (or one per core of
+//! `--cores`, pinned, when fewer), run to completion where it can. A bridge with one
 //! queue runs its two directions on two threads, so the kernel work that a
 //! TX kick does on veth (the receiving side's stack runs inside the sender's
-//! syscall) is spread over two CPUs. Each egress port has one scheduler,
-//! owned by one worker; workers whose frames are for another worker's egress
+//! syscall) is spread over two CPUs. Each egress port is owned by one
+//! worker, and the scheduled one has the scheduler (a bridge's other
+//! direction is forwarded unscheduled); workers whose frames are for another worker's egress
 //! hand the descriptors over through a lock-free queue, and frames return to
 //! the worker whose share of the UMEM they belong to. The clock is read once
 //! per loop iteration (and again after a non-empty RX batch) and fed to the

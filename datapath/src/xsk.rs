@@ -8,7 +8,8 @@
 //! place: the free list, a fill ring (kernel), the RX ring (kernel → us),
 //! the scheduler (a queued descriptor), a TX ring or a completion ring
 //! (kernel). [`Ledger`] counts the frames handed to and taken back from the
-//! kernel; `free + fill + tx + queued == total` is checked after traffic.
+//! kernel; `free + away + fill + tx + queued == total` (summed over lanes)
+//! is checked after traffic.
 //! The rules that make the `unsafe` calls sound follow from that: a frame is
 //! given to the kernel (fill/TX) only when we own it (it came from the free
 //! list, the RX ring or the scheduler), and touched only between being taken
