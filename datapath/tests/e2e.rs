@@ -93,6 +93,18 @@ impl Xdpsched {
             .sum()
     }
 
+    /// kill -9 (no chance to detach): its program stays on dutA.
+    fn kill9(&mut self) {
+        if let Some(c) = self.0.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        assert!(
+            xdp_attached("xs-dut", "dutA"),
+            "expected a leftover program after kill -9"
+        );
+    }
+
     /// SIGINT, then wait: (exit success, stdout).
     fn stop(mut self) -> (bool, String) {
         let child = self.0.take().expect("running");
@@ -518,20 +530,8 @@ fn errors_users_hit_are_clear_messages() {
 #[test]
 fn a_killed_bridge_fails_open_and_cleanup_removes_it() {
     let _tb = Testbed::up("bridge");
-    let mut x = Xdpsched::start(&["--iface", "dutA", "--out", "dutB"]);
-    assert!(
-        wait_for_path("xs-gen", "10.211.0.2"),
-        "no path across the bridge"
-    );
-    // kill -9: no chance to detach.
-    if let Some(c) = x.0.as_mut() {
-        let _ = c.kill();
-        let _ = c.wait();
-    }
-    assert!(
-        xdp_attached("xs-dut", "dutA"),
-        "expected a leftover program after kill -9"
-    );
+    let mut x = start_bridge(&[]);
+    x.kill9();
     // Fail-open: with no socket in the map the program redirects port to port.
     let out = ns(
         "xs-gen",
@@ -580,14 +580,7 @@ fn a_killed_reflector_passes_frames_to_the_kernel() {
         "the DUT's stack answered while xdpsched reflected"
     );
     // kill -9: no socket in the map any more, so the program passes frames on.
-    if let Some(c) = x.0.as_mut() {
-        let _ = c.kill();
-        let _ = c.wait();
-    }
-    assert!(
-        xdp_attached("xs-dut", "dutA"),
-        "a leftover program after kill -9"
-    );
+    x.kill9();
     assert!(ping("5"), "the DUT's stack did not answer after kill -9");
     let (ok, _, err) = xdpsched_in_dut(&["cleanup", "--iface", "dutA"]);
     assert!(ok, "cleanup failed: {err}");
