@@ -468,15 +468,6 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> anyhow::Result<RunStats> {
         queues,
         bridge,
     };
-    // Where each worker runs: on the listed cores, or where the kernel puts it.
-    // Unpinned is the default: on 2 vCPUs, where the endpoints share the
-    // cores, pinning cost iperf3 TCP and left 64-byte floods the same; it
-    // helped only 1500-byte floods with the veths' NAPI threaded (README).
-    let pins: Vec<Option<usize>> = if cfg.cores.is_empty() {
-        vec![None; lanes]
-    } else {
-        cfg.cores.iter().map(|&c| Some(c)).collect()
-    };
     let mut xsk = Xsk::open_lanes(&ifaces, &cfg.xsk, &plan)?;
     let emu: Emulator<Desc> = Emulator::from_config(&cfg.emulator, 0x5eed_1234)?;
     let total = xsk.total_frames();
@@ -500,7 +491,12 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> anyhow::Result<RunStats> {
             let e = (lane.id == plan.owner(sched_side))
                 .then(|| emu.take())
                 .flatten();
-            let core = pins.get(lane.id).copied();
+            // Where each worker runs: on the listed core, or (no --cores) where
+            // the kernel puts it. Unpinned is the default: on 2 vCPUs, where the
+            // endpoints share the cores, pinning cost iperf3 TCP and left 64-byte
+            // floods the same; it helped only 1500-byte floods with the veths'
+            // NAPI threaded (README).
+            let core = cfg.cores.get(lane.id).copied();
             let sh = &sh;
             let spawned = std::thread::Builder::new()
                 .name(format!("xdpsched-{}", lane.id))
@@ -508,7 +504,7 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> anyhow::Result<RunStats> {
                     // A worker that panics stops the others (they would otherwise
                     // run on, and the owner's inbox fill up, until SIGINT).
                     let _guard = StopOnPanic(&sh.stop);
-                    let r = lane_loop(cfg, sh, lane, e, core.flatten());
+                    let r = lane_loop(cfg, sh, lane, e, core);
                     if r.is_err() {
                         sh.stop.store(true, Ordering::Relaxed);
                     }

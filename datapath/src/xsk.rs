@@ -898,20 +898,10 @@ impl Lane {
     /// kernel runs their NAPI here and fills the RX rings).
     pub fn busy_poll(&mut self) {
         for p in &self.pollfds[..self.sockets] {
-            // SAFETY: `p.fd` is an open AF_XDP socket of this lane's; a zero-length
-            // receive with null buffer and address is what AF_XDP's recvmsg expects (it
-            // copies nothing) and MSG_DONTWAIT keeps it from blocking. The result needs no
-            // handling: the caller reads the RX ring anyway.
-            unsafe {
-                nix::libc::recvfrom(
-                    p.fd,
-                    std::ptr::null_mut(),
-                    0,
-                    nix::libc::MSG_DONTWAIT,
-                    std::ptr::null_mut(),
-                    std::ptr::null_mut(),
-                );
-            }
+            // A zero-length receive is what AF_XDP's recvmsg expects (it copies
+            // nothing); the result needs no handling: the caller reads the RX ring.
+            let flags = nix::sys::socket::MsgFlags::MSG_DONTWAIT;
+            let _ = nix::sys::socket::recv(p.fd, &mut [], flags);
         }
     }
 

@@ -216,7 +216,8 @@ pub struct Summary {
     pub tx_stalls: u64,
     /// Every UMEM frame accounted for at the end (both sides).
     pub frames_balanced: bool,
-    /// Frames the kernel never completed (the interface went away?).
+    /// Frames counted as sent that never left: never completed by the kernel,
+    /// or never given to it (the interface went away or stopped sending?).
     pub tx_uncompleted: u64,
     /// Totals.
     pub total_tx_packets: u64,
