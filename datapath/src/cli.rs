@@ -5,7 +5,9 @@ use crate::worker::RunConfig;
 use crate::xsk::{XdpMode, XskParams};
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
-use sched::config::{Config, DefaultAction, FlowsetSpec, MaskSpec, PipeSpec, QueueSpec};
+use sched::config::{
+    Config, DefaultAction, Dir, FlowsetSpec, MaskSpec, MatchSpec, PipeSpec, QueueSpec, RuleSpec,
+};
 use sched::Kind;
 use std::time::Duration;
 
@@ -19,20 +21,37 @@ pub struct Cli {
     /// Port to serve (port A). Alone: reflect mode (MAC swap, out the same port).
     #[arg(long)]
     pub iface: Option<String>,
-    /// Second port (port B): inline bridge; A→B is scheduled, B→A forwarded.
+    /// Second port (port B): inline bridge; A→B is scheduled, B→A forwarded
+    /// (or scheduled too: --reverse-*, or rules with dir = "b-to-a").
     #[arg(long)]
     pub out: Option<String>,
-    /// Scheduler for the simple form: fifo, prio, drr, wf2q, qfq.
+    /// Scheduler for the simple form (A→B): fifo, prio, drr, wf2q, qfq.
     #[arg(long, default_value = "fifo")]
     pub sched: String,
-    /// Egress rate for the simple form (e.g. 100mbit, 1Gbit/s); absent: as fast as the port takes it.
+    /// Egress rate for the simple form, A→B (e.g. 100mbit, 1Gbit/s); absent:
+    /// as fast as the port takes it.
     #[arg(long)]
     pub rate: Option<String>,
+    /// Propagation delay for the simple form, A→B (e.g. 40ms; a bare number
+    /// is milliseconds).
+    #[arg(long)]
+    pub delay: Option<String>,
+    /// Schedule B→A too (simple form), with this scheduler. Any --reverse-*
+    /// flag schedules B→A; the others default as for A→B.
+    #[arg(long)]
+    pub reverse_sched: Option<String>,
+    /// Rate of B→A (simple form), e.g. 2mbit for an asymmetric access line.
+    #[arg(long)]
+    pub reverse_rate: Option<String>,
+    /// Propagation delay of B→A (simple form).
+    #[arg(long)]
+    pub reverse_delay: Option<String>,
     /// Per-flow queue limit for the simple form: packets ("100") or bytes
     /// with a unit ("150KB"). The default is the kernel fq's flow_limit.
     #[arg(long, default_value = "100")]
     pub flow_queue: String,
-    /// Full pipe/flowset/rule configuration (TOML); replaces --sched/--rate/--flow-queue.
+    /// Full pipe/flowset/rule configuration (TOML); replaces the simple form's
+    /// --sched/--rate/--delay/--flow-queue and --reverse-*.
     #[arg(long)]
     pub config: Option<std::path::PathBuf>,
     /// XDP attach mode: auto, native, skb.
@@ -88,21 +107,53 @@ pub enum Command {
     },
 }
 
-/// The simple form: one pipe at `rate` with `kind`, per-5-tuple flows of equal weight.
-pub fn simple_config(kind: Kind, rate_bps: Option<u64>, flow_queue: QueueSpec) -> Config {
-    let mut pipe = PipeSpec::new("egress");
-    pipe.bandwidth_bps = rate_bps;
-    pipe.sched = kind;
-    let mut fs = FlowsetSpec::new("flows", 0);
-    fs.mask = MaskSpec::FIVE_TUPLE;
-    fs.max_flows = 65_536;
-    fs.queue = flow_queue;
-    Config {
-        pipes: vec![pipe],
-        flowsets: vec![fs],
+/// One direction of the simple form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Simple {
+    /// Scheduler.
+    pub kind: Kind,
+    /// Rate in bit/s (`None`: unlimited).
+    pub rate_bps: Option<u64>,
+    /// Propagation delay.
+    pub delay_ns: u64,
+}
+
+/// The simple form: per direction one pipe with per-5-tuple flows of equal
+/// weight, each flow's queue `flow_queue`. A→B (`egress`) takes every frame
+/// (the default); B→A (`reverse`), if given, every IP packet (non-IP frames
+/// such as ARP pass).
+pub fn simple_config(ab: Simple, ba: Option<Simple>, flow_queue: QueueSpec) -> Config {
+    let pipe = |name: &str, s: Simple| {
+        let mut pipe = PipeSpec::new(name);
+        pipe.bandwidth_bps = s.rate_bps;
+        pipe.delay_ns = s.delay_ns;
+        pipe.sched = s.kind;
+        pipe
+    };
+    let flowset = |name: &str, pipe: usize| {
+        let mut fs = FlowsetSpec::new(name, pipe);
+        fs.mask = MaskSpec::FIVE_TUPLE;
+        fs.max_flows = 65_536;
+        fs.queue = flow_queue;
+        fs
+    };
+    let mut c = Config {
+        pipes: vec![pipe("egress", ab)],
+        flowsets: vec![flowset("flows", 0)],
         rules: Vec::new(),
         default: DefaultAction::Flowset(0),
+        default_dir: Dir::AToB,
+    };
+    if let Some(ba) = ba {
+        c.pipes.push(pipe("reverse", ba));
+        c.flowsets.push(flowset("reverse-flows", 1));
+        c.rules.push(RuleSpec {
+            matcher: MatchSpec::ANY,
+            flowset: 1,
+            dir: Dir::BToA,
+        });
     }
+    c
 }
 
 fn duration(s: &str, what: &str) -> anyhow::Result<Option<Duration>> {
@@ -123,18 +174,66 @@ impl Cli {
                 sched::config::from_toml(&text).with_context(|| format!("{}", path.display()))?
             }
             None => {
-                let kind: Kind = self.sched.parse().map_err(anyhow::Error::msg)?;
-                let rate = match &self.rate {
-                    Some(r) => {
-                        Some(sched::units::parse_rate(r).with_context(|| format!("--rate {r:?}"))?)
+                let simple = |flag: &str,
+                              sched: Option<&str>,
+                              rate: Option<&str>,
+                              delay: Option<&str>|
+                 -> anyhow::Result<Simple> {
+                    let kind: Kind = sched
+                        .unwrap_or("fifo")
+                        .parse()
+                        .map_err(|e| anyhow::anyhow!("--{flag}sched: {e}"))?;
+                    let rate_bps = match rate {
+                        Some(r) => Some(
+                            sched::units::parse_rate(r)
+                                .with_context(|| format!("--{flag}rate {r:?}"))?,
+                        ),
+                        None => None,
+                    };
+                    let delay_ns = match delay {
+                        Some(d) => sched::units::parse_duration(d)
+                            .with_context(|| format!("--{flag}delay {d:?}"))?,
+                        None => 0,
+                    };
+                    if delay_ns > sched::config::MAX_DELAY_NS {
+                        bail!("--{flag}delay {delay:?}: at most 1h");
                     }
-                    None => None,
+                    Ok(Simple {
+                        kind,
+                        rate_bps,
+                        delay_ns,
+                    })
+                };
+                let ab = simple(
+                    "",
+                    Some(&self.sched),
+                    self.rate.as_deref(),
+                    self.delay.as_deref(),
+                )?;
+                let ba = if self.reverse_sched.is_some()
+                    || self.reverse_rate.is_some()
+                    || self.reverse_delay.is_some()
+                {
+                    if self.out.is_none() {
+                        bail!("--reverse-sched/--reverse-rate/--reverse-delay schedule B→A: they need a bridge (--out)");
+                    }
+                    Some(simple(
+                        "reverse-",
+                        self.reverse_sched.as_deref(),
+                        self.reverse_rate.as_deref(),
+                        self.reverse_delay.as_deref(),
+                    )?)
+                } else {
+                    None
                 };
                 let q = sched::config::parse_queue("--flow-queue", &self.flow_queue)
                     .map_err(anyhow::Error::msg)?;
-                simple_config(kind, rate, q)
+                simple_config(ab, ba, q)
             }
         };
+        if self.out.is_none() && emulator.uses(sched::config::Direction::BToA) {
+            bail!("the configuration has rules for b-to-a, but reflect mode (no --out) has only a-to-b: remove them or give --out");
+        }
         let mode = match self.xdp_mode.as_str() {
             "auto" => XdpMode::Auto,
             "native" => XdpMode::Native,
@@ -177,7 +276,7 @@ impl Cli {
                 }
             }
         }
-        let ring = (self.frames / 4).next_power_of_two().clamp(64, 4096);
+        let ring = ring_size_for(self.frames);
         Ok(RunConfig {
             iface,
             out: self.out,
@@ -201,6 +300,12 @@ impl Cli {
             busy_poll: self.busy_poll,
         })
     }
+}
+
+/// Size of every AF_XDP ring for a UMEM of `frames` frames: a quarter of
+/// them, as a power of two in 64..=4096.
+pub fn ring_size_for(frames: u32) -> u32 {
+    (frames / 4).next_power_of_two().clamp(64, 4096)
 }
 
 /// CPUs this process may run on.
@@ -259,13 +364,35 @@ mod tests {
     }
 
     #[test]
-    fn simple_form_is_one_pipe_with_per_flow_queues() {
-        let c = simple_config(Kind::Qfq, Some(100_000_000), QueueSpec::Packets(100));
+    fn simple_form_is_one_pipe_with_per_flow_queues_per_direction() {
+        let ab = Simple {
+            kind: Kind::Qfq,
+            rate_bps: Some(100_000_000),
+            delay_ns: 5_000_000,
+        };
+        let c = simple_config(ab, None, QueueSpec::Packets(100));
         assert_eq!(c.pipes.len(), 1);
         assert_eq!(c.pipes[0].bandwidth_bps, Some(100_000_000));
+        assert_eq!(c.pipes[0].delay_ns, 5_000_000);
         assert_eq!(c.flowsets[0].mask, MaskSpec::FIVE_TUPLE);
         assert_eq!(c.default, DefaultAction::Flowset(0));
         assert_eq!(c.flowsets[0].queue, QueueSpec::Packets(100));
+        assert!(!c.uses(sched::config::Direction::BToA));
+        let ba = Simple {
+            kind: Kind::Fifo,
+            rate_bps: Some(2_000_000),
+            delay_ns: 40_000_000,
+        };
+        let c = simple_config(ab, Some(ba), QueueSpec::Packets(100));
+        let rev = c.for_direction(sched::config::Direction::BToA);
+        assert_eq!(rev.pipes.len(), 1);
+        assert_eq!(rev.pipes[0].name, "reverse");
+        assert_eq!(rev.pipes[0].bandwidth_bps, Some(2_000_000));
+        assert_eq!(rev.rules.len(), 1);
+        let fwd = c.for_direction(sched::config::Direction::AToB);
+        assert_eq!(fwd.pipes.len(), 1);
+        assert_eq!(fwd.pipes[0].name, "egress");
+        assert!(fwd.rules.is_empty());
     }
 
     #[test]

@@ -9,6 +9,7 @@
 pub mod cli;
 pub mod netns;
 pub mod preflight;
+pub mod signals;
 pub mod worker;
 // The one place with `unsafe`: every block carries a `// SAFETY:` comment.
 #[allow(unsafe_code)]

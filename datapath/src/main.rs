@@ -3,7 +3,7 @@
 use anyhow::Context;
 use clap::Parser;
 use datapath::cli::{Cli, Command};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 fn cleanup(ifaces: &[String]) -> anyhow::Result<()> {
@@ -53,9 +53,12 @@ fn real_main() -> anyhow::Result<()> {
         }
     }
     let stop = Arc::new(AtomicBool::new(false));
-    let s = stop.clone();
-    ctrlc::set_handler(move || s.store(true, Ordering::Relaxed))
-        .context("installing the SIGINT/SIGTERM handler")?;
+    datapath::signals::install(stop.clone(), |sig, action| {
+        if action == datapath::signals::Action::Ignored {
+            eprintln!("xdpsched: {sig} ignored: reloading the configuration is not implemented yet; still running (SIGINT or SIGTERM stop)");
+        }
+    })
+    .context("setting up signal handling (SIGINT, SIGTERM, SIGHUP)")?;
     let stats = datapath::worker::run(&cfg, stop).context("xdpsched")?;
     println!(
         "xdpsched: rx {:?} tx {:?} dropped {} passed {} malformed {} frames {}",

@@ -1,17 +1,18 @@
 //! The forwarding loop: RX → classify/schedule (sched::emulator) → TX.
 //!
-//! Bridge mode (`--iface A --out B`): frames from A go through the
-//! configured pipes to B; frames from B go to A unscheduled. Reflect mode
-//! (`--iface A`): frames from A are scheduled and sent back out of A with
-//! their MAC addresses swapped.
+//! Bridge mode (`--iface A --out B`): frames from A go through the pipes
+//! the configuration gives A→B and out of B; frames from B go through B→A's
+//! pipes, or straight to A when no rule or default names that direction.
+//! Reflect mode (`--iface A`): frames from A are scheduled and sent back out
+//! of A with their MAC addresses swapped.
 //!
 //! Threads: one worker per served RX socket, unpinned (or one per core of
 //! `--cores`, pinned, when fewer), run to completion where it can. A bridge with one
 //! queue runs its two directions on two threads, so the kernel work that a
 //! TX kick does on veth (the receiving side's stack runs inside the sender's
 //! syscall) is spread over two CPUs. Each egress port is owned by one
-//! worker, and the scheduled one has the scheduler (a bridge's other
-//! direction is forwarded unscheduled); workers whose frames are for another worker's egress
+//! worker, which runs that direction's scheduler (if it is scheduled);
+//! workers whose frames are for another worker's egress
 //! hand the descriptors over through a lock-free queue, and frames return to
 //! the worker whose share of the UMEM they belong to. The clock is read once
 //! per loop iteration (and again after a non-empty RX batch) and fed to the
@@ -20,8 +21,9 @@
 use crate::xsk::{Handoff, Homeward, Lane, LanePlan, Xsk, XskParams};
 use crossbeam_queue::ArrayQueue;
 use nix::sys::eventfd::{EfdFlags, EventFd};
-use sched::config::Config;
-use sched::emulator::{Emulator, Verdict};
+use sched::classify::FlowKey;
+use sched::config::{Config, Direction};
+use sched::emulator::{Cause, Emulator, Host, Verdict};
 use sched::Packet;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
@@ -37,6 +39,12 @@ const SHORT_IDLE_NS: u64 = 100_000;
 /// Longest idle sleep otherwise (ppoll wakes the lane on arrivals; this
 /// bounds how late it sees the stop flag).
 const LONG_IDLE_NS: u64 = 20_000_000;
+/// How often the scheduling worker sweeps its flow tables for idle flows
+/// and dynamic-pipe instances (never per packet).
+const EXPIRE_EVERY_NS: u64 = 1_000_000;
+/// Table slots (and instances) looked at per sweep and flowset: a table of
+/// 65 536 flows is swept in a quarter of a second.
+const EXPIRE_BUDGET: usize = 256;
 /// `SO_BUSY_POLL` with `--busy-poll`: how long one poll may spin in the
 /// kernel waiting for packets (xdpsock's and the kernel documentation's 20).
 const BUSY_POLL_US: u32 = 20;
@@ -64,7 +72,8 @@ pub struct RunConfig {
     pub iface: String,
     /// Port B: bridge mode.
     pub out: Option<String>,
-    /// Pipes, flowsets and rules for traffic from A.
+    /// Pipes, flowsets and rules (each rule and the default for A→B, B→A
+    /// or both; see [`Config::for_direction`]).
     pub emulator: Config,
     /// UMEM and ring sizes.
     pub xsk: XskParams,
@@ -86,13 +95,23 @@ pub struct RunConfig {
     pub cores: Vec<usize>,
 }
 
-/// One pipe's figures (summed over its instances if dynamic).
+/// One pipe's figures (summed over its instances if dynamic, expired ones included).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PipeReport {
     /// Pipe name.
     pub name: String,
-    /// Instances (1 for a static pipe).
+    /// The direction it carries: "a-to-b" or "b-to-a" (a pipe used in both
+    /// directions is reported once for each).
+    pub dir: &'static str,
+    /// Instances now (1 for a static pipe).
     pub instances: usize,
+    /// Dynamic pipes: instances created, expired, and packets that went to
+    /// the shared overflow instance because `max_instances` were in use.
+    pub instances_created: u64,
+    /// See `instances_created`.
+    pub instances_expired: u64,
+    /// See `instances_created`.
+    pub instances_overflowed: u64,
     /// Packets and bytes delivered.
     pub delivered: u64,
     /// Bytes delivered.
@@ -108,13 +127,18 @@ pub struct PipeReport {
 pub struct FlowsetReport {
     /// Flowset name.
     pub name: String,
+    /// Its direction ("a-to-b", "b-to-a").
+    pub dir: &'static str,
     /// Per-flow queues now.
     pub flows: usize,
     /// Created so far.
     pub created: u64,
     /// Removed after their idle timeout.
     pub expired: u64,
-    /// Packets refused because the flowset was full.
+    /// Packets that found `max_flows` flows busy and went to the flowset's
+    /// shared overflow queue.
+    pub overflowed: u64,
+    /// Packets refused because not even the overflow queue had room.
     pub refused: u64,
 }
 
@@ -129,8 +153,15 @@ pub struct RunStats {
     pub rx_per_queue: Vec<u64>,
     /// Frames transmitted per port.
     pub tx: [u64; 2],
-    /// Frames dropped (loss, limits, malformed).
+    /// Frames dropped (loss, limits, malformed), the sum of `drops`.
     pub dropped: u64,
+    /// Drops by cause, over both directions: malformed, flowset_full,
+    /// pipe_full, loss, and the schedulers' unknown_flow, bad_length,
+    /// flow_limit, global_limit, pushed_out.
+    pub drops: std::collections::BTreeMap<&'static str, u64>,
+    /// Frames still queued in the emulators when xdpsched stopped (freed,
+    /// not sent).
+    pub exit_drained: u64,
     /// Frames passed unscheduled.
     pub passed: u64,
     /// Whether every UMEM frame was accounted for at exit.
@@ -164,6 +195,8 @@ pub const TOP_FLOWS: usize = 64;
 pub struct FlowReport {
     /// Flowset name.
     pub flowset: String,
+    /// Its direction ("a-to-b", "b-to-a").
+    pub dir: &'static str,
     /// The flow: `proto src:port > dst:port` (masked fields are zero).
     pub key: String,
     /// DSCP.
@@ -201,13 +234,14 @@ fn proto_name(p: u8) -> String {
     }
 }
 
-fn flow_reports(cfg: &Config, emu: &Emulator<Desc>) -> Vec<FlowReport> {
+fn flow_reports(sc: &Sched) -> Vec<FlowReport> {
     let mut out = Vec::new();
-    for (i, fs) in cfg.flowsets.iter().enumerate() {
-        let mut v = emu.flow_stats(i);
+    for (i, fs) in sc.cfg.flowsets.iter().enumerate() {
+        let mut v = sc.emu.flow_stats(i);
         v.sort_by_key(|s| std::cmp::Reverse(s.tally.bytes));
         out.extend(v.into_iter().take(TOP_FLOWS).map(|s| FlowReport {
             flowset: fs.name.clone(),
+            dir: sc.dir.name(),
             key: format!(
                 "{} {}:{} > {}:{}",
                 proto_name(s.key.proto),
@@ -228,16 +262,23 @@ fn flow_reports(cfg: &Config, emu: &Emulator<Desc>) -> Vec<FlowReport> {
     out
 }
 
-fn pipe_reports(cfg: &Config, emu: &Emulator<Desc>) -> Vec<PipeReport> {
-    cfg.pipes
+fn pipe_reports(sc: &Sched) -> Vec<PipeReport> {
+    let emu = &sc.emu;
+    sc.cfg
+        .pipes
         .iter()
         .enumerate()
         .map(|(i, p)| {
             let (c, instances) = emu.pipe_counters(i).unwrap_or_default();
             let d = emu.pipe_drops(i).unwrap_or_default();
+            let (created, expired, overflowed) = emu.instance_counters(i).unwrap_or_default();
             PipeReport {
                 name: p.name.clone(),
+                dir: sc.dir.name(),
                 instances,
+                instances_created: created,
+                instances_expired: expired,
+                instances_overflowed: overflowed,
                 delivered: c.delivered,
                 delivered_bytes: c.delivered_bytes,
                 lost: c.lost,
@@ -245,6 +286,26 @@ fn pipe_reports(cfg: &Config, emu: &Emulator<Desc>) -> Vec<PipeReport> {
                     .iter()
                     .map(|r| (r.name(), d.drops(*r)))
                     .collect(),
+            }
+        })
+        .collect()
+}
+
+fn flowset_reports(sc: &Sched) -> Vec<FlowsetReport> {
+    sc.cfg
+        .flowsets
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let (flows, c) = sc.emu.flowset_counters(i).unwrap_or_default();
+            FlowsetReport {
+                name: f.name.clone(),
+                dir: sc.dir.name(),
+                flows,
+                created: c.created,
+                expired: c.expired,
+                overflowed: c.overflowed,
+                refused: c.refused,
             }
         })
         .collect()
@@ -374,6 +435,8 @@ struct Counts {
     passed: u64,
     /// Most frames in flight on one TX port at once.
     in_flight_max: u64,
+    /// Frames left in the emulators at exit (freed).
+    exit_drained: u64,
     /// Frames received per local port index (with the port's side and queue).
     rx_ports: Vec<(usize, u32, u64)>,
 }
@@ -382,34 +445,65 @@ struct Counts {
 struct LaneOut {
     lane: Lane,
     counts: Counts,
-    /// The scheduling lane's emulator, and its per-flow figures taken before
-    /// the drain (backlogs included).
-    emu: Option<(Emulator<Desc>, Vec<FlowReport>)>,
+    /// The directions this lane scheduled, with their per-flow figures
+    /// taken before the drain (backlogs included).
+    scheds: Vec<(Sched, Vec<FlowReport>)>,
 }
 
-/// The egress side of a lane: the emulator (on the lane that schedules) and
-/// the frames waiting for room in a TX ring.
-struct Egress {
-    emu: Option<Emulator<Desc>>,
-    /// Per egress side.
-    pending: [Vec<u32>; 2],
+/// One scheduled direction: its configuration and emulator, on the worker
+/// that owns the direction's egress port.
+struct Sched {
+    dir: Direction,
+    cfg: Config,
+    emu: Emulator<Desc>,
     /// Frames inside the emulator.
     queued: usize,
-    sched_side: usize,
+}
+
+/// What the emulator asks of the worker while a packet moves from a
+/// chained pipe into the next: its key (read from the frame) and, if it is
+/// dropped there, the frame back.
+struct LaneHost<'a> {
+    lane: &'a mut Lane,
+    dropped: u64,
+}
+
+impl Host<Desc> for LaneHost<'_> {
+    fn key(&mut self, d: &Desc) -> FlowKey {
+        // The frame parsed when it arrived; it has not changed since.
+        sched::wire::parse(self.lane.data(d.frame))
+            .map_or_else(|_| FlowKey::default(), |h| FlowKey::from_headers(&h))
+    }
+
+    fn dropped(&mut self, d: Desc, _: Cause) {
+        self.lane.release(d.frame);
+        self.dropped += 1;
+    }
+}
+
+/// The egress side of a lane: the emulators of the directions whose egress
+/// it owns, and the frames waiting for room in a TX ring.
+struct Egress {
+    /// Per egress side: the scheduler of the direction that leaves there.
+    sched: [Option<Sched>; 2],
+    /// Per egress side.
+    pending: [Vec<u32>; 2],
     reflect: bool,
+    /// When the flow tables were last swept for idle flows.
+    last_expire: u64,
 }
 
 impl Egress {
     /// A frame arriving for egress `e` (received here or handed over): through
-    /// the emulator if `e` is the scheduled side, else straight on.
+    /// that direction's emulator if it is scheduled, else straight on.
     fn arrive(&mut self, lane: &mut Lane, c: &mut Counts, e: usize, now: u64, f: u32) {
-        let Some(emu) = self.emu.as_mut().filter(|_| e == self.sched_side) else {
+        let Some(sc) = self.sched[e].as_mut() else {
             self.pending[e].push(f);
             return;
         };
         let len = lane.frame_len(f);
-        match emu.enqueue(now, lane.data(f), Desc { frame: f, len }) {
-            Verdict::Queued { .. } => self.queued += 1,
+        match sc.emu.enqueue(now, lane.data(f), Desc { frame: f, len }) {
+            Verdict::Queued { .. } => sc.queued += 1,
             Verdict::QueuedPushedOut { victim, .. } => {
                 lane.release(victim.frame);
                 c.dropped += 1;
@@ -428,25 +522,164 @@ impl Egress {
         }
     }
 
-    /// Moves due packets from the emulator to the pending list, keeping at
-    /// most `batch` there (with the TX budget in the loop, the TX ring stays
-    /// shallow and the backlog stays in the scheduler).
-    fn dequeue(&mut self, lane: &mut Lane, now: u64, batch: usize) {
-        let Some(emu) = self.emu.as_mut() else {
-            return;
-        };
-        let out = &mut self.pending[self.sched_side];
-        while out.len() < batch {
-            let Some((_, _, d)) = emu.dequeue(now) else {
-                break;
+    /// Moves due packets from the emulators to the pending lists, keeping at
+    /// most `batch` in each (with the TX budget in the loop, the TX ring stays
+    /// shallow and the backlog stays in the scheduler). Every
+    /// `EXPIRE_EVERY_NS`, sweeps the flow tables for idle flows.
+    fn dequeue(&mut self, lane: &mut Lane, c: &mut Counts, now: u64, batch: usize) {
+        let expire = now >= self.last_expire + EXPIRE_EVERY_NS;
+        if expire {
+            self.last_expire = now;
+        }
+        for (sc, out) in self.sched.iter_mut().zip(self.pending.iter_mut()) {
+            let Some(sc) = sc.as_mut() else {
+                continue;
             };
-            self.queued -= 1;
-            if self.reflect {
-                lane.with_data_mut(d.frame, swap_macs);
+            if expire {
+                sc.emu.expire(now, EXPIRE_BUDGET);
             }
-            out.push(d.frame);
+            while out.len() < batch {
+                let mut host = LaneHost { lane, dropped: 0 };
+                let got = sc.emu.dequeue(now, &mut host);
+                sc.queued -= host.dropped as usize;
+                c.dropped += host.dropped;
+                let Some((_, _, d)) = got else {
+                    break;
+                };
+                sc.queued -= 1;
+                if self.reflect {
+                    lane.with_data_mut(d.frame, swap_macs);
+                }
+                out.push(d.frame);
+            }
         }
     }
+
+    /// When an emulator next wants to be called.
+    fn next_wakeup(&self) -> Option<u64> {
+        self.sched
+            .iter()
+            .flatten()
+            .filter_map(|sc| sc.emu.next_wakeup())
+            .min()
+    }
+
+    /// Frames in the emulators.
+    fn queued(&self) -> usize {
+        self.sched.iter().flatten().map(|sc| sc.queued).sum()
+    }
+}
+
+/// Frames of a full-size Ethernet frame (1500-byte MTU) as the datapath
+/// sees it, for the start-up estimate of what the links hold in flight.
+const FULL_FRAME: u64 = 1514;
+
+/// About how many UMEM frames can wait in direction `dir`'s queues and
+/// links: the frames of the lanes that receive its traffic, less what their
+/// fill rings hold to keep receiving (the same split as `Xsk::open_lanes`).
+fn frames_for(cfg: &RunConfig, plan: &Plan, dir: Direction) -> u64 {
+    let side = match dir {
+        Direction::AToB => 0,
+        Direction::BToA => 1,
+    };
+    let sides = if plan.bridge { 2 } else { 1 };
+    let lanes = plan.lanes.max(1);
+    let span = u64::from(cfg.xsk.frames) / lanes as u64;
+    let mut receiving = vec![0u64; lanes];
+    for s in 0..sides {
+        for q in 0..plan.queues as u32 {
+            receiving[plan.rx_lane(s, q) % lanes] += 1;
+        }
+    }
+    let mut mine = vec![false; lanes];
+    for q in 0..plan.queues as u32 {
+        mine[plan.rx_lane(side, q) % lanes] = true;
+    }
+    (0..lanes)
+        .filter(|&l| mine[l])
+        .map(|l| {
+            let fill = u64::from(cfg.xsk.ring_size).min(span / (receiving[l] + 1));
+            span.saturating_sub(fill * receiving[l])
+        })
+        .sum()
+}
+
+/// Checks that the UMEM can hold what direction `dcfg` keeps in flight on
+/// its links (rate × delay, at full-size frames; smaller frames need more):
+/// an error naming the `--frames` needed if not even that fits, a warning
+/// (returned) if the links plus one full queue per flowset do not.
+fn check_frames(
+    cfg: &RunConfig,
+    plan: &Plan,
+    dir: Direction,
+    dcfg: &Config,
+) -> anyhow::Result<Option<String>> {
+    let have = frames_for(cfg, plan, dir);
+    let mut in_flight = 0u64;
+    let mut links = Vec::new();
+    for p in &dcfg.pipes {
+        let (Some(bps), true) = (p.bandwidth_bps, p.delay_ns > 0) else {
+            continue;
+        };
+        let bits = (FULL_FRAME + u64::from(p.overhead_bytes)) * 8;
+        // Frames that leave during one delay, plus the one on the wire.
+        let n =
+            (u128::from(bps) * u128::from(p.delay_ns)).div_ceil(u128::from(bits) * 1_000_000_000);
+        let n = u64::try_from(n).unwrap_or(u64::MAX).saturating_add(1);
+        in_flight = in_flight.saturating_add(n);
+        links.push(format!(
+            "pipe {:?}{} {} x {}: {n}",
+            p.name,
+            if p.mask.is_some() {
+                " (per instance)"
+            } else {
+                ""
+            },
+            sched::units::format_rate(bps),
+            sched::units::format_duration(p.delay_ns)
+        ));
+    }
+    let queues: u64 = dcfg
+        .flowsets
+        .iter()
+        .map(|f| match f.queue {
+            sched::config::QueueSpec::Packets(n) => u64::from(n),
+            sched::config::QueueSpec::Bytes(b) => b.div_ceil(FULL_FRAME),
+        })
+        .sum();
+    // Frames the rest of the program may hold: hand-over and TX batches.
+    let spare = 4 * cfg.batch as u64;
+    // The smallest power-of-two --frames that gives this direction `need`.
+    let scale = |need: u64| {
+        let mut c = cfg.clone();
+        for shift in 0..16 {
+            let f = cfg.xsk.frames.saturating_mul(2 << shift).min(1 << 20);
+            c.xsk.frames = f;
+            c.xsk.ring_size = crate::cli::ring_size_for(f);
+            if frames_for(&c, plan, dir) >= need + spare || f == 1 << 20 {
+                return u64::from(f);
+            }
+        }
+        1 << 20
+    };
+    if in_flight + spare > have {
+        anyhow::bail!(
+            "{}: the emulated links keep about {in_flight} full-size frames in flight ({}; more with smaller frames), but with --frames {} the worker scheduling this direction has about {have} for its queues and links: use --frames {} or more",
+            dir.name(),
+            links.join(", "),
+            cfg.xsk.frames,
+            scale(in_flight)
+        );
+    }
+    if in_flight + queues + spare > have {
+        return Ok(Some(format!(
+            "{}: the links keep about {in_flight} full-size frames in flight and one full queue of each flowset holds {queues}, but with --frames {} about {have} frames are there for them: beyond that the kernel drops arrivals before xdpsched sees them (--frames {} holds both)",
+            dir.name(),
+            cfg.xsk.frames,
+            scale(in_flight + queues)
+        )));
+    }
+    Ok(None)
 }
 
 /// Runs until `stop` is set (or the configured duration passes).
@@ -468,8 +701,39 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> anyhow::Result<RunStats> {
         queues,
         bridge,
     };
+    // The scheduled directions, by egress side: A→B leaves on B (on A when
+    // reflecting), B→A on A when the configuration schedules it.
+    let mut scheds: [Option<Sched>; 2] = [None, None];
+    for dir in Direction::ALL {
+        let egress = match (dir, bridge) {
+            (Direction::AToB, true) => 1,
+            (Direction::AToB, false) => 0,
+            (Direction::BToA, true) => 0,
+            (Direction::BToA, false) => {
+                if cfg.emulator.uses(dir) {
+                    anyhow::bail!("the configuration schedules b-to-a traffic, but reflect mode (no --out) has only a-to-b");
+                }
+                continue;
+            }
+        };
+        if dir == Direction::BToA && !cfg.emulator.uses(dir) {
+            continue;
+        }
+        let dcfg = cfg.emulator.for_direction(dir);
+        if let Some(w) = check_frames(cfg, &plan, dir, &dcfg)? {
+            eprintln!("xdpsched: warning: {w}");
+        }
+        let seed = 0x5eed_1234 ^ (egress as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let emu = Emulator::from_config(&dcfg, seed)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", dir.name()))?;
+        scheds[egress] = Some(Sched {
+            dir,
+            cfg: dcfg,
+            emu,
+            queued: 0,
+        });
+    }
     let mut xsk = Xsk::open_lanes(&ifaces, &cfg.xsk, &plan)?;
-    let emu: Emulator<Desc> = Emulator::from_config(&cfg.emulator, 0x5eed_1234)?;
     let total = xsk.total_frames();
     let sh = Shared {
         plan,
@@ -481,16 +745,18 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> anyhow::Result<RunStats> {
             .collect::<anyhow::Result<_>>()?,
         live: (0..lanes).map(|_| Default::default()).collect(),
     };
-    let sched_side = plan.egress(0);
-    let mut emu = Some(emu);
     let taken = std::mem::take(&mut xsk.lanes);
     let outs: Vec<anyhow::Result<LaneOut>> = std::thread::scope(|s| {
         let mut handles = Vec::with_capacity(lanes);
         let mut outs = Vec::with_capacity(lanes + 1);
         for lane in taken {
-            let e = (lane.id == plan.owner(sched_side))
-                .then(|| emu.take())
-                .flatten();
+            // The directions whose egress this lane owns.
+            let mut e: [Option<Sched>; 2] = [None, None];
+            for (side, sc) in scheds.iter_mut().enumerate() {
+                if plan.owner(side) == lane.id {
+                    e[side] = sc.take();
+                }
+            }
             // Where each worker runs: on the listed core, or (no --cores) where
             // the kernel puts it. Unpinned is the default: on 2 vCPUs, where the
             // endpoints share the cores, pinning cost iperf3 TCP and left 64-byte
@@ -534,7 +800,7 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> anyhow::Result<RunStats> {
         workers: lanes,
         ..RunStats::default()
     };
-    let mut emu = None;
+    let mut done: Vec<(Sched, Vec<FlowReport>)> = Vec::new();
     for out in outs {
         let out = out?;
         let c = out.counts;
@@ -544,13 +810,12 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> anyhow::Result<RunStats> {
         }
         stats.dropped += c.dropped;
         stats.passed += c.passed;
+        stats.exit_drained += c.exit_drained;
         stats.tx_in_flight_max = stats.tx_in_flight_max.max(c.in_flight_max);
         for (side, queue, n) in c.rx_ports {
             stats.rx_per_queue[side * queues + queue as usize] += n;
         }
-        if out.emu.is_some() {
-            emu = out.emu;
-        }
+        done.extend(out.scheds);
         xsk.lanes.push(out.lane);
     }
     xsk.lanes.sort_by_key(|l| l.id);
@@ -579,29 +844,22 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> anyhow::Result<RunStats> {
         stats.xdp_to_socket += to_socket;
         stats.xdp_failed_open += failed_open;
     }
-    let (emu, flows) =
-        emu.ok_or_else(|| anyhow::anyhow!("the scheduling lane returned no emulator"))?;
-    stats.flows = flows;
-    stats.pipes = pipe_reports(&cfg.emulator, &emu);
+    if done.is_empty() {
+        anyhow::bail!("no worker returned the scheduler");
+    }
+    // A→B first.
+    done.sort_by_key(|(sc, _)| sc.dir != Direction::AToB);
+    for (sc, flows) in &done {
+        stats.flows.extend_from_slice(flows);
+        stats.pipes.extend(pipe_reports(sc));
+        stats.flowsets.extend(flowset_reports(sc));
+        stats.malformed += sc.emu.counters().malformed;
+        for (name, n) in sc.emu.drops().by_name() {
+            *stats.drops.entry(name).or_default() += n;
+        }
+    }
     stats.pipe_delivered = stats.pipes.iter().map(|p| p.delivered).sum();
     stats.pipe_lost = stats.pipes.iter().map(|p| p.lost).sum();
-    stats.flowsets = cfg
-        .emulator
-        .flowsets
-        .iter()
-        .enumerate()
-        .map(|(i, f)| {
-            let (flows, c) = emu.flowset_counters(i).unwrap_or_default();
-            FlowsetReport {
-                name: f.name.clone(),
-                flows,
-                created: c.created,
-                expired: c.expired,
-                refused: c.refused,
-            }
-        })
-        .collect();
-    stats.malformed = emu.counters().malformed;
     Ok(stats)
 }
 
@@ -612,7 +870,7 @@ fn lane_loop(
     cfg: &RunConfig,
     sh: &Shared,
     mut lane: Lane,
-    emu: Option<Emulator<Desc>>,
+    scheds: [Option<Sched>; 2],
     core: Option<usize>,
 ) -> anyhow::Result<LaneOut> {
     if let Some(core) = core {
@@ -628,7 +886,6 @@ fn lane_loop(
     }
     let me = lane.id;
     let plan = sh.plan;
-    let sched_side = plan.egress(0);
     let reflect = !plan.bridge;
     let sides = if plan.bridge { 2 } else { 1 };
     // The egress sides this lane owns, and the local port it transmits them on.
@@ -651,11 +908,10 @@ fn lane_loop(
     let mut scratch_v: Vec<FrameDesc> = Vec::with_capacity(batch * 4);
     let mut rx: Vec<u32> = Vec::with_capacity(batch);
     let mut eg = Egress {
-        emu,
+        sched: scheds,
         pending: [Vec::with_capacity(batch * 4), Vec::with_capacity(batch * 4)],
-        queued: 0,
-        sched_side,
         reflect,
+        last_expire: 0,
     };
     let mut out = Counts {
         rx_ports: lane.ports.iter().map(|p| (p.side, p.queue, 0)).collect(),
@@ -716,7 +972,7 @@ fn lane_loop(
         }
         // Scheduled output, keeping the TX ring shallow: queueing happens in the
         // scheduler, where it can be fair, not in the ring.
-        eg.dequeue(&mut lane, now, batch);
+        eg.dequeue(&mut lane, &mut out, now, batch);
         for &e in &owned {
             let Some(p) = tx_port[e] else { continue };
             // The TX budget (like BQL): at most two batches with the kernel, so that
@@ -766,10 +1022,12 @@ fn lane_loop(
                 a.store(v, Ordering::Relaxed);
             }
         }
-        if let (Some(iv), Some(emu)) = (cfg.stats_interval, eg.emu.as_ref()) {
-            if now_i - last_stats >= iv {
+        if let Some(iv) = cfg.stats_interval {
+            // Every lane with a scheduler prints its pipes; the one with A→B's
+            // also the counters of all lanes.
+            if eg.sched.iter().any(Option::is_some) && now_i - last_stats >= iv {
                 last_stats = now_i;
-                print_line(sh, &cfg.emulator, emu, eg.queued);
+                print_line(sh, &eg);
             }
         }
         if work == 0 && !cfg.busy_poll {
@@ -783,9 +1041,7 @@ fn lane_loop(
             let tx_busy = lane.ledger.in_tx > 0 || eg.pending.iter().any(|p| !p.is_empty());
             let cap = if tx_busy { SHORT_IDLE_NS } else { LONG_IDLE_NS };
             let wait = eg
-                .emu
-                .as_ref()
-                .and_then(Emulator::next_wakeup)
+                .next_wakeup()
                 .map_or(cap, |t| t.saturating_sub(now).min(cap));
             if wait > SPIN_NS {
                 sh.wake[me].sleep(
@@ -798,16 +1054,25 @@ fn lane_loop(
         }
     }
     // Per-flow figures as they stand (backlogs included), before the drain.
-    let flows = eg.emu.as_ref().map(|e| flow_reports(&cfg.emulator, e));
-    // Drain: what is in the emulator, the pending lists and the inboxes goes
+    let flows: Vec<Vec<FlowReport>> = eg.sched.iter().flatten().map(flow_reports).collect();
+    // Drain: what is in the emulators, the pending lists and the inboxes goes
     // back to its lane.
-    if let Some(emu) = eg.emu.as_mut() {
-        while let Some((_, _, d)) = emu.dequeue(u64::MAX) {
-            eg.queued -= 1;
+    for sc in eg.sched.iter_mut().flatten() {
+        loop {
+            let mut host = LaneHost {
+                lane: &mut lane,
+                dropped: 0,
+            };
+            let got = sc.emu.dequeue(u64::MAX, &mut host);
+            sc.queued -= host.dropped as usize;
+            out.exit_drained += host.dropped;
+            let Some((_, _, d)) = got else { break };
+            sc.queued -= 1;
+            out.exit_drained += 1;
             lane.release(d.frame);
         }
+        debug_assert_eq!(sc.queued, 0);
     }
-    debug_assert_eq!(eg.queued, 0);
     for p in eg.pending.iter_mut() {
         for f in p.drain(..) {
             lane.release(f);
@@ -840,22 +1105,40 @@ fn lane_loop(
     Ok(LaneOut {
         lane,
         counts: out,
-        emu: eg.emu.zip(flows),
+        scheds: eg.sched.into_iter().flatten().zip(flows).collect(),
     })
 }
 
-/// The one-line summary: counters of every lane, pipes of the emulator.
-fn print_line(sh: &Shared, cfg: &Config, emu: &Emulator<Desc>, queued: usize) {
+/// The one-line summary of a scheduling lane: the pipes of its emulators,
+/// after the counters of every lane if it schedules A→B.
+fn print_line(sh: &Shared, eg: &Egress) {
+    let pipes: Vec<String> = eg
+        .sched
+        .iter()
+        .flatten()
+        .flat_map(pipe_reports)
+        .map(|p| {
+            format!(
+                "{} ({}): {} out, {} lost",
+                p.name, p.dir, p.delivered, p.lost
+            )
+        })
+        .collect();
+    if !eg
+        .sched
+        .iter()
+        .flatten()
+        .any(|sc| sc.dir == Direction::AToB)
+    {
+        eprintln!("xdpsched: | {}", pipes.join("; "));
+        return;
+    }
     let mut c = [0u64; 6];
     for l in &sh.live {
         for (s, a) in c.iter_mut().zip(l) {
             *s += a.load(Ordering::Relaxed);
         }
     }
-    let pipes: Vec<String> = pipe_reports(cfg, emu)
-        .iter()
-        .map(|p| format!("{}: {} out, {} lost", p.name, p.delivered, p.lost))
-        .collect();
     eprintln!(
         "xdpsched: rx [{}, {}] tx [{}, {}] dropped {} passed {} queued {} | {}",
         c[0],
@@ -864,7 +1147,7 @@ fn print_line(sh: &Shared, cfg: &Config, emu: &Emulator<Desc>, queued: usize) {
         c[3],
         c[4],
         c[5],
-        queued,
+        eg.queued(),
         pipes.join("; ")
     );
 }

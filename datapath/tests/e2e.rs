@@ -2,173 +2,12 @@
 //! real AF_XDP sockets. Needs root (network namespaces, XDP); creates only
 //! its own namespaces and addresses, and tears them down even on failure.
 
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use common::*;
+use std::process::{Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
-
-const XDPSCHED: &str = env!("CARGO_BIN_EXE_xdpsched");
-
-fn repo() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// Tests share the namespace names, so they take turns.
-static TESTBED: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-/// The testbed for the duration of a test; `Drop` tears it down.
-struct Testbed {
-    _turn: std::sync::MutexGuard<'static, ()>,
-}
-
-impl Testbed {
-    fn up(mode: &str) -> Testbed {
-        Testbed::up_with(mode, 1)
-    }
-
-    /// The testbed with `queues` RX/TX queues per veth.
-    fn up_with(mode: &str, queues: u32) -> Testbed {
-        // A panicking test poisons the lock; the next one still gets its turn.
-        let turn = TESTBED.lock().unwrap_or_else(|e| e.into_inner());
-        assert!(
-            Command::new("id")
-                .arg("-u")
-                .output()
-                .map(|o| o.stdout == b"0\n")
-                .unwrap_or(false),
-            "the AF_XDP end-to-end tests need root (network namespaces, XDP programs)"
-        );
-        let st = Command::new("bash")
-            .arg(repo().join("scripts/testbed.sh"))
-            .args(["up", mode])
-            .env("XS_QUEUES", queues.to_string())
-            .status()
-            .expect("run testbed.sh");
-        assert!(st.success(), "testbed.sh up {mode} failed");
-        Testbed { _turn: turn }
-    }
-}
-
-impl Drop for Testbed {
-    fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(repo().join("scripts/testbed.sh"))
-            .arg("down")
-            .status();
-    }
-}
-
-/// xdpsched in the DUT namespace; killed on drop if still running.
-struct Xdpsched(Option<Child>);
-
-impl Xdpsched {
-    fn start(args: &[&str]) -> Xdpsched {
-        let child = Command::new("ip")
-            .args(["netns", "exec", "xs-dut", XDPSCHED])
-            .args(args)
-            .args(["--duration", "60s"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start xdpsched");
-        Xdpsched(Some(child))
-    }
-
-    /// Voluntary context switches of its worker threads so far (how often
-    /// they went to sleep).
-    fn worker_sleeps(&self) -> u64 {
-        let pid = self.0.as_ref().expect("running").id();
-        let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("its threads");
-        tasks
-            .flatten()
-            .filter(|t| {
-                std::fs::read_to_string(t.path().join("comm"))
-                    .is_ok_and(|c| c.starts_with("xdpsched-"))
-            })
-            .filter_map(|t| std::fs::read_to_string(t.path().join("status")).ok())
-            .filter_map(|st| {
-                st.lines()
-                    .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
-                    .and_then(|n| n.trim().parse::<u64>().ok())
-            })
-            .sum()
-    }
-
-    /// kill -9 (no chance to detach): its program stays on dutA.
-    fn kill9(&mut self) {
-        if let Some(c) = self.0.as_mut() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        assert!(
-            xdp_attached("xs-dut", "dutA"),
-            "expected a leftover program after kill -9"
-        );
-    }
-
-    /// SIGINT, then wait: (exit success, stdout).
-    fn stop(mut self) -> (bool, String) {
-        let child = self.0.take().expect("running");
-        let _ = Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
-            .status();
-        let out = child.wait_with_output().expect("wait for xdpsched");
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        (out.status.success(), stdout)
-    }
-}
-
-impl Drop for Xdpsched {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.0.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn ns(ns: &str, cmd: &[&str]) -> std::process::Output {
-    Command::new("ip")
-        .args(["netns", "exec", ns])
-        .args(cmd)
-        .output()
-        .expect("ip netns exec")
-}
-
-/// xdpsched bridging dutA and dutB with `extra` arguments, once a ping
-/// crosses it.
-fn start_bridge(extra: &[&str]) -> Xdpsched {
-    let mut args = vec!["--iface", "dutA", "--out", "dutB"];
-    args.extend_from_slice(extra);
-    let x = Xdpsched::start(&args);
-    assert!(
-        wait_for_path("xs-gen", "10.211.0.2"),
-        "no path across the bridge"
-    );
-    x
-}
-
-/// Pings until one succeeds (the sockets take a moment to bind), bounded.
-fn wait_for_path(from: &str, to: &str) -> bool {
-    let t0 = Instant::now();
-    while t0.elapsed() < Duration::from_secs(10) {
-        if ns(from, &["ping", "-c", "1", "-W", "1", to])
-            .status
-            .success()
-        {
-            return true;
-        }
-        sleep(Duration::from_millis(200));
-    }
-    false
-}
-
-fn xdp_attached(ns_name: &str, dev: &str) -> bool {
-    let out = Command::new("ip")
-        .args(["-n", ns_name, "link", "show", dev])
-        .output()
-        .expect("ip link");
-    String::from_utf8_lossy(&out.stdout).contains("xdp")
-}
 
 #[test]
 fn bridge_forwards_ping_both_ways_and_detaches_cleanly() {
@@ -240,20 +79,6 @@ fn bad_arguments_are_rejected_with_the_value_named() {
     }
 }
 
-fn rx_packets(ns_name: &str, dev: &str) -> u64 {
-    let out = ns(
-        ns_name,
-        &[
-            "cat",
-            &format!("/sys/class/net/{dev}/statistics/rx_packets"),
-        ],
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .unwrap_or(0)
-}
-
 #[test]
 fn reflect_mode_sends_frames_back_with_macs_swapped() {
     let _tb = Testbed::up("reflect");
@@ -294,75 +119,6 @@ fn weighted_config(sched: &str) -> String {
         );
     }
     s
-}
-
-/// Starts one-shot iperf3 servers in the sink on `ports`, runs clients from
-/// the generator with `args`, returns each server's JSON.
-fn iperf3(ports: &[u16], client_args: &[&str]) -> Vec<serde_json::Value> {
-    iperf3_between("xs-sink", "xs-gen", "10.211.0.2", ports, client_args)
-}
-
-/// iperf3 servers in `server_ns`, clients in `client_ns` sending to `server_ip`.
-fn iperf3_between(
-    server_ns: &str,
-    client_ns: &str,
-    server_ip: &str,
-    ports: &[u16],
-    client_args: &[&str],
-) -> Vec<serde_json::Value> {
-    let servers: Vec<Child> = ports
-        .iter()
-        .map(|p| {
-            Command::new("ip")
-                .args([
-                    "netns",
-                    "exec",
-                    server_ns,
-                    "iperf3",
-                    "-s",
-                    "-1",
-                    "-J",
-                    "-p",
-                    &p.to_string(),
-                ])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("iperf3 server")
-        })
-        .collect();
-    sleep(Duration::from_millis(500));
-    let clients: Vec<Child> = ports
-        .iter()
-        .map(|p| {
-            Command::new("ip")
-                .args([
-                    "netns",
-                    "exec",
-                    client_ns,
-                    "iperf3",
-                    "-c",
-                    server_ip,
-                    "-p",
-                    &p.to_string(),
-                ])
-                .args(client_args)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("iperf3 client")
-        })
-        .collect();
-    for c in clients {
-        let _ = c.wait_with_output();
-    }
-    servers
-        .into_iter()
-        .map(|s| {
-            let out = s.wait_with_output().expect("iperf3 server output");
-            serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
-        })
-        .collect()
 }
 
 /// `extra`: more xdpsched arguments.
@@ -474,19 +230,6 @@ fn frame_accounting_balances_after_a_million_packets() {
         .unwrap_or(0);
     assert!(rx >= 1_000_000, "only {rx} frames received: {stdout}");
     assert!(ok && stdout.contains("frames balanced"), "{stdout}");
-}
-
-fn xdpsched_in_dut(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new("ip")
-        .args(["netns", "exec", "xs-dut", XDPSCHED])
-        .args(args)
-        .output()
-        .expect("run xdpsched");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 #[test]

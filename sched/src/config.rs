@@ -22,6 +22,19 @@
 //! - **`[default]`** says what happens to packets no rule matches, and to
 //!   non-IP frames: `action = "pass"` (the default: forwarded unscheduled),
 //!   `flowset = "name"` or `pipe = "name"`.
+//! - **Directions.** xdpsched's bridge (`--iface A --out B`) carries two
+//!   directions; each rule and the default apply to one of them (`dir`,
+//!   default `"a-to-b"`: what `--iface` receives and `--out` sends) or to
+//!   both. Each direction is scheduled on its own with what its rules name
+//!   ([`Config::for_direction`]): a pipe used in both directions is two
+//!   links with the same parameters, one per direction (full duplex, as
+//!   netem on each interface; dummynet would share one pipe). In reflect
+//!   mode (one port) there is only `"a-to-b"`.
+//! - **Chains.** A pipe's `next` sends what leaves it (after its delay) into
+//!   another pipe's implicit flowset (`next = "pipe"`) or into a flowset
+//!   (`next = { flowset = "name" }`), where it is classified again by that
+//!   flowset's mask — dummynet with `one_pass` off, or stacked tc qdiscs.
+//!   Chains may not loop back.
 //!
 //! # Keys, values and defaults
 //! ```toml
@@ -37,6 +50,8 @@
 //! mask = { src_ip = "0.0.0.255" }  # optional: a dynamic pipe, one instance per masked key
 //! max_instances = 1024      # dynamic pipes only: most instances at once, 1..=2^24; default 1024
 //! idle_timeout = "30s"      # dynamic pipes only: idle instances expire; default 30s
+//! next = "uplink"           # optional: what leaves this pipe goes on into pipe "uplink"
+//!                           # (or next = { flowset = "name" }); no cycles
 //!
 //! [[flowset]]
 //! name = "web"              # required
@@ -53,9 +68,11 @@
 //! [[rule]]                  # ordered; first match wins
 //! flowset = "web"           # or pipe = "wan"
 //! match = { src = "10.0.0.0/8", dst = "192.168.1.0/24", proto = "tcp", src_port = "1024-65535", dst_port = 443, dscp = "ef", vlan = 100 }
+//! dir = "a-to-b"            # "a-to-b" (default), "b-to-a" or "both"
 //!
 //! [default]
 //! action = "pass"           # or flowset = "name", or pipe = "name"
+//! dir = "a-to-b"            # the direction(s) it applies to; the other one passes
 //! ```
 //! Unknown keys anywhere are errors. A configuration needs at least one pipe.
 //!
@@ -174,6 +191,8 @@ pub struct Config {
     pub rules: Vec<RuleSpec>,
     /// What happens to packets no rule matches and to non-IP frames.
     pub default: DefaultAction,
+    /// The direction(s) `default` applies to; in the other one such packets pass.
+    pub default_dir: Dir,
 }
 
 impl Config {
@@ -186,6 +205,101 @@ impl Config {
     /// (implicit flowsets are called `"pipe:NAME"`).
     pub fn flowset_index(&self, name: &str) -> Option<usize> {
         self.flowsets.iter().position(|f| f.name == name)
+    }
+
+    /// True if a rule or the default applies to direction `d`.
+    pub fn uses(&self, d: Direction) -> bool {
+        self.rules.iter().any(|r| r.dir.includes(d))
+            || (self.default != DefaultAction::Pass && self.default_dir.includes(d))
+    }
+
+    /// The configuration of one direction: its rules and default, and the
+    /// pipes and flowsets they reach (through chains too), renumbered, with
+    /// every `dir` set to [`Dir::Both`] (it has one direction left). A
+    /// pipe used in both directions is in both results (one link each way).
+    /// Pipes and flowsets that no rule or default reaches in either
+    /// direction stay with A→B, so that they still show in its statistics.
+    pub fn for_direction(&self, d: Direction) -> Config {
+        let np = self.pipes.len();
+        // Pipes reached in each direction, starting from the flowsets the
+        // rules and the default name, following chains.
+        let reached = |dir: Direction| -> Vec<bool> {
+            let mut pipe_in = vec![false; np];
+            let mut stack: Vec<usize> = self
+                .rules
+                .iter()
+                .filter(|r| r.dir.includes(dir))
+                .map(|r| r.flowset)
+                .collect();
+            if let DefaultAction::Flowset(f) = self.default {
+                if self.default_dir.includes(dir) {
+                    stack.push(f);
+                }
+            }
+            while let Some(f) = stack.pop() {
+                let p = self.flowsets[f].pipe;
+                if !std::mem::replace(&mut pipe_in[p], true) {
+                    stack.extend(self.pipes[p].next);
+                }
+            }
+            pipe_in
+        };
+        let mut keep = reached(d);
+        if d == Direction::AToB {
+            let other = reached(Direction::BToA);
+            for (k, o) in keep.iter_mut().zip(other) {
+                // Reached in neither direction: stays with A→B.
+                *k |= !o;
+            }
+        }
+        let mut pipe_map = vec![None; np];
+        let mut pipes = Vec::new();
+        for (i, p) in self.pipes.iter().enumerate() {
+            if keep[i] {
+                pipe_map[i] = Some(pipes.len());
+                pipes.push(p.clone());
+            }
+        }
+        let mut fs_map = vec![None; self.flowsets.len()];
+        let mut flowsets = Vec::new();
+        for (i, f) in self.flowsets.iter().enumerate() {
+            if let Some(p) = pipe_map[f.pipe] {
+                fs_map[i] = Some(flowsets.len());
+                flowsets.push(FlowsetSpec {
+                    pipe: p,
+                    ..f.clone()
+                });
+            }
+        }
+        for p in &mut pipes {
+            // A kept pipe's next flowset is on a kept pipe (chains are followed above).
+            p.next = p.next.and_then(|f| fs_map[f]);
+        }
+        let rules = self
+            .rules
+            .iter()
+            .filter(|r| r.dir.includes(d))
+            .filter_map(|r| {
+                Some(RuleSpec {
+                    matcher: r.matcher,
+                    flowset: fs_map[r.flowset]?,
+                    dir: Dir::Both,
+                })
+            })
+            .collect();
+        let default = match self.default {
+            DefaultAction::Flowset(f) if self.default_dir.includes(d) => {
+                fs_map[f].map_or(DefaultAction::Pass, DefaultAction::Flowset)
+            }
+            _ => DefaultAction::Pass,
+        };
+        Config {
+            pipes,
+            flowsets,
+            rules,
+            default,
+            default_dir: Dir::Both,
+        }
     }
 }
 
@@ -220,6 +334,10 @@ pub struct PipeSpec {
     /// Dynamic pipes: an instance idle (nothing queued or in flight) this long
     /// is removed, in nanoseconds. Ignored without a mask.
     pub idle_timeout_ns: u64,
+    /// What leaves this pipe goes on into this flowset (index into
+    /// [`Config::flowsets`]; a pipe's implicit flowset for `next = "pipe"`).
+    /// Never leads back to this pipe.
+    pub next: Option<usize>,
 }
 
 impl PipeSpec {
@@ -237,6 +355,7 @@ impl PipeSpec {
             mask: None,
             max_instances: DEFAULT_MAX_INSTANCES,
             idle_timeout_ns: DEFAULT_IDLE_TIMEOUT_NS,
+            next: None,
         }
     }
 }
@@ -387,6 +506,8 @@ pub struct RuleSpec {
     pub matcher: MatchSpec,
     /// Index into [`Config::flowsets`].
     pub flowset: usize,
+    /// The direction(s) it applies to.
+    pub dir: Dir,
 }
 
 /// Conditions of a rule, all of which must hold; `None` matches anything.
@@ -453,6 +574,50 @@ pub fn addr_u128(addr: IpAddr) -> u128 {
     match addr {
         IpAddr::V4(a) => mapped_v4(a),
         IpAddr::V6(a) => u128::from(a),
+    }
+}
+
+/// One direction of a two-port bridge (reflect mode has only [`Direction::AToB`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// Received on port A (`--iface`), sent out of port B (`--out`).
+    AToB,
+    /// Received on port B, sent out of port A.
+    BToA,
+}
+
+impl Direction {
+    /// Both, A→B first.
+    pub const ALL: [Direction; 2] = [Direction::AToB, Direction::BToA];
+
+    /// As written in the configuration: `"a-to-b"`, `"b-to-a"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Direction::AToB => "a-to-b",
+            Direction::BToA => "b-to-a",
+        }
+    }
+}
+
+/// The direction(s) a rule or the default applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Dir {
+    /// A→B only (the default).
+    #[default]
+    AToB,
+    /// B→A only.
+    BToA,
+    /// Both directions.
+    Both,
+}
+
+impl Dir {
+    /// True if this covers direction `d`.
+    pub fn includes(self, d: Direction) -> bool {
+        matches!(
+            (self, d),
+            (Dir::Both, _) | (Dir::AToB, Direction::AToB) | (Dir::BToA, Direction::BToA)
+        )
     }
 }
 
@@ -561,6 +726,7 @@ struct RawPipe {
     mask: Field,
     max_instances: Field,
     idle_timeout: Field,
+    next: Field,
 }
 
 #[derive(Deserialize)]
@@ -594,6 +760,7 @@ struct RawRule {
     pipe: Field,
     #[serde(rename = "match")]
     matcher: Option<Spanned<RawMatch>>,
+    dir: Field,
 }
 
 #[derive(Deserialize)]
@@ -614,6 +781,7 @@ struct RawDefault {
     action: Field,
     flowset: Field,
     pipe: Field,
+    dir: Field,
 }
 
 // ---------------------------------------------------------------------------
@@ -744,19 +912,98 @@ impl Cx<'_> {
                 None => MatchSpec::ANY,
                 Some(m) => self.matcher(&object, m)?,
             };
-            rules.push(RuleSpec { matcher, flowset });
+            let dir = self.opt(&object, &rr.dir, dir)?.unwrap_or_default();
+            rules.push(RuleSpec {
+                matcher,
+                flowset,
+                dir,
+            });
         }
-        let default = match &raw.default {
-            None => DefaultAction::Pass,
-            Some(d) => self.default(d, &mut targets)?,
+        let (default, default_dir) = match &raw.default {
+            None => (DefaultAction::Pass, Dir::default()),
+            Some(d) => (
+                self.default(d, &mut targets)?,
+                self.opt("default", &d.get_ref().dir, dir)?
+                    .unwrap_or_default(),
+            ),
         };
+        // Chains: resolved once every flowset is known (a `next` pipe's
+        // implicit flowset may be created here), then checked for loops.
+        let mut nexts = vec![None; pipes.len()];
+        for (i, p) in raw.pipe.iter().enumerate() {
+            if let Some(n) = &p.get_ref().next {
+                let o = format!("pipe {:?}", pipes[i].name);
+                nexts[i] = Some(self.next(&o, n, &mut targets)?);
+            }
+        }
         let flowsets = targets.flowsets;
+        for (p, n) in pipes.iter_mut().zip(nexts) {
+            p.next = n;
+        }
+        for (i, p) in raw.pipe.iter().enumerate() {
+            let mut path = vec![i];
+            let mut at = i;
+            while let Some(f) = pipes[at].next {
+                at = flowsets[f].pipe;
+                path.push(at);
+                if at == i {
+                    let names: Vec<&str> = path.iter().map(|&k| pipes[k].name.as_str()).collect();
+                    return Err(self.err(
+                        &format!("pipe {:?}", pipes[i].name),
+                        p.get_ref().next.as_ref().map(Spanned::span),
+                        format!(
+                            "next: the chain {} leads back to {:?} (chained pipes may not form a cycle)",
+                            names.join(" -> "),
+                            pipes[i].name
+                        ),
+                    ));
+                }
+                if path.len() > pipes.len() {
+                    // A loop that does not pass through pipe i: reported from its own pipe.
+                    break;
+                }
+            }
+        }
         Ok(Config {
             pipes,
             flowsets,
             rules,
             default,
+            default_dir,
         })
+    }
+
+    /// A pipe's `next`: a pipe name (its implicit flowset) or `{ flowset = "name" }`.
+    fn next(
+        &self,
+        o: &str,
+        v: &Spanned<Value>,
+        t: &mut Targets<'_>,
+    ) -> Result<usize, ConfigFileError> {
+        let err = |m: Msg| self.err(o, Some(v.span()), m);
+        match v.get_ref() {
+            Value::String(_) => {
+                let p = reference("next", v.get_ref(), t.pipe_names).map_err(err)?;
+                Ok(t.implicit(p))
+            }
+            Value::Table(tab) => {
+                let unknown: Vec<&String> = tab.keys().filter(|k| *k != "flowset").collect();
+                if let Some(k) = unknown.first() {
+                    return Err(err(format!(
+                        "next.{k}: unknown key (write next = \"pipe\" or next = {{ flowset = \"name\" }})"
+                    )));
+                }
+                match tab.get("flowset") {
+                    Some(f) => reference("next.flowset", f, t.flowset_names).map_err(err),
+                    None => Err(err("next: a table needs flowset = \"name\"".to_owned())),
+                }
+            }
+            other => Err(err(wrong_type(
+                "next",
+                "a pipe name or { flowset = \"name\" }",
+                other,
+            ))),
+        }
     }
 
     fn name(
@@ -1079,6 +1326,21 @@ impl Targets<'_> {
 
 // ---------------------------------------------------------------------------
 // Field parsers: each returns the whole message after the object's name.
+
+/// `dir = "a-to-b" | "b-to-a" | "both"`.
+fn dir(v: &Value) -> Result<Dir, Msg> {
+    match v {
+        Value::String(s) => match s.as_str() {
+            "a-to-b" => Ok(Dir::AToB),
+            "b-to-a" => Ok(Dir::BToA),
+            "both" => Ok(Dir::Both),
+            _ => Err(format!(
+                "dir = {s:?} is not a direction (allowed: \"a-to-b\", \"b-to-a\", \"both\")"
+            )),
+        },
+        _ => Err(wrong_type("dir", "\"a-to-b\", \"b-to-a\" or \"both\"", v)),
+    }
+}
 
 fn describe(v: &Value) -> String {
     match v {
@@ -1696,6 +1958,7 @@ action = "pass"
                     vlan: Some(100),
                 },
                 flowset: 0,
+                dir: Dir::AToB,
             }]
         );
         assert_eq!(c.default, DefaultAction::Pass);
@@ -2411,6 +2674,42 @@ pipe = "b"
     }
 
     #[test]
+    fn the_round_trip_and_chain_examples_mean_what_their_commands_say() {
+        // dnctl pipe 1 config bw 20Mbit/s delay 40ms (in recv A); pipe 2 2Mbit/s (in recv B)
+        let c = parse(include_str!("../../examples/09-round-trip.toml"));
+        let down = c.for_direction(Direction::AToB);
+        let up = c.for_direction(Direction::BToA);
+        assert_eq!(
+            (
+                down.pipes.len(),
+                down.pipes[0].bandwidth_bps,
+                down.pipes[0].delay_ns
+            ),
+            (1, Some(20_000_000), 40_000_000)
+        );
+        assert_eq!(
+            (
+                up.pipes.len(),
+                up.pipes[0].bandwidth_bps,
+                up.pipes[0].delay_ns
+            ),
+            (1, Some(2_000_000), 40_000_000)
+        );
+        assert_eq!((down.rules.len(), up.rules.len()), (1, 1));
+        // pipe 1 (per host, 1 Mbit/s) then queue 2 (per host) of pipe 2 (10 Mbit/s, QFQ)
+        let c = parse(include_str!("../../examples/10-chained-pipes.toml"));
+        assert_eq!(c.pipes[0].bandwidth_bps, Some(1_000_000));
+        assert!(c.pipes[0].mask.is_some());
+        let next = c.pipes[0].next.expect("chained");
+        assert_eq!(c.flowsets[next].name, "hosts");
+        assert_eq!(
+            c.pipes[c.flowsets[next].pipe].bandwidth_bps,
+            Some(10_000_000)
+        );
+        assert_eq!(c.pipes[1].sched, Kind::Qfq);
+    }
+
+    #[test]
     fn examples_mean_what_their_commands_say() {
         let bw = |c: &Config| c.pipes[0].bandwidth_bps;
         // dnctl pipe 1 config bw 300Kbit/s queue 50KBytes
@@ -2491,6 +2790,147 @@ pipe = "b"
             }
         }
         chars.into_iter().collect()
+    }
+
+    #[test]
+    fn rules_and_the_default_have_a_direction_and_each_direction_its_config() {
+        let c = parse(
+            r#"
+[[pipe]]
+name = "down"
+bandwidth = "20Mbit/s"
+delay = "40ms"
+
+[[pipe]]
+name = "up"
+bandwidth = "2Mbit/s"
+delay = "40ms"
+
+[[pipe]]
+name = "both"
+delay = "1ms"
+
+[[pipe]]
+name = "unused"
+
+[[rule]]
+pipe = "up"
+dir = "b-to-a"
+match = { proto = "udp" }
+
+[[rule]]
+pipe = "both"
+dir = "both"
+match = { proto = "icmp" }
+
+[default]
+pipe = "down"
+"#,
+        );
+        assert_eq!(
+            c.rules.iter().map(|r| r.dir).collect::<Vec<_>>(),
+            vec![Dir::BToA, Dir::Both]
+        );
+        assert_eq!(c.default_dir, Dir::AToB);
+        assert!(c.uses(Direction::AToB) && c.uses(Direction::BToA));
+        let ab = c.for_direction(Direction::AToB);
+        let names = |c: &Config| c.pipes.iter().map(|p| p.name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&ab), ["down", "both", "unused"]);
+        assert_eq!(ab.rules.len(), 1, "the icmp rule");
+        assert_eq!(ab.flowsets[ab.rules[0].flowset].name, "pipe:both");
+        assert_eq!(ab.flowsets[ab.rules[0].flowset].pipe, 1);
+        match ab.default {
+            DefaultAction::Flowset(f) => assert_eq!(ab.pipes[ab.flowsets[f].pipe].name, "down"),
+            DefaultAction::Pass => panic!("A→B keeps its default"),
+        }
+        let ba = c.for_direction(Direction::BToA);
+        assert_eq!(names(&ba), ["up", "both"]);
+        assert_eq!(ba.rules.len(), 2);
+        assert_eq!(ba.default, DefaultAction::Pass, "the default is A→B's");
+        assert!(ba.rules.iter().all(|r| r.dir == Dir::Both));
+        // A configuration without directions is all A→B, as before.
+        let old = parse("[[pipe]]\nname = \"p\"\n[[rule]]\npipe = \"p\"\n");
+        assert!(old.uses(Direction::AToB) && !old.uses(Direction::BToA));
+        assert_eq!(old.for_direction(Direction::AToB), {
+            let mut o = old.clone();
+            o.rules[0].dir = Dir::Both;
+            o.default_dir = Dir::Both;
+            o
+        });
+        rejects(
+            &format!("{PIPE}[[rule]]\npipe = \"wan\"\ndir = \"in\"\n"),
+            &[
+                "rule 1",
+                "dir = \"in\"",
+                "a-to-b",
+                "b-to-a",
+                "both",
+                "line 5",
+            ],
+        );
+        rejects(
+            &format!("{PIPE}[default]\npipe = \"wan\"\ndir = 1\n"),
+            &["default", "dir: expected", "integer 1"],
+        );
+    }
+
+    #[test]
+    fn chains_name_a_pipe_or_a_flowset_and_may_not_loop() {
+        let c = parse(
+            r#"
+[[pipe]]
+name = "a"
+next = "b"
+
+[[pipe]]
+name = "b"
+next = { flowset = "fc" }
+
+[[pipe]]
+name = "c"
+
+[[flowset]]
+name = "fc"
+pipe = "c"
+mask = "src-ip"
+
+[[rule]]
+pipe = "a"
+"#,
+        );
+        // next = "b": b's implicit flowset, created for the chain.
+        let fb = c.pipes[0].next.expect("a has a next");
+        assert_eq!(c.flowsets[fb].name, "pipe:b");
+        assert_eq!(c.flowsets[fb].pipe, 1);
+        assert_eq!(c.pipes[1].next, c.flowset_index("fc"));
+        assert_eq!(c.pipes[2].next, None);
+        // A direction takes the whole chain along.
+        let ab = c.for_direction(Direction::AToB);
+        assert_eq!(ab.pipes.len(), 3);
+        let ba = c.for_direction(Direction::BToA);
+        assert!(ba.pipes.is_empty() && ba.rules.is_empty());
+        // Loops.
+        rejects(
+            "[[pipe]]\nname = \"a\"\nnext = \"b\"\n[[pipe]]\nname = \"b\"\nnext = \"a\"\n",
+            &[
+                "pipe \"a\"",
+                "next: the chain a -> b -> a leads back to \"a\"",
+                "line 3",
+            ],
+        );
+        rejects(
+            "[[pipe]]\nname = \"a\"\nnext = \"a\"\n",
+            &["pipe \"a\"", "a -> a", "cycle"],
+        );
+        rejects(
+            "[[pipe]]\nname = \"a\"\nnext = \"zz\"\n",
+            &["pipe \"a\"", "next \"zz\" is not defined"],
+        );
+        rejects(
+            "[[pipe]]\nname = \"a\"\nnext = { pipe = \"a\" }\n",
+            &["next.pipe: unknown key"],
+        );
+        rejects("[[pipe]]\nname = \"a\"\nnext = 3\n", &["next: expected"]);
     }
 
     proptest! {

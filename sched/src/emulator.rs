@@ -1,15 +1,31 @@
 //! The dummynet model assembled: frame → parse → rules → flowset → per-flow
-//! queue in a pipe's scheduler → link → delay → out. Pure and pull-based like
-//! its parts: the caller feeds frames with `now_ns` and polls `dequeue` at
-//! `next_wakeup()`.
+//! queue in a pipe's scheduler → link → delay → out (or, for a chained pipe,
+//! into the next pipe's flowset). Pure and pull-based like its parts: the
+//! caller feeds frames with `now_ns` and polls `dequeue` at `next_wakeup()`.
+//!
+//! **Every packet is handed back.** A packet offered to `enqueue` is queued,
+//! passed, or dropped and returned in the [`Verdict`]; one dropped on its
+//! way from a chained pipe into the next is returned through
+//! [`Host::dropped`]. Nothing is dropped anywhere else: the delay lines hold
+//! whatever the links have sent (see [`crate::pipe`]). Drops are counted by
+//! cause ([`Emulator::drops`]).
+//!
+//! **Tables never black-hole.** A flowset whose `max_flows` flows are busy
+//! puts new flows into its overflow queue ([`crate::flowset`]); a dynamic
+//! pipe with `max_instances` instances sends new keys to one shared
+//! overflow instance (counted, with the same ordering rule: new instances
+//! wait while it holds packets). Idle flows and instances expire in
+//! [`Emulator::expire`], a sweep with a bounded budget per call.
 
 use crate::classify::{Classifier, FlowKey, FlowMask, KeyTable, Match};
 use crate::config::{Config, DefaultAction, FlowsetSpec, LossSpec, MaskSpec, PipeSpec, QueueSpec};
-use crate::flowset::{Flowset, FlowsetParams};
-use crate::pipe::{LossModel, Pipe, PipeDrop, PipeDropped, PipeParams};
-use crate::types::{FlowConfig, FlowId, OverflowPolicy, Packet, QueueLimit, SchedConfig};
+use crate::flowset::{Flowset, FlowsetCounters, FlowsetParams};
+use crate::pipe::{LossModel, Pipe, PipeCounters, PipeDrop, PipeDropped, PipeParams};
+use crate::types::{
+    DropCounters, DropReason, FlowConfig, FlowId, OverflowPolicy, Packet, QueueLimit, SchedConfig,
+};
 use crate::wire::{self, Family, ParseError};
-use crate::{build, ConfigError, Kind};
+use crate::{build, ConfigError, Kind, Scheduler};
 use std::collections::VecDeque;
 
 /// Where a frame goes when no rule matches, or what a rule says.
@@ -26,12 +42,70 @@ pub enum Target {
 pub enum Cause {
     /// The frame did not parse.
     Malformed(ParseError),
-    /// Its flowset (or the pipe's scheduler) had no room for another flow.
+    /// Its flowset had no room for another flow and not even for its
+    /// overflow queue (the scheduler's flow slab was full).
     FlowsetFull,
-    /// A dynamic pipe already has `max_instances` instances.
+    /// A dynamic pipe could not create an instance, not even its overflow
+    /// instance (its scheduler could not be built).
     PipeFull,
     /// The pipe dropped it (loss, queue limits, ...).
     Pipe(PipeDrop),
+}
+
+/// The caller's side of the emulator while packets move on from a chained
+/// pipe into the next one.
+pub trait Host<P> {
+    /// The flow key of `pkt` (the next pipe's flowset classifies it again):
+    /// xdpsched reads it from the frame.
+    fn key(&mut self, pkt: &P) -> FlowKey;
+    /// `pkt` was dropped on its way into the next pipe (loss, limits); the
+    /// caller frees it and counts it.
+    fn dropped(&mut self, pkt: P, cause: Cause);
+}
+
+/// Drops by cause, summed over every pipe, instance and flowset (instances
+/// that expired included).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Drops {
+    /// Frames that did not parse.
+    pub malformed: u64,
+    /// [`Cause::FlowsetFull`].
+    pub flowset_full: u64,
+    /// [`Cause::PipeFull`].
+    pub pipe_full: u64,
+    /// Random loss in the pipes.
+    pub loss: u64,
+    /// The schedulers' drops, indexed like [`DropReason::ALL`].
+    pub sched: [u64; 5],
+}
+
+impl Drops {
+    /// Every drop.
+    pub fn total(&self) -> u64 {
+        self.malformed
+            + self.flowset_full
+            + self.pipe_full
+            + self.loss
+            + self.sched.iter().sum::<u64>()
+    }
+
+    /// (name, count) for every cause, for reports: `malformed`,
+    /// `flowset_full`, `pipe_full`, `loss`, then the scheduler's reasons.
+    pub fn by_name(&self) -> impl Iterator<Item = (&'static str, u64)> {
+        [
+            ("malformed", self.malformed),
+            ("flowset_full", self.flowset_full),
+            ("pipe_full", self.pipe_full),
+            ("loss", self.loss),
+        ]
+        .into_iter()
+        .chain(
+            DropReason::ALL
+                .iter()
+                .zip(self.sched)
+                .map(|(r, n)| (r.name(), n)),
+        )
+    }
 }
 
 /// What happened to an offered packet.
@@ -68,6 +142,12 @@ pub struct EmulatorCounters {
     pub passed: u64,
     /// Frames matched by a rule (the rest took the default).
     pub matched: u64,
+    /// Packets dropped with [`Cause::FlowsetFull`].
+    pub flowset_full: u64,
+    /// Packets dropped with [`Cause::PipeFull`].
+    pub pipe_full: u64,
+    /// Packets moved from a chained pipe into the next.
+    pub chained: u64,
 }
 
 /// Building an emulator failed.
@@ -110,12 +190,24 @@ struct Instance<P: Packet + Copy + Default> {
     active: bool,
 }
 
+/// What expired instances of a dynamic pipe did: kept so that totals never
+/// go down when an instance is removed.
+#[derive(Debug, Clone, Default)]
+struct Retired {
+    pipe: PipeCounters,
+    drops: DropCounters,
+    /// By local flowset index.
+    flowsets: Vec<FlowsetCounters>,
+}
+
 /// dummynet's `pipe N config mask ...`: every masked key gets its own
 /// instance of the pipe (its own link, delay line and scheduler), created on
-/// its first packet and removed after `idle_timeout_ns` with nothing queued.
-/// Creating an instance allocates (its scheduler's pool), as dummynet's
-/// dynamic pipes do; the number of instances is bounded by `max_instances`.
-/// `dequeue` and `next_wakeup` visit the instances that hold packets.
+/// its first packet and removed after `idle_timeout_ns` with nothing queued
+/// or in flight. Creating an instance allocates (its scheduler's pool), as
+/// dummynet's dynamic pipes do; the number of instances is bounded by
+/// `max_instances`, and keys beyond it share one overflow instance (see the
+/// module docs). `dequeue` and `next_wakeup` visit the instances that hold
+/// packets.
 #[derive(Debug)]
 struct DynPipe<P: Packet + Copy + Default> {
     mask: FlowMask,
@@ -132,6 +224,13 @@ struct DynPipe<P: Packet + Copy + Default> {
     cursor: usize,
     seed: u64,
     created: u64,
+    /// The overflow instance's slot, once created (never expires).
+    overflow: Option<u32>,
+    /// Packets sent to the overflow instance.
+    overflowed: u64,
+    /// Instances removed after their idle timeout.
+    expired: u64,
+    retired: Retired,
 }
 
 // A handful of pipes per emulator; the static ones sit on the per-packet path,
@@ -153,15 +252,35 @@ pub const MAX_FLOWS_PER_INSTANCE: u32 = 256;
 pub const MAX_PIPE_PACKETS: u32 = 65_536;
 
 impl<P: Packet + Copy + Default> DynPipe<P> {
-    /// The instance for `key`, created if new; `None` when `max_instances` are in use.
+    /// The instance for `key`, created if new; the overflow instance when
+    /// `max_instances` are in use (or while it holds packets); `None` only
+    /// if no instance can be built.
     fn instance_for(&mut self, key: &FlowKey, now_ns: u64) -> Option<u32> {
         let mk = key.masked(&self.mask);
         if let Some(&i) = self.table.get(&mk) {
             return Some(i);
         }
-        if self.table.len() >= self.table_max() {
-            return None;
+        let overflow_busy = self.overflow.is_some_and(|o| {
+            self.slots[o as usize]
+                .as_ref()
+                .is_some_and(|inst| inst.pipe.backlog_packets() != 0)
+        });
+        if self.table.len() >= self.table.max_len() || overflow_busy {
+            self.overflowed += 1;
+            if let Some(o) = self.overflow {
+                return Some(o);
+            }
+            let o = self.create(mk, now_ns)?;
+            self.overflow = Some(o);
+            return Some(o);
         }
+        let i = self.create(mk, now_ns)?;
+        self.table.insert(mk, i);
+        Some(i)
+    }
+
+    /// A new instance for masked key `mk` in a free slot.
+    fn create(&mut self, mk: FlowKey, now_ns: u64) -> Option<u32> {
         let sched = build::<P>(self.kind, self.sched_cfg).ok()?;
         let seed = self
             .seed
@@ -192,22 +311,17 @@ impl<P: Packet + Copy + Default> DynPipe<P> {
                 (self.slots.len() - 1) as u32
             }
         };
-        self.table.insert(mk, idx);
         self.created += 1;
         Some(idx)
     }
 
-    fn table_max(&self) -> usize {
-        self.table.max_len()
-    }
-
-    fn dequeue(&mut self, now_ns: u64) -> Option<(FlowId, P)> {
+    fn dequeue(&mut self, now_ns: u64) -> Option<(u64, FlowId, P)> {
         for _ in 0..self.active.len() {
             let i = self.active.pop_front()?;
             let Some(inst) = self.slots.get_mut(i as usize).and_then(Option::as_mut) else {
                 continue;
             };
-            let out = inst.pipe.dequeue(now_ns);
+            let out = inst.pipe.dequeue_timed(now_ns);
             if inst.pipe.backlog_packets() == 0 {
                 inst.active = false;
             } else {
@@ -227,29 +341,70 @@ impl<P: Packet + Copy + Default> DynPipe<P> {
             .min()
     }
 
+    /// Looks at up to `budget` instances: expires idle flows inside each
+    /// (a few per visit) and removes instances idle past the timeout, their
+    /// figures kept in `retired`. Returns flows and instances removed.
     fn expire(&mut self, now_ns: u64, budget: usize) -> usize {
+        /// Flow-table slots looked at per instance visited.
+        const FLOWS_PER_VISIT: usize = 8;
         let mut removed = 0;
-        for inst in self.slots.iter_mut().flatten() {
-            for fs in inst.flowsets.iter_mut() {
-                removed += fs.expire(now_ns, budget, inst.pipe.sched());
-            }
-        }
         let n = self.slots.len();
         for _ in 0..budget.min(n) {
             let i = self.cursor % n;
             self.cursor = (i + 1) % n;
-            let idle = matches!(&self.slots[i], Some(inst)
-                if inst.pipe.backlog_packets() == 0
-                    && now_ns.saturating_sub(inst.last_seen) >= self.idle_timeout_ns);
+            let Some(inst) = self.slots[i].as_mut() else {
+                continue;
+            };
+            for fs in inst.flowsets.iter_mut() {
+                removed += fs.expire(now_ns, FLOWS_PER_VISIT, inst.pipe.sched());
+            }
+            let idle = !inst.active
+                && inst.pipe.backlog_packets() == 0
+                && now_ns.saturating_sub(inst.last_seen) >= self.idle_timeout_ns
+                && self.overflow != Some(i as u32);
             if idle {
                 if let Some(inst) = self.slots[i].take() {
                     self.table.remove(&inst.key);
                     self.free.push(i as u32);
+                    self.retire(&inst);
+                    self.expired += 1;
                     removed += 1;
                 }
             }
         }
         removed
+    }
+
+    /// Adds a removed instance's figures to the retired totals; its flows
+    /// count as expired.
+    fn retire(&mut self, inst: &Instance<P>) {
+        let r = &mut self.retired;
+        add_pipe(&mut r.pipe, &inst.pipe.counters());
+        add_drops(&mut r.drops, &inst.pipe.sched_ref().counters());
+        r.flowsets.resize(
+            inst.flowsets.len().max(r.flowsets.len()),
+            FlowsetCounters::default(),
+        );
+        for (acc, fs) in r.flowsets.iter_mut().zip(&inst.flowsets) {
+            let mut c = fs.counters();
+            c.expired += fs.flows() as u64;
+            acc.add(&c);
+        }
+    }
+}
+
+fn add_pipe(a: &mut PipeCounters, b: &PipeCounters) {
+    a.offered += b.offered;
+    a.lost += b.lost;
+    a.delivered += b.delivered;
+    a.delivered_bytes += b.delivered_bytes;
+}
+
+fn add_drops(a: &mut DropCounters, b: &DropCounters) {
+    a.enqueued += b.enqueued;
+    a.dequeued += b.dequeued;
+    for (x, y) in a.by_reason.iter_mut().zip(b.by_reason) {
+        *x += y;
     }
 }
 
@@ -258,7 +413,8 @@ fn pipe_packets(flowsets: &[&FlowsetSpec], per_instance: bool) -> u32 {
     let total: u64 = flowsets
         .iter()
         .map(|f| {
-            let flows = flowset_params(f, per_instance).max_flows as u64;
+            // Its flows and its overflow queue.
+            let flows = flowset_params(f, per_instance).max_flows as u64 + 1;
             let per_flow = match f.queue {
                 QueueSpec::Packets(n) => n as u64,
                 QueueSpec::Bytes(b) => b / MIN_FRAME + 1,
@@ -304,8 +460,9 @@ fn pipe_params(p: &PipeSpec, packets: u32, seed: u64) -> PipeParams {
         overhead_bytes: p.overhead_bytes,
         delay_ns: p.delay_ns,
         loss: loss_of(&p.loss),
-        // Every queued packet can be on its way at once.
-        delay_capacity: packets as usize,
+        // Room for what the queues hold to be on its way at once; the line
+        // grows beyond that if the link has more in flight.
+        delay_reserve: (packets as usize).min(4096),
         seed,
     }
 }
@@ -318,6 +475,8 @@ pub struct Emulator<P: Packet + Copy + Default> {
     non_ip: Target,
     flowsets: Vec<FlowsetRt>,
     pipes: Vec<PipeRt<P>>,
+    /// Per pipe: the flowset what leaves it goes into (a chain), if any.
+    next: Vec<Option<usize>>,
     /// Next pipe `dequeue` looks at first (round robin across pipes).
     next_pipe: usize,
     counters: EmulatorCounters,
@@ -362,9 +521,10 @@ impl<P: Packet + Copy + Default> Emulator<P> {
                 cfg.flowsets.iter().filter(|f| f.pipe == pi).collect();
             let dynamic = p.mask.is_some();
             let packets = pipe_packets(&attached, dynamic);
+            // Each flowset's flows and its overflow queue.
             let max_flows: u64 = attached
                 .iter()
-                .map(|f| flowset_params(f, dynamic).max_flows as u64)
+                .map(|f| flowset_params(f, dynamic).max_flows as u64 + 1)
                 .sum::<u64>()
                 .clamp(1, SchedConfig::MAX_FLOWS as u64);
             let sched_cfg = SchedConfig {
@@ -400,6 +560,10 @@ impl<P: Packet + Copy + Default> Emulator<P> {
                         cursor: 0,
                         seed: pseed,
                         created: 0,
+                        overflow: None,
+                        overflowed: 0,
+                        expired: 0,
+                        retired: Retired::default(),
                     }))
                 }
             });
@@ -453,6 +617,7 @@ impl<P: Packet + Copy + Default> Emulator<P> {
             non_ip: default,
             flowsets,
             pipes,
+            next: cfg.pipes.iter().map(|p| p.next).collect(),
             next_pipe: 0,
             counters: EmulatorCounters::default(),
         })
@@ -466,21 +631,16 @@ impl<P: Packet + Copy + Default> Emulator<P> {
         })
     }
 
-    /// Counters of pipe `i`, summed over its instances if it is dynamic:
-    /// (counters, instances).
-    pub fn pipe_counters(&self, i: usize) -> Option<(crate::pipe::PipeCounters, usize)> {
+    /// Counters of pipe `i`, summed over its instances if it is dynamic
+    /// (expired ones included): (counters, instances now).
+    pub fn pipe_counters(&self, i: usize) -> Option<(PipeCounters, usize)> {
         Some(match self.pipes.get(i)? {
             PipeRt::Static(p) => (p.counters(), 1),
             PipeRt::Dynamic(d) => {
-                let mut c = crate::pipe::PipeCounters::default();
+                let mut c = d.retired.pipe;
                 let mut n = 0;
                 for inst in d.slots.iter().flatten() {
-                    let x = inst.pipe.counters();
-                    c.offered += x.offered;
-                    c.lost += x.lost;
-                    c.delay_line_full += x.delay_line_full;
-                    c.delivered += x.delivered;
-                    c.delivered_bytes += x.delivered_bytes;
+                    add_pipe(&mut c, &inst.pipe.counters());
                     n += 1;
                 }
                 (c, n)
@@ -488,35 +648,80 @@ impl<P: Packet + Copy + Default> Emulator<P> {
         })
     }
 
-    /// Drops by reason in pipe `i`'s scheduler (summed over instances if dynamic).
-    pub fn pipe_drops(&self, i: usize) -> Option<crate::DropCounters> {
-        use crate::Scheduler;
-        let add = |a: &mut crate::DropCounters, b: crate::DropCounters| {
-            a.enqueued += b.enqueued;
-            a.dequeued += b.dequeued;
-            for (x, y) in a.by_reason.iter_mut().zip(b.by_reason) {
-                *x += y;
-            }
-        };
+    /// A dynamic pipe's instance figures: (created, expired, packets sent
+    /// to the overflow instance); `None` for a static pipe.
+    pub fn instance_counters(&self, i: usize) -> Option<(u64, u64, u64)> {
+        match self.pipes.get(i)? {
+            PipeRt::Static(_) => None,
+            PipeRt::Dynamic(d) => Some((d.created, d.expired, d.overflowed)),
+        }
+    }
+
+    /// Drops by reason in pipe `i`'s scheduler (summed over instances if
+    /// dynamic, expired ones included).
+    pub fn pipe_drops(&self, i: usize) -> Option<DropCounters> {
         Some(match self.pipes.get(i)? {
             PipeRt::Static(p) => p.sched_ref().counters(),
             PipeRt::Dynamic(d) => {
-                let mut c = crate::DropCounters::default();
+                let mut c = d.retired.drops;
                 for inst in d.slots.iter().flatten() {
-                    add(&mut c, inst.pipe.sched_ref().counters());
+                    add_drops(&mut c, &inst.pipe.sched_ref().counters());
                 }
                 c
             }
         })
     }
 
-    /// Flowset `i`: (flows now, counters), summed over a dynamic pipe's instances.
-    pub fn flowset_counters(&self, i: usize) -> Option<(usize, crate::flowset::FlowsetCounters)> {
+    /// Every drop so far, by cause.
+    pub fn drops(&self) -> Drops {
+        let mut d = Drops {
+            malformed: self.counters.malformed,
+            flowset_full: self.counters.flowset_full,
+            pipe_full: self.counters.pipe_full,
+            ..Drops::default()
+        };
+        for i in 0..self.pipes.len() {
+            if let Some((c, _)) = self.pipe_counters(i) {
+                d.loss += c.lost;
+            }
+            if let Some(c) = self.pipe_drops(i) {
+                for (x, y) in d.sched.iter_mut().zip(c.by_reason) {
+                    *x += y;
+                }
+            }
+        }
+        d
+    }
+
+    /// Packets held now: in the schedulers, on the links and in the delay lines.
+    pub fn backlog_packets(&self) -> u64 {
+        self.pipes
+            .iter()
+            .map(|p| match p {
+                PipeRt::Static(p) => p.backlog_packets(),
+                PipeRt::Dynamic(d) => d
+                    .slots
+                    .iter()
+                    .flatten()
+                    .map(|inst| inst.pipe.backlog_packets())
+                    .sum(),
+            })
+            .sum()
+    }
+
+    /// Flowset `i`: (flows now, counters), summed over a dynamic pipe's
+    /// instances (expired ones included).
+    pub fn flowset_counters(&self, i: usize) -> Option<(usize, FlowsetCounters)> {
         let rt = self.flowsets.get(i)?;
         match (&rt.fs, self.pipes.get(rt.pipe)?) {
             (Some(fs), _) => Some((fs.flows(), fs.counters())),
             (None, PipeRt::Dynamic(d)) => {
-                let mut c = crate::flowset::FlowsetCounters::default();
+                let mut c = d
+                    .retired
+                    .flowsets
+                    .get(rt.local)
+                    .copied()
+                    .unwrap_or_default();
                 let mut flows = 0;
                 for fs in d
                     .slots
@@ -524,10 +729,7 @@ impl<P: Packet + Copy + Default> Emulator<P> {
                     .flatten()
                     .filter_map(|inst| inst.flowsets.get(rt.local))
                 {
-                    let x = fs.counters();
-                    c.created += x.created;
-                    c.expired += x.expired;
-                    c.refused += x.refused;
+                    c.add(&fs.counters());
                     flows += fs.flows();
                 }
                 Some((flows, c))
@@ -628,25 +830,33 @@ impl<P: Packet + Copy + Default> Emulator<P> {
         let (pipe, fs) = match (&mut self.pipes[pipe_idx], rt.fs.as_mut()) {
             (PipeRt::Static(p), Some(fs)) => (p, fs),
             (PipeRt::Dynamic(d), _) => {
-                let Some(i) = d.instance_for(key, now_ns) else {
-                    return Verdict::Dropped(pkt, Cause::PipeFull);
-                };
-                let Some(inst) = d.slots.get_mut(i as usize).and_then(Option::as_mut) else {
+                let inst = d.instance_for(key, now_ns).and_then(|i| {
+                    let inst = d.slots.get_mut(i as usize)?.as_mut()?;
+                    if !inst.active {
+                        inst.active = true;
+                        d.active.push_back(i);
+                    }
+                    Some(inst)
+                });
+                let Some(inst) = inst else {
+                    self.counters.pipe_full += 1;
                     return Verdict::Dropped(pkt, Cause::PipeFull);
                 };
                 inst.last_seen = now_ns;
-                if !inst.active {
-                    inst.active = true;
-                    d.active.push_back(i);
-                }
+                // Every instance has every flowset of its pipe.
                 let Some(fs) = inst.flowsets.get_mut(rt.local) else {
+                    self.counters.flowset_full += 1;
                     return Verdict::Dropped(pkt, Cause::FlowsetFull);
                 };
                 (&mut inst.pipe, fs)
             }
-            (PipeRt::Static(_), None) => return Verdict::Dropped(pkt, Cause::FlowsetFull),
+            (PipeRt::Static(_), None) => {
+                self.counters.flowset_full += 1;
+                return Verdict::Dropped(pkt, Cause::FlowsetFull);
+            }
         };
         let Some((flow, tally)) = fs.flow_for_packet(key, now_ns, pkt.len(), pipe.sched()) else {
+            self.counters.flowset_full += 1;
             return Verdict::Dropped(pkt, Cause::FlowsetFull);
         };
         match pipe.enqueue(now_ns, flow, pkt) {
@@ -656,7 +866,7 @@ impl<P: Packet + Copy + Default> Emulator<P> {
             },
             Err(PipeDropped {
                 pkt: victim,
-                reason: PipeDrop::Sched(crate::DropReason::PushedOut),
+                reason: PipeDrop::Sched(DropReason::PushedOut),
                 ..
             }) => Verdict::QueuedPushedOut {
                 pipe: pipe_idx,
@@ -669,21 +879,47 @@ impl<P: Packet + Copy + Default> Emulator<P> {
         }
     }
 
-    /// The next packet that has left a pipe by `now_ns`: (pipe, flow, packet).
-    /// Pipes are visited round robin. (For a dynamic pipe, `flow` is a flow of
-    /// one of its instances.)
-    pub fn dequeue(&mut self, now_ns: u64) -> Option<(usize, FlowId, P)> {
+    /// The next packet that has left a pipe by `now_ns`: (pipe, flow,
+    /// packet). Pipes are visited round robin. (For a dynamic pipe, `flow` is
+    /// a flow of one of its instances.) What leaves a chained pipe goes on
+    /// into its next flowset at the instant it left, classified by
+    /// `host.key`; a packet dropped there goes to `host.dropped`.
+    pub fn dequeue(&mut self, now_ns: u64, host: &mut impl Host<P>) -> Option<(usize, FlowId, P)> {
         let n = self.pipes.len();
-        for k in 0..n {
+        let mut k = 0;
+        while k < n {
             let i = (self.next_pipe + k) % n;
+            k += 1;
             let out = match &mut self.pipes[i] {
-                PipeRt::Static(p) => p.dequeue(now_ns),
+                PipeRt::Static(p) => p.dequeue_timed(now_ns),
                 PipeRt::Dynamic(d) => d.dequeue(now_ns),
             };
-            if let Some((flow, pkt)) = out {
+            let Some((due, flow, pkt)) = out else {
+                continue;
+            };
+            let Some(next) = self.next[i] else {
                 self.next_pipe = (i + 1) % n;
                 return Some((i, flow, pkt));
+            };
+            // On into the next pipe, at the instant it left this one; then
+            // look at every pipe again (it may be due there already). Each
+            // packet moves forward along an acyclic chain, so this ends.
+            self.counters.chained += 1;
+            let key = host.key(&pkt);
+            match self.enqueue_key(due, &key, Target::Flowset(next), pkt) {
+                Verdict::Queued { .. } => {}
+                Verdict::QueuedPushedOut { victim, .. } => {
+                    host.dropped(victim, Cause::Pipe(PipeDrop::Sched(DropReason::PushedOut)))
+                }
+                Verdict::Dropped(p, cause) => host.dropped(p, cause),
+                // A chain names a flowset that exists (validated): unreachable,
+                // but a packet is never lost: it leaves as it is.
+                Verdict::Pass(p) => {
+                    self.next_pipe = (i + 1) % n;
+                    return Some((i, flow, p));
+                }
             }
+            k = 0;
         }
         None
     }

@@ -7,6 +7,15 @@
 //! Flows that have been idle (nothing queued) for `idle_timeout_ns` are
 //! removed by [`Flowset::expire`], an incremental sweep with a budget of slots
 //! per call, so the caller can run it every batch without a pause.
+//!
+//! **A full table never black-holes a flow.** When `max_flows` flows are
+//! busy, a new flow's packets go to the flowset's *overflow queue*, one
+//! more flow of the scheduler with the same weight and limits, shared by
+//! every flow that found no room (counted in
+//! [`FlowsetCounters::overflowed`]). While the overflow queue holds packets,
+//! new flows keep going there even if room frees up, so that a flow's later
+//! packets never overtake its earlier ones; once it is empty, new flows get
+//! their own queues again.
 
 use crate::classify::{FlowKey, FlowMask, KeyTable};
 use crate::types::{FlowConfig, FlowId, Packet};
@@ -65,8 +74,22 @@ pub struct FlowsetCounters {
     pub created: u64,
     /// Flows removed after their idle timeout.
     pub expired: u64,
-    /// Packets refused because `max_flows` (or the scheduler's slab) was full.
+    /// Packets that went to the overflow queue (their flow had no queue of
+    /// its own: `max_flows` were busy).
+    pub overflowed: u64,
+    /// Packets refused because not even the overflow queue could be
+    /// created (the scheduler had no room for another flow).
     pub refused: u64,
+}
+
+impl FlowsetCounters {
+    /// Adds `o` to these counters (figures of a removed dynamic-pipe instance).
+    pub fn add(&mut self, o: &FlowsetCounters) {
+        self.created += o.created;
+        self.expired += o.expired;
+        self.overflowed += o.overflowed;
+        self.refused += o.refused;
+    }
 }
 
 /// A flowset's runtime state.
@@ -74,6 +97,9 @@ pub struct FlowsetCounters {
 pub struct Flowset {
     params: FlowsetParams,
     table: KeyTable<Entry>,
+    /// The overflow queue's flow, created on first use, and its tally.
+    overflow: Option<FlowId>,
+    overflow_tally: FlowTally,
     /// Next slot the expiry sweep looks at.
     cursor: usize,
     counters: FlowsetCounters,
@@ -85,6 +111,8 @@ impl Flowset {
         Self {
             table: KeyTable::new(params.max_flows.max(1) as usize, seed),
             params,
+            overflow: None,
+            overflow_tally: FlowTally::default(),
             cursor: 0,
             counters: FlowsetCounters::default(),
         }
@@ -120,7 +148,8 @@ impl Flowset {
 
     /// Like [`Flowset::flow_for`] for a packet of `len` bytes: counts it in
     /// the flow's tally and returns the tally, so that the caller can count a
-    /// drop.
+    /// drop. A packet whose flow finds no room gets the overflow queue (see
+    /// the module docs); `None` only if not even that can be created.
     #[inline]
     pub fn flow_for_packet<P: Packet + Copy + Default>(
         &mut self,
@@ -132,7 +161,14 @@ impl Flowset {
         let mk = key.masked(&self.params.mask);
         let cfg = self.params.flow;
         let mut created = false;
+        let overflow = self.overflow;
         let e = self.table.get_or_insert_with(&mk, || {
+            // New flows wait while the overflow queue holds packets (order).
+            if let Some(o) = overflow {
+                if sched.flow_backlog(o).is_some_and(|b| b.packets != 0) {
+                    return None;
+                }
+            }
             let id = sched.add_flow(cfg).ok()?;
             created = true;
             Some(Entry {
@@ -141,19 +177,44 @@ impl Flowset {
                 tally: FlowTally::default(),
             })
         });
-        match e {
+        let (id, tally) = match e {
             Some(e) => {
                 e.last_seen = now_ns;
-                e.tally.packets += 1;
-                e.tally.bytes += len as u64;
                 self.counters.created += created as u64;
-                Some((e.id, &mut e.tally))
+                (e.id, &mut e.tally)
             }
             None => {
-                self.counters.refused += 1;
-                None
+                let id = match self.overflow {
+                    Some(id) => id,
+                    None => match sched.add_flow(cfg) {
+                        Ok(id) => *self.overflow.insert(id),
+                        Err(_) => {
+                            self.counters.refused += 1;
+                            return None;
+                        }
+                    },
+                };
+                self.counters.overflowed += 1;
+                (id, &mut self.overflow_tally)
             }
-        }
+        };
+        tally.packets += 1;
+        tally.bytes += len as u64;
+        Some((id, tally))
+    }
+
+    /// The overflow queue: its tally and backlog (packets, bytes), once it exists.
+    pub fn overflow_stat<P: Packet + Copy + Default>(
+        &self,
+        sched: &AnySched<P>,
+    ) -> Option<(FlowTally, u32, u64)> {
+        let id = self.overflow?;
+        let b = sched.flow_backlog(id);
+        Some((
+            self.overflow_tally,
+            b.map_or(0, |b| b.packets),
+            b.map_or(0, |b| b.bytes),
+        ))
     }
 
     /// Every flow's figures (allocates: for reports, not per packet).
@@ -247,10 +308,15 @@ mod tests {
         assert_eq!(fs.flow_for(&key(1), 5, &mut s), Some(a));
         let b = fs.flow_for(&key(2), 0, &mut s).expect("b");
         assert_ne!(a, b);
-        fs.flow_for(&key(3), 0, &mut s).expect("c");
-        assert_eq!(fs.flow_for(&key(4), 0, &mut s), None, "max_flows = 3");
-        assert_eq!(fs.counters().refused, 1);
-        assert_eq!(s.flows(), 3);
+        let c = fs.flow_for(&key(3), 0, &mut s).expect("c");
+        // max_flows = 3: flows 4 and 5 share the overflow queue.
+        let o = fs.flow_for(&key(4), 0, &mut s).expect("overflow");
+        assert!(![a, b, c].contains(&o));
+        assert_eq!(fs.flow_for(&key(5), 0, &mut s), Some(o));
+        assert_eq!(fs.flows(), 3);
+        let n = fs.counters();
+        assert_eq!((n.created, n.overflowed, n.refused), (3, 2, 0));
+        assert_eq!(s.flows(), 4);
         // A mask that ignores ports folds them into one flow.
         let mut one = Flowset::new(
             FlowsetParams {

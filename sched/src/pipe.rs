@@ -21,6 +21,15 @@
 //!
 //! Unlimited bandwidth means "as fast as the egress takes it": the scheduler
 //! still orders packets, but the link adds no time.
+//!
+//! The queue and the delay line are separate, as in dummynet: the flowsets'
+//! limits bound what waits for the link, never what the link has already
+//! sent. The delay line holds every packet in flight — at a rate `R` and a
+//! delay `D`, about `R·D / size` of them, which can be far more than the
+//! queue — and never drops: it starts with `delay_reserve` slots and grows
+//! (amortised doubling, never shrinking) when more are in flight, so the
+//! caller's own buffers (UMEM frames in xdpsched) are the bound. Every
+//! packet a pipe drops is handed back to the caller from `enqueue`.
 
 use crate::sim::Rng;
 use crate::types::{DropReason, Dropped, FlowId, Packet};
@@ -32,8 +41,6 @@ use std::collections::VecDeque;
 pub enum PipeDrop {
     /// Random loss (`plr` or Gilbert-Elliott).
     Loss,
-    /// The delay line is full (it holds at most `delay_capacity` packets).
-    DelayLineFull,
     /// The scheduler dropped it (queue limits, unknown flow, bad length).
     Sched(DropReason),
 }
@@ -132,9 +139,9 @@ pub struct PipeParams {
     pub delay_ns: u64,
     /// Loss at the entrance.
     pub loss: LossModel,
-    /// Most packets in the delay line at once (preallocated). Packets that
-    /// would exceed it are dropped with `PipeDrop::DelayLineFull`.
-    pub delay_capacity: usize,
+    /// Slots of the delay line allocated up front; it grows beyond them
+    /// when more packets are in flight (see the module docs), never drops.
+    pub delay_reserve: usize,
     /// Seed of the loss RNG (deterministic runs).
     pub seed: u64,
 }
@@ -146,7 +153,7 @@ impl Default for PipeParams {
             overhead_bytes: 24,
             delay_ns: 0,
             loss: LossModel::None,
-            delay_capacity: 4096,
+            delay_reserve: 1024,
             seed: 1,
         }
     }
@@ -159,8 +166,6 @@ pub struct PipeCounters {
     pub offered: u64,
     /// Packets lost to the loss model.
     pub lost: u64,
-    /// Packets dropped because the delay line was full.
-    pub delay_line_full: u64,
     /// Packets that left through `dequeue`.
     pub delivered: u64,
     /// Bytes that left through `dequeue`.
@@ -179,7 +184,6 @@ pub struct Pipe<P: Packet + Copy + Default> {
     busy_rem: u64,
     /// Packets on the wire or propagating: (due time, flow, packet), due times non-decreasing.
     delay_line: VecDeque<(u64, FlowId, P)>,
-    delay_capacity: usize,
     loss: Loss,
     rng: Rng,
     counters: PipeCounters,
@@ -206,8 +210,7 @@ impl<P: Packet + Copy + Default> Pipe<P> {
             delay_ns: params.delay_ns,
             busy_until: 0,
             busy_rem: 0,
-            delay_line: VecDeque::with_capacity(params.delay_capacity),
-            delay_capacity: params.delay_capacity,
+            delay_line: VecDeque::with_capacity(params.delay_reserve),
             loss,
             rng: Rng::new(params.seed),
             counters: PipeCounters::default(),
@@ -282,8 +285,9 @@ impl<P: Packet + Copy + Default> Pipe<P> {
     }
 
     /// Moves packets whose transmission can start by `now_ns` from the
-    /// scheduler onto the link. Returns packets dropped for a full delay line.
-    fn transmit(&mut self, now_ns: u64, dropped: &mut impl FnMut(PipeDropped<P>)) {
+    /// scheduler onto the link (into the delay line, due when their
+    /// transmission ends plus the delay).
+    fn transmit(&mut self, now_ns: u64) {
         while self.bandwidth_bps == 0 || self.busy_until <= now_ns {
             let Some((flow, pkt)) = self.sched.dequeue(now_ns) else {
                 break;
@@ -299,49 +303,40 @@ impl<P: Packet + Copy + Default> Pipe<P> {
                 self.busy_rem = (num % bw) as u64;
                 self.busy_until
             };
-            if self.delay_line.len() >= self.delay_capacity {
-                self.counters.delay_line_full += 1;
-                dropped(PipeDropped {
-                    pkt,
-                    flow,
-                    reason: PipeDrop::DelayLineFull,
-                });
-                continue;
-            }
             self.delay_line
                 .push_back((done.saturating_add(self.delay_ns), flow, pkt));
         }
     }
 
-    /// Takes the next packet that has left the pipe by `now_ns`. Packets
-    /// dropped on the way (delay line full) are passed to `dropped`.
-    pub fn dequeue_with(
-        &mut self,
-        now_ns: u64,
-        mut dropped: impl FnMut(PipeDropped<P>),
-    ) -> Option<(FlowId, P)> {
+    /// Takes the next packet that has left the pipe by `now_ns`, with the
+    /// instant it left (its due time, `<= now_ns`): (due, flow, packet).
+    pub fn dequeue_timed(&mut self, now_ns: u64) -> Option<(u64, FlowId, P)> {
         if self
             .delay_line
             .front()
             .is_none_or(|&(due, _, _)| due > now_ns)
         {
-            self.transmit(now_ns, &mut dropped);
+            self.transmit(now_ns);
         }
         match self.delay_line.front() {
             Some(&(due, _, _)) if due <= now_ns => {
-                let (_, flow, pkt) = self.delay_line.pop_front()?;
+                let out = self.delay_line.pop_front()?;
                 self.counters.delivered += 1;
-                self.counters.delivered_bytes += pkt.len() as u64;
-                Some((flow, pkt))
+                self.counters.delivered_bytes += out.2.len() as u64;
+                Some(out)
             }
             _ => None,
         }
     }
 
-    /// `dequeue_with` for callers that size the delay line so it never fills
-    /// (a packet dropped there is counted and discarded).
+    /// Takes the next packet that has left the pipe by `now_ns`.
     pub fn dequeue(&mut self, now_ns: u64) -> Option<(FlowId, P)> {
-        self.dequeue_with(now_ns, |_| {})
+        self.dequeue_timed(now_ns).map(|(_, f, p)| (f, p))
+    }
+
+    /// Packets on the link or in the delay line (sent, not yet out).
+    pub fn in_flight(&self) -> usize {
+        self.delay_line.len()
     }
 
     /// When something next becomes due: the head of the delay line, or the
@@ -606,21 +601,51 @@ mod tests {
     }
 
     #[test]
-    fn delay_line_capacity_is_enforced_and_counted() {
+    fn the_delay_line_holds_rate_times_delay_beyond_its_reserve_and_the_queue() {
+        // 10 Mbit/s, 100 ms, a queue of 50 packets and 2 reserved slots: at 1500 B
+        // about 83 packets are in flight at once, none may be lost.
         let params = PipeParams {
-            delay_ns: 1_000_000,
-            delay_capacity: 2,
+            bandwidth_bps: Some(10_000_000),
+            delay_ns: 100_000_000,
+            delay_reserve: 2,
             ..PipeParams::default()
         };
-        let (mut p, ids) = pipe(Kind::Fifo, params, &[1]);
-        for _ in 0..3 {
-            p.enqueue(0, ids[0], 100).expect("enqueue");
+        let cfg = SchedConfig {
+            max_flows: 4,
+            limit_packets: 50,
+            ..SchedConfig::default()
+        };
+        let mut p: Pipe<u32> = Pipe::new(build(Kind::Fifo, cfg).expect("sched"), &params);
+        let f = p.sched().add_flow(FlowConfig::default()).expect("flow");
+        // Offer 8 Mbit/s of 1500-byte packets for 2 s: one every 1.5 ms.
+        let (mut sent, mut got, mut most) = (0u32, 0u32, 0usize);
+        let mut last_due = 0;
+        for i in 0..1334u64 {
+            let now = i * 1_500_000;
+            while let Some((due, _, len)) = p.dequeue_timed(now) {
+                assert_eq!(len, 1500);
+                assert!(due <= now && due >= last_due, "due {due} at {now}");
+                last_due = due;
+                got += 1;
+            }
+            p.enqueue(now, f, 1500)
+                .map_err(|d| d.reason)
+                .expect("no drop");
+            sent += 1;
+            most = most.max(p.in_flight());
         }
-        let mut dropped = Vec::new();
-        assert_eq!(p.dequeue_with(0, |d| dropped.push(d.reason)), None);
-        assert_eq!(dropped, vec![PipeDrop::DelayLineFull]);
-        assert_eq!(p.dequeue(1_000_000), Some((ids[0], 100)));
-        assert_eq!(p.dequeue(1_000_000), Some((ids[0], 100)));
-        assert_eq!(p.dequeue(1_000_000), None);
+        let mut now = 1334 * 1_500_000;
+        while got < sent {
+            now += 1_000_000;
+            while p.dequeue(now).is_some() {
+                got += 1;
+            }
+            assert!(now < 10_000_000_000, "drained");
+        }
+        assert_eq!(p.counters().delivered, sent as u64);
+        assert!(
+            most >= 60,
+            "at most {most} in flight: the line did not grow"
+        );
     }
 }

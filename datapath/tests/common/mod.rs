@@ -1,0 +1,362 @@
+//! What the end-to-end tests share: the netns testbed (scripts/testbed.sh),
+//! xdpsched in the DUT namespace, commands in a namespace, iperf3.
+#![allow(dead_code)] // each test binary uses a part of it
+
+use std::process::{Child, Command, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+pub const XDPSCHED: &str = env!("CARGO_BIN_EXE_xdpsched");
+
+pub fn repo() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Tests share the namespace names, so they take turns.
+pub static TESTBED: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The testbed for the duration of a test; `Drop` tears it down.
+pub struct Testbed {
+    _turn: std::sync::MutexGuard<'static, ()>,
+}
+
+impl Testbed {
+    pub fn up(mode: &str) -> Testbed {
+        Testbed::up_with(mode, 1)
+    }
+
+    /// The testbed with `queues` RX/TX queues per veth.
+    pub fn up_with(mode: &str, queues: u32) -> Testbed {
+        // A panicking test poisons the lock; the next one still gets its turn.
+        let turn = TESTBED.lock().unwrap_or_else(|e| e.into_inner());
+        assert!(
+            Command::new("id")
+                .arg("-u")
+                .output()
+                .map(|o| o.stdout == b"0\n")
+                .unwrap_or(false),
+            "the AF_XDP end-to-end tests need root (network namespaces, XDP programs)"
+        );
+        let st = Command::new("bash")
+            .arg(repo().join("scripts/testbed.sh"))
+            .args(["up", mode])
+            .env("XS_QUEUES", queues.to_string())
+            .status()
+            .expect("run testbed.sh");
+        assert!(st.success(), "testbed.sh up {mode} failed");
+        Testbed { _turn: turn }
+    }
+}
+
+impl Drop for Testbed {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(repo().join("scripts/testbed.sh"))
+            .arg("down")
+            .status();
+    }
+}
+
+/// xdpsched in the DUT namespace; killed on drop if still running.
+pub struct Xdpsched(pub Option<Child>);
+
+impl Xdpsched {
+    pub fn start(args: &[&str]) -> Xdpsched {
+        Xdpsched::start_for(args, "60s")
+    }
+
+    /// Started with `--duration limit` (a bound on a test gone wrong).
+    pub fn start_for(args: &[&str], limit: &str) -> Xdpsched {
+        let child = Command::new("ip")
+            .args(["netns", "exec", "xs-dut", XDPSCHED])
+            .args(args)
+            .args(["--duration", limit])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start xdpsched");
+        Xdpsched(Some(child))
+    }
+
+    /// Voluntary context switches of its worker threads so far (how often
+    /// they went to sleep).
+    pub fn worker_sleeps(&self) -> u64 {
+        let pid = self.0.as_ref().expect("running").id();
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("its threads");
+        tasks
+            .flatten()
+            .filter(|t| {
+                std::fs::read_to_string(t.path().join("comm"))
+                    .is_ok_and(|c| c.starts_with("xdpsched-"))
+            })
+            .filter_map(|t| std::fs::read_to_string(t.path().join("status")).ok())
+            .filter_map(|st| {
+                st.lines()
+                    .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                    .and_then(|n| n.trim().parse::<u64>().ok())
+            })
+            .sum()
+    }
+
+    /// kill -9 (no chance to detach): its program stays on dutA.
+    pub fn kill9(&mut self) {
+        if let Some(c) = self.0.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        assert!(
+            xdp_attached("xs-dut", "dutA"),
+            "expected a leftover program after kill -9"
+        );
+    }
+
+    /// SIGINT, then wait: (exit success, stdout).
+    pub fn stop(self) -> (bool, String) {
+        let (ok, stdout, _) = self.stop_all();
+        (ok, stdout)
+    }
+
+    /// SIGINT, then wait: (exit success, stdout, stderr).
+    pub fn stop_all(mut self) -> (bool, String, String) {
+        let child = self.0.take().expect("running");
+        let _ = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status();
+        let out = child.wait_with_output().expect("wait for xdpsched");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Sends `sig` (e.g. "HUP") to it.
+    pub fn signal(&self, sig: &str) {
+        let pid = self.0.as_ref().expect("running").id();
+        let st = Command::new("kill")
+            .args([&format!("-{sig}"), &pid.to_string()])
+            .status()
+            .expect("kill");
+        assert!(st.success(), "kill -{sig} {pid}");
+    }
+
+    /// True while the process runs.
+    pub fn running(&mut self) -> bool {
+        self.0
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// Resident memory now, in KiB (VmRSS).
+    pub fn rss_kib(&self) -> u64 {
+        let pid = self.0.as_ref().expect("running").id();
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|st| {
+                st.lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            })
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Xdpsched {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+pub fn ns(ns: &str, cmd: &[&str]) -> std::process::Output {
+    Command::new("ip")
+        .args(["netns", "exec", ns])
+        .args(cmd)
+        .output()
+        .expect("ip netns exec")
+}
+
+/// xdpsched bridging dutA and dutB with `extra` arguments, once a ping
+/// crosses it.
+pub fn start_bridge(extra: &[&str]) -> Xdpsched {
+    let mut args = vec!["--iface", "dutA", "--out", "dutB"];
+    args.extend_from_slice(extra);
+    let x = Xdpsched::start(&args);
+    assert!(
+        wait_for_path("xs-gen", "10.211.0.2"),
+        "no path across the bridge"
+    );
+    x
+}
+
+/// Pings until one succeeds (the sockets take a moment to bind), bounded.
+pub fn wait_for_path(from: &str, to: &str) -> bool {
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(10) {
+        if ns(from, &["ping", "-c", "1", "-W", "1", to])
+            .status
+            .success()
+        {
+            return true;
+        }
+        sleep(Duration::from_millis(200));
+    }
+    false
+}
+
+pub fn xdp_attached(ns_name: &str, dev: &str) -> bool {
+    let out = Command::new("ip")
+        .args(["-n", ns_name, "link", "show", dev])
+        .output()
+        .expect("ip link");
+    String::from_utf8_lossy(&out.stdout).contains("xdp")
+}
+
+pub fn rx_packets(ns_name: &str, dev: &str) -> u64 {
+    let out = ns(
+        ns_name,
+        &[
+            "cat",
+            &format!("/sys/class/net/{dev}/statistics/rx_packets"),
+        ],
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
+
+/// Starts one-shot iperf3 servers in the sink on `ports`, runs clients from
+/// the generator with `args`, returns each server's JSON.
+pub fn iperf3(ports: &[u16], client_args: &[&str]) -> Vec<serde_json::Value> {
+    iperf3_between("xs-sink", "xs-gen", "10.211.0.2", ports, client_args)
+}
+
+/// iperf3 servers in `server_ns`, clients in `client_ns` sending to `server_ip`.
+pub fn iperf3_between(
+    server_ns: &str,
+    client_ns: &str,
+    server_ip: &str,
+    ports: &[u16],
+    client_args: &[&str],
+) -> Vec<serde_json::Value> {
+    let servers: Vec<Child> = ports
+        .iter()
+        .map(|p| {
+            Command::new("ip")
+                .args([
+                    "netns",
+                    "exec",
+                    server_ns,
+                    "iperf3",
+                    "-s",
+                    "-1",
+                    "-J",
+                    "-p",
+                    &p.to_string(),
+                ])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("iperf3 server")
+        })
+        .collect();
+    sleep(Duration::from_millis(500));
+    let clients: Vec<Child> = ports
+        .iter()
+        .map(|p| {
+            Command::new("ip")
+                .args([
+                    "netns",
+                    "exec",
+                    client_ns,
+                    "iperf3",
+                    "-c",
+                    server_ip,
+                    "-p",
+                    &p.to_string(),
+                ])
+                .args(client_args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("iperf3 client")
+        })
+        .collect();
+    for c in clients {
+        let _ = c.wait_with_output();
+    }
+    servers
+        .into_iter()
+        .map(|s| {
+            let out = s.wait_with_output().expect("iperf3 server output");
+            serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+        })
+        .collect()
+}
+
+pub fn xdpsched_in_dut(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new("ip")
+        .args(["netns", "exec", "xs-dut", XDPSCHED])
+        .args(args)
+        .output()
+        .expect("run xdpsched");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The JSON xdpsched wrote with `--stats-json`.
+pub fn stats_json(path: &std::path::Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("stats file {}: {e}", path.display()));
+    serde_json::from_str(&text).expect("stats JSON")
+}
+
+/// A scratch file path for this test.
+pub fn scratch(name: &str) -> std::path::PathBuf {
+    let p = std::env::temp_dir().join(format!("xdpsched-e2e-{name}"));
+    let _ = std::fs::remove_file(&p);
+    p
+}
+
+/// Writes `text` to a scratch file and returns its path as a string.
+pub fn config_file(name: &str, text: &str) -> String {
+    let p = scratch(name);
+    std::fs::write(&p, text).expect("write config");
+    p.to_str().expect("utf-8 path").to_owned()
+}
+
+/// Round-trip times (ms) of `count` pings from `from` to `to`, `interval` s apart.
+pub fn ping_rtts(from: &str, to: &str, count: u32, interval: &str) -> Vec<f64> {
+    let out = ns(
+        from,
+        &[
+            "ping",
+            "-c",
+            &count.to_string(),
+            "-i",
+            interval,
+            "-W",
+            "2",
+            to,
+        ],
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split("time=").nth(1))
+        .filter_map(|t| t.split_whitespace().next()?.parse().ok())
+        .collect()
+}
+
+/// UDP datagrams an iperf3 server received (sent - lost) and its loss count.
+pub fn udp_received(server: &serde_json::Value) -> (u64, u64) {
+    let s = &server["end"]["sum"];
+    let sent = s["packets"].as_u64().unwrap_or(0);
+    let lost = s["lost_packets"].as_u64().unwrap_or(0);
+    (sent.saturating_sub(lost), lost)
+}
