@@ -4,9 +4,11 @@
  *
  * While xdpsched runs, its AF_XDP socket for the RX queue is in xsks_map and
  * every frame goes to it. If xdpsched dies, the kernel drops the socket from
- * xsks_map and the program fails open, like a hardware middlebox's bypass:
- * frames go straight to the peer port in peer_map (bridge mode), or, with no
- * peer (reflect mode), to the kernel stack.
+ * xsks_map and the program does what --fail-open chose, like a hardware
+ * middlebox's bypass: frames go straight to the peer port in peer_map
+ * ("redirect"), or to the kernel stack (peer_map empty: "bridge", where a
+ * kernel bridge of the two ports forwards them, and reflect mode), or are
+ * dropped (fail_mode[0] == FAIL_CLOSED: "closed").
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -25,7 +27,18 @@ struct {
 	__type(value, __u32);
 } peer_map SEC(".maps");
 
-/* Frames steered: [0] to the AF_XDP socket, [1] failed open. */
+/* FAIL_CLOSED in fail_mode[0]: drop frames that find no socket. */
+#define FAIL_CLOSED 1
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} fail_mode SEC(".maps");
+
+/* Frames steered: [0] to the AF_XDP socket, [1] found no socket (failed
+ * open, or dropped when failing closed). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 2);
@@ -50,9 +63,14 @@ int xdpsched_redirect(struct xdp_md *ctx)
 		count(0);
 		return bpf_redirect_map(&xsks_map, q, XDP_PASS);
 	}
-	/* No socket (xdpsched not running): fail open. An empty peer_map
-	 * entry makes this XDP_PASS. */
+	/* No socket (xdpsched not running). */
 	count(1);
+	__u32 zero = 0;
+	__u32 *mode = bpf_map_lookup_elem(&fail_mode, &zero);
+
+	if (mode && *mode == FAIL_CLOSED)
+		return XDP_DROP;
+	/* Fail open: an empty peer_map entry makes this XDP_PASS. */
 	return bpf_redirect_map(&peer_map, 0, XDP_PASS);
 }
 

@@ -54,6 +54,13 @@ pub struct Cli {
     /// --sched/--rate/--delay/--flow-queue and --reverse-*.
     #[arg(long)]
     pub config: Option<std::path::PathBuf>,
+    /// What the ports do if xdpsched dies (kill -9, crash): auto (bridge for
+    /// a bridge, stack for a reflector), bridge (a kernel bridge of the two
+    /// ports that xdpsched sets up, works on any ports), redirect (XDP
+    /// port-to-port; into a veth only if its peer has GRO on), stack (the
+    /// port's kernel stack), closed (dropped).
+    #[arg(long, default_value = "auto")]
+    pub fail_open: String,
     /// XDP attach mode: auto, native, skb.
     #[arg(long, default_value = "auto")]
     pub xdp_mode: String,
@@ -167,6 +174,19 @@ impl Cli {
         let Some(iface) = self.iface.clone() else {
             bail!("--iface is required (or a subcommand: cleanup)");
         };
+        if self.config.is_some() {
+            for (flag, given) in [
+                ("--rate", self.rate.is_some()),
+                ("--delay", self.delay.is_some()),
+                ("--reverse-sched", self.reverse_sched.is_some()),
+                ("--reverse-rate", self.reverse_rate.is_some()),
+                ("--reverse-delay", self.reverse_delay.is_some()),
+            ] {
+                if given {
+                    bail!("{flag} is a flag of the simple form, and --config replaces the simple form: say it in the file");
+                }
+            }
+        }
         let emulator = match &self.config {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
@@ -262,6 +282,7 @@ impl Cli {
         if self.out.as_deref() == Some(iface.as_str()) {
             bail!("--out {iface:?} is the same port as --iface: leave --out out for reflect mode");
         }
+        let fail_open = crate::failopen::FailOpen::parse(&self.fail_open, self.out.is_some())?;
         let cores = match &self.cores {
             Some(list) => parse_core_list(list, num_cpus())?,
             None => Vec::new(),
@@ -287,7 +308,9 @@ impl Cli {
                 ring_size: ring,
                 mode,
                 queues: self.queues,
+                no_socket: fail_open.no_socket(),
             },
+            fail_open,
             batch: self.batch,
             duration: match &self.duration {
                 Some(d) => duration(d, "--duration")?,

@@ -7,6 +7,7 @@
 #![deny(unsafe_code)]
 
 pub mod cli;
+pub mod failopen;
 pub mod netns;
 pub mod preflight;
 pub mod signals;

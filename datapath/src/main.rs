@@ -16,6 +16,13 @@ fn cleanup(ifaces: &[String]) -> anyhow::Result<()> {
             .trim()
             .parse()
             .with_context(|| format!("ifindex of {name:?}"))?;
+        // The fail-open bridge first: once the program is gone, frames would
+        // otherwise cross it unscheduled.
+        if let Some(m) = datapath::failopen::master_of(name) {
+            if datapath::failopen::remove_bridge(&m)? {
+                println!("{name}: removed the fail-open bridge {m}");
+            }
+        }
         let modes =
             datapath::xsk::detach_xdp(idx).with_context(|| format!("detaching XDP from {name}"))?;
         if modes.is_empty() {

@@ -19,6 +19,7 @@
 //! emulator as `now_ns`.
 
 use crate::xsk::{Handoff, Homeward, Lane, LanePlan, Xsk, XskParams};
+use anyhow::Context;
 use crossbeam_queue::ArrayQueue;
 use nix::sys::eventfd::{EfdFlags, EventFd};
 use sched::classify::FlowKey;
@@ -77,6 +78,9 @@ pub struct RunConfig {
     pub emulator: Config,
     /// UMEM and ring sizes.
     pub xsk: XskParams,
+    /// What the ports do if xdpsched dies (the program's `no_socket` in
+    /// `xsk` follows it).
+    pub fail_open: crate::failopen::FailOpen,
     /// Frames per RX/TX batch.
     pub batch: usize,
     /// Stop after this long (None: until stopped).
@@ -734,6 +738,21 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> anyhow::Result<RunStats> {
         });
     }
     let mut xsk = Xsk::open_lanes(&ifaces, &cfg.xsk, &plan)?;
+    // Declared after `xsk`, dropped before it: on a clean exit the bridge goes
+    // first, then the programs.
+    let _bridge = match (cfg.fail_open, &cfg.out) {
+        (crate::failopen::FailOpen::Bridge, Some(out)) => Some(
+            crate::failopen::KernelBridge::create(&cfg.iface, out)
+                .context("--fail-open bridge: setting up the kernel bridge")?,
+        ),
+        (crate::failopen::FailOpen::Redirect, Some(out)) => {
+            if crate::failopen::is_veth(&cfg.iface) || crate::failopen::is_veth(out) {
+                eprintln!("xdpsched: warning: --fail-open redirect into a veth works only if the veth's peer has NAPI (GRO on, or an XDP program attached); with the kernel's defaults a killed xdpsched drops every frame. --fail-open bridge works on any ports");
+            }
+            None
+        }
+        _ => None,
+    };
     let total = xsk.total_frames();
     let sh = Shared {
         plan,

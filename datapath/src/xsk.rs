@@ -103,6 +103,22 @@ pub struct XskParams {
     pub mode: XdpMode,
     /// RX queues served per interface (0..queues), one socket each.
     pub queues: u32,
+    /// What the XDP program does with a frame that finds no socket (the
+    /// program outlived its process, or the queue is not served).
+    pub no_socket: NoSocket,
+}
+
+/// The XDP program's action for frames that find no AF_XDP socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoSocket {
+    /// Redirect to the other port when there are two (DEVMAP; into a veth
+    /// only if its peer has NAPI: GRO on or an XDP program), else pass to
+    /// the kernel stack.
+    Peer,
+    /// Pass to the kernel stack (where a kernel bridge may forward it).
+    Pass,
+    /// Drop (fail closed).
+    Drop,
 }
 
 /// Most `sendto` kicks per [`Lane::kick`] (copy mode sends 32 frames per kick).
@@ -367,12 +383,16 @@ impl Xsk {
             .collect::<Result<Vec<_>, _>>()?;
         let mut programs = Vec::with_capacity(ifaces.len());
         for (i, name) in ifaces.iter().enumerate() {
-            // Bridge: each port fails open to the other; reflect: to the stack.
-            let peer = (indexes.len() == 2).then(|| indexes[1 - i]);
-            let prog = XdpProgram::load(indexes[i], peer).map_err(|source| XskError::Program {
-                iface: name.clone(),
-                source,
-            })?;
+            // Two ports with NoSocket::Peer: each fails open to the other;
+            // otherwise to the stack, or dropped.
+            let peer =
+                (indexes.len() == 2 && p.no_socket == NoSocket::Peer).then(|| indexes[1 - i]);
+            let closed = p.no_socket == NoSocket::Drop;
+            let prog =
+                XdpProgram::load(indexes[i], peer, closed).map_err(|source| XskError::Program {
+                    iface: name.clone(),
+                    source,
+                })?;
             programs.push(prog);
         }
         if p.queues == 0 || p.queues > MAX_QUEUES {
@@ -1013,13 +1033,12 @@ fn errno(r: i32) -> std::io::Error {
 }
 
 impl XdpProgram {
-    /// Loads the program and attaches it to `ifindex` in `mode`; frames of a
-    /// queue without a socket go to `peer` (another ifindex) or the stack.
     /// Loads the program for `ifindex` (not attached yet: bind the sockets with
     /// [`XdpProgram::bind_socket`] first, then [`XdpProgram::attach`], so that no
     /// frame meets the program before its socket is in place); frames of a queue
-    /// without a socket will go to `peer` (another ifindex) or the stack.
-    pub fn load(ifindex: u32, peer: Option<u32>) -> Result<Self, std::io::Error> {
+    /// without a socket will be dropped if `closed`, else go to `peer`
+    /// (another ifindex) or the stack.
+    pub fn load(ifindex: u32, peer: Option<u32>, closed: bool) -> Result<Self, std::io::Error> {
         let name = c"xdpsched";
         // SAFETY: the options struct is zeroed then sized as libbpf requires; the object
         // bytes are a static that outlives the object (libbpf copies them anyway).
@@ -1039,7 +1058,8 @@ impl XdpProgram {
             counters_fd: -1,
             prog_fd: -1,
         };
-        // SAFETY: `obj` is a valid object just opened; the names are NUL-terminated.
+        // SAFETY: `obj` is a valid object just opened; the names are NUL-terminated; the
+        // map updates read a live u32 key and value for the duration of each call.
         unsafe {
             let r = libbpf_sys::bpf_object__load(obj.as_ptr());
             if r < 0 {
@@ -1061,8 +1081,21 @@ impl XdpProgram {
                 libbpf_sys::bpf_object__find_map_fd_by_name(obj.as_ptr(), c"peer_map".as_ptr());
             prog.counters_fd =
                 libbpf_sys::bpf_object__find_map_fd_by_name(obj.as_ptr(), c"counters".as_ptr());
-            if prog.xsks_fd < 0 || prog.peer_fd < 0 || prog.counters_fd < 0 {
+            let mode_fd =
+                libbpf_sys::bpf_object__find_map_fd_by_name(obj.as_ptr(), c"fail_mode".as_ptr());
+            if prog.xsks_fd < 0 || prog.peer_fd < 0 || prog.counters_fd < 0 || mode_fd < 0 {
                 return Err(std::io::Error::other("maps missing from the XDP object"));
+            }
+            // FAIL_CLOSED in the program.
+            let (key, mode) = (0u32, u32::from(closed));
+            let r = libbpf_sys::bpf_map_update_elem(
+                mode_fd,
+                (&key as *const u32).cast(),
+                (&mode as *const u32).cast(),
+                0,
+            );
+            if r < 0 {
+                return Err(errno(r));
             }
             if let Some(peer) = peer {
                 let key = 0u32;

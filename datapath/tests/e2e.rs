@@ -68,6 +68,15 @@ fn bad_arguments_are_rejected_with_the_value_named() {
             &["--iface", "lo", "--cores", "0-4096"][..],
             "does not exist",
         ),
+        (&["--iface", "lo", "--fail-open", "bridge"][..], "one port"),
+        (
+            &["--iface", "lo", "--fail-open", "open"][..],
+            "expected auto",
+        ),
+        (
+            &["--iface", "lo", "--config", "x.toml", "--delay", "5ms"][..],
+            "simple form",
+        ),
     ] {
         let out = Command::new(XDPSCHED)
             .args(args)
@@ -270,27 +279,105 @@ fn errors_users_hit_are_clear_messages() {
     );
 }
 
-#[test]
-fn a_killed_bridge_fails_open_and_cleanup_removes_it() {
-    let _tb = Testbed::up("bridge");
-    let mut x = start_bridge(&[]);
-    x.kill9();
-    // Fail-open: with no socket in the map the program redirects port to port.
+/// Pings from the generator to the sink: true if at least 3 of 5 came back.
+fn pings_cross() -> bool {
     let out = ns(
         "xs-gen",
         &["ping", "-c", "5", "-i", "0.2", "-W", "1", "10.211.0.2"],
     );
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| {
+            l.split(" received")
+                .next()?
+                .rsplit(", ")
+                .next()?
+                .parse::<u32>()
+                .ok()
+        })
+        .is_some_and(|n| n >= 3)
+}
+
+/// The default fail-open mode, on endpoints at the kernel's defaults (GRO
+/// off): a kernel bridge of the two ports carries traffic after kill -9, and
+/// cleanup removes both the programs and the bridge.
+#[test]
+fn a_killed_bridge_fails_open_and_cleanup_removes_it() {
+    let _tb = Testbed::up("bridge");
+    let mut x = start_bridge(&[]);
+    // While it runs, the bridge exists but carries nothing: xdpsched does.
+    let master = ns("xs-dut", &["cat", "/sys/class/net/dutA/master/uevent"]);
     assert!(
-        out.status.success(),
-        "ping across the killed bridge: {}",
-        String::from_utf8_lossy(&out.stdout)
+        String::from_utf8_lossy(&master.stdout).contains("INTERFACE=xsbr"),
+        "dutA is in xdpsched's bridge"
     );
+    x.kill9();
+    assert!(pings_cross(), "no ping across the killed bridge (GRO off)");
     let (ok, stdout, err) = xdpsched_in_dut(&["cleanup", "--iface", "dutA", "--iface", "dutB"]);
     assert!(ok, "cleanup failed: {err}");
+    assert!(
+        stdout.contains("dutA: removed the fail-open bridge xsbr"),
+        "{stdout}"
+    );
     assert!(stdout.contains("dutA: detached"), "{stdout}");
     assert!(!xdp_attached("xs-dut", "dutA") && !xdp_attached("xs-dut", "dutB"));
+    let links = ns("xs-dut", &["ip", "-o", "link"]);
+    assert!(
+        !String::from_utf8_lossy(&links.stdout).contains("xsbr"),
+        "bridge left behind"
+    );
     let (ok, stdout, _) = xdpsched_in_dut(&["cleanup", "--iface", "dutA"]);
     assert!(ok && stdout.contains("no XDP program"), "{stdout}");
+    // A clean exit removes the bridge too.
+    let x = start_bridge(&[]);
+    let (ok, _) = x.stop();
+    assert!(ok);
+    let links = ns("xs-dut", &["ip", "-o", "link"]);
+    assert!(!String::from_utf8_lossy(&links.stdout).contains("xsbr"));
+}
+
+/// --fail-open redirect (XDP port to port) needs NAPI on the veth peers:
+/// with GRO off it drops everything after kill -9 (so xdpsched warns), with
+/// GRO on it carries traffic. --fail-open closed drops, and counts.
+#[test]
+fn fail_open_redirect_needs_gro_on_the_peers_and_closed_drops() {
+    {
+        let _tb = Testbed::up("bridge");
+        let mut x = start_bridge(&["--fail-open", "redirect"]);
+        x.kill9();
+        assert!(
+            !pings_cross(),
+            "redirect into veth peers with GRO off carried traffic: the testbed is not at the kernel's defaults"
+        );
+        let (_, _, err) = xdpsched_in_dut(&[
+            "--iface",
+            "dutA",
+            "--out",
+            "dutB",
+            "--fail-open",
+            "redirect",
+            "--duration",
+            "1s",
+        ]);
+        assert!(
+            err.contains("GRO on"),
+            "a warning for redirect on veth: {err}"
+        );
+    }
+    {
+        let _tb = Testbed::up_gro("bridge");
+        let mut x = start_bridge(&["--fail-open", "redirect"]);
+        x.kill9();
+        assert!(pings_cross(), "redirect with GRO on at the peers");
+    }
+    {
+        let _tb = Testbed::up("bridge");
+        let mut x = start_bridge(&["--fail-open", "closed"]);
+        x.kill9();
+        assert!(!pings_cross(), "fail closed let traffic through");
+        let links = ns("xs-dut", &["ip", "-o", "link"]);
+        assert!(!String::from_utf8_lossy(&links.stdout).contains("xsbr"));
+    }
 }
 
 #[test]
@@ -484,6 +571,7 @@ fn a_lane_touches_only_the_frames_it_holds_and_passes_them_on_by_token() {
             ring_size: 64,
             mode: XdpMode::Auto,
             queues: 1,
+            no_socket: datapath::xsk::NoSocket::Peer,
         };
         let mut xsk = Xsk::open_lanes(&["dutA".into(), "dutB".into()], &p, &Two).expect("open");
         let (a, b) = xsk.lanes.split_at_mut(1);

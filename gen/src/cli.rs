@@ -270,6 +270,7 @@ fn xsk_params(p: &PortArgs) -> anyhow::Result<XskParams> {
         frames: p.frames,
         ring_size: 2048.min(p.frames.next_power_of_two()),
         queues: 1,
+        no_socket: datapath::xsk::NoSocket::Peer,
         mode: match p.xdp_mode {
             XdpModeArg::Auto => XdpMode::Auto,
             XdpModeArg::Native => XdpMode::Native,

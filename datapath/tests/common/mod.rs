@@ -27,6 +27,16 @@ impl Testbed {
 
     /// The testbed with `queues` RX/TX queues per veth.
     pub fn up_with(mode: &str, queues: u32) -> Testbed {
+        Testbed::up_env(mode, &[("XS_QUEUES", &queues.to_string())])
+    }
+
+    /// The testbed with GRO on at the endpoints (the kernel's default is off).
+    pub fn up_gro(mode: &str) -> Testbed {
+        Testbed::up_env(mode, &[("XS_GRO", "on")])
+    }
+
+    /// The testbed with testbed.sh's environment settings `env`.
+    pub fn up_env(mode: &str, env: &[(&str, &str)]) -> Testbed {
         // A panicking test poisons the lock; the next one still gets its turn.
         let turn = TESTBED.lock().unwrap_or_else(|e| e.into_inner());
         assert!(
@@ -40,7 +50,7 @@ impl Testbed {
         let st = Command::new("bash")
             .arg(repo().join("scripts/testbed.sh"))
             .args(["up", mode])
-            .env("XS_QUEUES", queues.to_string())
+            .envs(env.iter().copied())
             .status()
             .expect("run testbed.sh");
         assert!(st.success(), "testbed.sh up {mode} failed");
