@@ -18,6 +18,9 @@
 #     setup puts the sink in another subnet).
 # Results and environment go to bench-results/datapath/<date>-<commit>/.
 # Labelled "veth, copy mode, 2 vCPU": these are not NIC numbers. Needs root.
+# BASELINE=path/to/an/older/xdpsched: its FIFO and QFQ rows are measured
+# too, each right after the same row of this build ("(baseline)"), so a
+# change is compared side by side in one run. MODES="inline" runs one mode.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/setup.sh
@@ -36,6 +39,8 @@ mkdir -p "$out"
     echo "label: veth, copy mode, 2 vCPU"
     echo "generator: xdpgen (AF_XDP), 1024 unpaced UDP flows; TCP: iperf3 $(iperf3 --version | head -1 | awk '{print $2}')"
     echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+    [ -n "${BASELINE:-}" ] && echo "baseline: $BASELINE ($("$BASELINE" --version 2>/dev/null), sha256 $(sha256sum "$BASELINE" | cut -c1-16))"
+    echo "endpoints: kernel defaults but TX checksum offload off (GRO off; threaded mode turns GRO on)"
 } > "$out/env.txt"
 trap 'ip netns pids xs-dut 2>/dev/null | xargs -r kill -INT 2>/dev/null || true; sleep 0.5; scripts/testbed.sh down' EXIT
 
@@ -104,7 +109,7 @@ napi() { # inline|threaded: where the veths' receive work runs. Inline (the defa
 : > "$out/results.jsonl"
 scripts/testbed.sh up bridge
 sink_mac=$(mac_of xs-sink sink0)
-for mode in inline threaded; do
+for mode in ${MODES:-inline threaded}; do
 napi $mode
 
 # Kernel IPv4 forwarding: the DUT routes 10.211.0.0/24 (gen) <-> 10.211.9.0/24 (sink).
@@ -130,11 +135,16 @@ ip -n xs-dut link del br0
 
 # Default: one worker per RX socket (the bridge's two directions on two
 # threads); "1 worker": everything on one thread pinned to core 1.
-for variant in fifo qfq "qfq --cores 1"; do
+runs=("./target/release/xdpsched|fifo" "${BASELINE:-}|fifo" "./target/release/xdpsched|qfq"
+    "${BASELINE:-}|qfq" "./target/release/xdpsched|qfq --cores 1")
+for run in "${runs[@]}"; do
+    bin=${run%%|*} variant=${run#*|}
+    [ -z "$bin" ] && continue
     name="xdpsched ${variant%% *}"
     [ "$variant" != "${variant%% *}" ] && name="$name 1 worker"
+    [ "$bin" != ./target/release/xdpsched ] && name="$name (baseline)"
     # shellcheck disable=SC2086 # the variant's words are arguments
-    ip netns exec xs-dut ./target/release/xdpsched --iface dutA --out dutB --sched $variant >/dev/null 2>&1 &
+    ip netns exec xs-dut "$bin" --iface dutA --out dutB --sched $variant >/dev/null 2>&1 &
     for _ in $(seq 50); do ip netns exec xs-gen ping -c 1 -W 1 10.211.0.2 >/dev/null 2>&1 && break; sleep 0.2; done
     pid=$(ip netns pids xs-dut | head -1)
     measure "$name, NAPI $mode" "$sink_mac" 10.211.0.2 1 "$pid"

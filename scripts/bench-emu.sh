@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Emulator cost per frame (parse, classify, flowset, scheduler, pipe) ->
 # bench-results/emu/<date>-<commit>/
-#   callgrind.tsv  instructions per frame (callgrind, --toggle-collect='*emu_loop*')
+#   callgrind.tsv  instructions per frame (callgrind, --toggle-collect='*emu_loop*');
+#                  expire_every 1000: the idle-flow sweep xdpsched runs once a
+#                  millisecond, at 1 Mpps
 #   results.jsonl  emu-bench --json (median of 5 runs; shared VM: noisy)
 #   env.txt
 # Usage: scripts/bench-emu.sh
@@ -28,7 +30,7 @@ printf "sched\tflows\tdelay_us\texpire_every\tinstr_per_frame\n" > "$out/callgri
 for sched in fifo qfq; do
     for flows in 1024 16384; do
         for delay in 0 100; do
-            for expire in 0 64; do
+            for expire in 0 1000; do
                 args="--sched $sched --flows $flows --delay-us $delay --expire-every $expire"
                 # shellcheck disable=SC2086
                 $bin --json $args | tee -a "$out/results.jsonl"
