@@ -251,8 +251,8 @@ impl Cli {
                 simple_config(ab, ba, q)
             }
         };
-        if self.out.is_none() && emulator.uses(sched::config::Direction::BToA) {
-            bail!("the configuration has rules for b-to-a, but reflect mode (no --out) has only a-to-b: remove them or give --out");
+        if self.out.is_none() && emulator.only_b_to_a() {
+            bail!("the configuration has a rule or default for b-to-a only, but reflect mode (no --out) has only a-to-b: remove it or give --out");
         }
         let mode = match self.xdp_mode.as_str() {
             "auto" => XdpMode::Auto,

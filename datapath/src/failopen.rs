@@ -114,6 +114,21 @@ pub fn remove_bridge(name: &str) -> anyhow::Result<bool> {
     Ok(true)
 }
 
+/// Takes `ports` out of a fail-open bridge a killed xdpsched left (with
+/// another mode, frames would still cross it unscheduled).
+pub fn remove_leftover(ports: &[&str]) -> anyhow::Result<()> {
+    for port in ports {
+        if let Some(m) = master_of(port) {
+            if remove_bridge(&m)? {
+                crate::note!(
+                    "xdpsched: removed {m}, the fail-open bridge of an earlier run, from {port}"
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 /// True if `port` is a veth (by its driver, as `ethtool -i` reports it;
 /// false when ethtool is missing).
 pub fn is_veth(port: &str) -> bool {
@@ -185,7 +200,7 @@ impl KernelBridge {
 impl Drop for KernelBridge {
     fn drop(&mut self) {
         if let Err(e) = remove_bridge(&self.name) {
-            eprintln!(
+            crate::note!(
                 "xdpsched: could not remove the fail-open bridge {}: {e:#} (xdpsched cleanup removes it)",
                 self.name
             );

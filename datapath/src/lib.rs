@@ -6,6 +6,17 @@
 
 #![deny(unsafe_code)]
 
+/// `eprintln!` that cannot panic: once xdpsched survives SIGHUP, its
+/// terminal may be gone and stderr answer EIO; a log line must not stop a
+/// worker or the signal thread.
+#[macro_export]
+macro_rules! note {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
 pub mod cli;
 pub mod failopen;
 pub mod netns;

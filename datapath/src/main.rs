@@ -3,6 +3,7 @@
 use anyhow::Context;
 use clap::Parser;
 use datapath::cli::{Cli, Command};
+use std::io::Write as _;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -62,12 +63,15 @@ fn real_main() -> anyhow::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     datapath::signals::install(stop.clone(), |sig, action| {
         if action == datapath::signals::Action::Ignored {
-            eprintln!("xdpsched: {sig} ignored: reloading the configuration is not implemented yet; still running (SIGINT or SIGTERM stop)");
+            datapath::note!("xdpsched: {sig} ignored: reloading the configuration is not implemented yet; still running (SIGINT or SIGTERM stop)");
         }
     })
     .context("setting up signal handling (SIGINT, SIGTERM, SIGHUP)")?;
     let stats = datapath::worker::run(&cfg, stop).context("xdpsched")?;
-    println!(
+    // Not println!: stdout may be gone (a hung-up terminal); the JSON and the
+    // exit status still tell.
+    let _ = writeln!(
+        std::io::stdout(),
         "xdpsched: rx {:?} tx {:?} dropped {} passed {} malformed {} frames {}",
         stats.rx,
         stats.tx,

@@ -262,6 +262,20 @@ fn flow_reports(sc: &Sched) -> Vec<FlowReport> {
             backlog_packets: s.backlog_packets,
             backlog_bytes: s.backlog_bytes,
         }));
+        // The flows that found the table full, in their shared queue.
+        if let Some((t, packets, bytes)) = sc.emu.overflow_stat(i) {
+            out.push(FlowReport {
+                flowset: fs.name.clone(),
+                dir: sc.dir.name(),
+                key: "(overflow queue)".into(),
+                packets: t.packets,
+                bytes: t.bytes,
+                dropped: t.dropped,
+                backlog_packets: packets,
+                backlog_bytes: bytes,
+                ..FlowReport::default()
+            });
+        }
     }
     out
 }
@@ -574,31 +588,41 @@ impl Egress {
     }
 }
 
-/// Frames of a full-size Ethernet frame (1500-byte MTU) as the datapath
-/// sees it, for the start-up estimate of what the links hold in flight.
-const FULL_FRAME: u64 = 1514;
-
-/// About how many UMEM frames can wait in direction `dir`'s queues and
-/// links: the frames of the lanes that receive its traffic, less what their
-/// fill rings hold to keep receiving (the same split as `Xsk::open_lanes`).
-fn frames_for(cfg: &RunConfig, plan: &Plan, dir: Direction) -> u64 {
-    let side = match dir {
+/// The side whose traffic direction `d` is (A→B: received on side 0).
+fn ingress(d: Direction) -> usize {
+    match d {
         Direction::AToB => 0,
         Direction::BToA => 1,
-    };
-    let sides = if plan.bridge { 2 } else { 1 };
+    }
+}
+
+/// The lanes that receive the traffic of `sides`.
+fn rx_lanes(plan: &Plan, sides: &[usize]) -> Vec<bool> {
+    let lanes = plan.lanes.max(1);
+    let mut mine = vec![false; lanes];
+    for &side in sides {
+        for q in 0..plan.queues as u32 {
+            mine[plan.rx_lane(side, q) % lanes] = true;
+        }
+    }
+    mine
+}
+
+/// About how many UMEM frames can wait in the queues and links of the
+/// traffic received on `sides`: the frames of the lanes that receive it,
+/// less what their fill rings hold to keep receiving (the split of
+/// `Xsk::open_lanes`).
+fn frames_for(cfg: &RunConfig, plan: &Plan, sides: &[usize]) -> u64 {
+    let all = if plan.bridge { 2 } else { 1 };
     let lanes = plan.lanes.max(1);
     let span = u64::from(cfg.xsk.frames) / lanes as u64;
     let mut receiving = vec![0u64; lanes];
-    for s in 0..sides {
+    for s in 0..all {
         for q in 0..plan.queues as u32 {
             receiving[plan.rx_lane(s, q) % lanes] += 1;
         }
     }
-    let mut mine = vec![false; lanes];
-    for q in 0..plan.queues as u32 {
-        mine[plan.rx_lane(side, q) % lanes] = true;
-    }
+    let mine = rx_lanes(plan, sides);
     (0..lanes)
         .filter(|&l| mine[l])
         .map(|l| {
@@ -608,82 +632,115 @@ fn frames_for(cfg: &RunConfig, plan: &Plan, dir: Direction) -> u64 {
         .sum()
 }
 
-/// Checks that the UMEM can hold what direction `dcfg` keeps in flight on
-/// its links (rate × delay, at full-size frames; smaller frames need more):
-/// an error naming the `--frames` needed if not even that fits, a warning
-/// (returned) if the links plus one full queue per flowset do not.
+/// Checks that the UMEM can hold what the scheduled directions `dirs` keep
+/// in flight on their links (rate × delay at full-size frames; smaller frames
+/// need more; one instance per dynamic pipe): an error naming the `--frames`
+/// needed if not even that fits; warnings (returned) if the links plus one
+/// full queue per flowset do not, for every instance of a dynamic pipe, and
+/// for delay on an unlimited link (its arrival rate decides). Directions
+/// received by the same worker are checked together.
 fn check_frames(
     cfg: &RunConfig,
     plan: &Plan,
-    dir: Direction,
-    dcfg: &Config,
-) -> anyhow::Result<Option<String>> {
-    let have = frames_for(cfg, plan, dir);
-    let mut in_flight = 0u64;
-    let mut links = Vec::new();
-    for p in &dcfg.pipes {
-        let (Some(bps), true) = (p.bandwidth_bps, p.delay_ns > 0) else {
-            continue;
-        };
-        let bits = (FULL_FRAME + u64::from(p.overhead_bytes)) * 8;
-        // Frames that leave during one delay, plus the one on the wire.
-        let n =
-            (u128::from(bps) * u128::from(p.delay_ns)).div_ceil(u128::from(bits) * 1_000_000_000);
-        let n = u64::try_from(n).unwrap_or(u64::MAX).saturating_add(1);
-        in_flight = in_flight.saturating_add(n);
-        links.push(format!(
-            "pipe {:?}{} {} x {}: {n}",
-            p.name,
-            if p.mask.is_some() {
-                " (per instance)"
-            } else {
-                ""
-            },
-            sched::units::format_rate(bps),
-            sched::units::format_duration(p.delay_ns)
-        ));
-    }
-    let queues: u64 = dcfg
-        .flowsets
-        .iter()
-        .map(|f| match f.queue {
-            sched::config::QueueSpec::Packets(n) => u64::from(n),
-            sched::config::QueueSpec::Bytes(b) => b.div_ceil(FULL_FRAME),
-        })
-        .sum();
-    // Frames the rest of the program may hold: hand-over and TX batches.
-    let spare = 4 * cfg.batch as u64;
-    // The smallest power-of-two --frames that gives this direction `need`.
-    let scale = |need: u64| {
-        let mut c = cfg.clone();
-        for shift in 0..16 {
-            let f = cfg.xsk.frames.saturating_mul(2 << shift).min(1 << 20);
-            c.xsk.frames = f;
-            c.xsk.ring_size = crate::cli::ring_size_for(f);
-            if frames_for(&c, plan, dir) >= need + spare || f == 1 << 20 {
-                return u64::from(f);
-            }
+    dirs: &[(Direction, &Config)],
+) -> anyhow::Result<Vec<String>> {
+    let mut warnings = Vec::new();
+    // Groups of directions whose frames come from the same lanes.
+    let mut groups: Vec<Vec<(Direction, &Config)>> = Vec::new();
+    for &(d, c) in dirs {
+        let mine = rx_lanes(plan, &[ingress(d)]);
+        match groups.iter_mut().find(|g| {
+            let theirs = rx_lanes(plan, &[ingress(g[0].0)]);
+            mine.iter().zip(&theirs).any(|(a, b)| *a && *b)
+        }) {
+            Some(g) => g.push((d, c)),
+            None => groups.push(vec![(d, c)]),
         }
-        1 << 20
-    };
-    if in_flight + spare > have {
-        anyhow::bail!(
-            "{}: the emulated links keep about {in_flight} full-size frames in flight ({}; more with smaller frames), but with --frames {} the worker scheduling this direction has about {have} for its queues and links: use --frames {} or more",
-            dir.name(),
-            links.join(", "),
-            cfg.xsk.frames,
-            scale(in_flight)
-        );
     }
-    if in_flight + queues + spare > have {
-        return Ok(Some(format!(
-            "{}: the links keep about {in_flight} full-size frames in flight and one full queue of each flowset holds {queues}, but with --frames {} about {have} frames are there for them: beyond that the kernel drops arrivals before xdpsched sees them (--frames {} holds both)",
-            dir.name(),
-            cfg.xsk.frames,
-            scale(in_flight + queues)
-        )));
+    for group in groups {
+        let sides: Vec<usize> = group.iter().map(|&(d, _)| ingress(d)).collect();
+        let names: Vec<&str> = group.iter().map(|&(d, _)| d.name()).collect();
+        let what = names.join(" and ");
+        let have = frames_for(cfg, plan, &sides);
+        let (mut in_flight, mut queues) = (0u64, 0u64);
+        let mut links = Vec::new();
+        for &(_, dcfg) in &group {
+            for p in &dcfg.pipes {
+                let n = sched::emulator::in_flight(
+                    p.bandwidth_bps,
+                    p.delay_ns,
+                    sched::emulator::FULL_FRAME,
+                    u64::from(p.overhead_bytes),
+                );
+                if p.bandwidth_bps.is_none() && p.delay_ns > 0 {
+                    warnings.push(format!(
+                        "pipe {:?} delays {} on an unlimited link: it holds whatever arrives in that time (at 100 000 packets/s, {} frames), out of about {have} UMEM frames for {what}",
+                        p.name,
+                        sched::units::format_duration(p.delay_ns),
+                        p.delay_ns / 10_000
+                    ));
+                }
+                if n == 0 {
+                    continue;
+                }
+                if p.mask.is_some() && p.max_instances > 1 {
+                    warnings.push(format!(
+                        "dynamic pipe {:?} keeps about {n} full-size frames in flight per instance; {} busy instances would need {}",
+                        p.name,
+                        p.max_instances,
+                        n.saturating_mul(u64::from(p.max_instances))
+                    ));
+                }
+                in_flight = in_flight.saturating_add(n);
+                links.push(format!(
+                    "pipe {:?} {} x {}: {n}",
+                    p.name,
+                    sched::units::format_rate(p.bandwidth_bps.unwrap_or(0)),
+                    sched::units::format_duration(p.delay_ns)
+                ));
+            }
+            queues += dcfg
+                .flowsets
+                .iter()
+                .map(|f| match f.queue {
+                    sched::config::QueueSpec::Packets(n) => u64::from(n),
+                    sched::config::QueueSpec::Bytes(b) => b.div_ceil(sched::emulator::FULL_FRAME),
+                })
+                .sum::<u64>();
+        }
+        // Frames the rest of the program may hold: hand-over and TX batches.
+        let spare = 4 * cfg.batch as u64;
+        // The smallest --frames (doubling) that gives this group `need`.
+        let scale = |need: u64| -> String {
+            let mut c = cfg.clone();
+            let mut f = u64::from(cfg.xsk.frames);
+            while f < 1 << 20 {
+                f = (f * 2).min(1 << 20);
+                c.xsk.frames = f as u32;
+                c.xsk.ring_size = crate::cli::ring_size_for(f as u32);
+                if frames_for(&c, plan, &sides) >= need + spare {
+                    return format!("use --frames {f} or more");
+                }
+            }
+            "not even --frames 1048576 (the most) is enough: lower rate x delay".to_owned()
+        };
+        if in_flight + spare > have {
+            anyhow::bail!(
+                "{what}: the emulated links keep about {in_flight} full-size frames in flight ({}; more with smaller frames), but with --frames {} the workers scheduling it have about {have} for their queues and links: {}",
+                links.join(", "),
+                cfg.xsk.frames,
+                scale(in_flight)
+            );
+        }
+        if in_flight + queues + spare > have {
+            warnings.push(format!(
+                "{what}: the links keep about {in_flight} full-size frames in flight and one full queue of each flowset holds {queues}, but with --frames {} about {have} frames are there for them: beyond that the kernel drops arrivals before xdpsched sees them ({} to hold both)",
+                cfg.xsk.frames,
+                scale(in_flight + queues)
+            ));
+        }
     }
-    Ok(None)
+    Ok(warnings)
 }
 
 /// Runs until `stop` is set (or the configured duration passes).
@@ -714,8 +771,8 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> anyhow::Result<RunStats> {
             (Direction::AToB, false) => 0,
             (Direction::BToA, true) => 0,
             (Direction::BToA, false) => {
-                if cfg.emulator.uses(dir) {
-                    anyhow::bail!("the configuration schedules b-to-a traffic, but reflect mode (no --out) has only a-to-b");
+                if cfg.emulator.only_b_to_a() {
+                    anyhow::bail!("the configuration schedules b-to-a traffic only, but reflect mode (no --out) has only a-to-b");
                 }
                 continue;
             }
@@ -724,9 +781,6 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> anyhow::Result<RunStats> {
             continue;
         }
         let dcfg = cfg.emulator.for_direction(dir);
-        if let Some(w) = check_frames(cfg, &plan, dir, &dcfg)? {
-            eprintln!("xdpsched: warning: {w}");
-        }
         let seed = 0x5eed_1234 ^ (egress as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         let emu = Emulator::from_config(&dcfg, seed)
             .map_err(|e| anyhow::anyhow!("{}: {e}", dir.name()))?;
@@ -737,6 +791,14 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> anyhow::Result<RunStats> {
             queued: 0,
         });
     }
+    let dirs: Vec<(Direction, &Config)> = scheds
+        .iter()
+        .flatten()
+        .map(|sc| (sc.dir, &sc.cfg))
+        .collect();
+    for w in check_frames(cfg, &plan, &dirs)? {
+        crate::note!("xdpsched: warning: {w}");
+    }
     let mut xsk = Xsk::open_lanes(&ifaces, &cfg.xsk, &plan)?;
     // Declared after `xsk`, dropped before it: on a clean exit the bridge goes
     // first, then the programs.
@@ -746,9 +808,14 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> anyhow::Result<RunStats> {
                 .context("--fail-open bridge: setting up the kernel bridge")?,
         ),
         (crate::failopen::FailOpen::Redirect, Some(out)) => {
+            crate::failopen::remove_leftover(&[&cfg.iface, out])?;
             if crate::failopen::is_veth(&cfg.iface) || crate::failopen::is_veth(out) {
-                eprintln!("xdpsched: warning: --fail-open redirect into a veth works only if the veth's peer has NAPI (GRO on, or an XDP program attached); with the kernel's defaults a killed xdpsched drops every frame. --fail-open bridge works on any ports");
+                crate::note!("xdpsched: warning: --fail-open redirect into a veth works only if the veth's peer has NAPI (GRO on, or an XDP program attached); with the kernel's defaults a killed xdpsched drops every frame. --fail-open bridge works on any ports");
             }
+            None
+        }
+        (_, Some(out)) => {
+            crate::failopen::remove_leftover(&[&cfg.iface, out])?;
             None
         }
         _ => None,
@@ -1075,21 +1142,14 @@ fn lane_loop(
     // Per-flow figures as they stand (backlogs included), before the drain.
     let flows: Vec<Vec<FlowReport>> = eg.sched.iter().flatten().map(flow_reports).collect();
     // Drain: what is in the emulators, the pending lists and the inboxes goes
-    // back to its lane.
+    // back to its lane. (Not along chains: nothing is offered to another pipe
+    // and counted there.)
     for sc in eg.sched.iter_mut().flatten() {
-        loop {
-            let mut host = LaneHost {
-                lane: &mut lane,
-                dropped: 0,
-            };
-            let got = sc.emu.dequeue(u64::MAX, &mut host);
-            sc.queued -= host.dropped as usize;
-            out.exit_drained += host.dropped;
-            let Some((_, _, d)) = got else { break };
-            sc.queued -= 1;
-            out.exit_drained += 1;
+        sc.emu.drain(|d| {
             lane.release(d.frame);
-        }
+            out.exit_drained += 1;
+            sc.queued -= 1;
+        });
         debug_assert_eq!(sc.queued, 0);
     }
     for p in eg.pending.iter_mut() {
@@ -1149,7 +1209,7 @@ fn print_line(sh: &Shared, eg: &Egress) {
         .flatten()
         .any(|sc| sc.dir == Direction::AToB)
     {
-        eprintln!("xdpsched: | {}", pipes.join("; "));
+        crate::note!("xdpsched: | {}", pipes.join("; "));
         return;
     }
     let mut c = [0u64; 6];
@@ -1158,7 +1218,7 @@ fn print_line(sh: &Shared, eg: &Egress) {
             *s += a.load(Ordering::Relaxed);
         }
     }
-    eprintln!(
+    crate::note!(
         "xdpsched: rx [{}, {}] tx [{}, {}] dropped {} passed {} queued {} | {}",
         c[0],
         c[1],

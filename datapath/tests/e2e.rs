@@ -338,7 +338,8 @@ fn a_killed_bridge_fails_open_and_cleanup_removes_it() {
 
 /// --fail-open redirect (XDP port to port) needs NAPI on the veth peers:
 /// with GRO off it drops everything after kill -9 (so xdpsched warns), with
-/// GRO on it carries traffic. --fail-open closed drops, and counts.
+/// GRO on it carries traffic. --fail-open closed drops (and leaves no
+/// bridge behind).
 #[test]
 fn fail_open_redirect_needs_gro_on_the_peers_and_closed_drops() {
     {

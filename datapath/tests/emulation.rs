@@ -190,10 +190,10 @@ flowset = "flows"
     assert!(delivered >= 500, "{dynp}");
 }
 
-/// A daemon survives SIGHUP (the reload signal) and says so; SIGINT still
-/// stops it cleanly.
+/// A daemon survives SIGHUP (the reload signal) and says so; SIGINT and
+/// SIGTERM still stop it cleanly.
 #[test]
-fn sighup_is_survived_and_logged() {
+fn sighup_is_survived_and_logged_sigterm_stops() {
     let _tb = Testbed::up("bridge");
     let mut x = start_bridge(&[]);
     x.signal("HUP");
@@ -206,6 +206,20 @@ fn sighup_is_survived_and_logged() {
     let (ok, stdout, stderr) = x.stop_all();
     assert!(ok && stdout.contains("frames balanced"), "{stdout}");
     assert!(stderr.contains("SIGHUP ignored"), "{stderr}");
+    // SIGTERM (what service managers send): a clean exit, programs detached.
+    let mut x = start_bridge(&[]);
+    x.signal("TERM");
+    let t0 = Instant::now();
+    while x.running() && t0.elapsed() < Duration::from_secs(10) {
+        sleep(Duration::from_millis(50));
+    }
+    assert!(!x.running(), "still running 10 s after SIGTERM");
+    let (ok, stdout, _) = x.stop_all();
+    assert!(ok && stdout.contains("frames balanced"), "{stdout}");
+    assert!(
+        !xdp_attached("xs-dut", "dutA"),
+        "program left after SIGTERM"
+    );
 }
 
 /// examples/09-round-trip.toml: 40 ms each way, 20 Mbit/s down and 2 Mbit/s

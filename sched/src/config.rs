@@ -49,6 +49,7 @@
 //! sched = "wf2q"            # fifo, prio, drr, wf2q, qfq; default wf2q (dummynet's)
 //! mask = { src_ip = "0.0.0.255" }  # optional: a dynamic pipe, one instance per masked key
 //! max_instances = 1024      # dynamic pipes only: most instances at once, 1..=2^24; default 1024
+//!                           # (more keys share one overflow instance)
 //! idle_timeout = "30s"      # dynamic pipes only: idle instances expire; default 30s
 //! next = "uplink"           # optional: what leaves this pipe goes on into pipe "uplink"
 //!                           # (or next = { flowset = "name" }); no cycles
@@ -63,6 +64,7 @@
 //! lmax = 1514               # longest packet in bytes, 64..=65536; default 65536
 //! queue = 50                # per-flow queue: packets, or bytes with a unit; default 50 packets
 //! max_flows = 65536         # per-flow queues at once, 1..=2^24; default 65536
+//!                           # (more flows share the flowset's overflow queue)
 //! idle_timeout = "30s"      # idle per-flow queues expire; default 30s
 //!
 //! [[rule]]                  # ordered; first match wins
@@ -205,6 +207,13 @@ impl Config {
     /// (implicit flowsets are called `"pipe:NAME"`).
     pub fn flowset_index(&self, name: &str) -> Option<usize> {
         self.flowsets.iter().position(|f| f.name == name)
+    }
+
+    /// True if a rule or the default applies to B→A only (which a single
+    /// port, reflecting, does not have; `both` includes A→B).
+    pub fn only_b_to_a(&self) -> bool {
+        self.rules.iter().any(|r| r.dir == Dir::BToA)
+            || (self.default != DefaultAction::Pass && self.default_dir == Dir::BToA)
     }
 
     /// True if a rule or the default applies to direction `d`.

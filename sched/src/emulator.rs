@@ -166,6 +166,13 @@ pub enum BuildError {
         "pipe {0:?}: a pipe mask (per-flow dynamic pipes) is not supported yet; use a flowset mask"
     )]
     PipeMask(String),
+    /// A chain of `next` leads back to a pipe (a configuration built in code:
+    /// `config::from_toml` rejects these).
+    #[error("pipe {0:?}: its chain of next pipes leads back to it")]
+    Cycle(String),
+    /// A `next` names a flowset that does not exist.
+    #[error("pipe {0:?}: next names flowset {1}, which does not exist")]
+    NoSuchFlowset(String, usize),
 }
 
 /// A flowset's runtime: its table of flows (static pipes), or its position in
@@ -266,12 +273,15 @@ impl<P: Packet + Copy + Default> DynPipe<P> {
                 .is_some_and(|inst| inst.pipe.backlog_packets() != 0)
         });
         if self.table.len() >= self.table.max_len() || overflow_busy {
+            let o = match self.overflow {
+                Some(o) => o,
+                None => {
+                    let o = self.create(mk, now_ns)?;
+                    self.overflow = Some(o);
+                    o
+                }
+            };
             self.overflowed += 1;
-            if let Some(o) = self.overflow {
-                return Some(o);
-            }
-            let o = self.create(mk, now_ns)?;
-            self.overflow = Some(o);
             return Some(o);
         }
         let i = self.create(mk, now_ns)?;
@@ -454,15 +464,40 @@ fn flowset_params(f: &FlowsetSpec, per_instance: bool) -> FlowsetParams {
     }
 }
 
-fn pipe_params(p: &PipeSpec, packets: u32, seed: u64) -> PipeParams {
+/// The frames a link of `bps` keeps in flight over `delay_ns`, at frames of
+/// `frame` bytes plus `overhead`: `bps · delay / ((frame + overhead) · 8)`,
+/// rounded up, plus the one on the wire. 0 for an unlimited link (its
+/// arrivals decide).
+pub fn in_flight(bps: Option<u64>, delay_ns: u64, frame: u64, overhead: u64) -> u64 {
+    let Some(bps) = bps.filter(|_| delay_ns > 0) else {
+        return 0;
+    };
+    let bits = u128::from((frame + overhead).max(1) * 8);
+    let n = (u128::from(bps) * u128::from(delay_ns)).div_ceil(bits * 1_000_000_000);
+    u64::try_from(n).unwrap_or(u64::MAX).saturating_add(1)
+}
+
+/// Full-size Ethernet frames (1500-byte MTU) as the datapath sees them.
+pub const FULL_FRAME: u64 = 1514;
+
+fn pipe_params(p: &PipeSpec, packets: u32, seed: u64, dynamic: bool) -> PipeParams {
+    // Room for what the queues hold, or what the link keeps in flight at
+    // full-size frames, to be on its way at once, allocated up front (a
+    // dynamic pipe's instances reserve less); the line grows beyond it if more
+    // (smaller frames) is in flight.
+    let link = in_flight(
+        p.bandwidth_bps,
+        p.delay_ns,
+        FULL_FRAME,
+        u64::from(p.overhead_bytes),
+    );
+    let cap = if dynamic { 1024 } else { 65_536 };
     PipeParams {
         bandwidth_bps: p.bandwidth_bps,
         overhead_bytes: p.overhead_bytes,
         delay_ns: p.delay_ns,
         loss: loss_of(&p.loss),
-        // Room for what the queues hold to be on its way at once; the line
-        // grows beyond that if the link has more in flight.
-        delay_reserve: (packets as usize).min(4096),
+        delay_reserve: (link.max(u64::from(packets).min(4096)) as usize).min(cap),
         seed,
     }
 }
@@ -515,6 +550,23 @@ impl<P: Packet + Copy + Default> Emulator<P> {
     /// the hash tables and the loss RNGs (different seeds, different loss
     /// patterns; same seed, same run).
     pub fn from_config(cfg: &Config, seed: u64) -> Result<Self, BuildError> {
+        // `dequeue` relies on chains ending: check them here too (a Config may
+        // be built in code).
+        for (i, p) in cfg.pipes.iter().enumerate() {
+            let mut at = i;
+            for _ in 0..=cfg.pipes.len() {
+                let Some(f) = cfg.pipes[at].next else { break };
+                at = cfg
+                    .flowsets
+                    .get(f)
+                    .map(|fs| fs.pipe)
+                    .filter(|&p| p < cfg.pipes.len())
+                    .ok_or_else(|| BuildError::NoSuchFlowset(p.name.clone(), f))?;
+                if at == i {
+                    return Err(BuildError::Cycle(p.name.clone()));
+                }
+            }
+        }
         let mut pipes = Vec::with_capacity(cfg.pipes.len());
         for (pi, p) in cfg.pipes.iter().enumerate() {
             let attached: Vec<&FlowsetSpec> =
@@ -541,7 +593,7 @@ impl<P: Packet + Copy + Default> Emulator<P> {
             pipes.push(match p.mask {
                 None => PipeRt::Static(Pipe::new(
                     build(p.sched, sched_cfg).map_err(sched_err)?,
-                    &pipe_params(p, packets, pseed),
+                    &pipe_params(p, packets, pseed, false),
                 )),
                 Some(m) => {
                     // Validate the scheduler configuration once, up front.
@@ -550,7 +602,7 @@ impl<P: Packet + Copy + Default> Emulator<P> {
                         mask: mask_of(&m),
                         kind: p.sched,
                         sched_cfg,
-                        params: pipe_params(p, packets, pseed),
+                        params: pipe_params(p, packets, pseed, true),
                         flowsets: attached.iter().map(|f| flowset_params(f, true)).collect(),
                         table: KeyTable::new(p.max_instances as usize, pseed),
                         slots: Vec::new(),
@@ -761,6 +813,40 @@ impl<P: Packet + Copy + Default> Emulator<P> {
         }
     }
 
+    /// Flowset `i`'s overflow queues (every instance's, for a dynamic pipe),
+    /// summed: (tally, backlog packets, backlog bytes); `None` if none was
+    /// ever used.
+    pub fn overflow_stat(&self, i: usize) -> Option<(crate::flowset::FlowTally, u32, u64)> {
+        let rt = self.flowsets.get(i)?;
+        let add =
+            |acc: Option<(crate::flowset::FlowTally, u32, u64)>,
+             x: Option<(crate::flowset::FlowTally, u32, u64)>| match (acc, x) {
+                (Some((mut t, p, b)), Some((u, q, c))) => {
+                    t.packets += u.packets;
+                    t.bytes += u.bytes;
+                    t.dropped += u.dropped;
+                    Some((t, p + q, b + c))
+                }
+                (a, b) => a.or(b),
+            };
+        match (&rt.fs, self.pipes.get(rt.pipe)?) {
+            (Some(fs), PipeRt::Static(p)) => fs.overflow_stat(p.sched_ref()),
+            (None, PipeRt::Dynamic(d)) => d
+                .slots
+                .iter()
+                .flatten()
+                .filter_map(|inst| {
+                    Some(
+                        inst.flowsets
+                            .get(rt.local)?
+                            .overflow_stat(inst.pipe.sched_ref()),
+                    )
+                })
+                .fold(None, add),
+            _ => None,
+        }
+    }
+
     /// The rule classifier (for its cache statistics).
     pub fn classifier(&self) -> &Classifier {
         &self.rules
@@ -933,6 +1019,24 @@ impl<P: Packet + Copy + Default> Emulator<P> {
                 PipeRt::Dynamic(d) => d.next_wakeup(),
             })
             .min()
+    }
+
+    /// Hands every packet the emulator holds (queued or in flight) to `f`,
+    /// without moving anything along a chain and without counting it as
+    /// delivered: for the caller's exit, which frees them.
+    pub fn drain(&mut self, mut f: impl FnMut(P)) {
+        for p in &mut self.pipes {
+            match p {
+                PipeRt::Static(p) => p.drain(&mut f),
+                PipeRt::Dynamic(d) => {
+                    for inst in d.slots.iter_mut().flatten() {
+                        inst.pipe.drain(&mut f);
+                        inst.active = false;
+                    }
+                    d.active.clear();
+                }
+            }
+        }
     }
 
     /// Removes idle per-flow queues and idle dynamic-pipe instances, looking at

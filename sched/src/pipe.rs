@@ -334,6 +334,17 @@ impl<P: Packet + Copy + Default> Pipe<P> {
         self.dequeue_timed(now_ns).map(|(_, f, p)| (f, p))
     }
 
+    /// Hands every packet to `f`: the delay line's, then the scheduler's (not
+    /// counted as delivered).
+    pub fn drain(&mut self, f: &mut impl FnMut(P)) {
+        for (_, _, p) in self.delay_line.drain(..) {
+            f(p);
+        }
+        while let Some((_, p)) = self.sched.dequeue(u64::MAX) {
+            f(p);
+        }
+    }
+
     /// Packets on the link or in the delay line (sent, not yet out).
     pub fn in_flight(&self) -> usize {
         self.delay_line.len()

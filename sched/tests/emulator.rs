@@ -346,6 +346,128 @@ pipe = "per-host"
     assert_eq!(emu.instance_counters(0), Some((4, 2, 2)));
 }
 
+/// The dynamic pipe's ordering rule: while its overflow instance holds
+/// packets, a key that went there keeps going there even when an instance
+/// expires and makes room; once it is empty, new keys get instances again.
+#[test]
+fn new_instances_wait_while_the_overflow_instance_is_busy() {
+    let cfg = config::from_toml(
+        r#"
+[[pipe]]
+name = "per-host"
+bandwidth = "1Mbit/s"
+mask = { src_ip = "0.0.0.255" }
+max_instances = 1
+idle_timeout = "1ms"
+
+[default]
+pipe = "per-host"
+"#,
+    )
+    .expect("config");
+    let mut emu: Emulator<Pk> = Emulator::from_config(&cfg, 3).expect("emulator");
+    let f = |h: u8| udp_frame([10, 0, 0, h], [10, 0, 0, 100], 7, 9, 0, 1000);
+    // Host 1 takes the one instance (1 packet); host 2 goes to the overflow
+    // instance with 5 packets (~42 ms at 1 Mbit/s).
+    let _ = emu.enqueue(0, &f(1), pk(1 << 16, &f(1)));
+    for i in 0..5 {
+        let _ = emu.enqueue(0, &f(2), pk(2 << 16 | i, &f(2)));
+    }
+    assert_eq!(emu.instance_counters(0), Some((2, 0, 5)));
+    // Host 1's packet leaves (its link is its own), its instance expires.
+    let mut out = Vec::new();
+    let mut now = 0;
+    while !out.contains(&(1 << 16)) {
+        now = emu.next_wakeup().expect("backlog");
+        while let Some((_, _, p)) = emu.dequeue(now, &mut NoChain) {
+            out.push(p.tag);
+        }
+    }
+    now += 2_000_000;
+    assert_eq!(emu.expire(now, 64), 1, "host 1's instance");
+    assert_eq!(
+        emu.pipe_counters(0).map(|(_, n)| n),
+        Some(1),
+        "only the overflow one"
+    );
+    // Room for an instance, but host 2's packets still wait in the overflow
+    // instance: host 2 (and a new host 3) go there too.
+    let _ = emu.enqueue(now, &f(2), pk(2 << 16 | 5, &f(2)));
+    let _ = emu.enqueue(now, &f(3), pk(3 << 16, &f(3)));
+    assert_eq!(emu.instance_counters(0), Some((2, 1, 7)));
+    while let Some(t) = emu.next_wakeup() {
+        now = now.max(t);
+        while let Some((_, _, p)) = emu.dequeue(now, &mut NoChain) {
+            out.push(p.tag);
+        }
+    }
+    let host2: Vec<u32> = out
+        .iter()
+        .filter(|t| *t >> 16 == 2)
+        .map(|t| t & 0xffff)
+        .collect();
+    assert_eq!(host2, [0, 1, 2, 3, 4, 5], "host 2 in order");
+    // Drained: a new host gets an instance of its own again.
+    let _ = emu.enqueue(now, &f(4), pk(4 << 16, &f(4)));
+    assert_eq!(emu.instance_counters(0), Some((3, 1, 7)));
+}
+
+#[test]
+fn a_chain_that_loops_is_refused_even_when_built_in_code() {
+    let mut cfg = config::from_toml(
+        "[[pipe]]\nname = \"a\"\nnext = \"b\"\n[[pipe]]\nname = \"b\"\n[[rule]]\npipe = \"a\"\n",
+    )
+    .expect("config");
+    // Close the loop by hand: b -> a's implicit flowset.
+    let fa = cfg.flowset_index("pipe:a").expect("a's implicit flowset");
+    cfg.pipes[1].next = Some(fa);
+    let e = Emulator::<Pk>::from_config(&cfg, 1).expect_err("a loop");
+    assert!(e.to_string().contains("leads back"), "{e}");
+    cfg.pipes[1].next = Some(99);
+    let e = Emulator::<Pk>::from_config(&cfg, 1).expect_err("no flowset 99");
+    assert!(e.to_string().contains("does not exist"), "{e}");
+}
+
+#[test]
+fn drain_hands_back_everything_held_without_chaining_or_counting_it() {
+    let cfg = config::from_toml(
+        r#"
+[[pipe]]
+name = "first"
+delay = "10ms"
+queue = 100
+next = "second"
+
+[[pipe]]
+name = "second"
+bandwidth = "1Mbit/s"
+queue = 100
+
+[[rule]]
+pipe = "first"
+"#,
+    )
+    .expect("config");
+    let mut emu: Emulator<Pk> = Emulator::from_config(&cfg, 1).expect("emulator");
+    let mut host = Frames::new();
+    for i in 0..20 {
+        let f = udp_frame([10, 0, 0, 1], [10, 0, 0, 2], 1, 2, 0, 100);
+        assert!(matches!(
+            host.offer(&mut emu, 0, i, f),
+            Verdict::Queued { .. }
+        ));
+    }
+    // Some reach the second pipe, the rest are in the first one's delay line.
+    let mut out = drain(&mut emu, &mut host, 0, 10_000_000);
+    let before = emu.counters().chained;
+    emu.drain(|p| out.push((u64::MAX, p)));
+    assert_eq!(out.len(), 20, "every packet once");
+    assert_eq!(emu.backlog_packets(), 0);
+    assert_eq!(emu.next_wakeup(), None);
+    assert_eq!(emu.counters().chained, before, "nothing moved on");
+    assert!(host.dropped.is_empty());
+}
+
 #[test]
 fn a_full_flowset_puts_new_flows_in_its_overflow_queue_in_order() {
     let cfg = config::from_toml(
@@ -408,17 +530,23 @@ flowset = "flows"
         emu.enqueue(now, &f(5), pk(5 << 16, &f(5))),
         Verdict::Queued { .. }
     ));
+    // Flow 3, whose earlier packets still wait in the overflow queue, sends
+    // again: its packet must not get a queue of its own and overtake them.
+    assert!(matches!(
+        emu.enqueue(now, &f(3), pk(3 << 16 | 9, &f(3))),
+        Verdict::Queued { .. }
+    ));
     let (_, c) = emu.flowset_counters(0).expect("flowset");
     assert_eq!(
-        c.overflowed, 11,
-        "a new flow waits while the overflow queue is busy"
+        c.overflowed, 12,
+        "new flows wait while the overflow queue is busy"
     );
     while let Some(t) = emu.next_wakeup() {
         while let Some((_, _, p)) = emu.dequeue(t.max(now), &mut NoChain) {
             out.push(p.tag);
         }
     }
-    assert_eq!(out.len(), 15, "every packet left");
+    assert_eq!(out.len(), 16, "every packet left");
     for port in 1..=5u32 {
         let seqs: Vec<u32> = out
             .iter()
