@@ -277,6 +277,32 @@ fn errors_users_hit_are_clear_messages() {
         !err.contains("panicked") && !err.contains("backtrace"),
         "{err}"
     );
+    let _ = ns("xs-dut", &["ip", "link", "set", "dutB", "mtu", "1500"]);
+    // A link whose rate x delay the UMEM cannot hold: refused, with the
+    // --frames that would do (1 Gbit/s x 100 ms is ~8300 full-size frames).
+    let (ok, _, err) = xdpsched_in_dut(&[
+        "--iface", "dutA", "--out", "dutB", "--rate", "1gbit", "--delay", "100ms",
+    ]);
+    assert!(
+        !ok && err.contains("in flight") && err.contains("use --frames 32768"),
+        "{err}"
+    );
+    // With that many it starts (and warns about nothing it cannot hold).
+    let (ok, _, err) = xdpsched_in_dut(&[
+        "--iface",
+        "dutA",
+        "--out",
+        "dutB",
+        "--rate",
+        "1gbit",
+        "--delay",
+        "100ms",
+        "--frames",
+        "32768",
+        "--duration",
+        "1s",
+    ]);
+    assert!(ok, "{err}");
 }
 
 /// Pings from the generator to the sink: true if at least 3 of 5 came back.
