@@ -15,10 +15,7 @@ mkdir -p "$out"
 cargo build --release -q -p sched --bin classify-bench
 bin=target/release/classify-bench
 {
-    echo "date: $(date -u +%FT%TZ)"
-    echo "commit: $(git rev-parse HEAD)$(git diff --quiet || echo " (dirty: $(git diff --name-only | paste -sd' '))")"
-    echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //') x $(nproc)"
-    echo "kernel: $(uname -r)"
+    bench_env
     echo "rustc: $(rustc --version)"
     echo "note: shared 2-vCPU VM; timings are noisy, instruction counts are not"
 } > "$out/env.txt"

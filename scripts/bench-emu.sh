@@ -18,10 +18,7 @@ mkdir -p "$out"
 cargo build --release -q -p sched --bin emu-bench
 bin=target/release/emu-bench
 {
-    echo "date: $(date -u +%FT%TZ)"
-    echo "commit: $(git rev-parse HEAD)$(git diff --quiet || echo " (dirty: $(git diff --name-only | paste -sd' '))")"
-    echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //') x $(nproc)"
-    echo "kernel: $(uname -r)"
+    bench_env
     echo "rustc: $(rustc --version)"
     echo "note: shared 2-vCPU VM; timings are noisy, instruction counts are not"
 } > "$out/env.txt"

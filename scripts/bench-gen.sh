@@ -21,10 +21,7 @@ commit=$(git rev-parse --short HEAD)
 out="bench-results/gen/$(date -u +%Y-%m-%d)-$commit"
 mkdir -p "$out"
 {
-    echo "date: $(date -u +%FT%TZ)"
-    echo "commit: $(git rev-parse HEAD)$(git diff --quiet || echo " (dirty: $(git diff --name-only | paste -sd' '))")"
-    echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //') x $(nproc)"
-    echo "kernel: $(uname -r)"
+    bench_env
     echo "label: veth, copy mode, 2 vCPU"
     echo "iperf3: $(iperf3 --version | head -1)"
     echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"

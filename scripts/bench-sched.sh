@@ -27,10 +27,7 @@ cargo build --release -q -p sched --bin sched-bench
 bin=target/release/sched-bench
 
 {
-    echo "date: $(date -u +%FT%TZ)"
-    echo "commit: $(git rev-parse HEAD)$(git diff --quiet || echo " (dirty: $(git diff --name-only | paste -sd' '))")"
-    echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //') x $(nproc)"
-    echo "kernel: $(uname -r)"
+    bench_env
     echo "rustc: $(rustc --version)"
     echo "valgrind: $(valgrind --version)"
     echo "profile: release (lto=thin, codegen-units=1)"

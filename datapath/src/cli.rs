@@ -297,7 +297,7 @@ impl Cli {
                 }
             }
         }
-        let ring = ring_size_for(self.frames);
+        let ring = crate::xsk::ring_size_for(self.frames);
         Ok(RunConfig {
             iface,
             out: self.out,
@@ -323,12 +323,6 @@ impl Cli {
             busy_poll: self.busy_poll,
         })
     }
-}
-
-/// Size of every AF_XDP ring for a UMEM of `frames` frames: a quarter of
-/// them, as a power of two in 64..=4096.
-pub fn ring_size_for(frames: u32) -> u32 {
-    (frames / 4).next_power_of_two().clamp(64, 4096)
 }
 
 /// CPUs this process may run on.

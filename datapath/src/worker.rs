@@ -717,7 +717,7 @@ fn check_frames(
             while f < 1 << 20 {
                 f = (f * 2).min(1 << 20);
                 c.xsk.frames = f as u32;
-                c.xsk.ring_size = crate::cli::ring_size_for(f as u32);
+                c.xsk.ring_size = crate::xsk::ring_size_for(f as u32);
                 if frames_for(&c, plan, &sides) >= need + spare {
                     return format!("use --frames {f} or more");
                 }

@@ -121,6 +121,12 @@ pub enum NoSocket {
     Drop,
 }
 
+/// Size of every AF_XDP ring for a UMEM of `frames` frames: a quarter of
+/// them, as a power of two in 64..=4096.
+pub fn ring_size_for(frames: u32) -> u32 {
+    (frames / 4).next_power_of_two().clamp(64, 4096)
+}
+
 /// Most `sendto` kicks per [`Lane::kick`] (copy mode sends 32 frames per kick).
 const MAX_KICKS: usize = 8;
 

@@ -230,12 +230,8 @@ fn the_round_trip_example_emulates_both_directions() {
     let _tb = Testbed::up("bridge");
     let example = repo().join("examples/09-round-trip.toml");
     let stats = scratch("round-trip.json");
-    let x = Xdpsched::start_for(
+    let x = start_bridge_for(
         &[
-            "--iface",
-            "dutA",
-            "--out",
-            "dutB",
             "--config",
             example.to_str().expect("path"),
             "--stats-json",
@@ -243,7 +239,6 @@ fn the_round_trip_example_emulates_both_directions() {
         ],
         "120s",
     );
-    assert!(wait_for_path("xs-gen", "10.211.0.2"), "no path");
     let rtts = ping_rtts("xs-gen", "10.211.0.2", 20, "0.1");
     assert!(rtts.len() >= 19, "{rtts:?}");
     let mut sorted = rtts.clone();
@@ -400,12 +395,8 @@ match = { proto = "udp", dst_port = 5201 }
     );
     let stats = scratch("drops.json");
     // It stops by itself (--duration) while traffic still flows.
-    let mut x = Xdpsched::start_for(
+    let mut x = start_bridge_for(
         &[
-            "--iface",
-            "dutA",
-            "--out",
-            "dutB",
             "--config",
             &cfg,
             "--stats-json",
@@ -413,7 +404,6 @@ match = { proto = "udp", dst_port = 5201 }
         ],
         "12s",
     );
-    assert!(wait_for_path("xs-gen", "10.211.0.2"), "no path");
     // Loss in the first pipe, queue overflow in the second (inside the chain),
     // and datagrams over lmax on port 5202.
     let _ = iperf3(&[5201, 5202], &["-u", "-b", "20M", "-l", "1000", "-t", "3"]);

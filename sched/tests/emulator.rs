@@ -293,23 +293,20 @@ fn per_host_dynamic_pipe_gives_every_host_its_own_link() {
     ));
 }
 
+/// A dynamic pipe of 1 Mbit/s per source host (last octet) taking every
+/// packet, with `max_instances` and `idle_timeout`.
+fn per_host_pipe(max_instances: u32, idle_timeout: &str) -> Emulator<Pk> {
+    let cfg = config::from_toml(&format!(
+        "[[pipe]]\nname = \"per-host\"\nbandwidth = \"1Mbit/s\"\nmask = {{ src_ip = \"0.0.0.255\" }}\n\
+         max_instances = {max_instances}\nidle_timeout = \"{idle_timeout}\"\n[default]\npipe = \"per-host\"\n"
+    ))
+    .expect("config");
+    Emulator::from_config(&cfg, 3).expect("emulator")
+}
+
 #[test]
 fn dynamic_pipe_instances_are_bounded_overflow_shares_one_and_idle_ones_expire() {
-    let cfg = config::from_toml(
-        r#"
-[[pipe]]
-name = "per-host"
-bandwidth = "1Mbit/s"
-mask = { src_ip = "0.0.0.255" }
-max_instances = 2
-idle_timeout = "1s"
-
-[default]
-pipe = "per-host"
-"#,
-    )
-    .expect("config");
-    let mut emu: Emulator<Pk> = Emulator::from_config(&cfg, 3).expect("emulator");
+    let mut emu = per_host_pipe(2, "1s");
     let f = |h: u8| udp_frame([10, 0, 0, h], [10, 0, 0, 100], 7, 9, 0, 100);
     for h in 1..=4 {
         assert!(
@@ -351,21 +348,7 @@ pipe = "per-host"
 /// expires and makes room; once it is empty, new keys get instances again.
 #[test]
 fn new_instances_wait_while_the_overflow_instance_is_busy() {
-    let cfg = config::from_toml(
-        r#"
-[[pipe]]
-name = "per-host"
-bandwidth = "1Mbit/s"
-mask = { src_ip = "0.0.0.255" }
-max_instances = 1
-idle_timeout = "1ms"
-
-[default]
-pipe = "per-host"
-"#,
-    )
-    .expect("config");
-    let mut emu: Emulator<Pk> = Emulator::from_config(&cfg, 3).expect("emulator");
+    let mut emu = per_host_pipe(1, "1ms");
     let f = |h: u8| udp_frame([10, 0, 0, h], [10, 0, 0, 100], 7, 9, 0, 1000);
     // Host 1 takes the one instance (1 packet); host 2 goes to the overflow
     // instance with 5 packets (~42 ms at 1 Mbit/s).

@@ -44,3 +44,13 @@ ensure_datapath_deps() {
     apt_install clang llvm libelf-dev libpcap-dev zlib1g-dev m4 pkg-config \
         iproute2 ethtool iputils-ping iperf3 fonts-dejavu-core
 }
+
+bench_env() {
+    # bench_env: the lines every benchmark's env.txt starts with (date,
+    # commit and the files that differ from it, CPU, kernel); print, then
+    # add the benchmark's own lines.
+    echo "date: $(date -u +%FT%TZ)"
+    echo "commit: $(git rev-parse HEAD)$(git diff --quiet || echo " (dirty: $(git diff --name-only | paste -sd' '))")"
+    echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //') x $(nproc)"
+    echo "kernel: $(uname -r)"
+}

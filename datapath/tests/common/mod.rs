@@ -191,9 +191,14 @@ pub fn ns(ns: &str, cmd: &[&str]) -> std::process::Output {
 /// xdpsched bridging dutA and dutB with `extra` arguments, once a ping
 /// crosses it.
 pub fn start_bridge(extra: &[&str]) -> Xdpsched {
+    start_bridge_for(extra, "60s")
+}
+
+/// `start_bridge` with `--duration limit`.
+pub fn start_bridge_for(extra: &[&str], limit: &str) -> Xdpsched {
     let mut args = vec!["--iface", "dutA", "--out", "dutB"];
     args.extend_from_slice(extra);
-    let x = Xdpsched::start(&args);
+    let x = Xdpsched::start_for(&args, limit);
     assert!(
         wait_for_path("xs-gen", "10.211.0.2"),
         "no path across the bridge"
