@@ -21,6 +21,7 @@ pub mod engine;
 pub mod flowset;
 pub mod metrics;
 pub mod pipe;
+pub mod rng;
 pub mod sim;
 pub mod time;
 pub mod types;

@@ -31,7 +31,7 @@
 //! caller's own buffers (UMEM frames in xdpsched) are the bound. Every
 //! packet a pipe drops is handed back to the caller from `enqueue`.
 
-use crate::sim::Rng;
+use crate::rng::Rng;
 use crate::types::{DropReason, Dropped, FlowId, Packet};
 use crate::{AnySched, Scheduler};
 use std::collections::VecDeque;

@@ -10,37 +10,10 @@
 //! Everything random comes from a seeded [`Rng`]: same scenario, same result.
 
 use crate::metrics::{jain_index, share_error, Gps, LagSummary, LagTracker};
+use crate::rng::Rng;
 use crate::{AnySched, FlowConfig, FlowId, Lmax, Packet, Scheduler, Weight};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-
-/// A small, fast, seedable PRNG (SplitMix64). Deterministic across platforms
-/// and versions, which `rand`'s `StdRng` does not promise.
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    /// Seeded generator.
-    pub fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-    /// Next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in `lo..=hi`.
-    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next_u64() % (hi - lo + 1)
-    }
-    /// Uniform in [0, 1).
-    pub fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
 
 /// The packet the simulator queues: a length and a per-flow sequence number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

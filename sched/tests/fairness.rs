@@ -170,7 +170,7 @@ fn one_heavy_and_a_thousand_light() {
 }
 
 fn random_weights_and_sizes(seed: u64) -> Scenario {
-    let mut rng = sched::sim::Rng::new(seed);
+    let mut rng = sched::rng::Rng::new(seed);
     let weights = (0..64).map(|_| rng.range(1, 100) as u32).collect();
     Scenario {
         sizes: vec![SizeDist::Uniform(64, 9000)],
@@ -262,7 +262,7 @@ fn a_single_flow_gets_the_whole_link() {
 
 #[test]
 fn a_million_flows_with_weights_up_to_65536() {
-    let mut rng = sched::sim::Rng::new(99);
+    let mut rng = sched::rng::Rng::new(99);
     let weights: Vec<u32> = (0..1_000_000)
         .map(|_| rng.range(1, 65_536) as u32)
         .collect();

@@ -22,7 +22,7 @@
 //! --no-repeat` and divide by `--frames`.
 
 use sched::classify::{Classifier, FlowKey, Match};
-use sched::sim::Rng;
+use sched::rng::Rng;
 use sched::wire;
 use std::hint::black_box;
 use std::process::ExitCode;
