@@ -24,7 +24,7 @@ use crossbeam_queue::ArrayQueue;
 use nix::sys::eventfd::{EfdFlags, EventFd};
 use sched::classify::FlowKey;
 use sched::config::{Config, Direction};
-use sched::emulator::{Cause, Emulator, Host, Verdict};
+use sched::emu::{Cause, Emulator, Host, Verdict};
 use sched::Packet;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
@@ -666,10 +666,10 @@ fn check_frames(
         let mut links = Vec::new();
         for &(_, dcfg) in &group {
             for p in &dcfg.pipes {
-                let n = sched::emulator::in_flight(
+                let n = sched::emu::in_flight(
                     p.bandwidth_bps,
                     p.delay_ns,
-                    sched::emulator::FULL_FRAME,
+                    sched::emu::FULL_FRAME,
                     u64::from(p.overhead_bytes),
                 );
                 if p.bandwidth_bps.is_none() && p.delay_ns > 0 {
@@ -704,7 +704,7 @@ fn check_frames(
                 .iter()
                 .map(|f| match f.queue {
                     sched::config::QueueSpec::Packets(n) => u64::from(n),
-                    sched::config::QueueSpec::Bytes(b) => b.div_ceil(sched::emulator::FULL_FRAME),
+                    sched::config::QueueSpec::Bytes(b) => b.div_ceil(sched::emu::FULL_FRAME),
                 })
                 .sum::<u64>();
         }

@@ -16,11 +16,9 @@
 pub mod algo;
 pub mod classify;
 pub mod config;
-pub mod emulator;
+pub mod emu;
 pub mod engine;
-pub mod flowset;
 pub mod metrics;
-pub mod pipe;
 pub mod rng;
 pub mod sim;
 pub mod time;

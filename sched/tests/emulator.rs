@@ -2,7 +2,7 @@
 //! a pipe, fed real frame bytes.
 
 use sched::classify::FlowKey;
-use sched::emulator::{Cause, Emulator, Host, Verdict};
+use sched::emu::{Cause, Emulator, Host, Verdict};
 use sched::{config, Packet};
 
 /// The packet handle the emulator queues: which test flow, and the frame length.

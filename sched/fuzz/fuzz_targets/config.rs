@@ -4,7 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use sched::config::QueueSpec;
-use sched::emulator::Emulator;
+use sched::emu::Emulator;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

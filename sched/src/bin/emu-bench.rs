@@ -19,7 +19,7 @@
 
 use sched::classify::FlowKey;
 use sched::config::{Config, DefaultAction, Dir, FlowsetSpec, MaskSpec, PipeSpec, QueueSpec};
-use sched::emulator::{Cause, Emulator, Host, Verdict};
+use sched::emu::{Cause, Emulator, Host, Verdict};
 use sched::{Kind, Packet};
 use std::hint::black_box;
 use std::process::ExitCode;

@@ -31,6 +31,7 @@
 //! caller's own buffers (UMEM frames in xdpsched) are the bound. Every
 //! packet a pipe drops is handed back to the caller from `enqueue`.
 
+use super::loss::{Loss, LossModel};
 use crate::rng::Rng;
 use crate::types::{DropReason, Dropped, FlowId, Packet};
 use crate::{AnySched, Scheduler};
@@ -54,77 +55,6 @@ pub struct PipeDropped<P> {
     pub flow: FlowId,
     /// Why.
     pub reason: PipeDrop,
-}
-
-/// The loss model applied at the pipe's entrance.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum LossModel {
-    /// No loss.
-    None,
-    /// Each packet is lost independently with probability `plr`.
-    Uniform {
-        /// Packet loss rate, 0..=1.
-        plr: f64,
-    },
-    /// Gilbert-Elliott: a two-state Markov chain evaluated per packet. First
-    /// the state moves (good→bad with probability `p`, bad→good with `r`), then
-    /// the packet is delivered with probability `k` in the good state and `h`
-    /// in the bad one (loss `1-k` / `1-h`). The Gilbert model is `k = 1, h = 0`.
-    GilbertElliott {
-        /// P(good → bad).
-        p: f64,
-        /// P(bad → good).
-        r: f64,
-        /// P(deliver | good).
-        k: f64,
-        /// P(deliver | bad).
-        h: f64,
-    },
-}
-
-impl LossModel {
-    /// The long-run loss rate this model produces.
-    pub fn mean_loss(&self) -> f64 {
-        match *self {
-            LossModel::None => 0.0,
-            LossModel::Uniform { plr } => plr,
-            LossModel::GilbertElliott { p, r, k, h } => {
-                if p + r == 0.0 {
-                    1.0 - k
-                } else {
-                    let pi_bad = p / (p + r);
-                    (1.0 - pi_bad) * (1.0 - k) + pi_bad * (1.0 - h)
-                }
-            }
-        }
-    }
-}
-
-/// A probability as a threshold on 64 random bits: `x < t` with probability
-/// `prob` (exactly 0 for 0.0 and always for 1.0).
-fn threshold(prob: f64) -> u64 {
-    if prob <= 0.0 {
-        0
-    } else if prob >= 1.0 {
-        u64::MAX
-    } else {
-        (prob * 18_446_744_073_709_551_616.0) as u64
-    }
-}
-
-#[derive(Debug, Clone)]
-enum Loss {
-    None,
-    Uniform {
-        t: u64,
-    },
-    Ge {
-        p: u64,
-        r: u64,
-        k: u64,
-        h: u64,
-        bad: bool,
-    },
 }
 
 /// How a pipe is built (validated by the caller, e.g. `config`).
@@ -192,17 +122,7 @@ pub struct Pipe<P: Packet + Copy + Default> {
 impl<P: Packet + Copy + Default> Pipe<P> {
     /// A pipe around `sched`.
     pub fn new(sched: AnySched<P>, params: &PipeParams) -> Self {
-        let loss = match params.loss {
-            LossModel::None => Loss::None,
-            LossModel::Uniform { plr } => Loss::Uniform { t: threshold(plr) },
-            LossModel::GilbertElliott { p, r, k, h } => Loss::Ge {
-                p: threshold(p),
-                r: threshold(r),
-                k: threshold(k),
-                h: threshold(h),
-                bad: false,
-            },
-        };
+        let loss = Loss::new(&params.loss);
         Self {
             sched,
             bandwidth_bps: params.bandwidth_bps.unwrap_or(0),
@@ -237,28 +157,10 @@ impl<P: Packet + Copy + Default> Pipe<P> {
         self.sched.backlog().packets as u64 + self.delay_line.len() as u64
     }
 
-    /// Draws the loss verdict for one packet: true = lose it.
-    #[inline]
-    fn lose(&mut self) -> bool {
-        match &mut self.loss {
-            Loss::None => false,
-            Loss::Uniform { t } => {
-                let t = *t;
-                self.rng.next_u64() < t
-            }
-            Loss::Ge { p, r, k, h, bad } => {
-                let x = self.rng.next_u64();
-                *bad = if *bad { x >= *r } else { x < *p };
-                let deliver = if *bad { *h } else { *k };
-                self.rng.next_u64() >= deliver
-            }
-        }
-    }
-
     /// Offers a packet at `now_ns`.
     pub fn enqueue(&mut self, now_ns: u64, flow: FlowId, pkt: P) -> Result<(), PipeDropped<P>> {
         self.counters.offered += 1;
-        if self.lose() {
+        if self.loss.lose(&mut self.rng) {
             self.counters.lost += 1;
             return Err(PipeDropped {
                 pkt,

@@ -1,0 +1,222 @@
+//! dummynet's dynamic pipes: a pipe with a mask, one instance per masked key.
+
+use super::flowset::{Flowset, FlowsetCounters, FlowsetParams};
+use super::pipe::{Pipe, PipeCounters, PipeParams};
+use crate::classify::{FlowKey, FlowMask, KeyTable};
+use crate::types::{DropCounters, FlowId, Packet, SchedConfig};
+use crate::{build, Kind, Scheduler};
+use std::collections::VecDeque;
+
+/// One instance of a dynamic pipe: a whole pipe with its own flowsets.
+#[derive(Debug)]
+pub(super) struct Instance<P: Packet + Copy + Default> {
+    pub(super) pipe: Pipe<P>,
+    pub(super) flowsets: Vec<Flowset>,
+    pub(super) key: FlowKey,
+    pub(super) last_seen: u64,
+    /// In `DynPipe::active`.
+    pub(super) active: bool,
+}
+
+/// What expired instances of a dynamic pipe did: kept so that totals never
+/// go down when an instance is removed.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Retired {
+    pub(super) pipe: PipeCounters,
+    pub(super) drops: DropCounters,
+    /// By local flowset index.
+    pub(super) flowsets: Vec<FlowsetCounters>,
+}
+
+/// dummynet's `pipe N config mask ...`: every masked key gets its own
+/// instance of the pipe (its own link, delay line and scheduler), created on
+/// its first packet and removed after `idle_timeout_ns` with nothing queued
+/// or in flight. Creating an instance allocates (its scheduler's pool), as
+/// dummynet's dynamic pipes do; the number of instances is bounded by
+/// `max_instances`, and keys beyond it share one overflow instance (see the
+/// module docs). `dequeue` and `next_wakeup` visit the instances that hold
+/// packets.
+#[derive(Debug)]
+pub(super) struct DynPipe<P: Packet + Copy + Default> {
+    pub(super) mask: FlowMask,
+    pub(super) kind: Kind,
+    pub(super) sched_cfg: SchedConfig,
+    pub(super) params: PipeParams,
+    /// Parameters of the flowsets attached to this pipe, by local index.
+    pub(super) flowsets: Vec<FlowsetParams>,
+    pub(super) table: KeyTable<u32>,
+    pub(super) slots: Vec<Option<Instance<P>>>,
+    pub(super) free: Vec<u32>,
+    pub(super) active: VecDeque<u32>,
+    pub(super) idle_timeout_ns: u64,
+    pub(super) cursor: usize,
+    pub(super) seed: u64,
+    pub(super) created: u64,
+    /// The overflow instance's slot, once created (never expires).
+    pub(super) overflow: Option<u32>,
+    /// Packets sent to the overflow instance.
+    pub(super) overflowed: u64,
+    /// Instances removed after their idle timeout.
+    pub(super) expired: u64,
+    pub(super) retired: Retired,
+}
+
+impl<P: Packet + Copy + Default> DynPipe<P> {
+    /// The instance for `key`, created if new; the overflow instance when
+    /// `max_instances` are in use (or while it holds packets); `None` only
+    /// if no instance can be built.
+    pub(super) fn instance_for(&mut self, key: &FlowKey, now_ns: u64) -> Option<u32> {
+        let mk = key.masked(&self.mask);
+        if let Some(&i) = self.table.get(&mk) {
+            return Some(i);
+        }
+        let overflow_busy = self.overflow.is_some_and(|o| {
+            self.slots[o as usize]
+                .as_ref()
+                .is_some_and(|inst| inst.pipe.backlog_packets() != 0)
+        });
+        if self.table.len() >= self.table.max_len() || overflow_busy {
+            let o = match self.overflow {
+                Some(o) => o,
+                None => {
+                    let o = self.create(mk, now_ns)?;
+                    self.overflow = Some(o);
+                    o
+                }
+            };
+            self.overflowed += 1;
+            return Some(o);
+        }
+        let i = self.create(mk, now_ns)?;
+        self.table.insert(mk, i);
+        Some(i)
+    }
+
+    /// A new instance for masked key `mk` in a free slot.
+    pub(super) fn create(&mut self, mk: FlowKey, now_ns: u64) -> Option<u32> {
+        let sched = build::<P>(self.kind, self.sched_cfg).ok()?;
+        let seed = self
+            .seed
+            .wrapping_add(self.created.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let params = PipeParams {
+            seed: self.params.seed ^ seed,
+            ..self.params.clone()
+        };
+        let inst = Instance {
+            pipe: Pipe::new(sched, &params),
+            flowsets: self
+                .flowsets
+                .iter()
+                .enumerate()
+                .map(|(j, fp)| Flowset::new(*fp, seed.wrapping_add(j as u64)))
+                .collect(),
+            key: mk,
+            last_seen: now_ns,
+            active: false,
+        };
+        let idx = match self.free.pop() {
+            Some(i) => {
+                self.slots[i as usize] = Some(inst);
+                i
+            }
+            None => {
+                self.slots.push(Some(inst));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.created += 1;
+        Some(idx)
+    }
+
+    pub(super) fn dequeue(&mut self, now_ns: u64) -> Option<(u64, FlowId, P)> {
+        for _ in 0..self.active.len() {
+            let i = self.active.pop_front()?;
+            let Some(inst) = self.slots.get_mut(i as usize).and_then(Option::as_mut) else {
+                continue;
+            };
+            let out = inst.pipe.dequeue_timed(now_ns);
+            if inst.pipe.backlog_packets() == 0 {
+                inst.active = false;
+            } else {
+                self.active.push_back(i);
+            }
+            if out.is_some() {
+                return out;
+            }
+        }
+        None
+    }
+
+    pub(super) fn next_wakeup(&self) -> Option<u64> {
+        self.active
+            .iter()
+            .filter_map(|&i| self.slots.get(i as usize)?.as_ref()?.pipe.next_wakeup())
+            .min()
+    }
+
+    /// Looks at up to `budget` instances: expires idle flows inside each
+    /// (a few per visit) and removes instances idle past the timeout, their
+    /// figures kept in `retired`. Returns flows and instances removed.
+    pub(super) fn expire(&mut self, now_ns: u64, budget: usize) -> usize {
+        /// Flow-table slots looked at per instance visited.
+        const FLOWS_PER_VISIT: usize = 8;
+        let mut removed = 0;
+        let n = self.slots.len();
+        for _ in 0..budget.min(n) {
+            let i = self.cursor % n;
+            self.cursor = (i + 1) % n;
+            let Some(inst) = self.slots[i].as_mut() else {
+                continue;
+            };
+            for fs in inst.flowsets.iter_mut() {
+                removed += fs.expire(now_ns, FLOWS_PER_VISIT, inst.pipe.sched());
+            }
+            let idle = !inst.active
+                && inst.pipe.backlog_packets() == 0
+                && now_ns.saturating_sub(inst.last_seen) >= self.idle_timeout_ns
+                && self.overflow != Some(i as u32);
+            if idle {
+                if let Some(inst) = self.slots[i].take() {
+                    self.table.remove(&inst.key);
+                    self.free.push(i as u32);
+                    self.retire(&inst);
+                    self.expired += 1;
+                    removed += 1;
+                }
+            }
+        }
+        removed
+    }
+
+    /// Adds a removed instance's figures to the retired totals; its flows
+    /// count as expired.
+    pub(super) fn retire(&mut self, inst: &Instance<P>) {
+        let r = &mut self.retired;
+        add_pipe(&mut r.pipe, &inst.pipe.counters());
+        add_drops(&mut r.drops, &inst.pipe.sched_ref().counters());
+        r.flowsets.resize(
+            inst.flowsets.len().max(r.flowsets.len()),
+            FlowsetCounters::default(),
+        );
+        for (acc, fs) in r.flowsets.iter_mut().zip(&inst.flowsets) {
+            let mut c = fs.counters();
+            c.expired += fs.flows() as u64;
+            acc.add(&c);
+        }
+    }
+}
+
+pub(super) fn add_pipe(a: &mut PipeCounters, b: &PipeCounters) {
+    a.offered += b.offered;
+    a.lost += b.lost;
+    a.delivered += b.delivered;
+    a.delivered_bytes += b.delivered_bytes;
+}
+
+pub(super) fn add_drops(a: &mut DropCounters, b: &DropCounters) {
+    a.enqueued += b.enqueued;
+    a.dequeued += b.dequeued;
+    for (x, y) in a.by_reason.iter_mut().zip(b.by_reason) {
+        *x += y;
+    }
+}

@@ -1,0 +1,198 @@
+//! The emulator's figures, for reports (not the per-packet path).
+
+use super::dynpipe::{add_drops, add_pipe};
+use super::flowset::{Flowset, FlowsetCounters};
+use super::pipe::{Pipe, PipeCounters};
+use super::{Drops, Emulator, EmulatorCounters, PipeRt};
+use crate::classify::Classifier;
+use crate::types::{DropCounters, Packet};
+use crate::Scheduler;
+
+impl<P: Packet + Copy + Default> Emulator<P> {
+    /// The static pipes (for stats); dynamic pipes are summed in [`Emulator::pipe_counters`].
+    pub fn pipes(&self) -> impl Iterator<Item = &Pipe<P>> {
+        self.pipes.iter().filter_map(|p| match p {
+            PipeRt::Static(p) => Some(p),
+            PipeRt::Dynamic(_) => None,
+        })
+    }
+
+    /// Counters of pipe `i`, summed over its instances if it is dynamic
+    /// (expired ones included): (counters, instances now).
+    pub fn pipe_counters(&self, i: usize) -> Option<(PipeCounters, usize)> {
+        Some(match self.pipes.get(i)? {
+            PipeRt::Static(p) => (p.counters(), 1),
+            PipeRt::Dynamic(d) => {
+                let mut c = d.retired.pipe;
+                let mut n = 0;
+                for inst in d.slots.iter().flatten() {
+                    add_pipe(&mut c, &inst.pipe.counters());
+                    n += 1;
+                }
+                (c, n)
+            }
+        })
+    }
+
+    /// A dynamic pipe's instance figures: (created, expired, packets sent
+    /// to the overflow instance); `None` for a static pipe.
+    pub fn instance_counters(&self, i: usize) -> Option<(u64, u64, u64)> {
+        match self.pipes.get(i)? {
+            PipeRt::Static(_) => None,
+            PipeRt::Dynamic(d) => Some((d.created, d.expired, d.overflowed)),
+        }
+    }
+
+    /// Drops by reason in pipe `i`'s scheduler (summed over instances if
+    /// dynamic, expired ones included).
+    pub fn pipe_drops(&self, i: usize) -> Option<DropCounters> {
+        Some(match self.pipes.get(i)? {
+            PipeRt::Static(p) => p.sched_ref().counters(),
+            PipeRt::Dynamic(d) => {
+                let mut c = d.retired.drops;
+                for inst in d.slots.iter().flatten() {
+                    add_drops(&mut c, &inst.pipe.sched_ref().counters());
+                }
+                c
+            }
+        })
+    }
+
+    /// Every drop so far, by cause.
+    pub fn drops(&self) -> Drops {
+        let mut d = Drops {
+            malformed: self.counters.malformed,
+            flowset_full: self.counters.flowset_full,
+            pipe_full: self.counters.pipe_full,
+            ..Drops::default()
+        };
+        for i in 0..self.pipes.len() {
+            if let Some((c, _)) = self.pipe_counters(i) {
+                d.loss += c.lost;
+            }
+            if let Some(c) = self.pipe_drops(i) {
+                for (x, y) in d.sched.iter_mut().zip(c.by_reason) {
+                    *x += y;
+                }
+            }
+        }
+        d
+    }
+
+    /// Packets held now: in the schedulers, on the links and in the delay lines.
+    pub fn backlog_packets(&self) -> u64 {
+        self.pipes
+            .iter()
+            .map(|p| match p {
+                PipeRt::Static(p) => p.backlog_packets(),
+                PipeRt::Dynamic(d) => d
+                    .slots
+                    .iter()
+                    .flatten()
+                    .map(|inst| inst.pipe.backlog_packets())
+                    .sum(),
+            })
+            .sum()
+    }
+
+    /// Flowset `i`: (flows now, counters), summed over a dynamic pipe's
+    /// instances (expired ones included).
+    pub fn flowset_counters(&self, i: usize) -> Option<(usize, FlowsetCounters)> {
+        let rt = self.flowsets.get(i)?;
+        match (&rt.fs, self.pipes.get(rt.pipe)?) {
+            (Some(fs), _) => Some((fs.flows(), fs.counters())),
+            (None, PipeRt::Dynamic(d)) => {
+                let mut c = d
+                    .retired
+                    .flowsets
+                    .get(rt.local)
+                    .copied()
+                    .unwrap_or_default();
+                let mut flows = 0;
+                for fs in d
+                    .slots
+                    .iter()
+                    .flatten()
+                    .filter_map(|inst| inst.flowsets.get(rt.local))
+                {
+                    c.add(&fs.counters());
+                    flows += fs.flows();
+                }
+                Some((flows, c))
+            }
+            (None, PipeRt::Static(_)) => None,
+        }
+    }
+
+    /// Every flow of flowset `i` (all instances of a dynamic pipe), with its
+    /// tally and backlog. Allocates: for reports, not per packet.
+    pub fn flow_stats(&self, i: usize) -> Vec<crate::emu::flowset::FlowStat> {
+        let Some(rt) = self.flowsets.get(i) else {
+            return Vec::new();
+        };
+        match (&rt.fs, self.pipes.get(rt.pipe)) {
+            (Some(fs), Some(PipeRt::Static(p))) => fs.flow_stats(p.sched_ref()),
+            (None, Some(PipeRt::Dynamic(d))) => d
+                .slots
+                .iter()
+                .flatten()
+                .flat_map(|inst| {
+                    inst.flowsets
+                        .get(rt.local)
+                        .map(|fs| fs.flow_stats(inst.pipe.sched_ref()))
+                        .unwrap_or_default()
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Flowset `i`'s overflow queues (every instance's, for a dynamic pipe),
+    /// summed: (tally, backlog packets, backlog bytes); `None` if none was
+    /// ever used.
+    pub fn overflow_stat(&self, i: usize) -> Option<(crate::emu::flowset::FlowTally, u32, u64)> {
+        let rt = self.flowsets.get(i)?;
+        let add =
+            |acc: Option<(crate::emu::flowset::FlowTally, u32, u64)>,
+             x: Option<(crate::emu::flowset::FlowTally, u32, u64)>| match (acc, x) {
+                (Some((mut t, p, b)), Some((u, q, c))) => {
+                    t.packets += u.packets;
+                    t.bytes += u.bytes;
+                    t.dropped += u.dropped;
+                    Some((t, p + q, b + c))
+                }
+                (a, b) => a.or(b),
+            };
+        match (&rt.fs, self.pipes.get(rt.pipe)?) {
+            (Some(fs), PipeRt::Static(p)) => fs.overflow_stat(p.sched_ref()),
+            (None, PipeRt::Dynamic(d)) => d
+                .slots
+                .iter()
+                .flatten()
+                .filter_map(|inst| {
+                    Some(
+                        inst.flowsets
+                            .get(rt.local)?
+                            .overflow_stat(inst.pipe.sched_ref()),
+                    )
+                })
+                .fold(None, add),
+            _ => None,
+        }
+    }
+
+    /// The rule classifier (for its cache statistics).
+    pub fn classifier(&self) -> &Classifier {
+        &self.rules
+    }
+
+    /// The flowsets of static pipes (for stats).
+    pub fn flowsets(&self) -> impl Iterator<Item = &Flowset> {
+        self.flowsets.iter().filter_map(|f| f.fs.as_ref())
+    }
+
+    /// Counters.
+    pub fn counters(&self) -> EmulatorCounters {
+        self.counters
+    }
+}
