@@ -575,7 +575,7 @@ pub fn interval_line(
         .iter()
         .map(|&i| rates[i] / if weighted { flows[i].weight } else { 1.0 })
         .collect();
-    let jain = sched::metrics::jain_index(&norm);
+    let jain = sched::testkit::metrics::jain_index(&norm);
     let mut s = format!(
         "[{:7.2}-{:7.2} s]",
         index as f64 * secs,

@@ -1,8 +1,8 @@
 //! Per-interval throughput series and fairness (Jain's index over the flows
 //! active in each interval, share-vs-weight error when weights are given),
-//! using the same definitions as the scheduler's tests (`sched::metrics`).
+//! using the same definitions as the scheduler's tests (`sched::testkit::metrics`).
 
-use sched::metrics::{jain_index, share_error};
+use sched::testkit::metrics::{jain_index, share_error};
 
 /// Bytes per flow per interval.
 #[derive(Debug, Clone)]

@@ -4,7 +4,7 @@
 //! each flow's share against its weight, its worst lag against the fluid GPS
 //! reference, and Jain's index.
 
-use sched::sim::{run, OnOff, Scenario, SizeDist};
+use sched::testkit::sim::{run, OnOff, Scenario, SizeDist};
 use sched::{build, Kind, SchedConfig};
 
 fn main() {

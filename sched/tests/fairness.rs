@@ -1,6 +1,6 @@
 //! Deterministic simulations against the fluid GPS reference.
 //!
-//! Every scenario runs each fair scheduler in simulated time (`sched::sim`),
+//! Every scenario runs each fair scheduler in simulated time (`sched::testkit::sim`),
 //! feeding GPS the same arrivals, and checks the worst service lag of every
 //! flow against the algorithm's published bound:
 //!
@@ -26,7 +26,7 @@
 
 use sched::algo::drr::quantum_of;
 use sched::algo::qfq::Qfq as QfqAlg;
-use sched::sim::{run, OnOff, Scenario, SimReport, SizeDist};
+use sched::testkit::sim::{run, OnOff, Scenario, SimReport, SizeDist};
 use sched::{build, AnySched, FlowConfig, Kind, Lmax, SchedConfig, Weight};
 
 const EPS: f64 = 1e-6;
@@ -50,7 +50,7 @@ fn simulate(kind: Kind, sc: &Scenario) -> (SimReport, Vec<f64>) {
         AnySched::Wf2q(_) => vec![lmax; sc.weights.len()],
         AnySched::Qfq(q) => (0..sc.weights.len())
             .map(|i| {
-                let st = q.flow_state(sched::sim::flow_id(i)).expect("flow");
+                let st = q.flow_state(sched::testkit::sim::flow_id(i)).expect("flow");
                 QfqAlg::lag_bound(st, sc.lmax())
             })
             .collect(),
@@ -316,6 +316,8 @@ fn fairness_snapshot() {
         wraparound(),
     ];
     let mut table = String::from(
+        // The header keeps the module's old path (sched::sim, now testkit::sim): the snapshot
+        // stays byte-identical across the move.
         "# Fairness against fluid GPS (sched::sim, byte-time units). Regenerate: UPDATE_SNAPSHOTS=1 cargo test --release -p sched --test fairness\n\
          # scenario                     | sched | share_err | jain      | worst_behind (B) | worst_ahead (B)\n",
     );

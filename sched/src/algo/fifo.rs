@@ -5,7 +5,7 @@
 //! packet, records the global arrival order. Drop-longest is refused: with a
 //! single arrival order there is no per-flow service order to push out of.
 
-use crate::engine::{Algorithm, Flow};
+use super::plugin::{Algorithm, Flow};
 use crate::types::{ConfigError, FlowConfig, SchedConfig};
 
 /// FIFO state: a ring of flow ids as long as the packet pool.

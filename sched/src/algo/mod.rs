@@ -1,9 +1,252 @@
-//! The algorithms, one file each. Each implements [`crate::Algorithm`] and is
-//! used through [`crate::Engine`] (see the type aliases in the crate root).
+//! The schedulers: the one [`Scheduler`] trait and its contract, the plug-in
+//! contract an algorithm implements ([`plugin`], this project's
+//! `dn_sched.h`), the [`engine`] that does the queueing for every algorithm,
+//! and one file per algorithm. [`build`] makes an [`AnySched`] from a
+//! [`Kind`] and a validated [`SchedConfig`].
 
 pub mod drr;
+pub mod engine;
 pub mod fifo;
+pub mod plugin;
 pub mod prio;
 pub mod qfq;
 pub mod vtheap;
 pub mod wf2q;
+
+use crate::types::{
+    Backlog, ConfigError, DropCounters, Dropped, FlowConfig, FlowId, OverflowPolicy, Packet,
+    SchedConfig,
+};
+use engine::Engine;
+
+/// A packet scheduler: per-flow queues and the rule that decides which flow
+/// sends next.
+///
+/// # Contract (every algorithm)
+/// - **Flows.** `add_flow` configures a flow and returns its id (a small
+///   integer, the slab index; ids are reused after `remove_flow`).
+///   `configure_flow` and `remove_flow` need the flow to be idle (no packets
+///   queued) and fail with [`ConfigError::FlowBusy`] otherwise. A rejected
+///   configuration changes nothing.
+/// - **Enqueue** takes ownership of `pkt`. `Ok(())`: the packet is queued.
+///   `Err(d)`: exactly one packet was dropped and is handed back in `d.pkt`,
+///   with its flow and the reason. That is the offered packet, except for
+///   [`crate::DropReason::PushedOut`], where the offered packet *was* queued and
+///   `d.pkt` is another flow's packet pushed out to make room. So every call
+///   consumes one packet and returns at most one: nothing is ever lost or
+///   duplicated, and drops happen only at the configured limits (flow limit,
+///   global limit, `lmax`) or for an unknown flow.
+/// - **Dequeue** returns the next packet and its flow. Every algorithm here is
+///   *work-conserving*: `dequeue` returns `None` only when nothing is queued
+///   (a rate limit is the pipe's business, not the scheduler's).
+/// - **Order.** Packets of one flow leave in the order they were accepted.
+/// - **Peek** returns what the next `dequeue` will return, provided nothing is
+///   enqueued or reconfigured in between. It takes `&mut self` because some
+///   algorithms (DRR) settle their choice lazily; it does not change what
+///   will be served.
+/// - **Time.** `now_ns` is the caller's clock in nanoseconds. The work-conserving
+///   algorithms here order packets by virtual time and do not depend on it.
+pub trait Scheduler<P: Packet> {
+    /// The algorithm's name as written on the command line.
+    fn name(&self) -> &'static str;
+    /// Configures a new flow.
+    fn add_flow(&mut self, cfg: FlowConfig) -> Result<FlowId, ConfigError>;
+    /// Changes an idle flow's configuration.
+    fn configure_flow(&mut self, flow: FlowId, cfg: FlowConfig) -> Result<(), ConfigError>;
+    /// Removes an idle flow; its id may be handed out again.
+    fn remove_flow(&mut self, flow: FlowId) -> Result<(), ConfigError>;
+    /// Offers a packet to a flow. See the contract above.
+    fn enqueue(&mut self, now_ns: u64, flow: FlowId, pkt: P) -> Result<(), Dropped<P>>;
+    /// Takes the next packet to send.
+    #[must_use]
+    fn dequeue(&mut self, now_ns: u64) -> Option<(FlowId, P)>;
+    /// Looks at the next packet to send without taking it.
+    fn peek(&mut self, now_ns: u64) -> Option<(FlowId, &P)>;
+    /// Everything queued.
+    fn backlog(&self) -> Backlog;
+    /// One flow's queue, `None` if the flow is not configured.
+    fn flow_backlog(&self, flow: FlowId) -> Option<Backlog>;
+    /// Cumulative enqueue/dequeue/drop counters.
+    fn counters(&self) -> DropCounters;
+    /// Number of configured flows.
+    fn flows(&self) -> u32;
+}
+
+/// The algorithms, by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// One queue in arrival order.
+    Fifo,
+    /// Strict priority levels, round robin within a level.
+    Prio,
+    /// Deficit round robin.
+    Drr,
+    /// WF2Q+ (exact, heap-based).
+    Wf2q,
+    /// Quick Fair Queueing.
+    Qfq,
+}
+
+impl Kind {
+    /// Every kind, in the order used by reports.
+    pub const ALL: [Kind; 5] = [Kind::Fifo, Kind::Prio, Kind::Drr, Kind::Wf2q, Kind::Qfq];
+
+    /// The command-line name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Fifo => "fifo",
+            Kind::Prio => "prio",
+            Kind::Drr => "drr",
+            Kind::Wf2q => "wf2q",
+            Kind::Qfq => "qfq",
+        }
+    }
+}
+
+impl std::str::FromStr for Kind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "fifo" => Ok(Kind::Fifo),
+            "prio" => Ok(Kind::Prio),
+            "drr" => Ok(Kind::Drr),
+            "wf2q" | "wf2q+" | "wf2qp" => Ok(Kind::Wf2q),
+            "qfq" => Ok(Kind::Qfq),
+            other => Err(format!(
+                "unknown scheduler '{other}' (expected one of: fifo, prio, drr, wf2q, qfq)"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// FIFO scheduler over packets `P`.
+pub type Fifo<P> = Engine<P, fifo::Fifo>;
+/// PRIO scheduler over packets `P`.
+pub type Prio<P> = Engine<P, prio::Prio>;
+/// DRR scheduler over packets `P`.
+pub type Drr<P> = Engine<P, drr::Drr>;
+/// WF2Q+ scheduler over packets `P`.
+pub type Wf2q<P> = Engine<P, wf2q::Wf2q>;
+/// QFQ scheduler over packets `P`.
+pub type Qfq<P> = Engine<P, qfq::Qfq>;
+/// PRIO with longest-queue-drop ([`OverflowPolicy::DropLongest`]).
+pub type PrioLqd<P> = Engine<P, prio::Prio, true>;
+/// DRR with longest-queue-drop.
+pub type DrrLqd<P> = Engine<P, drr::Drr, true>;
+/// WF2Q+ with longest-queue-drop.
+pub type Wf2qLqd<P> = Engine<P, wf2q::Wf2q, true>;
+/// QFQ with longest-queue-drop.
+pub type QfqLqd<P> = Engine<P, qfq::Qfq, true>;
+
+/// Any of the algorithms, chosen at run time. A plain enum (not a trait
+/// object) so the per-packet dispatch is one predictable branch.
+#[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)]
+pub enum AnySched<P: Packet + Copy + Default> {
+    /// FIFO.
+    Fifo(Fifo<P>),
+    /// PRIO.
+    Prio(Prio<P>),
+    /// DRR.
+    Drr(Drr<P>),
+    /// WF2Q+.
+    Wf2q(Wf2q<P>),
+    /// QFQ.
+    Qfq(Qfq<P>),
+    /// PRIO, longest-queue-drop.
+    PrioLqd(PrioLqd<P>),
+    /// DRR, longest-queue-drop.
+    DrrLqd(DrrLqd<P>),
+    /// WF2Q+, longest-queue-drop.
+    Wf2qLqd(Wf2qLqd<P>),
+    /// QFQ, longest-queue-drop.
+    QfqLqd(QfqLqd<P>),
+}
+
+/// Builds a scheduler of the given kind, with the overflow policy of `cfg`
+/// (the drop-longest engines are separate types, see [`Engine`]).
+pub fn build<P: Packet + Copy + Default>(
+    kind: Kind,
+    cfg: SchedConfig,
+) -> Result<AnySched<P>, ConfigError> {
+    let lqd = cfg.overflow == OverflowPolicy::DropLongest;
+    Ok(match (kind, lqd) {
+        // FIFO refuses drop-longest (Engine::new says why).
+        (Kind::Fifo, _) => AnySched::Fifo(Engine::new(cfg)?),
+        (Kind::Prio, false) => AnySched::Prio(Engine::new(cfg)?),
+        (Kind::Drr, false) => AnySched::Drr(Engine::new(cfg)?),
+        (Kind::Wf2q, false) => AnySched::Wf2q(Engine::new(cfg)?),
+        (Kind::Qfq, false) => AnySched::Qfq(Engine::new(cfg)?),
+        (Kind::Prio, true) => AnySched::PrioLqd(Engine::new(cfg)?),
+        (Kind::Drr, true) => AnySched::DrrLqd(Engine::new(cfg)?),
+        (Kind::Wf2q, true) => AnySched::Wf2qLqd(Engine::new(cfg)?),
+        (Kind::Qfq, true) => AnySched::QfqLqd(Engine::new(cfg)?),
+    })
+}
+
+macro_rules! dispatch {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self {
+            AnySched::Fifo($s) => $e,
+            AnySched::Prio($s) => $e,
+            AnySched::Drr($s) => $e,
+            AnySched::Wf2q($s) => $e,
+            AnySched::Qfq($s) => $e,
+            AnySched::PrioLqd($s) => $e,
+            AnySched::DrrLqd($s) => $e,
+            AnySched::Wf2qLqd($s) => $e,
+            AnySched::QfqLqd($s) => $e,
+        }
+    };
+}
+
+impl<P: Packet + Copy + Default> Scheduler<P> for AnySched<P> {
+    fn name(&self) -> &'static str {
+        dispatch!(self, s => s.name())
+    }
+    fn add_flow(&mut self, cfg: FlowConfig) -> Result<FlowId, ConfigError> {
+        dispatch!(self, s => s.add_flow(cfg))
+    }
+    fn configure_flow(&mut self, flow: FlowId, cfg: FlowConfig) -> Result<(), ConfigError> {
+        dispatch!(self, s => s.configure_flow(flow, cfg))
+    }
+    fn remove_flow(&mut self, flow: FlowId) -> Result<(), ConfigError> {
+        dispatch!(self, s => s.remove_flow(flow))
+    }
+    #[inline]
+    fn enqueue(&mut self, now_ns: u64, flow: FlowId, pkt: P) -> Result<(), Dropped<P>> {
+        dispatch!(self, s => s.enqueue(now_ns, flow, pkt))
+    }
+    #[inline]
+    fn dequeue(&mut self, now_ns: u64) -> Option<(FlowId, P)> {
+        dispatch!(self, s => s.dequeue(now_ns))
+    }
+    fn peek(&mut self, now_ns: u64) -> Option<(FlowId, &P)> {
+        dispatch!(self, s => s.peek(now_ns))
+    }
+    fn backlog(&self) -> Backlog {
+        dispatch!(self, s => s.backlog())
+    }
+    fn flow_backlog(&self, flow: FlowId) -> Option<Backlog> {
+        dispatch!(self, s => s.flow_backlog(flow))
+    }
+    fn counters(&self) -> DropCounters {
+        dispatch!(self, s => s.counters())
+    }
+    fn flows(&self) -> u32 {
+        dispatch!(self, s => s.flows())
+    }
+}
+
+impl<P: Packet + Copy + Default> AnySched<P> {
+    /// Test hook: see [`crate::Algorithm::set_virtual_time`].
+    pub fn set_virtual_time(&mut self, v: u64) -> Result<(), ConfigError> {
+        dispatch!(self, s => s.set_virtual_time(v))
+    }
+}

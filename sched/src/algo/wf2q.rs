@@ -25,8 +25,8 @@
 //! Staleness: a returning flow's `F_prev` is used only if it lies in
 //! `(V, V + lmax * inv_w]`; anything else predates a wraparound of `V`.
 
+use super::plugin::{Algorithm, Flow};
 use super::vtheap::VtHeap;
-use crate::engine::{Algorithm, Flow};
 use crate::time::{inv_weight, vt_ge, vt_gt, VClock};
 use crate::types::{ConfigError, FlowConfig, SchedConfig};
 

@@ -9,7 +9,7 @@
 //! The GPS reference is fed exactly the same arrivals at the same times.
 //! Everything random comes from a seeded [`Rng`]: same scenario, same result.
 
-use crate::metrics::{jain_index, share_error, Gps, LagSummary, LagTracker};
+use super::metrics::{jain_index, share_error, Gps, LagSummary, LagTracker};
 use crate::rng::Rng;
 use crate::{AnySched, FlowConfig, FlowId, Lmax, Packet, Scheduler, Weight};
 use std::cmp::Reverse;

@@ -9,11 +9,12 @@
 //! reserved up front (`SchedConfig::max_flows`, `SchedConfig::limit_packets`)
 //! and reused through free lists.
 
+use super::plugin::{Algorithm, Flow};
+use super::Scheduler;
 use crate::types::{
     Backlog, ConfigError, DropCounters, DropReason, Dropped, FlowConfig, FlowId, OverflowPolicy,
     Packet, SchedConfig,
 };
-use crate::Scheduler;
 
 /// End of an intrusive list (a flow id or pool index can never be this:
 /// both are bounded by `SchedConfig::MAX_FLOWS` / `MAX_PACKETS`).
@@ -89,69 +90,6 @@ impl FlowQueue {
     pub fn is_configured(&self) -> bool {
         self.lmax != 0
     }
-}
-
-/// A slab slot: the common queue first, then the algorithm's own fields
-/// (as dummynet's `struct qfq_class` embeds `struct dn_queue`).
-#[derive(Debug, Clone, Default)]
-pub struct Flow<F> {
-    /// Common queue state.
-    pub q: FlowQueue,
-    /// The algorithm's per-flow state.
-    pub a: F,
-}
-
-/// The scheduler plug-in API. An algorithm keeps its own per-flow fields in
-/// `Flow::a` and its global state in `self`; [`Engine`] calls it at these
-/// points, always with the queue already updated:
-///
-/// - `arrived`: after every accepted packet was appended; `was_idle` says the
-///   flow just became backlogged.
-/// - `select`: pick the backlogged flow whose head packet goes next. Must return
-///   `Some` whenever any flow is backlogged (work conservation). May update
-///   internal state (DRR moves a flow whose deficit is exhausted), but calling it
-///   again without an intervening `arrived`/`served` must return the same flow.
-/// - `served`: after the head packet of `id` (of `len` bytes) was removed; the queue
-///   shows the new head (`head_len`); `now_empty` says the flow went idle.
-pub trait Algorithm: Sized {
-    /// Per-flow state.
-    type Flow: Default + Clone + std::fmt::Debug;
-    /// Name, as on the command line.
-    const NAME: &'static str;
-    /// Whether `OverflowPolicy::DropLongest` may be used (it needs per-flow service order).
-    const PUSHOUT: bool = true;
-    /// Bytes the algorithm reserves per potential flow outside the slab (heaps, ...),
-    /// for [`Engine::memory_per_flow`].
-    const RESERVED_BYTES_PER_FLOW: usize = 0;
-    /// Builds the algorithm's global state.
-    fn new(cfg: &SchedConfig) -> Self;
-    /// Applies `cfg` to an idle flow; `fresh` is true when the slot was just allocated.
-    /// On error nothing has changed.
-    fn configure(
-        &mut self,
-        flows: &mut [Flow<Self::Flow>],
-        id: usize,
-        cfg: &FlowConfig,
-        fresh: bool,
-    ) -> Result<(), ConfigError>;
-    /// The idle flow `id` is being removed.
-    fn remove(&mut self, flows: &mut [Flow<Self::Flow>], id: usize);
-    /// A packet was appended to `id`.
-    fn arrived(&mut self, flows: &mut [Flow<Self::Flow>], id: usize, was_idle: bool, now_ns: u64);
-    /// The flow to serve next.
-    fn select(&mut self, flows: &mut [Flow<Self::Flow>]) -> Option<usize>;
-    /// The head of `id` (`len` bytes) left.
-    fn served(
-        &mut self,
-        flows: &mut [Flow<Self::Flow>],
-        id: usize,
-        len: u32,
-        now_empty: bool,
-        now_ns: u64,
-    );
-    /// Test hook: move the algorithm's virtual clock, if it has one, to `v`
-    /// (only while nothing is queued). Used to test timestamp wraparound.
-    fn set_virtual_time(&mut self, _v: u64) {}
 }
 
 /// A pool slot. `next_len` is the length of the packet behind this one, so
