@@ -1,0 +1,494 @@
+//! The validated configuration: pipes, flowsets, rules and the default,
+//! with every value in range (see the module documentation of
+//! [`crate::config`] for the file format).
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use super::error::ConfigFileError;
+use super::validate::from_toml;
+use crate::classify::prefix_mask;
+use crate::{Kind, Lmax, Priority, Quantum, Weight};
+
+/// Default queue limit of a flowset or of a pipe's implicit flowset: 50
+/// packets, as dummynet.
+pub const DEFAULT_QUEUE: QueueSpec = QueueSpec::Packets(50);
+/// Default per-frame overhead: Ethernet preamble + SFD (8), inter-frame gap
+/// (12) and FCS (4).
+pub const DEFAULT_OVERHEAD_BYTES: u32 = 24;
+/// Largest per-frame overhead accepted.
+pub const MAX_OVERHEAD_BYTES: u32 = 1024;
+/// Default scheduler of a pipe: WF2Q+, as dummynet.
+pub const DEFAULT_SCHED: Kind = Kind::Wf2q;
+/// Longest pipe delay accepted (one hour: a longer one is a unit mistake).
+pub const MAX_DELAY_NS: u64 = 3_600_000_000_000;
+/// Default `max_flows` of a flowset.
+pub const DEFAULT_MAX_FLOWS: u32 = 65_536;
+/// Default `max_instances` of a dynamic pipe.
+pub const DEFAULT_MAX_INSTANCES: u32 = 1024;
+/// Default idle timeout of per-flow queues and of dynamic pipe instances: 30 s.
+pub const DEFAULT_IDLE_TIMEOUT_NS: u64 = 30_000_000_000;
+/// Smallest queue limit in bytes.
+pub const MIN_QUEUE_BYTES: u64 = 64;
+/// Largest queue limit in bytes (limits are kept as `u32` by the engine).
+pub const MAX_QUEUE_BYTES: u64 = u32::MAX as u64;
+/// Longest object name.
+pub const MAX_NAME_LEN: usize = 64;
+
+/// A validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The pipes, in file order (at least one).
+    pub pipes: Vec<PipeSpec>,
+    /// The flowsets: declared ones in file order, then the implicit flowsets
+    /// of pipes named by rules or `[default]`, in order of first use.
+    pub flowsets: Vec<FlowsetSpec>,
+    /// The rules, in file order: the first that matches wins.
+    pub rules: Vec<RuleSpec>,
+    /// What happens to packets no rule matches and to non-IP frames.
+    pub default: DefaultAction,
+    /// The direction(s) `default` applies to; in the other one such packets pass.
+    pub default_dir: Dir,
+}
+
+impl Config {
+    /// The index in [`Config::pipes`] of the pipe called `name`.
+    pub fn pipe_index(&self, name: &str) -> Option<usize> {
+        self.pipes.iter().position(|p| p.name == name)
+    }
+
+    /// The index in [`Config::flowsets`] of the flowset called `name`
+    /// (implicit flowsets are called `"pipe:NAME"`).
+    pub fn flowset_index(&self, name: &str) -> Option<usize> {
+        self.flowsets.iter().position(|f| f.name == name)
+    }
+
+    /// True if a rule or the default applies to B→A only (which a single
+    /// port, reflecting, does not have; `both` includes A→B).
+    pub fn only_b_to_a(&self) -> bool {
+        self.rules.iter().any(|r| r.dir == Dir::BToA)
+            || (self.default != DefaultAction::Pass && self.default_dir == Dir::BToA)
+    }
+
+    /// True if a rule or the default applies to direction `d`.
+    pub fn uses(&self, d: Direction) -> bool {
+        self.rules.iter().any(|r| r.dir.includes(d))
+            || (self.default != DefaultAction::Pass && self.default_dir.includes(d))
+    }
+
+    /// The configuration of one direction: its rules and default, and the
+    /// pipes and flowsets they reach (through chains too), renumbered, with
+    /// every `dir` set to [`Dir::Both`] (it has one direction left). A
+    /// pipe used in both directions is in both results (one link each way).
+    /// Pipes and flowsets that no rule or default reaches in either
+    /// direction stay with A→B, so that they still show in its statistics.
+    pub fn for_direction(&self, d: Direction) -> Config {
+        let np = self.pipes.len();
+        // Pipes reached in each direction, starting from the flowsets the
+        // rules and the default name, following chains.
+        let reached = |dir: Direction| -> Vec<bool> {
+            let mut pipe_in = vec![false; np];
+            let mut stack: Vec<usize> = self
+                .rules
+                .iter()
+                .filter(|r| r.dir.includes(dir))
+                .map(|r| r.flowset)
+                .collect();
+            if let DefaultAction::Flowset(f) = self.default {
+                if self.default_dir.includes(dir) {
+                    stack.push(f);
+                }
+            }
+            while let Some(f) = stack.pop() {
+                let p = self.flowsets[f].pipe;
+                if !std::mem::replace(&mut pipe_in[p], true) {
+                    stack.extend(self.pipes[p].next);
+                }
+            }
+            pipe_in
+        };
+        let mut keep = reached(d);
+        if d == Direction::AToB {
+            let other = reached(Direction::BToA);
+            for (k, o) in keep.iter_mut().zip(other) {
+                // Reached in neither direction: stays with A→B.
+                *k |= !o;
+            }
+        }
+        let mut pipe_map = vec![None; np];
+        let mut pipes = Vec::new();
+        for (i, p) in self.pipes.iter().enumerate() {
+            if keep[i] {
+                pipe_map[i] = Some(pipes.len());
+                pipes.push(p.clone());
+            }
+        }
+        let mut fs_map = vec![None; self.flowsets.len()];
+        let mut flowsets = Vec::new();
+        for (i, f) in self.flowsets.iter().enumerate() {
+            if let Some(p) = pipe_map[f.pipe] {
+                fs_map[i] = Some(flowsets.len());
+                flowsets.push(FlowsetSpec {
+                    pipe: p,
+                    ..f.clone()
+                });
+            }
+        }
+        for p in &mut pipes {
+            // A kept pipe's next flowset is on a kept pipe (chains are followed above).
+            p.next = p.next.and_then(|f| fs_map[f]);
+        }
+        let rules = self
+            .rules
+            .iter()
+            .filter(|r| r.dir.includes(d))
+            .filter_map(|r| {
+                Some(RuleSpec {
+                    matcher: r.matcher,
+                    flowset: fs_map[r.flowset]?,
+                    dir: Dir::Both,
+                })
+            })
+            .collect();
+        let default = match self.default {
+            DefaultAction::Flowset(f) if self.default_dir.includes(d) => {
+                fs_map[f].map_or(DefaultAction::Pass, DefaultAction::Flowset)
+            }
+            _ => DefaultAction::Pass,
+        };
+        Config {
+            pipes,
+            flowsets,
+            rules,
+            default,
+            default_dir: Dir::Both,
+        }
+    }
+}
+
+impl std::str::FromStr for Config {
+    type Err = ConfigFileError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        from_toml(s)
+    }
+}
+
+/// An emulated link (dummynet pipe).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PipeSpec {
+    /// Unique among pipes.
+    pub name: String,
+    /// Link rate in bits per second; `None` = unlimited.
+    pub bandwidth_bps: Option<u64>,
+    /// Propagation delay added after transmission, in nanoseconds.
+    pub delay_ns: u64,
+    /// Random loss applied on the pipe.
+    pub loss: LossSpec,
+    /// Per-flow queue limit of the pipe's implicit flowset (see the module docs).
+    pub queue: QueueSpec,
+    /// Bytes added to each frame's length for rate accounting.
+    pub overhead_bytes: u32,
+    /// The scheduler that serves the pipe's flows.
+    pub sched: Kind,
+    /// `Some`: a dynamic pipe, one instance per masked key. Never `Some(MaskSpec::NONE)`.
+    pub mask: Option<MaskSpec>,
+    /// Dynamic pipes: most instances at once (1..=2^24). Ignored without a mask.
+    pub max_instances: u32,
+    /// Dynamic pipes: an instance idle (nothing queued or in flight) this long
+    /// is removed, in nanoseconds. Ignored without a mask.
+    pub idle_timeout_ns: u64,
+    /// What leaves this pipe goes on into this flowset (index into
+    /// [`Config::flowsets`]; a pipe's implicit flowset for `next = "pipe"`).
+    /// Never leads back to this pipe.
+    pub next: Option<usize>,
+}
+
+impl PipeSpec {
+    /// A pipe with every field but the name at its default: unlimited, no
+    /// delay, no loss, 50 packets, 24 bytes of overhead, WF2Q+, no mask.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            bandwidth_bps: None,
+            delay_ns: 0,
+            loss: LossSpec::None,
+            queue: DEFAULT_QUEUE,
+            overhead_bytes: DEFAULT_OVERHEAD_BYTES,
+            sched: DEFAULT_SCHED,
+            mask: None,
+            max_instances: DEFAULT_MAX_INSTANCES,
+            idle_timeout_ns: DEFAULT_IDLE_TIMEOUT_NS,
+            next: None,
+        }
+    }
+}
+
+/// Random packet loss on a pipe.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum LossSpec {
+    /// No random loss.
+    #[default]
+    None,
+    /// Each packet is lost independently with probability `plr` (0 < plr <= 1).
+    Uniform {
+        /// Loss probability.
+        plr: f64,
+    },
+    /// Gilbert-Elliott two-state model (all four in 0..=1): see the module docs.
+    GilbertElliott {
+        /// P(good → bad), per packet.
+        p: f64,
+        /// P(bad → good), per packet.
+        r: f64,
+        /// P(delivered | good): loss in the good state is `1 - k`.
+        k: f64,
+        /// P(delivered | bad): loss in the bad state is `1 - h`.
+        h: f64,
+    },
+}
+
+/// A queue limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum QueueSpec {
+    /// At most this many packets (1..=2^26).
+    Packets(u32),
+    /// At most this many bytes (64..=u32::MAX).
+    Bytes(u64),
+}
+
+impl Default for QueueSpec {
+    fn default() -> Self {
+        DEFAULT_QUEUE
+    }
+}
+
+/// A class of traffic feeding one pipe (dummynet queue / flowset).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowsetSpec {
+    /// Unique among flowsets; `"pipe:NAME"` for an implicit flowset.
+    pub name: String,
+    /// Index into [`Config::pipes`].
+    pub pipe: usize,
+    /// Which header bits tell this flowset's flows apart.
+    pub mask: MaskSpec,
+    /// Each flow's weight.
+    pub weight: Weight,
+    /// Each flow's strict priority (PRIO).
+    pub priority: Priority,
+    /// Each flow's DRR quantum; `None`: the DRR default from the weight.
+    pub quantum: Option<Quantum>,
+    /// Longest packet accepted on each flow.
+    pub lmax: Lmax,
+    /// Each flow's queue limit.
+    pub queue: QueueSpec,
+    /// Most per-flow queues at once (1..=2^24).
+    pub max_flows: u32,
+    /// A per-flow queue idle (empty) this long is removed, in nanoseconds;
+    /// 0 = as soon as it is empty.
+    pub idle_timeout_ns: u64,
+}
+
+impl FlowsetSpec {
+    /// A flowset on pipe index `pipe` with every other field at its default:
+    /// mask none, weight 1, priority 0, no quantum, lmax 65536, 50 packets,
+    /// 65536 flows, 30 s.
+    pub fn new(name: impl Into<String>, pipe: usize) -> Self {
+        Self {
+            name: name.into(),
+            pipe,
+            mask: MaskSpec::NONE,
+            weight: Weight::default(),
+            priority: Priority::default(),
+            quantum: None,
+            lmax: Lmax::default(),
+            queue: DEFAULT_QUEUE,
+            max_flows: DEFAULT_MAX_FLOWS,
+            idle_timeout_ns: DEFAULT_IDLE_TIMEOUT_NS,
+        }
+    }
+}
+
+/// Header bits that identify a flow: a packet's key is each field ANDed
+/// with its mask. Addresses in the mapped `u128` form (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct MaskSpec {
+    /// Source address mask.
+    pub src_ip: u128,
+    /// Destination address mask.
+    pub dst_ip: u128,
+    /// Source port mask.
+    pub src_port: u16,
+    /// Destination port mask.
+    pub dst_port: u16,
+    /// IP protocol mask.
+    pub proto: u8,
+    /// DSCP mask (6 bits).
+    pub dscp: u8,
+    /// VLAN id mask (12 bits).
+    pub vlan: u16,
+}
+
+impl MaskSpec {
+    /// Nothing: every packet has the same key (one queue).
+    pub const NONE: MaskSpec = MaskSpec {
+        src_ip: 0,
+        dst_ip: 0,
+        src_port: 0,
+        dst_port: 0,
+        proto: 0,
+        dscp: 0,
+        vlan: 0,
+    };
+    /// Addresses, ports and protocol: one queue per transport flow.
+    pub const FIVE_TUPLE: MaskSpec = MaskSpec {
+        src_ip: u128::MAX,
+        dst_ip: u128::MAX,
+        src_port: 0xffff,
+        dst_port: 0xffff,
+        proto: 0xff,
+        dscp: 0,
+        vlan: 0,
+    };
+    /// Every field, all bits.
+    pub const ALL: MaskSpec = MaskSpec {
+        dscp: 0x3f,
+        vlan: 0x0fff,
+        ..MaskSpec::FIVE_TUPLE
+    };
+
+    /// True if no bit is selected.
+    pub fn is_none(&self) -> bool {
+        *self == MaskSpec::NONE
+    }
+}
+
+/// One rule: packets matching `matcher` go to flowset `flowset`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleSpec {
+    /// What the rule matches.
+    pub matcher: MatchSpec,
+    /// Index into [`Config::flowsets`].
+    pub flowset: usize,
+    /// The direction(s) it applies to.
+    pub dir: Dir,
+}
+
+/// Conditions of a rule, all of which must hold; `None` matches anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct MatchSpec {
+    /// Source address prefix.
+    pub src: Option<Prefix>,
+    /// Destination address prefix.
+    pub dst: Option<Prefix>,
+    /// IP protocol number.
+    pub proto: Option<u8>,
+    /// Source port, inclusive range `(lo, hi)`, `lo <= hi`.
+    pub src_port: Option<(u16, u16)>,
+    /// Destination port, inclusive range `(lo, hi)`, `lo <= hi`.
+    pub dst_port: Option<(u16, u16)>,
+    /// DSCP value 0..=63.
+    pub dscp: Option<u8>,
+    /// VLAN id 0..=4095.
+    pub vlan: Option<u16>,
+}
+
+impl MatchSpec {
+    /// Matches every packet.
+    pub const ANY: MatchSpec = MatchSpec {
+        src: None,
+        dst: None,
+        proto: None,
+        src_port: None,
+        dst_port: None,
+        dscp: None,
+        vlan: None,
+    };
+}
+
+/// An address prefix in the mapped 128-bit space: IPv4 `a.b.c.d/n` is
+/// `::ffff:a.b.c.d/(96 + n)`. Host bits of `addr` are always zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Prefix {
+    /// The network address.
+    pub addr: u128,
+    /// Prefix length 0..=128.
+    pub len: u8,
+}
+
+impl Prefix {
+    /// The netmask of this prefix length.
+    pub fn mask(&self) -> u128 {
+        prefix_mask(self.len)
+    }
+
+    /// True if `addr` (mapped form) is inside the prefix.
+    pub fn contains(&self, addr: u128) -> bool {
+        addr & self.mask() == self.addr
+    }
+}
+
+/// An IPv4 address in the mapped 128-bit form `::ffff:a.b.c.d`.
+pub fn mapped_v4(addr: Ipv4Addr) -> u128 {
+    u128::from(addr.to_ipv6_mapped())
+}
+
+/// Any address in the 128-bit form used by [`Prefix`] and [`MaskSpec`].
+pub fn addr_u128(addr: IpAddr) -> u128 {
+    match addr {
+        IpAddr::V4(a) => mapped_v4(a),
+        IpAddr::V6(a) => u128::from(a),
+    }
+}
+
+/// One direction of a two-port bridge (reflect mode has only [`Direction::AToB`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// Received on port A (`--iface`), sent out of port B (`--out`).
+    AToB,
+    /// Received on port B, sent out of port A.
+    BToA,
+}
+
+impl Direction {
+    /// Both, A→B first.
+    pub const ALL: [Direction; 2] = [Direction::AToB, Direction::BToA];
+
+    /// As written in the configuration: `"a-to-b"`, `"b-to-a"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Direction::AToB => "a-to-b",
+            Direction::BToA => "b-to-a",
+        }
+    }
+}
+
+/// The direction(s) a rule or the default applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Dir {
+    /// A→B only (the default).
+    #[default]
+    AToB,
+    /// B→A only.
+    BToA,
+    /// Both directions.
+    Both,
+}
+
+impl Dir {
+    /// True if this covers direction `d`.
+    pub fn includes(self, d: Direction) -> bool {
+        matches!(
+            (self, d),
+            (Dir::Both, _) | (Dir::AToB, Direction::AToB) | (Dir::BToA, Direction::BToA)
+        )
+    }
+}
+
+/// What happens to packets no rule matches, and to non-IP frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum DefaultAction {
+    /// Forwarded without scheduling.
+    #[default]
+    Pass,
+    /// Sent to this flowset (index into [`Config::flowsets`]).
+    Flowset(usize),
+}

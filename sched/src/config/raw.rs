@@ -1,0 +1,94 @@
+//! The file as written: serde's view of the TOML, every field kept as a
+//! spanned value so that errors can point at it.
+
+use serde::Deserialize;
+use toml::{Spanned, Value};
+
+// ---------------------------------------------------------------------------
+// The file as written.
+
+pub(super) type Field = Option<Spanned<Value>>;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    #[serde(default)]
+    pub(super) pipe: Vec<Spanned<RawPipe>>,
+    #[serde(default)]
+    pub(super) flowset: Vec<Spanned<RawFlowset>>,
+    #[serde(default)]
+    pub(super) rule: Vec<Spanned<RawRule>>,
+    pub(super) default: Option<Spanned<RawDefault>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPipe {
+    pub(super) name: Field,
+    pub(super) bandwidth: Field,
+    pub(super) delay: Field,
+    pub(super) plr: Field,
+    pub(super) gilbert_elliott: Option<Spanned<RawGilbertElliott>>,
+    pub(super) queue: Field,
+    pub(super) overhead: Field,
+    pub(super) sched: Field,
+    pub(super) mask: Field,
+    pub(super) max_instances: Field,
+    pub(super) idle_timeout: Field,
+    pub(super) next: Field,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawGilbertElliott {
+    pub(super) p: Field,
+    pub(super) r: Field,
+    pub(super) k: Field,
+    pub(super) h: Field,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFlowset {
+    pub(super) name: Field,
+    pub(super) pipe: Field,
+    pub(super) mask: Field,
+    pub(super) weight: Field,
+    pub(super) priority: Field,
+    pub(super) quantum: Field,
+    pub(super) lmax: Field,
+    pub(super) queue: Field,
+    pub(super) max_flows: Field,
+    pub(super) idle_timeout: Field,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRule {
+    pub(super) flowset: Field,
+    pub(super) pipe: Field,
+    #[serde(rename = "match")]
+    pub(super) matcher: Option<Spanned<RawMatch>>,
+    pub(super) dir: Field,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMatch {
+    pub(super) src: Field,
+    pub(super) dst: Field,
+    pub(super) proto: Field,
+    pub(super) src_port: Field,
+    pub(super) dst_port: Field,
+    pub(super) dscp: Field,
+    pub(super) vlan: Field,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDefault {
+    pub(super) action: Field,
+    pub(super) flowset: Field,
+    pub(super) pipe: Field,
+    pub(super) dir: Field,
+}

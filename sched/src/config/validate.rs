@@ -1,0 +1,550 @@
+//! From the raw file to the model: every object validated at once, errors
+//! naming the object, the field and the value, with line and column.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use toml::{Spanned, Value};
+
+use super::error::{ConfigFileError, Location};
+use super::model::*;
+use super::raw::*;
+use super::values::*;
+use crate::{Lmax, Priority, Quantum, SchedConfig, Weight};
+
+// ---------------------------------------------------------------------------
+// Validation.
+
+/// Reads and validates a configuration. See the [module documentation](crate::config)
+/// for the format.
+pub fn from_toml(text: &str) -> Result<Config, ConfigFileError> {
+    let raw: RawConfig = toml::from_str(text).map_err(|e| {
+        let mut message = e.message().trim_end().to_owned();
+        if message.ends_with("expected a sequence") {
+            message.push_str(
+                " (pipes, flowsets and rules are lists: write [[pipe]], [[flowset]], [[rule]])",
+            );
+        }
+        ConfigFileError::Toml {
+            at: e.span().map(|s| locate(text, s.start)),
+            message,
+        }
+    })?;
+    Cx { text }.config(raw)
+}
+
+/// The 1-based line and character column of byte `offset` in `text`.
+fn locate(text: &str, offset: usize) -> Location {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    Location {
+        line: before.matches('\n').count() + 1,
+        column: before[line_start..].chars().count() + 1,
+    }
+}
+
+struct Cx<'a> {
+    text: &'a str,
+}
+
+impl Cx<'_> {
+    fn err(&self, object: &str, span: Option<Range<usize>>, message: Msg) -> ConfigFileError {
+        ConfigFileError::Invalid {
+            at: span.map(|s| locate(self.text, s.start)),
+            object: object.to_owned(),
+            message,
+        }
+    }
+
+    /// Parses an optional field with `f`, naming `object` on error.
+    fn opt<T>(
+        &self,
+        object: &str,
+        field: &Field,
+        f: impl FnOnce(&Value) -> Result<T, Msg>,
+    ) -> Result<Option<T>, ConfigFileError> {
+        match field {
+            None => Ok(None),
+            Some(v) => f(v.get_ref())
+                .map(Some)
+                .map_err(|m| self.err(object, Some(v.span()), m)),
+        }
+    }
+
+    fn config(&self, raw: RawConfig) -> Result<Config, ConfigFileError> {
+        if raw.pipe.is_empty() {
+            return Err(self.err(
+                "config",
+                None,
+                "no [[pipe]] is defined (at least one is needed)".to_owned(),
+            ));
+        }
+        let mut pipes: Vec<PipeSpec> = Vec::with_capacity(raw.pipe.len());
+        let mut pipe_names: HashMap<String, usize> = HashMap::new();
+        for (i, p) in raw.pipe.iter().enumerate() {
+            let spec = self.pipe(i, p)?;
+            if let Some(&first) = pipe_names.get(&spec.name) {
+                return Err(self.err(
+                    &format!("pipe {:?}", spec.name),
+                    p.get_ref().name.as_ref().map(Spanned::span),
+                    format!(
+                        "name: {:?} is already the name of pipe {} (pipe names must be unique)",
+                        spec.name,
+                        first + 1
+                    ),
+                ));
+            }
+            pipe_names.insert(spec.name.clone(), i);
+            pipes.push(spec);
+        }
+
+        let mut flowsets: Vec<FlowsetSpec> = Vec::with_capacity(raw.flowset.len());
+        let mut flowset_names: HashMap<String, usize> = HashMap::new();
+        for (i, f) in raw.flowset.iter().enumerate() {
+            let spec = self.flowset(i, f, &pipe_names)?;
+            if let Some(&first) = flowset_names.get(&spec.name) {
+                return Err(self.err(
+                    &format!("flowset {:?}", spec.name),
+                    f.get_ref().name.as_ref().map(Spanned::span),
+                    format!(
+                        "name: {:?} is already the name of flowset {} (flowset names must be unique)",
+                        spec.name,
+                        first + 1
+                    ),
+                ));
+            }
+            flowset_names.insert(spec.name.clone(), i);
+            flowsets.push(spec);
+        }
+
+        let mut targets = Targets {
+            pipe_names: &pipe_names,
+            flowset_names: &flowset_names,
+            pipes: &pipes,
+            implicit: HashMap::new(),
+            flowsets,
+        };
+        let mut rules = Vec::with_capacity(raw.rule.len());
+        for (i, r) in raw.rule.iter().enumerate() {
+            let object = format!("rule {}", i + 1);
+            let rr = r.get_ref();
+            let flowset = self.target(&object, r.span(), &rr.flowset, &rr.pipe, &mut targets)?;
+            let matcher = match &rr.matcher {
+                None => MatchSpec::ANY,
+                Some(m) => self.matcher(&object, m)?,
+            };
+            let dir = self.opt(&object, &rr.dir, dir)?.unwrap_or_default();
+            rules.push(RuleSpec {
+                matcher,
+                flowset,
+                dir,
+            });
+        }
+        let (default, default_dir) = match &raw.default {
+            None => (DefaultAction::Pass, Dir::default()),
+            Some(d) => (
+                self.default(d, &mut targets)?,
+                self.opt("default", &d.get_ref().dir, dir)?
+                    .unwrap_or_default(),
+            ),
+        };
+        // Chains: resolved once every flowset is known (a `next` pipe's
+        // implicit flowset may be created here), then checked for loops.
+        let mut nexts = vec![None; pipes.len()];
+        for (i, p) in raw.pipe.iter().enumerate() {
+            if let Some(n) = &p.get_ref().next {
+                let o = format!("pipe {:?}", pipes[i].name);
+                nexts[i] = Some(self.next(&o, n, &mut targets)?);
+            }
+        }
+        let flowsets = targets.flowsets;
+        for (p, n) in pipes.iter_mut().zip(nexts) {
+            p.next = n;
+        }
+        for (i, p) in raw.pipe.iter().enumerate() {
+            let mut path = vec![i];
+            let mut at = i;
+            while let Some(f) = pipes[at].next {
+                at = flowsets[f].pipe;
+                path.push(at);
+                if at == i {
+                    let names: Vec<&str> = path.iter().map(|&k| pipes[k].name.as_str()).collect();
+                    return Err(self.err(
+                        &format!("pipe {:?}", pipes[i].name),
+                        p.get_ref().next.as_ref().map(Spanned::span),
+                        format!(
+                            "next: the chain {} leads back to {:?} (chained pipes may not form a cycle)",
+                            names.join(" -> "),
+                            pipes[i].name
+                        ),
+                    ));
+                }
+                if path.len() > pipes.len() {
+                    // A loop that does not pass through pipe i: reported from its own pipe.
+                    break;
+                }
+            }
+        }
+        Ok(Config {
+            pipes,
+            flowsets,
+            rules,
+            default,
+            default_dir,
+        })
+    }
+
+    /// A pipe's `next`: a pipe name (its implicit flowset) or `{ flowset = "name" }`.
+    fn next(
+        &self,
+        o: &str,
+        v: &Spanned<Value>,
+        t: &mut Targets<'_>,
+    ) -> Result<usize, ConfigFileError> {
+        let err = |m: Msg| self.err(o, Some(v.span()), m);
+        match v.get_ref() {
+            Value::String(_) => {
+                let p = reference("next", v.get_ref(), t.pipe_names).map_err(err)?;
+                Ok(t.implicit(p))
+            }
+            Value::Table(tab) => {
+                let unknown: Vec<&String> = tab.keys().filter(|k| *k != "flowset").collect();
+                if let Some(k) = unknown.first() {
+                    return Err(err(format!(
+                        "next.{k}: unknown key (write next = \"pipe\" or next = {{ flowset = \"name\" }})"
+                    )));
+                }
+                match tab.get("flowset") {
+                    Some(f) => reference("next.flowset", f, t.flowset_names).map_err(err),
+                    None => Err(err("next: a table needs flowset = \"name\"".to_owned())),
+                }
+            }
+            other => Err(err(wrong_type(
+                "next",
+                "a pipe name or { flowset = \"name\" }",
+                other,
+            ))),
+        }
+    }
+
+    fn name(
+        &self,
+        kind: &str,
+        i: usize,
+        field: &Field,
+        span: Range<usize>,
+    ) -> Result<String, ConfigFileError> {
+        let object = format!("{kind} {}", i + 1);
+        match self.opt(&object, field, name)? {
+            Some(n) => Ok(n),
+            None => Err(self.err(
+                &object,
+                Some(span),
+                format!("name: missing (every {kind} needs a name)"),
+            )),
+        }
+    }
+
+    fn pipe(&self, i: usize, raw: &Spanned<RawPipe>) -> Result<PipeSpec, ConfigFileError> {
+        let p = raw.get_ref();
+        let name = self.name("pipe", i, &p.name, raw.span())?;
+        let o = format!("pipe {name:?}");
+        let o = o.as_str();
+        let mut spec = PipeSpec::new(name);
+        if let Some(bw) = self.opt(o, &p.bandwidth, |v| bandwidth("bandwidth", v))? {
+            spec.bandwidth_bps = bw;
+        }
+        if let Some(d) = self.opt(o, &p.delay, |v| duration("delay", v, MAX_DELAY_NS))? {
+            spec.delay_ns = d;
+        }
+        let plr = self.opt(o, &p.plr, |v| probability("plr", v))?;
+        spec.loss = match (plr, &p.gilbert_elliott) {
+            (Some(_), Some(ge)) => {
+                return Err(self.err(
+                    o,
+                    Some(ge.span()),
+                    "plr and gilbert_elliott are two loss models: give one of them".to_owned(),
+                ))
+            }
+            (None, None) => LossSpec::None,
+            (Some(plr), None) => {
+                if plr == 0.0 {
+                    LossSpec::None
+                } else {
+                    LossSpec::Uniform { plr }
+                }
+            }
+            (None, Some(ge)) => self.gilbert_elliott(o, ge)?,
+        };
+        if let Some(q) = self.opt(o, &p.queue, |v| queue("queue", v))? {
+            spec.queue = q;
+        }
+        if let Some(b) = self.opt(o, &p.overhead, |v| {
+            bytes("overhead", v, 0, u64::from(MAX_OVERHEAD_BYTES))
+        })? {
+            // In range by the check above.
+            spec.overhead_bytes = u32::try_from(b).unwrap_or(MAX_OVERHEAD_BYTES);
+        }
+        if let Some(k) = self.opt(o, &p.sched, sched)? {
+            spec.sched = k;
+        }
+        if let Some(m) = self.opt(o, &p.mask, |v| mask("mask", v))? {
+            spec.mask = if m.is_none() { None } else { Some(m) };
+        }
+        if let Some(n) = self.opt(o, &p.max_instances, |v| {
+            count("max_instances", v, SchedConfig::MAX_FLOWS)
+        })? {
+            spec.max_instances = n;
+        }
+        if let Some(t) = self.opt(o, &p.idle_timeout, |v| {
+            duration("idle_timeout", v, u64::MAX)
+        })? {
+            spec.idle_timeout_ns = t;
+        }
+        Ok(spec)
+    }
+
+    fn gilbert_elliott(
+        &self,
+        o: &str,
+        ge: &Spanned<RawGilbertElliott>,
+    ) -> Result<LossSpec, ConfigFileError> {
+        let g = ge.get_ref();
+        let need = |field: &Field, key: &str| -> Result<f64, ConfigFileError> {
+            self.opt(o, field, |v| {
+                probability(&format!("gilbert_elliott.{key}"), v)
+            })?
+            .ok_or_else(|| {
+                self.err(
+                    o,
+                    Some(ge.span()),
+                    format!("gilbert_elliott.{key}: missing (p and r are required)"),
+                )
+            })
+        };
+        let p = need(&g.p, "p")?;
+        let r = need(&g.r, "r")?;
+        let k = self
+            .opt(o, &g.k, |v| probability("gilbert_elliott.k", v))?
+            .unwrap_or(1.0);
+        let h = self
+            .opt(o, &g.h, |v| probability("gilbert_elliott.h", v))?
+            .unwrap_or(0.0);
+        Ok(LossSpec::GilbertElliott { p, r, k, h })
+    }
+
+    fn flowset(
+        &self,
+        i: usize,
+        raw: &Spanned<RawFlowset>,
+        pipe_names: &HashMap<String, usize>,
+    ) -> Result<FlowsetSpec, ConfigFileError> {
+        let f = raw.get_ref();
+        let name = self.name("flowset", i, &f.name, raw.span())?;
+        if name.starts_with("pipe:") {
+            // Unreachable: ':' is not allowed in names. Kept for clarity.
+            return Err(self.err(
+                &format!("flowset {name:?}"),
+                None,
+                "name: \"pipe:\" names are reserved for implicit flowsets".to_owned(),
+            ));
+        }
+        let o = format!("flowset {name:?}");
+        let o = o.as_str();
+        let pipe = match self.opt(o, &f.pipe, |v| reference("pipe", v, pipe_names))? {
+            Some(p) => p,
+            None => {
+                return Err(self.err(
+                    o,
+                    Some(raw.span()),
+                    "pipe: missing (every flowset feeds a pipe)".to_owned(),
+                ))
+            }
+        };
+        let mut spec = FlowsetSpec::new(name, pipe);
+        if let Some(m) = self.opt(o, &f.mask, |v| mask("mask", v))? {
+            spec.mask = m;
+        }
+        if let Some(w) = self.opt(o, &f.weight, |v| {
+            let w = int("weight", v, u64::from(Weight::MIN), u64::from(Weight::MAX))?;
+            Weight::new(w).map_err(|e| e.to_string())
+        })? {
+            spec.weight = w;
+        }
+        if let Some(p) = self.opt(o, &f.priority, |v| {
+            let p = int(
+                "priority",
+                v,
+                u64::from(Priority::MIN),
+                u64::from(Priority::MAX),
+            )?;
+            Priority::new(p).map_err(|e| e.to_string())
+        })? {
+            spec.priority = p;
+        }
+        spec.quantum = self.opt(o, &f.quantum, |v| {
+            let q = bytes(
+                "quantum",
+                v,
+                u64::from(Quantum::MIN),
+                u64::from(Quantum::MAX),
+            )?;
+            Quantum::new(q).map_err(|e| e.to_string())
+        })?;
+        if let Some(l) = self.opt(o, &f.lmax, |v| {
+            let l = bytes("lmax", v, u64::from(Lmax::MIN), u64::from(Lmax::MAX))?;
+            Lmax::new(l).map_err(|e| e.to_string())
+        })? {
+            spec.lmax = l;
+        }
+        if let Some(q) = self.opt(o, &f.queue, |v| queue("queue", v))? {
+            spec.queue = q;
+        }
+        if let Some(n) = self.opt(o, &f.max_flows, |v| {
+            count("max_flows", v, SchedConfig::MAX_FLOWS)
+        })? {
+            spec.max_flows = n;
+        }
+        if let Some(t) = self.opt(o, &f.idle_timeout, |v| {
+            duration("idle_timeout", v, u64::MAX)
+        })? {
+            spec.idle_timeout_ns = t;
+        }
+        Ok(spec)
+    }
+
+    /// Resolves `flowset = ` / `pipe = ` of a rule or `[default]`.
+    fn target(
+        &self,
+        o: &str,
+        span: Range<usize>,
+        flowset: &Field,
+        pipe: &Field,
+        t: &mut Targets<'_>,
+    ) -> Result<usize, ConfigFileError> {
+        match (flowset, pipe) {
+            (Some(_), Some(p)) => Err(self.err(
+                o,
+                Some(p.span()),
+                "give either flowset or pipe, not both".to_owned(),
+            )),
+            (None, None) => Err(self.err(
+                o,
+                Some(span),
+                "flowset: missing (say where matching packets go: flowset = \"name\" or pipe = \"name\")"
+                    .to_owned(),
+            )),
+            (Some(_), None) => self
+                .opt(o, flowset, |v| reference("flowset", v, t.flowset_names))
+                .map(|f| f.unwrap_or_default()),
+            (None, Some(_)) => {
+                let p = self
+                    .opt(o, pipe, |v| reference("pipe", v, t.pipe_names))?
+                    .unwrap_or_default();
+                Ok(t.implicit(p))
+            }
+        }
+    }
+
+    fn matcher(&self, o: &str, m: &Spanned<RawMatch>) -> Result<MatchSpec, ConfigFileError> {
+        let r = m.get_ref();
+        let spec = MatchSpec {
+            src: self.opt(o, &r.src, |v| prefix("match.src", v))?.flatten(),
+            dst: self.opt(o, &r.dst, |v| prefix("match.dst", v))?.flatten(),
+            proto: self.opt(o, &r.proto, |v| proto("match.proto", v))?,
+            src_port: self.opt(o, &r.src_port, |v| ports("match.src_port", v))?,
+            dst_port: self.opt(o, &r.dst_port, |v| ports("match.dst_port", v))?,
+            dscp: self.opt(o, &r.dscp, |v| dscp("match.dscp", v))?,
+            vlan: self.opt(o, &r.vlan, |v| {
+                int("match.vlan", v, 0, 4095).map(|x| x as u16)
+            })?,
+        };
+        if let Some(p) = spec.proto {
+            if !PORT_PROTOCOLS.contains(&p) {
+                let field = if spec.src_port.is_some() {
+                    &r.src_port
+                } else {
+                    &r.dst_port
+                };
+                if let Some(f) = field {
+                    let key = if spec.src_port.is_some() {
+                        "match.src_port"
+                    } else {
+                        "match.dst_port"
+                    };
+                    return Err(self.err(
+                        o,
+                        Some(f.span()),
+                        format!(
+                            "{key}: proto {} has no ports (ports need proto tcp, udp, sctp, dccp or udplite)",
+                            proto_name(p)
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(spec)
+    }
+
+    fn default(
+        &self,
+        d: &Spanned<RawDefault>,
+        t: &mut Targets<'_>,
+    ) -> Result<DefaultAction, ConfigFileError> {
+        let o = "default";
+        let r = d.get_ref();
+        match &r.action {
+            None if r.flowset.is_none() && r.pipe.is_none() => Ok(DefaultAction::Pass),
+            None => self
+                .target(o, d.span(), &r.flowset, &r.pipe, t)
+                .map(DefaultAction::Flowset),
+            Some(a) => {
+                self.opt(o, &r.action, |v| match v {
+                    Value::String(s) if s == "pass" => Ok(()),
+                    Value::String(s) => Err(format!(
+                        "action = {s:?} is not an action (allowed: \"pass\"; or flowset = \"name\" or pipe = \"name\" instead of action)"
+                    )),
+                    _ => Err(wrong_type("action", "\"pass\"", v)),
+                })?;
+                if r.flowset.is_some() || r.pipe.is_some() {
+                    return Err(self.err(
+                        o,
+                        Some(a.span()),
+                        "give either action = \"pass\" or a flowset/pipe, not both".to_owned(),
+                    ));
+                }
+                Ok(DefaultAction::Pass)
+            }
+        }
+    }
+}
+
+/// Name lookups for rules and `[default]`, and the implicit flowsets they create.
+struct Targets<'a> {
+    pipe_names: &'a HashMap<String, usize>,
+    flowset_names: &'a HashMap<String, usize>,
+    pipes: &'a [PipeSpec],
+    implicit: HashMap<usize, usize>,
+    flowsets: Vec<FlowsetSpec>,
+}
+
+impl Targets<'_> {
+    /// The implicit flowset of pipe `p`, created on first use.
+    fn implicit(&mut self, p: usize) -> usize {
+        if let Some(&f) = self.implicit.get(&p) {
+            return f;
+        }
+        let pipe = &self.pipes[p];
+        let mut spec = FlowsetSpec::new(format!("pipe:{}", pipe.name), p);
+        spec.queue = pipe.queue;
+        spec.max_flows = 1;
+        let f = self.flowsets.len();
+        self.flowsets.push(spec);
+        self.implicit.insert(p, f);
+        f
+    }
+}
