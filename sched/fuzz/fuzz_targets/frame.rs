@@ -1,5 +1,6 @@
 //! Fuzz target: parse + classify on arbitrary frames, the per-packet path.
-//! `sched::wire::parse` must never panic and must describe the frame
+//! `sched::wire::parse` must never panic, must return exactly what the frozen
+//! reference parser returns (`Ok` or `Err`), and must describe the frame
 //! consistently; the classifier (tuple-space search behind a flow cache) must
 //! agree with a linear scan of the same rules.
 #![no_main]
@@ -29,7 +30,9 @@ fn rules() -> &'static Vec<(Match, u32)> {
 }
 
 fuzz_target!(|frame: &[u8]| {
-    if let Ok(h) = parse(frame) {
+    let got = parse(frame);
+    assert_eq!(got, sched::testkit::reference::parse(frame), "differs from the reference parser");
+    if let Ok(h) = got {
         let len = frame.len();
         assert!(usize::from(h.l3_offset) <= len);
         assert!(usize::from(h.l4_offset) <= len);

@@ -1,9 +1,9 @@
 //! The classifier's parser as it was before the fast-path rewrite, kept
-//! verbatim (test-only) as the oracle for differential tests: the
-//! optimised [`super::parse`] must return exactly what this returns, `Ok`
-//! or `Err`, for every input.
+//! verbatim as the oracle for differential tests (sched/tests/wire.rs, the
+//! `frame` fuzz target): the optimised [`crate::wire::parse`] must return
+//! exactly what this returns, `Ok` or `Err`, for every input.
 
-use super::*;
+use crate::wire::*;
 
 /// Parses one Ethernet frame for the classifier. See the module docs for
 /// what is accepted and what each error means. Never panics, never reads out
