@@ -5,8 +5,9 @@ use crate::worker::RunConfig;
 use crate::xsk::{XdpMode, XskParams};
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
+use sched::classify::FlowMask;
 use sched::config::{
-    Config, DefaultAction, Dir, FlowsetSpec, MaskSpec, MatchSpec, PipeSpec, QueueSpec, RuleSpec,
+    Config, DefaultAction, Dir, FlowsetSpec, MatchSpec, PipeSpec, QueueSpec, RuleSpec,
 };
 use sched::Kind;
 use std::time::Duration;
@@ -139,7 +140,7 @@ pub fn simple_config(ab: Simple, ba: Option<Simple>, flow_queue: QueueSpec) -> C
     };
     let flowset = |name: &str, pipe: usize| {
         let mut fs = FlowsetSpec::new(name, pipe);
-        fs.mask = MaskSpec::FIVE_TUPLE;
+        fs.mask = FlowMask::FIVE_TUPLE;
         fs.max_flows = 65_536;
         fs.queue = flow_queue;
         fs
@@ -391,7 +392,7 @@ mod tests {
         assert_eq!(c.pipes.len(), 1);
         assert_eq!(c.pipes[0].bandwidth_bps, Some(100_000_000));
         assert_eq!(c.pipes[0].delay_ns, 5_000_000);
-        assert_eq!(c.flowsets[0].mask, MaskSpec::FIVE_TUPLE);
+        assert_eq!(c.flowsets[0].mask, FlowMask::FIVE_TUPLE);
         assert_eq!(c.default, DefaultAction::Flowset(0));
         assert_eq!(c.flowsets[0].queue, QueueSpec::Packets(100));
         assert!(!c.uses(sched::config::Direction::BToA));

@@ -3,6 +3,7 @@
 //! values parse back; arbitrary and mutated text never panics).
 
 use proptest::prelude::*;
+use sched::classify::FlowMask;
 use sched::config::*;
 use sched::units;
 use sched::{Kind, Lmax, Quantum, Weight};
@@ -71,13 +72,13 @@ action = "pass"
     pipe.loss = LossSpec::Uniform { plr: 0.01 };
     pipe.queue = QueueSpec::Bytes(1_024_000);
     pipe.sched = Kind::Qfq;
-    pipe.mask = Some(MaskSpec {
-        src_ip: 0xffff_ffff_ffff_ffff_ffff_ffff_0000_00ff,
-        ..MaskSpec::NONE
+    pipe.mask = Some(FlowMask {
+        src: 0xffff_ffff_ffff_ffff_ffff_ffff_0000_00ff,
+        ..FlowMask::NONE
     });
     assert_eq!(c.pipes, vec![pipe]);
     let fs = FlowsetSpec {
-        mask: MaskSpec::FIVE_TUPLE,
+        mask: FlowMask::FIVE_TUPLE,
         weight: Weight::new(10).expect("valid"),
         quantum: Some(Quantum::new(3028).expect("valid")),
         lmax: Lmax::new(1514).expect("valid"),
@@ -131,7 +132,7 @@ fn defaults() {
     assert_eq!(p.sched, Kind::Wf2q);
     assert_eq!(p.mask, None);
     let f = &c.flowsets[0];
-    assert_eq!(f.mask, MaskSpec::NONE);
+    assert_eq!(f.mask, FlowMask::NONE);
     assert_eq!(f.weight.get(), 1);
     assert_eq!(f.priority.get(), 0);
     assert_eq!(f.quantum, None);
@@ -191,9 +192,9 @@ idle_timeout = "1min"
     assert_eq!(cc.idle_timeout_ns, 60_000_000_000);
     assert_eq!(
         cc.mask,
-        Some(MaskSpec {
-            src_ip: 0xffff_ffff << 96,
-            dst_ip: (u128::MAX << 32) | 0xffff_ff00,
+        Some(FlowMask {
+            src: 0xffff_ffff << 96,
+            dst: (u128::MAX << 32) | 0xffff_ff00,
             src_port: 0,
             dst_port: 0xffff,
             proto: 0xff,
@@ -209,7 +210,7 @@ fn ip_masks() {
         let c = parse(&format!(
             "[[pipe]]\nname = \"p\"\nmask = {{ src_ip = {s} }}\n"
         ));
-        c.pipes[0].mask.map_or(0, |m| m.src_ip)
+        c.pipes[0].mask.map_or(0, |m| m.src)
     };
     let v4 = |x: u32| (u128::MAX << 32) | u128::from(x);
     assert_eq!(m("\"0.0.0.255\""), v4(0xff));
@@ -275,9 +276,9 @@ fn field_masks() {
         "{PIPE}[[flowset]]\nname = \"f\"\npipe = \"wan\"\nmask = \"src-ip\"\n\
          [[flowset]]\nname = \"g\"\npipe = \"wan\"\nmask = \"all\"\n"
     ));
-    assert_eq!(c.flowsets[0].mask.src_ip, u128::MAX);
-    assert_eq!(c.flowsets[0].mask.dst_ip, 0);
-    assert_eq!(c.flowsets[1].mask, MaskSpec::ALL);
+    assert_eq!(c.flowsets[0].mask.src, u128::MAX);
+    assert_eq!(c.flowsets[0].mask.dst, 0);
+    assert_eq!(c.flowsets[1].mask, FlowMask::ALL);
 }
 
 #[test]
@@ -763,7 +764,7 @@ pipe = "b"
     assert_eq!(a.name, "pipe:a");
     assert_eq!(a.pipe, 0);
     assert_eq!(a.queue, QueueSpec::Bytes(20_480));
-    assert_eq!(a.mask, MaskSpec::NONE);
+    assert_eq!(a.mask, FlowMask::NONE);
     assert_eq!(a.max_flows, 1);
     assert_eq!(c.flowsets[2].name, "pipe:b");
     assert_eq!(
@@ -872,7 +873,7 @@ fn examples_mean_what_their_commands_say() {
     let c = parse(include_str!("../../examples/03-per-host-pipe.toml"));
     assert_eq!(bw(&c), Some(200_000));
     assert_eq!(
-        c.pipes[0].mask.map(|m| m.src_ip),
+        c.pipes[0].mask.map(|m| m.src),
         Some((u128::MAX << 32) | 0xff)
     );
     // dnctl sched 1 config type qfq + three weighted queues

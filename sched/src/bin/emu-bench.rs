@@ -18,7 +18,8 @@
 //! divide by `--frames`.
 
 use sched::classify::FlowKey;
-use sched::config::{Config, DefaultAction, Dir, FlowsetSpec, MaskSpec, PipeSpec, QueueSpec};
+use sched::classify::FlowMask;
+use sched::config::{Config, DefaultAction, Dir, FlowsetSpec, PipeSpec, QueueSpec};
 use sched::emu::{Cause, Emulator, Host, Verdict};
 use sched::{Kind, Packet};
 use std::hint::black_box;
@@ -68,7 +69,7 @@ fn config(kind: Kind, delay_ns: u64) -> Config {
     pipe.sched = kind;
     pipe.delay_ns = delay_ns;
     let mut fs = FlowsetSpec::new("flows", 0);
-    fs.mask = MaskSpec::FIVE_TUPLE;
+    fs.mask = FlowMask::FIVE_TUPLE;
     fs.max_flows = 65_536;
     fs.queue = QueueSpec::Packets(100);
     Config {

@@ -93,6 +93,17 @@ impl FlowMask {
         dscp: 0,
         vlan: 0,
     };
+    /// Every field, all bits.
+    pub const ALL: FlowMask = FlowMask {
+        dscp: 0x3f,
+        vlan: 0x0fff,
+        ..FlowMask::FIVE_TUPLE
+    };
+
+    /// True if no bit is selected.
+    pub fn is_none(&self) -> bool {
+        *self == FlowMask::NONE
+    }
 }
 
 /// The mask of an address prefix of `len` bits in the 128-bit space.

@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use super::error::ConfigFileError;
 use super::validate::from_toml;
-use crate::classify::prefix_mask;
+use crate::classify::{prefix_mask, FlowMask};
 use crate::{Kind, Lmax, Priority, Quantum, Weight};
 
 /// Default queue limit of a flowset or of a pipe's implicit flowset: 50
@@ -189,8 +189,8 @@ pub struct PipeSpec {
     pub overhead_bytes: u32,
     /// The scheduler that serves the pipe's flows.
     pub sched: Kind,
-    /// `Some`: a dynamic pipe, one instance per masked key. Never `Some(MaskSpec::NONE)`.
-    pub mask: Option<MaskSpec>,
+    /// `Some`: a dynamic pipe, one instance per masked key. Never `Some(FlowMask::NONE)`.
+    pub mask: Option<FlowMask>,
     /// Dynamic pipes: most instances at once (1..=2^24). Ignored without a mask.
     pub max_instances: u32,
     /// Dynamic pipes: an instance idle (nothing queued or in flight) this long
@@ -269,7 +269,7 @@ pub struct FlowsetSpec {
     /// Index into [`Config::pipes`].
     pub pipe: usize,
     /// Which header bits tell this flowset's flows apart.
-    pub mask: MaskSpec,
+    pub mask: FlowMask,
     /// Each flow's weight.
     pub weight: Weight,
     /// Each flow's strict priority (PRIO).
@@ -295,7 +295,7 @@ impl FlowsetSpec {
         Self {
             name: name.into(),
             pipe,
-            mask: MaskSpec::NONE,
+            mask: FlowMask::NONE,
             weight: Weight::default(),
             priority: Priority::default(),
             quantum: None,
@@ -304,60 +304,6 @@ impl FlowsetSpec {
             max_flows: DEFAULT_MAX_FLOWS,
             idle_timeout_ns: DEFAULT_IDLE_TIMEOUT_NS,
         }
-    }
-}
-
-/// Header bits that identify a flow: a packet's key is each field ANDed
-/// with its mask. Addresses in the mapped `u128` form (see the module docs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct MaskSpec {
-    /// Source address mask.
-    pub src_ip: u128,
-    /// Destination address mask.
-    pub dst_ip: u128,
-    /// Source port mask.
-    pub src_port: u16,
-    /// Destination port mask.
-    pub dst_port: u16,
-    /// IP protocol mask.
-    pub proto: u8,
-    /// DSCP mask (6 bits).
-    pub dscp: u8,
-    /// VLAN id mask (12 bits).
-    pub vlan: u16,
-}
-
-impl MaskSpec {
-    /// Nothing: every packet has the same key (one queue).
-    pub const NONE: MaskSpec = MaskSpec {
-        src_ip: 0,
-        dst_ip: 0,
-        src_port: 0,
-        dst_port: 0,
-        proto: 0,
-        dscp: 0,
-        vlan: 0,
-    };
-    /// Addresses, ports and protocol: one queue per transport flow.
-    pub const FIVE_TUPLE: MaskSpec = MaskSpec {
-        src_ip: u128::MAX,
-        dst_ip: u128::MAX,
-        src_port: 0xffff,
-        dst_port: 0xffff,
-        proto: 0xff,
-        dscp: 0,
-        vlan: 0,
-    };
-    /// Every field, all bits.
-    pub const ALL: MaskSpec = MaskSpec {
-        dscp: 0x3f,
-        vlan: 0x0fff,
-        ..MaskSpec::FIVE_TUPLE
-    };
-
-    /// True if no bit is selected.
-    pub fn is_none(&self) -> bool {
-        *self == MaskSpec::NONE
     }
 }
 
@@ -431,7 +377,7 @@ pub fn mapped_v4(addr: Ipv4Addr) -> u128 {
     u128::from(addr.to_ipv6_mapped())
 }
 
-/// Any address in the 128-bit form used by [`Prefix`] and [`MaskSpec`].
+/// Any address in the 128-bit form used by [`Prefix`] and [`FlowMask`].
 pub fn addr_u128(addr: IpAddr) -> u128 {
     match addr {
         IpAddr::V4(a) => mapped_v4(a),

@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use toml::Value;
 
 use super::model::*;
-use crate::classify::prefix_mask;
+use crate::classify::{prefix_mask, FlowMask};
 use crate::units::{self, UnitError};
 use crate::{Kind, SchedConfig};
 
@@ -252,31 +252,31 @@ pub(super) fn v4_mask(m: u32) -> u128 {
     (u128::MAX << 32) | u128::from(m)
 }
 
-pub(super) fn mask(key: &str, v: &Value) -> Result<MaskSpec, Msg> {
+pub(super) fn mask(key: &str, v: &Value) -> Result<FlowMask, Msg> {
     match v {
         Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
-            "none" => Ok(MaskSpec::NONE),
-            "5-tuple" | "5tuple" | "five-tuple" => Ok(MaskSpec::FIVE_TUPLE),
-            "all" => Ok(MaskSpec::ALL),
-            "src-ip" | "src-host" => Ok(MaskSpec {
-                src_ip: u128::MAX,
-                ..MaskSpec::NONE
+            "none" => Ok(FlowMask::NONE),
+            "5-tuple" | "5tuple" | "five-tuple" => Ok(FlowMask::FIVE_TUPLE),
+            "all" => Ok(FlowMask::ALL),
+            "src-ip" | "src-host" => Ok(FlowMask {
+                src: u128::MAX,
+                ..FlowMask::NONE
             }),
-            "dst-ip" | "dst-host" => Ok(MaskSpec {
-                dst_ip: u128::MAX,
-                ..MaskSpec::NONE
+            "dst-ip" | "dst-host" => Ok(FlowMask {
+                dst: u128::MAX,
+                ..FlowMask::NONE
             }),
             _ => Err(format!(
                 "{key}: {s:?} is not a mask (expected \"none\", \"5-tuple\", \"src-ip\", \"dst-ip\", \"all\", or a table such as {{ src_ip = \"0.0.0.255\" }})"
             )),
         },
         Value::Table(t) => {
-            let mut m = MaskSpec::NONE;
+            let mut m = FlowMask::NONE;
             for (k, x) in t {
                 let key = format!("{key}.{k}");
                 match k.as_str() {
-                    "src_ip" => m.src_ip = ip_mask(&key, x)?,
-                    "dst_ip" => m.dst_ip = ip_mask(&key, x)?,
+                    "src_ip" => m.src = ip_mask(&key, x)?,
+                    "dst_ip" => m.dst = ip_mask(&key, x)?,
                     "src_port" => m.src_port = field_mask(&key, x, 0xffff)? as u16,
                     "dst_port" => m.dst_port = field_mask(&key, x, 0xffff)? as u16,
                     "proto" => m.proto = field_mask(&key, x, 0xff)? as u8,

@@ -6,8 +6,8 @@ use super::flowset::{Flowset, FlowsetParams};
 use super::loss::LossModel;
 use super::pipe::{Pipe, PipeParams};
 use super::{Emulator, EmulatorCounters, FlowsetRt, PipeRt, Target};
-use crate::classify::{Classifier, FlowMask, KeyTable, Match};
-use crate::config::{Config, DefaultAction, FlowsetSpec, LossSpec, MaskSpec, PipeSpec, QueueSpec};
+use crate::classify::{Classifier, KeyTable, Match};
+use crate::config::{Config, DefaultAction, FlowsetSpec, LossSpec, PipeSpec, QueueSpec};
 use crate::types::{FlowConfig, OverflowPolicy, Packet, QueueLimit, SchedConfig};
 use crate::{build, ConfigError};
 use std::collections::VecDeque;
@@ -75,7 +75,7 @@ fn flowset_params(f: &FlowsetSpec, per_instance: bool) -> FlowsetParams {
         },
     };
     FlowsetParams {
-        mask: mask_of(&f.mask),
+        mask: f.mask,
         flow: FlowConfig {
             weight: f.weight,
             priority: f.priority,
@@ -127,19 +127,6 @@ fn pipe_params(p: &PipeSpec, packets: u32, seed: u64, dynamic: bool) -> PipePara
         loss: loss_of(&p.loss),
         delay_reserve: (link.max(u64::from(packets).min(4096)) as usize).min(cap),
         seed,
-    }
-}
-
-/// Converts a configured mask.
-pub fn mask_of(m: &MaskSpec) -> FlowMask {
-    FlowMask {
-        src: m.src_ip,
-        dst: m.dst_ip,
-        src_port: m.src_port,
-        dst_port: m.dst_port,
-        proto: m.proto,
-        dscp: m.dscp,
-        vlan: m.vlan,
     }
 }
 
@@ -212,7 +199,7 @@ impl<P: Packet + Copy + Default> Emulator<P> {
                     // Validate the scheduler configuration once, up front.
                     build::<P>(p.sched, sched_cfg).map_err(sched_err)?;
                     PipeRt::Dynamic(Box::new(DynPipe {
-                        mask: mask_of(&m),
+                        mask: m,
                         kind: p.sched,
                         sched_cfg,
                         params: pipe_params(p, packets, pseed, true),
