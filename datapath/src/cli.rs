@@ -7,7 +7,7 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use sched::classify::FlowMask;
 use sched::config::{
-    Config, DefaultAction, Dir, FlowsetSpec, MatchSpec, PipeSpec, QueueSpec, RuleSpec,
+    Config, DefaultAction, Dir, FlowsetSpec, Match, PipeSpec, QueueSpec, RuleSpec,
 };
 use sched::Kind;
 use std::time::Duration;
@@ -156,7 +156,7 @@ pub fn simple_config(ab: Simple, ba: Option<Simple>, flow_queue: QueueSpec) -> C
         c.pipes.push(pipe("reverse", ba));
         c.flowsets.push(flowset("reverse-flows", 1));
         c.rules.push(RuleSpec {
-            matcher: MatchSpec::ANY,
+            matcher: Match::ANY,
             flowset: 1,
             dir: Dir::BToA,
         });

@@ -228,14 +228,7 @@ fn addr(a: u128) -> String {
 }
 
 fn proto_name(p: u8) -> String {
-    match p {
-        6 => "tcp".into(),
-        17 => "udp".into(),
-        1 => "icmp".into(),
-        58 => "icmpv6".into(),
-        132 => "sctp".into(),
-        n => format!("proto{n}"),
-    }
+    sched::wire::ip_protocol::name(p).map_or_else(|| format!("proto{p}"), str::to_owned)
 }
 
 fn flow_reports(sc: &Sched) -> Vec<FlowReport> {

@@ -5,7 +5,7 @@
 //! of the fuzz corpus.
 
 use proptest::prelude::*;
-use sched::classify::{Classifier, FlowKey, Match};
+use sched::classify::{Classifier, FlowKey, Match, Prefix};
 use sched::wire::parse;
 
 /// A few values per field, so that random rules and keys collide often.
@@ -18,14 +18,14 @@ fn addr(i: u8) -> u128 {
     }
 }
 
-fn prefix() -> impl Strategy<Value = Option<(u128, u8)>> {
+fn prefix() -> impl Strategy<Value = Option<Prefix>> {
     prop_oneof![
         Just(None),
         (
             0u8..16,
             prop::sample::select(vec![0u8, 8, 32, 64, 100, 104, 112, 120, 127, 128])
         )
-            .prop_map(|(a, l)| Some((addr(a), l))),
+            .prop_map(|(a, l)| Some(Prefix::new(addr(a), l))),
     ]
 }
 
@@ -118,7 +118,7 @@ fn fuzz_corpus_frames_classify_like_a_linear_scan() {
         ),
         (
             Match {
-                src: Some((v4(10, 0, 0, 0), 104)),
+                src: Some(Prefix::new(v4(10, 0, 0, 0), 104)),
                 ..Match::default()
             },
             1,
@@ -147,7 +147,7 @@ fn fuzz_corpus_frames_classify_like_a_linear_scan() {
         ),
         (
             Match {
-                dst: Some((0x2001_0db8u128 << 96, 32)),
+                dst: Some(Prefix::new(0x2001_0db8u128 << 96, 32)),
                 proto: Some(58),
                 ..Match::default()
             },

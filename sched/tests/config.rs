@@ -69,7 +69,7 @@ action = "pass"
     let mut pipe = PipeSpec::new("wan");
     pipe.bandwidth_bps = Some(40_000_000);
     pipe.delay_ns = 80_000_000;
-    pipe.loss = LossSpec::Uniform { plr: 0.01 };
+    pipe.loss = LossModel::Uniform { plr: 0.01 };
     pipe.queue = QueueSpec::Bytes(1_024_000);
     pipe.sched = Kind::Qfq;
     pipe.mask = Some(FlowMask {
@@ -89,7 +89,7 @@ action = "pass"
     assert_eq!(
         c.rules,
         vec![RuleSpec {
-            matcher: MatchSpec {
+            matcher: Match {
                 src: Some(Prefix {
                     addr: v4([10, 0, 0, 0]),
                     len: 104
@@ -126,7 +126,7 @@ fn defaults() {
     let p = &c.pipes[0];
     assert_eq!(p.bandwidth_bps, None);
     assert_eq!(p.delay_ns, 0);
-    assert_eq!(p.loss, LossSpec::None);
+    assert_eq!(p.loss, LossModel::None);
     assert_eq!(p.queue, QueueSpec::Packets(50));
     assert_eq!(p.overhead_bytes, 24);
     assert_eq!(p.sched, Kind::Wf2q);
@@ -185,9 +185,9 @@ idle_timeout = "1min"
     assert_eq!(b.bandwidth_bps, None);
     assert_eq!(b.delay_ns, 1_500_000);
     assert_eq!(b.queue, QueueSpec::Packets(100));
-    assert_eq!(b.loss, LossSpec::None, "plr = 0 is no loss");
+    assert_eq!(b.loss, LossModel::None, "plr = 0 is no loss");
     assert_eq!(cc.bandwidth_bps, Some(1_500_000_000));
-    assert_eq!(cc.loss, LossSpec::Uniform { plr: 1.0 });
+    assert_eq!(cc.loss, LossModel::Uniform { plr: 1.0 });
     assert_eq!(cc.max_instances, 10);
     assert_eq!(cc.idle_timeout_ns, 60_000_000_000);
     assert_eq!(
@@ -367,7 +367,7 @@ fn gilbert_elliott() {
     ));
     assert_eq!(
         c.pipes[0].loss,
-        LossSpec::GilbertElliott {
+        LossModel::GilbertElliott {
             p: 0.01,
             r: 0.3,
             k: 0.99,
@@ -377,7 +377,7 @@ fn gilbert_elliott() {
     let c = parse(&format!("{PIPE}gilbert_elliott = {{ p = 0.1, r = 0.5 }}\n"));
     assert_eq!(
         c.pipes[0].loss,
-        LossSpec::GilbertElliott {
+        LossModel::GilbertElliott {
             p: 0.1,
             r: 0.5,
             k: 1.0,
@@ -562,7 +562,7 @@ fn rules_and_matches() {
         c.rules[0].matcher
     };
     let v4 = |a: [u8; 4]| mapped_v4(Ipv4Addr::from(a));
-    assert_eq!(r(""), MatchSpec::ANY);
+    assert_eq!(r(""), Match::ANY);
     assert_eq!(
         r("src = \"10.1.2.3\"").src,
         Some(Prefix {
@@ -867,7 +867,7 @@ fn examples_mean_what_their_commands_say() {
     let c = parse(include_str!("../../examples/02-wan-emulation.toml"));
     assert_eq!(bw(&c), Some(40_000_000));
     assert_eq!(c.pipes[0].delay_ns, 80_000_000);
-    assert_eq!(c.pipes[0].loss, LossSpec::Uniform { plr: 0.01 });
+    assert_eq!(c.pipes[0].loss, LossModel::Uniform { plr: 0.01 });
     assert_eq!(c.pipes[0].queue, QueueSpec::Bytes(1_024_000));
     // dnctl pipe 1 config mask src-ip 0x000000ff bw 200Kbit/s
     let c = parse(include_str!("../../examples/03-per-host-pipe.toml"));
@@ -914,7 +914,7 @@ fn examples_mean_what_their_commands_say() {
         c.flowsets[0],
         FlowsetSpec::new(c.flowsets[0].name.clone(), 0)
     );
-    assert_eq!(c.rules[0].matcher, MatchSpec::ANY);
+    assert_eq!(c.rules[0].matcher, Match::ANY);
     assert_eq!(c.default, DefaultAction::Pass);
 }
 

@@ -6,7 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sched::classify::{Classifier, FlowKey, Match};
+use sched::classify::{Classifier, FlowKey, Match, Prefix};
 use sched::wire::{parse, Family, Fragment};
 use std::sync::OnceLock;
 
@@ -20,11 +20,11 @@ fn rules() -> &'static Vec<(Match, u32)> {
     RULES.get_or_init(|| {
         vec![
             (Match { proto: Some(17), dst_port: Some((53, 53)), ..Match::default() }, 0),
-            (Match { src: Some((v4(10, 0, 0, 0), 104)), ..Match::default() }, 1),
+            (Match { src: Some(Prefix::new(v4(10, 0, 0, 0), 104)), ..Match::default() }, 1),
             (Match { proto: Some(6), dst_port: Some((1000, 2000)), ..Match::default() }, 2),
             (Match { dscp: Some(46), ..Match::default() }, 3),
             (Match { vlan: Some(100), ..Match::default() }, 4),
-            (Match { dst: Some((0x2001_0db8u128 << 96, 32)), proto: Some(58), ..Match::default() }, 5),
+            (Match { dst: Some(Prefix::new(0x2001_0db8u128 << 96, 32)), proto: Some(58), ..Match::default() }, 5),
         ]
     })
 }

@@ -21,7 +21,7 @@
 //! callgrind with `--collect-atstart=no --toggle-collect='*classify_loop*'
 //! --no-repeat` and divide by `--frames`.
 
-use sched::classify::{Classifier, FlowKey, Match};
+use sched::classify::{Classifier, FlowKey, Match, Prefix};
 use sched::rng::Rng;
 use sched::wire;
 use std::hint::black_box;
@@ -65,7 +65,10 @@ fn acl_rules(n: usize) -> Vec<(Match, u32)> {
         .map(|i| {
             let m = match i % 3 {
                 0 => Match {
-                    src: Some((v4(10, (i / 256) as u8, (i % 256) as u8, 0), 96 + 24)),
+                    src: Some(Prefix::new(
+                        v4(10, (i / 256) as u8, (i % 256) as u8, 0),
+                        96 + 24,
+                    )),
                     ..Match::default()
                 },
                 1 => Match {
@@ -92,15 +95,20 @@ fn shaped_rules(n: usize, rng: &mut Rng) -> Vec<(Match, u32)> {
             // frames (172.16/16, 2001:db8::/32) never use: only the appended
             // last rule can match them.
             match i % 4 {
-                0 => m.src = Some((v4(10, rng.range(0, 255) as u8, 0, 0), 96 + 16)),
+                0 => m.src = Some(Prefix::new(v4(10, rng.range(0, 255) as u8, 0, 0), 96 + 16)),
                 1 => {
-                    m.src = Some((
+                    m.src = Some(Prefix::new(
                         v4(10, rng.range(0, 255) as u8, rng.range(0, 255) as u8, 0),
                         96 + 24,
                     ))
                 }
-                2 => m.dst = Some((v4(192, 168, rng.range(0, 255) as u8, 0), 96 + 24)),
-                _ => m.dst = Some((v4(192, 168, 0, 0), 96 + 16)),
+                2 => {
+                    m.dst = Some(Prefix::new(
+                        v4(192, 168, rng.range(0, 255) as u8, 0),
+                        96 + 24,
+                    ))
+                }
+                _ => m.dst = Some(Prefix::new(v4(192, 168, 0, 0), 96 + 16)),
             }
             if i % 3 == 0 {
                 m.proto = Some(17);

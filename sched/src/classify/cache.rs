@@ -129,6 +129,7 @@ impl Classifier {
 #[cfg(test)]
 mod cache_tests {
     use super::*;
+    use crate::classify::Prefix;
 
     #[test]
     fn cached_lookups_agree_with_the_table() {
@@ -137,7 +138,7 @@ mod cache_tests {
             .map(|i| {
                 let mut m = Match::default();
                 match i % 4 {
-                    0 => m.src = Some(((rng.range(0, 15) as u128) << 100, 8)),
+                    0 => m.src = Some(Prefix::new((rng.range(0, 15) as u128) << 100, 8)),
                     1 => m.proto = Some(17),
                     2 => {
                         let p = rng.range(0, 40) as u16;

@@ -106,6 +106,34 @@ impl FlowMask {
     }
 }
 
+/// An address prefix in the mapped 128-bit space: IPv4 `a.b.c.d/n` is
+/// `::ffff:a.b.c.d/(96 + n)`. Host bits of `addr` are zero when it comes
+/// from a configuration (validation rejects them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Prefix {
+    /// The network address.
+    pub addr: u128,
+    /// Prefix length 0..=128.
+    pub len: u8,
+}
+
+impl Prefix {
+    /// The prefix `addr/len`.
+    pub const fn new(addr: u128, len: u8) -> Prefix {
+        Prefix { addr, len }
+    }
+
+    /// The netmask of this prefix length.
+    pub fn mask(&self) -> u128 {
+        prefix_mask(self.len)
+    }
+
+    /// True if `addr` (mapped form) is inside the prefix.
+    pub fn contains(&self, addr: u128) -> bool {
+        (addr ^ self.addr) & self.mask() == 0
+    }
+}
+
 /// The mask of an address prefix of `len` bits in the 128-bit space.
 pub fn prefix_mask(len: u8) -> u128 {
     match len {

@@ -27,6 +27,6 @@ pub mod keytable;
 pub mod rules;
 
 pub use cache::{Classifier, CACHE_MIN_SHAPES};
-pub use key::{hash_key, prefix_mask, FlowKey, FlowMask};
+pub use key::{hash_key, prefix_mask, FlowKey, FlowMask, Prefix};
 pub use keytable::KeyTable;
 pub use rules::{Match, RuleTable};

@@ -1,35 +1,45 @@
 //! The ordered rule table: first match wins, looked up by tuple-space
 //! search (one hash probe per match shape).
 
-use super::key::{key_from_words, key_words, mask_words, prefix_mask, FlowKey, FlowMask, Words};
+use super::key::{key_from_words, key_words, mask_words, FlowKey, FlowMask, Prefix, Words};
 use crate::rng::Rng;
 
-/// A rule's match, as validated from configuration: every `None` is a
-/// wildcard. Prefixes are in the 128-bit (IPv4-mapped) address space.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// A rule's match, all of whose conditions must hold: every `None` is a
+/// wildcard. Prefixes are in the 128-bit (IPv4-mapped) address space. (The
+/// configuration's rules are these, validated.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Match {
-    /// Source prefix (address, length in bits of the 128-bit space).
-    pub src: Option<(u128, u8)>,
-    /// Destination prefix.
-    pub dst: Option<(u128, u8)>,
-    /// Protocol.
+    /// Source address prefix.
+    pub src: Option<Prefix>,
+    /// Destination address prefix.
+    pub dst: Option<Prefix>,
+    /// IP protocol number.
     pub proto: Option<u8>,
-    /// Source port range, inclusive.
+    /// Source port, inclusive range `(lo, hi)`, `lo <= hi`.
     pub src_port: Option<(u16, u16)>,
-    /// Destination port range, inclusive.
+    /// Destination port, inclusive range `(lo, hi)`, `lo <= hi`.
     pub dst_port: Option<(u16, u16)>,
-    /// DSCP.
+    /// DSCP value 0..=63.
     pub dscp: Option<u8>,
-    /// VLAN id.
+    /// VLAN id 0..=4095.
     pub vlan: Option<u16>,
 }
 
 impl Match {
+    /// Matches every packet.
+    pub const ANY: Match = Match {
+        src: None,
+        dst: None,
+        proto: None,
+        src_port: None,
+        dst_port: None,
+        dscp: None,
+        vlan: None,
+    };
+
     /// Whether `k` matches (the reference semantics; the table must agree).
     pub fn matches(&self, k: &FlowKey) -> bool {
-        let pfx = |p: Option<(u128, u8)>, a: u128| {
-            p.is_none_or(|(addr, len)| (a ^ addr) & prefix_mask(len) == 0)
-        };
+        let pfx = |p: Option<Prefix>, a: u128| p.is_none_or(|p| p.contains(a));
         let range = |r: Option<(u16, u16)>, v: u16| r.is_none_or(|(lo, hi)| lo <= v && v <= hi);
         pfx(self.src, k.src)
             && pfx(self.dst, k.dst)
@@ -47,8 +57,8 @@ impl Match {
             _ => 0,
         };
         FlowMask {
-            src: self.src.map_or(0, |(_, l)| prefix_mask(l)),
-            dst: self.dst.map_or(0, |(_, l)| prefix_mask(l)),
+            src: self.src.map_or(0, |p| p.mask()),
+            dst: self.dst.map_or(0, |p| p.mask()),
             src_port: exact_port(self.src_port),
             dst_port: exact_port(self.dst_port),
             proto: if self.proto.is_some() { 0xff } else { 0 },
@@ -64,8 +74,8 @@ impl Match {
             _ => 0,
         };
         FlowKey {
-            src: self.src.map_or(0, |(a, l)| a & prefix_mask(l)),
-            dst: self.dst.map_or(0, |(a, l)| a & prefix_mask(l)),
+            src: self.src.map_or(0, |p| p.addr & p.mask()),
+            dst: self.dst.map_or(0, |p| p.addr & p.mask()),
             src_port: exact(self.src_port),
             dst_port: exact(self.dst_port),
             proto: self.proto.unwrap_or(0),
@@ -398,7 +408,7 @@ mod tests {
                 .map(|i| {
                     let mut m = Match::default();
                     if rng.range(0, 2) == 0 {
-                        m.src = Some((
+                        m.src = Some(Prefix::new(
                             v4(10, rng.range(0, 3) as u8, 0, 0),
                             [104u8, 112, 120][rng.range(0, 2) as usize],
                         ));

@@ -94,7 +94,7 @@
 //!   `k = 1, h = 0` (the defaults) it is the simple Gilbert model. Linux
 //!   netem's `loss gemodel p r 1-h 1-k` takes the same four numbers (as
 //!   percentages, the last two as loss probabilities). `plr = 0` is read as
-//!   no loss ([`LossSpec::None`]); `plr` and `gilbert_elliott` together are an error.
+//!   no loss ([`LossModel::None`]); `plr` and `gilbert_elliott` together are an error.
 //! - **Overhead** (default 24) counts what an Ethernet link carries per frame
 //!   beyond the frame as the datapath sees it (no FCS): preamble and start
 //!   delimiter 8, inter-frame gap 12, FCS 4.

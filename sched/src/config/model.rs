@@ -6,7 +6,9 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use super::error::ConfigFileError;
 use super::validate::from_toml;
-use crate::classify::{prefix_mask, FlowMask};
+use crate::classify::FlowMask;
+pub use crate::classify::{Match, Prefix};
+pub use crate::emu::loss::LossModel;
 use crate::{Kind, Lmax, Priority, Quantum, Weight};
 
 /// Default queue limit of a flowset or of a pipe's implicit flowset: 50
@@ -182,7 +184,7 @@ pub struct PipeSpec {
     /// Propagation delay added after transmission, in nanoseconds.
     pub delay_ns: u64,
     /// Random loss applied on the pipe.
-    pub loss: LossSpec,
+    pub loss: LossModel,
     /// Per-flow queue limit of the pipe's implicit flowset (see the module docs).
     pub queue: QueueSpec,
     /// Bytes added to each frame's length for rate accounting.
@@ -210,7 +212,7 @@ impl PipeSpec {
             name: name.into(),
             bandwidth_bps: None,
             delay_ns: 0,
-            loss: LossSpec::None,
+            loss: LossModel::None,
             queue: DEFAULT_QUEUE,
             overhead_bytes: DEFAULT_OVERHEAD_BYTES,
             sched: DEFAULT_SCHED,
@@ -220,30 +222,6 @@ impl PipeSpec {
             next: None,
         }
     }
-}
-
-/// Random packet loss on a pipe.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub enum LossSpec {
-    /// No random loss.
-    #[default]
-    None,
-    /// Each packet is lost independently with probability `plr` (0 < plr <= 1).
-    Uniform {
-        /// Loss probability.
-        plr: f64,
-    },
-    /// Gilbert-Elliott two-state model (all four in 0..=1): see the module docs.
-    GilbertElliott {
-        /// P(good → bad), per packet.
-        p: f64,
-        /// P(bad → good), per packet.
-        r: f64,
-        /// P(delivered | good): loss in the good state is `1 - k`.
-        k: f64,
-        /// P(delivered | bad): loss in the bad state is `1 - h`.
-        h: f64,
-    },
 }
 
 /// A queue limit.
@@ -311,70 +289,16 @@ impl FlowsetSpec {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleSpec {
     /// What the rule matches.
-    pub matcher: MatchSpec,
+    pub matcher: Match,
     /// Index into [`Config::flowsets`].
     pub flowset: usize,
     /// The direction(s) it applies to.
     pub dir: Dir,
 }
 
-/// Conditions of a rule, all of which must hold; `None` matches anything.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct MatchSpec {
-    /// Source address prefix.
-    pub src: Option<Prefix>,
-    /// Destination address prefix.
-    pub dst: Option<Prefix>,
-    /// IP protocol number.
-    pub proto: Option<u8>,
-    /// Source port, inclusive range `(lo, hi)`, `lo <= hi`.
-    pub src_port: Option<(u16, u16)>,
-    /// Destination port, inclusive range `(lo, hi)`, `lo <= hi`.
-    pub dst_port: Option<(u16, u16)>,
-    /// DSCP value 0..=63.
-    pub dscp: Option<u8>,
-    /// VLAN id 0..=4095.
-    pub vlan: Option<u16>,
-}
-
-impl MatchSpec {
-    /// Matches every packet.
-    pub const ANY: MatchSpec = MatchSpec {
-        src: None,
-        dst: None,
-        proto: None,
-        src_port: None,
-        dst_port: None,
-        dscp: None,
-        vlan: None,
-    };
-}
-
-/// An address prefix in the mapped 128-bit space: IPv4 `a.b.c.d/n` is
-/// `::ffff:a.b.c.d/(96 + n)`. Host bits of `addr` are always zero.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Prefix {
-    /// The network address.
-    pub addr: u128,
-    /// Prefix length 0..=128.
-    pub len: u8,
-}
-
-impl Prefix {
-    /// The netmask of this prefix length.
-    pub fn mask(&self) -> u128 {
-        prefix_mask(self.len)
-    }
-
-    /// True if `addr` (mapped form) is inside the prefix.
-    pub fn contains(&self, addr: u128) -> bool {
-        addr & self.mask() == self.addr
-    }
-}
-
 /// An IPv4 address in the mapped 128-bit form `::ffff:a.b.c.d`.
 pub fn mapped_v4(addr: Ipv4Addr) -> u128 {
-    u128::from(addr.to_ipv6_mapped())
+    u128::from_be_bytes(crate::wire::ipv4_mapped(addr.octets()))
 }
 
 /// Any address in the 128-bit form used by [`Prefix`] and [`FlowMask`].

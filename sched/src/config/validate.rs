@@ -134,7 +134,7 @@ impl Cx<'_> {
             let rr = r.get_ref();
             let flowset = self.target(&object, r.span(), &rr.flowset, &rr.pipe, &mut targets)?;
             let matcher = match &rr.matcher {
-                None => MatchSpec::ANY,
+                None => Match::ANY,
                 Some(m) => self.matcher(&object, m)?,
             };
             let dir = self.opt(&object, &rr.dir, dir)?.unwrap_or_default();
@@ -270,12 +270,12 @@ impl Cx<'_> {
                     "plr and gilbert_elliott are two loss models: give one of them".to_owned(),
                 ))
             }
-            (None, None) => LossSpec::None,
+            (None, None) => LossModel::None,
             (Some(plr), None) => {
                 if plr == 0.0 {
-                    LossSpec::None
+                    LossModel::None
                 } else {
-                    LossSpec::Uniform { plr }
+                    LossModel::Uniform { plr }
                 }
             }
             (None, Some(ge)) => self.gilbert_elliott(o, ge)?,
@@ -312,7 +312,7 @@ impl Cx<'_> {
         &self,
         o: &str,
         ge: &Spanned<RawGilbertElliott>,
-    ) -> Result<LossSpec, ConfigFileError> {
+    ) -> Result<LossModel, ConfigFileError> {
         let g = ge.get_ref();
         let need = |field: &Field, key: &str| -> Result<f64, ConfigFileError> {
             self.opt(o, field, |v| {
@@ -334,7 +334,7 @@ impl Cx<'_> {
         let h = self
             .opt(o, &g.h, |v| probability("gilbert_elliott.h", v))?
             .unwrap_or(0.0);
-        Ok(LossSpec::GilbertElliott { p, r, k, h })
+        Ok(LossModel::GilbertElliott { p, r, k, h })
     }
 
     fn flowset(
@@ -450,9 +450,9 @@ impl Cx<'_> {
         }
     }
 
-    fn matcher(&self, o: &str, m: &Spanned<RawMatch>) -> Result<MatchSpec, ConfigFileError> {
+    fn matcher(&self, o: &str, m: &Spanned<RawMatch>) -> Result<Match, ConfigFileError> {
         let r = m.get_ref();
-        let spec = MatchSpec {
+        let spec = Match {
             src: self.opt(o, &r.src, |v| prefix("match.src", v))?.flatten(),
             dst: self.opt(o, &r.dst, |v| prefix("match.dst", v))?.flatten(),
             proto: self.opt(o, &r.proto, |v| proto("match.proto", v))?,

@@ -10,6 +10,7 @@ use toml::Value;
 use super::model::*;
 use crate::classify::{prefix_mask, FlowMask};
 use crate::units::{self, UnitError};
+use crate::wire::ip_protocol;
 use crate::{Kind, SchedConfig};
 
 /// A field's message, before the object is named.
@@ -430,25 +431,8 @@ pub(super) fn prefix(key: &str, v: &Value) -> Result<Option<Prefix>, Msg> {
 /// Protocols whose headers carry ports.
 pub(super) const PORT_PROTOCOLS: [u8; 5] = [6, 17, 33, 132, 136];
 
-pub(super) const PROTOCOLS: [(&str, u8); 11] = [
-    ("icmp", 1),
-    ("tcp", 6),
-    ("udp", 17),
-    ("dccp", 33),
-    ("gre", 47),
-    ("esp", 50),
-    ("ah", 51),
-    ("icmpv6", 58),
-    ("ipv6-icmp", 58),
-    ("sctp", 132),
-    ("udplite", 136),
-];
-
 pub(super) fn proto_name(p: u8) -> String {
-    PROTOCOLS
-        .iter()
-        .find(|(_, n)| *n == p)
-        .map_or_else(|| p.to_string(), |(name, _)| (*name).to_owned())
+    ip_protocol::name(p).map_or_else(|| p.to_string(), str::to_owned)
 }
 
 pub(super) fn proto(key: &str, v: &Value) -> Result<u8, Msg> {
@@ -456,7 +440,7 @@ pub(super) fn proto(key: &str, v: &Value) -> Result<u8, Msg> {
         Value::Integer(_) => int(key, v, 0, 255).map(|p| p as u8),
         Value::String(s) => {
             let t = s.trim().to_ascii_lowercase();
-            if let Some(&(_, n)) = PROTOCOLS.iter().find(|(name, _)| *name == t) {
+            if let Some(n) = ip_protocol::by_name(&t) {
                 return Ok(n);
             }
             match parse_uint(&t) {

@@ -3,11 +3,10 @@
 
 use super::dynpipe::{DynPipe, Retired};
 use super::flowset::{Flowset, FlowsetParams};
-use super::loss::LossModel;
 use super::pipe::{Pipe, PipeParams};
 use super::{Emulator, EmulatorCounters, FlowsetRt, PipeRt, Target};
 use crate::classify::{Classifier, KeyTable, Match};
-use crate::config::{Config, DefaultAction, FlowsetSpec, LossSpec, PipeSpec, QueueSpec};
+use crate::config::{Config, DefaultAction, FlowsetSpec, PipeSpec, QueueSpec};
 use crate::types::{FlowConfig, OverflowPolicy, Packet, QueueLimit, SchedConfig};
 use crate::{build, ConfigError};
 use std::collections::VecDeque;
@@ -124,17 +123,9 @@ fn pipe_params(p: &PipeSpec, packets: u32, seed: u64, dynamic: bool) -> PipePara
         bandwidth_bps: p.bandwidth_bps,
         overhead_bytes: p.overhead_bytes,
         delay_ns: p.delay_ns,
-        loss: loss_of(&p.loss),
+        loss: p.loss,
         delay_reserve: (link.max(u64::from(packets).min(4096)) as usize).min(cap),
         seed,
-    }
-}
-
-fn loss_of(l: &LossSpec) -> LossModel {
-    match *l {
-        LossSpec::None => LossModel::None,
-        LossSpec::Uniform { plr } => LossModel::Uniform { plr },
-        LossSpec::GilbertElliott { p, r, k, h } => LossModel::GilbertElliott { p, r, k, h },
     }
 }
 
@@ -241,21 +232,7 @@ impl<P: Packet + Copy + Default> Emulator<P> {
         let rules: Vec<(Match, u32)> = cfg
             .rules
             .iter()
-            .map(|r| {
-                let m = &r.matcher;
-                (
-                    Match {
-                        src: m.src.map(|p| (p.addr, p.len)),
-                        dst: m.dst.map(|p| (p.addr, p.len)),
-                        proto: m.proto,
-                        src_port: m.src_port,
-                        dst_port: m.dst_port,
-                        dscp: m.dscp,
-                        vlan: m.vlan,
-                    },
-                    r.flowset as u32,
-                )
-            })
+            .map(|r| (r.matcher, r.flowset as u32))
             .collect();
         let default = match cfg.default {
             DefaultAction::Pass => Target::Pass,

@@ -3,10 +3,12 @@
 
 use crate::rng::Rng;
 
-/// The loss model applied at the pipe's entrance.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// The loss model applied at the pipe's entrance (a pipe's `plr` or
+/// `[pipe.gilbert_elliott]` in the configuration).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub enum LossModel {
     /// No loss.
+    #[default]
     None,
     /// Each packet is lost independently with probability `plr`.
     Uniform {

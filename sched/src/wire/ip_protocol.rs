@@ -23,3 +23,29 @@ pub const IPV6_OPTS: u8 = 60;
 pub const SCTP: u8 = 132;
 /// UDP-Lite (RFC 3828).
 pub const UDPLITE: u8 = 136;
+
+/// Names of the protocols users write in rules, with their numbers (the
+/// first name of a number is the one reports show).
+pub const NAMES: [(&str, u8); 11] = [
+    ("icmp", ICMP),
+    ("tcp", TCP),
+    ("udp", UDP),
+    ("dccp", 33),
+    ("gre", 47),
+    ("esp", 50),
+    ("ah", 51),
+    ("icmpv6", ICMPV6),
+    ("ipv6-icmp", ICMPV6),
+    ("sctp", SCTP),
+    ("udplite", UDPLITE),
+];
+
+/// The name of protocol `p`, if it has one in [`NAMES`].
+pub fn name(p: u8) -> Option<&'static str> {
+    NAMES.iter().find(|(_, n)| *n == p).map(|(name, _)| *name)
+}
+
+/// The number of the protocol called `name` (lower case), if it is in [`NAMES`].
+pub fn by_name(name: &str) -> Option<u8> {
+    NAMES.iter().find(|(n, _)| *n == name).map(|(_, p)| *p)
+}
