@@ -2,7 +2,6 @@
 //! bad value.
 
 use crate::worker::RunConfig;
-use crate::xsk::{XdpMode, XskParams};
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use sched::classify::FlowMask;
@@ -11,6 +10,7 @@ use sched::config::{
 };
 use sched::Kind;
 use std::time::Duration;
+use xsk::{XdpMode, XskParams};
 
 /// xdpsched: schedule traffic between AF_XDP ports.
 #[derive(Debug, Parser)]
@@ -273,12 +273,8 @@ impl Cli {
         if !(1..=1024).contains(&self.batch) {
             bail!("--batch {}: allowed 1..=1024", self.batch);
         }
-        if !(1..=crate::xsk::MAX_QUEUES).contains(&self.queues) {
-            bail!(
-                "--queues {}: allowed 1..={}",
-                self.queues,
-                crate::xsk::MAX_QUEUES
-            );
+        if !(1..=xsk::MAX_QUEUES).contains(&self.queues) {
+            bail!("--queues {}: allowed 1..={}", self.queues, xsk::MAX_QUEUES);
         }
         if self.out.as_deref() == Some(iface.as_str()) {
             bail!("--out {iface:?} is the same port as --iface: leave --out out for reflect mode");
@@ -298,7 +294,7 @@ impl Cli {
                 }
             }
         }
-        let ring = crate::xsk::ring_size_for(self.frames);
+        let ring = xsk::ring_size_for(self.frames);
         Ok(RunConfig {
             iface,
             out: self.out,

@@ -19,9 +19,9 @@
 //!   port, as if no program were attached.
 //! - `closed`: frames are dropped (fail closed), counted by the program.
 
-use crate::xsk::NoSocket;
 use anyhow::{bail, Context};
 use std::process::Command;
+use xsk::NoSocket;
 
 /// `--fail-open`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,10 +1,12 @@
 //! xdpsched: the AF_XDP packet path with an embedded scheduler.
 //!
-//! `xsk` is the only module with `unsafe` (AF_XDP rings and UMEM); `worker`
-//! moves frames between the rings and the `sched` emulator; `cli` turns the
-//! command line into a validated [`worker::RunConfig`].
+//! The AF_XDP layer is the `xsk` crate beside it (the project's only
+//! `unsafe`); here `worker` moves frames between its rings and the `sched`
+//! emulators, `cli` turns the command line into a validated
+//! [`worker::RunConfig`], `failopen` and `signals` do what their names say.
+//! No `unsafe` here.
 
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 /// `eprintln!` that cannot panic: once xdpsched survives SIGHUP, its
 /// terminal may be gone and stderr answer EIO; a log line must not stop a
@@ -19,10 +21,6 @@ macro_rules! note {
 
 pub mod cli;
 pub mod failopen;
-pub mod netns;
 pub mod preflight;
 pub mod signals;
 pub mod worker;
-// The one place with `unsafe`: every block carries a `// SAFETY:` comment.
-#[allow(unsafe_code)]
-pub mod xsk;

@@ -24,8 +24,7 @@ fn cleanup(ifaces: &[String]) -> anyhow::Result<()> {
                 println!("{name}: removed the fail-open bridge {m}");
             }
         }
-        let modes =
-            datapath::xsk::detach_xdp(idx).with_context(|| format!("detaching XDP from {name}"))?;
+        let modes = xsk::detach_xdp(idx).with_context(|| format!("detaching XDP from {name}"))?;
         if modes.is_empty() {
             println!("{name}: no XDP program attached");
         } else {
@@ -53,7 +52,7 @@ fn real_main() -> anyhow::Result<()> {
     }
     let cfg = cli.into_run_config()?;
     if !cfg.verbose {
-        datapath::xsk::quiet_library_logs();
+        xsk::quiet_library_logs();
     }
     if let Some(note) = datapath::preflight::bpffs_note() {
         if cfg.verbose {

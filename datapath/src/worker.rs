@@ -18,7 +18,6 @@
 //! per loop iteration (and again after a non-empty RX batch) and fed to the
 //! emulator as `now_ns`.
 
-use crate::xsk::{Handoff, Homeward, Lane, LanePlan, Xsk, XskParams};
 use anyhow::Context;
 use crossbeam_queue::ArrayQueue;
 use nix::sys::eventfd::{EfdFlags, EventFd};
@@ -30,7 +29,8 @@ use std::os::fd::AsRawFd;
 use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use xsk_rs::FrameDesc;
+use xsk::{Handoff, Homeward, Lane, LanePlan, Xsk, XskParams};
+use xsk::FrameDesc;
 
 /// How close to a due departure the idle loop stops sleeping and spins
 /// (covers a sleep's wake-up latency on a VM).
@@ -710,7 +710,7 @@ fn check_frames(
             while f < 1 << 20 {
                 f = (f * 2).min(1 << 20);
                 c.xsk.frames = f as u32;
-                c.xsk.ring_size = crate::xsk::ring_size_for(f as u32);
+                c.xsk.ring_size = xsk::ring_size_for(f as u32);
                 if frames_for(&c, plan, &sides) >= need + spare {
                     return format!("use --frames {f} or more");
                 }

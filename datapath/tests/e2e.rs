@@ -572,8 +572,8 @@ fn two_rx_queues_are_served_by_one_scheduler() {
 
 #[test]
 fn a_lane_touches_only_the_frames_it_holds_and_passes_them_on_by_token() {
-    use datapath::xsk::{LanePlan, XdpMode, Xsk, XskParams};
     use std::panic::{catch_unwind, AssertUnwindSafe};
+    use xsk::{LanePlan, XdpMode, Xsk, XskParams};
     let _tb = Testbed::up("bridge");
     /// Lane 0 drives dutA, lane 1 dutB.
     struct Two;
@@ -591,14 +591,14 @@ fn a_lane_touches_only_the_frames_it_holds_and_passes_them_on_by_token() {
     // The sockets live in the DUT namespace: a thread that enters it for good
     // (the XDP programs detach by ifindex when the Xsk drops).
     let t = std::thread::spawn(|| {
-        datapath::netns::enter("xs-dut").expect("enter xs-dut");
+        xsk::netns::enter("xs-dut").expect("enter xs-dut");
         let p = XskParams {
             frame_size: 4096,
             frames: 512,
             ring_size: 64,
             mode: XdpMode::Auto,
             queues: 1,
-            no_socket: datapath::xsk::NoSocket::Peer,
+            no_socket: xsk::NoSocket::Peer,
         };
         let mut xsk = Xsk::open_lanes(&["dutA".into(), "dutB".into()], &p, &Two).expect("open");
         let (a, b) = xsk.lanes.split_at_mut(1);

@@ -84,7 +84,7 @@ fn the_wan_example_at_90_percent_loses_what_it_is_configured_to() {
 fn churn_udp(n: usize, dst: &str) {
     let dst = dst.to_owned();
     std::thread::spawn(move || {
-        datapath::netns::enter("xs-gen").expect("enter xs-gen");
+        xsk::netns::enter("xs-gen").expect("enter xs-gen");
         for _ in 0..n {
             let s = std::net::UdpSocket::bind("10.211.0.1:0").expect("bind");
             let _ = s.send_to(b"churn", &dst);
@@ -409,7 +409,7 @@ match = { proto = "udp", dst_port = 5201 }
     let _ = iperf3(&[5201, 5202], &["-u", "-b", "20M", "-l", "1000", "-t", "3"]);
     // Malformed frames: IPv4 headers cut short, from a raw socket.
     std::thread::spawn(|| {
-        datapath::netns::enter("xs-gen").expect("enter xs-gen");
+        xsk::netns::enter("xs-gen").expect("enter xs-gen");
         let iface = pnet_datalink::interfaces()
             .into_iter()
             .find(|i| i.name == "gen0")
@@ -434,7 +434,7 @@ match = { proto = "udp", dst_port = 5201 }
     let sending = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     let go = sending.clone();
     let sender = std::thread::spawn(move || {
-        datapath::netns::enter("xs-gen").expect("enter xs-gen");
+        xsk::netns::enter("xs-gen").expect("enter xs-gen");
         let s = std::net::UdpSocket::bind("10.211.0.1:0").expect("bind");
         let t0 = Instant::now();
         while go.load(std::sync::atomic::Ordering::Relaxed)

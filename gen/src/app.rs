@@ -73,7 +73,7 @@ pub fn send(a: &SendArgs, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         return crate::socket::send(a, stop);
     }
     if !a.verbose {
-        datapath::xsk::quiet_library_logs();
+        xsk::quiet_library_logs();
     }
     let plan = cli::plan(a)?;
     measure(a, &plan, "xdp", stop, run::run)
@@ -273,7 +273,7 @@ pub fn capacity(c: &CapacityArgs, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         );
     }
     if !c.verbose {
-        datapath::xsk::quiet_library_logs();
+        xsk::quiet_library_logs();
     }
     let (flows, run_ns) = cli::capacity_flows(c)?;
     let args = SendArgs {

@@ -4,10 +4,10 @@ use crate::frame::{parse_mac, Endpoints, Template};
 use crate::run::{EngineConfig, PortSpec};
 use crate::spec::{self, Flow};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use datapath::xsk::{XdpMode, XskParams};
 use sched::units::{parse_duration, parse_rate};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
+use xsk::{XdpMode, XskParams};
 
 /// xdpgen: paced weighted UDP flows over AF_XDP, with per-packet latency,
 /// loss, reordering and fairness measured by the same process.
@@ -202,7 +202,7 @@ pub struct IfaceInfo {
 
 /// Reads an interface's MAC and first IPv4 address in namespace `netns`.
 pub fn iface_info(name: &str, netns: Option<&str>) -> anyhow::Result<IfaceInfo> {
-    let r = datapath::netns::within(netns, || -> anyhow::Result<IfaceInfo> {
+    let r = xsk::netns::within(netns, || -> anyhow::Result<IfaceInfo> {
         if nix::net::if_::if_nametoindex(name).is_err() {
             anyhow::bail!(
                 "interface {name:?} not found{}",
@@ -270,7 +270,7 @@ fn xsk_params(p: &PortArgs) -> anyhow::Result<XskParams> {
         frames: p.frames,
         ring_size: 2048.min(p.frames.next_power_of_two()),
         queues: 1,
-        no_socket: datapath::xsk::NoSocket::Peer,
+        no_socket: xsk::NoSocket::Peer,
         mode: match p.xdp_mode {
             XdpModeArg::Auto => XdpMode::Auto,
             XdpModeArg::Native => XdpMode::Native,

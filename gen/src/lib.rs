@@ -4,7 +4,7 @@
 //! ([`stamp`], [`frame`]), what to send and when ([`spec`], [`pace`]), what the
 //! receiver makes of the packets of one flow ([`track`]) and the per-interval
 //! series with fairness ([`series`]). The AF_XDP plumbing comes from the
-//! datapath crate (`datapath::xsk`); [`run`] drives it.
+//! datapath crate (the `xsk` crate); [`run`] drives it.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

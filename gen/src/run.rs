@@ -13,14 +13,14 @@ use crate::series::Series;
 use crate::spec::Flow;
 use crate::stamp::Stamp;
 use crate::track::{FlowRx, LATENCY_MAX_NS, LATENCY_MIN_NS};
-use datapath::netns;
-use datapath::xsk::{Lane, Xsk, XskParams};
 use hdrhistogram::Histogram;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use xsk_rs::FrameDesc;
+use xsk::netns;
+use xsk::{Lane, Xsk, XskParams};
+use xsk::FrameDesc;
 
 /// A port: an interface, optionally in a named network namespace.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -26,7 +26,6 @@ use crate::series::Series;
 use crate::spec::Flow;
 use crate::stamp::{Stamp, STAMP_LEN};
 use crate::track::LATENCY_MAX_NS;
-use datapath::netns;
 use hdrhistogram::Histogram;
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -42,6 +41,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
+use xsk::netns;
 
 /// Most sockets on either side (one per distinct dport, or per distinct
 /// (sport, DSCP)).
@@ -855,13 +855,13 @@ mod tests {
             run_ns: 300_000_000,
             drain_ns: 100_000_000,
             interval_ns: 100_000_000,
-            xsk: datapath::xsk::XskParams {
+            xsk: xsk::XskParams {
                 frame_size: 2048,
                 frames: 4096,
                 ring_size: 2048,
-                mode: datapath::xsk::XdpMode::Auto,
+                mode: xsk::XdpMode::Auto,
                 queues: 1,
-                no_socket: datapath::xsk::NoSocket::Peer,
+                no_socket: xsk::NoSocket::Peer,
             },
             batch: 16,
             in_flight: 128,
@@ -907,13 +907,13 @@ mod tests {
             run_ns: 10_000_000,
             drain_ns: 0,
             interval_ns: 10_000_000,
-            xsk: datapath::xsk::XskParams {
+            xsk: xsk::XskParams {
                 frame_size: 2048,
                 frames: 4096,
                 ring_size: 2048,
-                mode: datapath::xsk::XdpMode::Auto,
+                mode: xsk::XdpMode::Auto,
                 queues: 1,
-                no_socket: datapath::xsk::NoSocket::Peer,
+                no_socket: xsk::NoSocket::Peer,
             },
             batch: 16,
             in_flight: 128,

@@ -1,4 +1,6 @@
-//! The AF_XDP plumbing — the only module of the project with `unsafe`.
+//! The AF_XDP layer of xdpsched and xdpgen — the project's only code with
+//! `unsafe` (every block carries a `// SAFETY:` comment); both programs
+//! forbid it.
 //!
 //! One UMEM is shared by the sockets of every port (two for a bridge, one
 //! for reflect), so a frame received on one port is transmitted on another
@@ -26,11 +28,15 @@
 //! Frames move between lanes only as [`Handoff`] and [`Homeward`] tokens,
 //! which only a lane can make, cannot be copied, and clear the sender's mark.
 
+pub mod netns;
+
 use std::num::NonZeroU32;
 use xsk_rs::config::{
     BindFlags, FrameSize, Interface, LibxdpFlags, QueueSize, SocketConfig, UmemConfig,
 };
-use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, Socket, TxQueue, Umem};
+use xsk_rs::{CompQueue, FillQueue, RxQueue, Socket, TxQueue, Umem};
+/// A frame's descriptor (address and lengths), as the rings carry it.
+pub use xsk_rs::FrameDesc;
 
 /// Errors setting up AF_XDP.
 #[derive(Debug, thiserror::Error)]
