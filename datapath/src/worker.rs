@@ -29,8 +29,8 @@ use std::os::fd::AsRawFd;
 use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use xsk::{Handoff, Homeward, Lane, LanePlan, Xsk, XskParams};
 use xsk::FrameDesc;
+use xsk::{Handoff, Homeward, Lane, LanePlan, Xsk, XskParams};
 
 /// How close to a due departure the idle loop stops sleeping and spins
 /// (covers a sleep's wake-up latency on a VM).
@@ -388,7 +388,7 @@ struct Shared {
     plan: Plan,
     stop: Arc<AtomicBool>,
     /// Per egress side: frames received by a lane that does not own it.
-    inbox: [ArrayQueue<Handoff>; 2],
+    inbox: [ArrayQueue<Handoff<FrameDesc>>; 2],
     /// Per lane: its frames coming back from other lanes.
     back: Vec<ArrayQueue<Homeward>>,
     /// Per lane: how another lane wakes it after pushing into its inbox or
@@ -1117,7 +1117,7 @@ fn lane_loop(
             // due time, not a timer's overshoot later. Sleeps are short while
             // frames wait for TX room or completion (nothing wakes ppoll for
             // those); otherwise an idle lane costs nothing.
-            let tx_busy = lane.ledger.in_tx > 0 || eg.pending.iter().any(|p| !p.is_empty());
+            let tx_busy = lane.ledger().in_tx > 0 || eg.pending.iter().any(|p| !p.is_empty());
             let cap = if tx_busy { SHORT_IDLE_NS } else { LONG_IDLE_NS };
             let wait = eg
                 .next_wakeup()
@@ -1158,7 +1158,7 @@ fn lane_loop(
     }
     // Let in-flight TX complete.
     for _ in 0..100 {
-        if lane.ledger.in_tx == 0 {
+        if lane.ledger().in_tx == 0 {
             break;
         }
         for &e in &owned {

@@ -125,7 +125,7 @@ pub struct SendArgs {
     /// CSV time series.
     #[arg(long)]
     pub csv: Option<PathBuf>,
-    /// HdrHistogram interval log of latency (per flow, tagged f<ID>).
+    /// HdrHistogram interval log of latency (per flow, tagged `f<ID>`).
     #[arg(long)]
     pub hdr_log: Option<PathBuf>,
     /// Write plots STEM-rate.{png,svg} and STEM-latency.{png,svg}.

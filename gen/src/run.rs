@@ -19,8 +19,8 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use xsk::netns;
-use xsk::{Lane, Xsk, XskParams};
 use xsk::FrameDesc;
+use xsk::{Lane, Xsk, XskParams};
 
 /// A port: an interface, optionally in a named network namespace.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -509,13 +509,13 @@ fn port_loop(
         }
         for _ in 0..200 {
             xsk.complete(0, &mut scratch);
-            if xsk.ledger.in_tx == 0 {
+            if xsk.ledger().in_tx == 0 {
                 break;
             }
             let _ = xsk.kick(0);
             std::thread::sleep(Duration::from_micros(500));
         }
-        t.res.uncompleted = unsent + xsk.ledger.in_tx;
+        t.res.uncompleted = unsent + xsk.ledger().in_tx;
         t.res.balanced = xsk.balanced(0);
     }
     if let Some(r) = rx {
