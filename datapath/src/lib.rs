@@ -1,10 +1,17 @@
 //! xdpsched: the AF_XDP packet path with an embedded scheduler.
 //!
 //! The AF_XDP layer is the `xsk` crate beside it (the project's only
-//! `unsafe`); here `worker` moves frames between its rings and the `sched`
-//! emulators, `cli` turns the command line into a validated
-//! [`worker::RunConfig`], `failopen` and `signals` do what their names say.
-//! No `unsafe` here.
+//! `unsafe`); here the application around it, no `unsafe`:
+//!
+//! - [`cli`] turns the command line into a validated [`run::RunConfig`];
+//! - [`run`] builds the scheduled directions, checks the UMEM budget
+//!   (`budget`), opens the lanes and starts one worker per lane (`plan`
+//!   says which does what), and sums up at exit;
+//! - `lane` is a worker: its loop and its steps (rx, inbox, tx, home, idle,
+//!   drain); `egress` the emulators of the ports it owns; `wake` how workers
+//!   wake each other;
+//! - [`stats`] the counters at exit and the live line;
+//! - [`failopen`], [`preflight`] and [`signals`] do what their names say.
 
 #![forbid(unsafe_code)]
 
@@ -19,8 +26,14 @@ macro_rules! note {
     }};
 }
 
+mod budget;
 pub mod cli;
+mod egress;
 pub mod failopen;
+mod lane;
+mod plan;
 pub mod preflight;
+pub mod run;
 pub mod signals;
-pub mod worker;
+pub mod stats;
+mod wake;

@@ -66,7 +66,7 @@ fn real_main() -> anyhow::Result<()> {
         }
     })
     .context("setting up signal handling (SIGINT, SIGTERM, SIGHUP)")?;
-    let stats = datapath::worker::run(&cfg, stop).context("xdpsched")?;
+    let stats = datapath::run::run(&cfg, stop).context("xdpsched")?;
     // Not println!: stdout may be gone (a hung-up terminal); the JSON and the
     // exit status still tell.
     let _ = writeln!(

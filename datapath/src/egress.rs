@@ -1,0 +1,199 @@
+//! The egress side of a worker: the emulators of the directions whose
+//! egress port it owns, and the frames waiting for room in a TX ring.
+//!
+//! A frame for an egress port arrives here (received by the owning worker,
+//! or handed over by another), goes through its direction's emulator if the
+//! direction is scheduled (or straight on if not), and leaves for the TX
+//! ring when the emulator releases it. Every frame the emulator drops goes
+//! back to the lane's free list here, counted.
+
+use crate::lane::Counts;
+use sched::classify::FlowKey;
+use sched::config::{Config, Direction};
+use sched::emu::{Cause, Emulator, Host, Verdict};
+use sched::Packet;
+use xsk::Lane;
+
+/// How often the scheduling worker sweeps its flow tables for idle flows
+/// and dynamic-pipe instances (never per packet).
+const EXPIRE_EVERY_NS: u64 = 1_000_000;
+/// Table slots (and instances) looked at per sweep and flowset: a table of
+/// 65 536 flows is swept in a quarter of a second.
+const EXPIRE_BUDGET: usize = 256;
+
+/// What the scheduler queues: a UMEM frame number and the packet length.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Desc {
+    /// Frame number in the UMEM.
+    pub frame: u32,
+    /// Packet length in bytes.
+    pub len: u32,
+}
+
+impl Packet for Desc {
+    #[inline]
+    fn len(&self) -> u32 {
+        self.len
+    }
+}
+
+/// One scheduled direction: its configuration and emulator, on the worker
+/// that owns the direction's egress port.
+pub(crate) struct Sched {
+    pub dir: Direction,
+    pub cfg: Config,
+    pub emu: Emulator<Desc>,
+    /// Frames inside the emulator.
+    pub queued: usize,
+}
+
+/// What the emulator asks of the worker while a packet moves from a
+/// chained pipe into the next: its key (read from the frame) and, if it is
+/// dropped there, the frame back.
+struct LaneHost<'a> {
+    lane: &'a mut Lane,
+    dropped: u64,
+}
+
+impl Host<Desc> for LaneHost<'_> {
+    fn key(&mut self, d: &Desc) -> FlowKey {
+        // The frame parsed when it arrived; it has not changed since.
+        sched::wire::parse(self.lane.data(d.frame))
+            .map_or_else(|_| FlowKey::default(), |h| FlowKey::from_headers(&h))
+    }
+
+    fn dropped(&mut self, d: Desc, _: Cause) {
+        self.lane.release(d.frame);
+        self.dropped += 1;
+    }
+}
+
+/// Reflect mode: the frame goes back where it came from.
+fn swap_macs(b: &mut [u8]) {
+    if b.len() >= 12 {
+        let (dst, rest) = b.split_at_mut(6);
+        dst.swap_with_slice(&mut rest[..6]);
+    }
+}
+
+/// The egress side of a worker.
+pub(crate) struct Egress {
+    /// Per egress side: the scheduler of the direction that leaves there.
+    pub sched: [Option<Sched>; 2],
+    /// Per egress side: frames for the TX ring.
+    pub pending: [Vec<u32>; 2],
+    reflect: bool,
+    /// When the flow tables were last swept for idle flows.
+    last_expire: u64,
+}
+
+impl Egress {
+    pub fn new(sched: [Option<Sched>; 2], reflect: bool, batch: usize) -> Self {
+        Egress {
+            sched,
+            pending: [Vec::with_capacity(batch * 4), Vec::with_capacity(batch * 4)],
+            reflect,
+            last_expire: 0,
+        }
+    }
+
+    /// A frame arriving for egress `e` (received here or handed over): through
+    /// that direction's emulator if it is scheduled, else straight on.
+    #[inline]
+    pub fn arrive(&mut self, lane: &mut Lane, c: &mut Counts, e: usize, now: u64, f: u32) {
+        let Some(sc) = self.sched[e].as_mut() else {
+            self.pending[e].push(f);
+            return;
+        };
+        let len = lane.frame_len(f);
+        match sc.emu.enqueue(now, lane.data(f), Desc { frame: f, len }) {
+            Verdict::Queued { .. } => sc.queued += 1,
+            Verdict::QueuedPushedOut { victim, .. } => {
+                lane.release(victim.frame);
+                c.dropped += 1;
+            }
+            Verdict::Pass(p) => {
+                c.passed += 1;
+                if self.reflect {
+                    lane.with_data_mut(p.frame, swap_macs);
+                }
+                self.pending[e].push(p.frame);
+            }
+            Verdict::Dropped(p, _) => {
+                c.dropped += 1;
+                lane.release(p.frame);
+            }
+        }
+    }
+
+    /// Moves due packets from the emulators to the pending lists, keeping at
+    /// most `batch` in each (with the TX budget of the worker, the TX ring
+    /// stays shallow and the backlog stays in the scheduler). Every
+    /// `EXPIRE_EVERY_NS`, sweeps the flow tables for idle flows.
+    pub fn dequeue(&mut self, lane: &mut Lane, c: &mut Counts, now: u64, batch: usize) {
+        let expire = now >= self.last_expire + EXPIRE_EVERY_NS;
+        if expire {
+            self.last_expire = now;
+        }
+        for (sc, out) in self.sched.iter_mut().zip(self.pending.iter_mut()) {
+            let Some(sc) = sc.as_mut() else {
+                continue;
+            };
+            if expire {
+                sc.emu.expire(now, EXPIRE_BUDGET);
+            }
+            while out.len() < batch {
+                let mut host = LaneHost { lane, dropped: 0 };
+                let got = sc.emu.dequeue(now, &mut host);
+                sc.queued -= host.dropped as usize;
+                c.dropped += host.dropped;
+                let Some((_, _, d)) = got else {
+                    break;
+                };
+                sc.queued -= 1;
+                if self.reflect {
+                    lane.with_data_mut(d.frame, swap_macs);
+                }
+                out.push(d.frame);
+            }
+        }
+    }
+
+    /// When an emulator next wants to be called.
+    pub fn next_wakeup(&self) -> Option<u64> {
+        self.sched
+            .iter()
+            .flatten()
+            .filter_map(|sc| sc.emu.next_wakeup())
+            .min()
+    }
+
+    /// Frames in the emulators.
+    pub fn queued(&self) -> usize {
+        self.sched.iter().flatten().map(|sc| sc.queued).sum()
+    }
+
+    /// Whether frames wait for a TX ring.
+    pub fn tx_waiting(&self) -> bool {
+        self.pending.iter().any(|p| !p.is_empty())
+    }
+
+    /// At exit: every frame in the emulators and the pending lists back to
+    /// `lane` (emulator frames counted as `exit_drained`). Not along chains:
+    /// nothing is offered to another pipe and counted there.
+    pub fn drain(&mut self, lane: &mut Lane, c: &mut Counts) {
+        for sc in self.sched.iter_mut().flatten() {
+            sc.emu.drain(|d| {
+                lane.release(d.frame);
+                c.exit_drained += 1;
+                sc.queued -= 1;
+            });
+            debug_assert_eq!(sc.queued, 0);
+        }
+        for p in self.pending.iter_mut() {
+            for f in p.drain(..) {
+                lane.release(f);
+            }
+        }
+    }
+}

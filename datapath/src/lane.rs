@@ -1,0 +1,400 @@
+//! One worker thread: receives on its lane's sockets, schedules and
+//! transmits for the egress ports it owns, hands frames for other egress
+//! ports to their owner and returns other lanes' frames home.
+//!
+//! [`Worker::run`] is the loop; each step is a method: [`Worker::rx`],
+//! [`Worker::inbox`], [`Worker::tx`], [`Worker::home`], [`Worker::idle`],
+//! and [`Worker::drain`] at exit. The clock is read once per iteration and
+//! again after a non-empty RX batch, and fed to the emulators as `now_ns`.
+
+use crate::egress::{Egress, Sched};
+use crate::plan::Plan;
+use crate::run::RunConfig;
+use crate::stats::{flow_reports, print_line, FlowReport};
+use crate::wake::Wake;
+use crossbeam_queue::ArrayQueue;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use xsk::{Clock, FrameDesc, Handoff, Homeward, Lane};
+
+/// How close to a due departure the idle loop stops sleeping and spins
+/// (covers a sleep's wake-up latency on a VM).
+const SPIN_NS: u64 = 30_000;
+/// Longest idle sleep while frames wait for TX room or completion.
+const SHORT_IDLE_NS: u64 = 100_000;
+/// Longest idle sleep otherwise (ppoll wakes the lane on arrivals; this
+/// bounds how late it sees the stop flag).
+const LONG_IDLE_NS: u64 = 20_000_000;
+/// `SO_BUSY_POLL` with `--busy-poll`: how long one poll may spin in the
+/// kernel waiting for packets (xdpsock's and the kernel documentation's 20).
+const BUSY_POLL_US: u32 = 20;
+
+/// What the workers share: hand-off queues, wake-ups and live counters.
+pub(crate) struct Shared {
+    pub plan: Plan,
+    pub stop: Arc<AtomicBool>,
+    /// Per egress side: frames received by a lane that does not own it.
+    pub inbox: [ArrayQueue<Handoff<FrameDesc>>; 2],
+    /// Per lane: its frames coming back from other lanes.
+    pub back: Vec<ArrayQueue<Homeward>>,
+    /// Per lane: how another lane wakes it after pushing into its inbox or
+    /// return queue.
+    pub wake: Vec<Wake>,
+    /// Per lane: rx A, rx B, tx A, tx B, dropped, passed (for the stats line).
+    pub live: Vec<[AtomicU64; 6]>,
+}
+
+impl Shared {
+    /// Room for every frame of the UMEM (`total`) in every queue: a push
+    /// cannot fail.
+    pub fn new(plan: Plan, stop: Arc<AtomicBool>, total: usize) -> anyhow::Result<Self> {
+        Ok(Shared {
+            plan,
+            stop,
+            inbox: [ArrayQueue::new(total), ArrayQueue::new(total)],
+            back: (0..plan.lanes).map(|_| ArrayQueue::new(total)).collect(),
+            wake: (0..plan.lanes)
+                .map(|_| Wake::new())
+                .collect::<anyhow::Result<_>>()?,
+            live: (0..plan.lanes).map(|_| Default::default()).collect(),
+        })
+    }
+}
+
+/// One worker's counters.
+#[derive(Debug, Default)]
+pub(crate) struct Counts {
+    pub rx: [u64; 2],
+    pub tx: [u64; 2],
+    pub dropped: u64,
+    pub passed: u64,
+    /// Most frames in flight on one TX port at once.
+    pub in_flight_max: u64,
+    /// Frames left in the emulators at exit (freed).
+    pub exit_drained: u64,
+    /// Frames received per local port index (with the port's side and queue).
+    pub rx_ports: Vec<(usize, u32, u64)>,
+}
+
+/// One worker's result.
+pub(crate) struct LaneOut {
+    pub lane: Lane,
+    pub counts: Counts,
+    /// The directions this worker scheduled, with their per-flow figures
+    /// taken before the drain (backlogs included).
+    pub scheds: Vec<(Sched, Vec<FlowReport>)>,
+}
+
+/// One worker thread's state.
+pub(crate) struct Worker<'a> {
+    cfg: &'a RunConfig,
+    sh: &'a Shared,
+    lane: Lane,
+    eg: Egress,
+    out: Counts,
+    clock: Clock,
+    /// This lane's id.
+    me: usize,
+    /// Per egress side this lane owns: the local port it transmits on.
+    tx_port: [Option<usize>; 2],
+    /// The egress sides this lane owns.
+    owned: Vec<usize>,
+    /// The local ports it receives on.
+    receiving: Vec<usize>,
+    /// Lanes this iteration sent frames home to (to wake them once).
+    homeward: Vec<bool>,
+    batch: usize,
+    scratch: Vec<FrameDesc>,
+    scratch_v: Vec<FrameDesc>,
+    rx: Vec<u32>,
+    /// When the stats line was last printed.
+    last_stats: u64,
+}
+
+impl<'a> Worker<'a> {
+    /// A worker for `lane`, scheduling the directions in `scheds` (by egress
+    /// side; those whose egress the lane owns). Pins the thread to `core` and
+    /// sets up busy polling if asked.
+    pub fn new(
+        cfg: &'a RunConfig,
+        sh: &'a Shared,
+        mut lane: Lane,
+        scheds: [Option<Sched>; 2],
+        core: Option<usize>,
+        clock: Clock,
+    ) -> anyhow::Result<Self> {
+        if let Some(core) = core {
+            if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
+                anyhow::bail!("could not pin worker {} to core {core}", lane.id);
+            }
+        }
+        // Timers fire when asked, not up to 50 µs (the default slack) later.
+        let _ = nix::sys::prctl::set_timerslack(1);
+        if cfg.busy_poll {
+            lane.enable_busy_poll(BUSY_POLL_US, cfg.batch.max(1) as u32)
+                .map_err(|e| anyhow::anyhow!("--busy-poll: setting SO_PREFER_BUSY_POLL, SO_BUSY_POLL and SO_BUSY_POLL_BUDGET on the AF_XDP sockets: {e}"))?;
+        }
+        let me = lane.id;
+        let sides = if sh.plan.bridge { 2 } else { 1 };
+        let mut tx_port: [Option<usize>; 2] = [None; 2];
+        for (i, p) in lane.ports.iter().enumerate() {
+            if p.transmits() {
+                tx_port[p.side] = Some(i);
+            }
+        }
+        let owned = (0..sides).filter(|&e| tx_port[e].is_some()).collect();
+        // Other lanes wake this one when they push frames for it.
+        lane.watch(sh.wake[me].fd());
+        let receiving = (0..lane.ports.len())
+            .filter(|&i| lane.ports[i].receives())
+            .collect();
+        let batch = cfg.batch.max(1);
+        let out = Counts {
+            rx_ports: lane.ports.iter().map(|p| (p.side, p.queue, 0)).collect(),
+            ..Counts::default()
+        };
+        Ok(Worker {
+            cfg,
+            sh,
+            eg: Egress::new(scheds, !sh.plan.bridge, batch),
+            out,
+            clock,
+            me,
+            tx_port,
+            owned,
+            receiving,
+            homeward: vec![false; sh.back.len()],
+            batch,
+            scratch: vec![FrameDesc::default(); batch],
+            scratch_v: Vec::with_capacity(batch * 4),
+            rx: Vec::with_capacity(batch),
+            last_stats: 0,
+            lane,
+        })
+    }
+
+    /// The loop: until stopped (or the configured duration passes).
+    pub fn run(mut self) -> LaneOut {
+        let until = self.cfg.duration.map(|d| d.as_nanos() as u64);
+        while !self.sh.stop.load(Ordering::Relaxed) {
+            let mut now = self.clock.now_ns();
+            if until.is_some_and(|u| now >= u) {
+                break;
+            }
+            if self.cfg.busy_poll {
+                self.lane.busy_poll();
+            }
+            let mut work = self.rx(&mut now);
+            work += self.inbox(&mut now);
+            self.eg
+                .dequeue(&mut self.lane, &mut self.out, now, self.batch);
+            work += self.tx();
+            self.home();
+            if work > 0 {
+                self.publish();
+            }
+            self.print_stats(now);
+            if work == 0 && !self.cfg.busy_poll {
+                self.idle(now);
+            }
+        }
+        self.drain()
+    }
+
+    /// Receives a batch on each RX socket: frames for an egress port this
+    /// lane owns go into its emulator, others to the owner's inbox. Returns
+    /// the frames received; `now` moves to after the last batch was taken.
+    fn rx(&mut self, now: &mut u64) -> usize {
+        let plan = self.sh.plan;
+        let mut work = 0;
+        for &p in &self.receiving {
+            self.rx.clear();
+            let n = self.lane.receive(p, &mut self.scratch, &mut self.rx);
+            if n == 0 {
+                continue;
+            }
+            let side = self.lane.ports[p].side;
+            self.out.rx[side] += n as u64;
+            self.out.rx_ports[p].2 += n as u64;
+            work += n;
+            let e = plan.egress(side);
+            if self.tx_port[e].is_none() {
+                for &f in &self.rx {
+                    // Room for every frame of the UMEM: a push cannot fail.
+                    let _ = self.sh.inbox[e].push(self.lane.hand_over(f));
+                }
+                self.sh.wake[plan.owner(e)].nudge();
+                continue;
+            }
+            // Arrival time: read after the frames were taken, never before (a
+            // thread preempted between a clock read and the RX ring would
+            // otherwise date frames too early and shorten a pipe's delay).
+            *now = (*now).max(self.clock.now_ns());
+            for &f in &self.rx {
+                self.eg.arrive(&mut self.lane, &mut self.out, e, *now, f);
+            }
+        }
+        work
+    }
+
+    /// Frames other lanes received for the egress ports this lane owns, dated
+    /// now (not at the loop's start: they may have arrived since), up to four
+    /// batches. Returns how many.
+    fn inbox(&mut self, now: &mut u64) -> usize {
+        let mut work = 0;
+        for &e in &self.owned {
+            let inbox = &self.sh.inbox[e];
+            if inbox.is_empty() {
+                continue;
+            }
+            *now = (*now).max(self.clock.now_ns());
+            for _ in 0..self.batch * 4 {
+                let Some(d) = inbox.pop() else { break };
+                let f = self.lane.adopt(d);
+                work += 1;
+                self.eg.arrive(&mut self.lane, &mut self.out, e, *now, f);
+            }
+        }
+        work
+    }
+
+    /// Scheduled output into the TX rings, keeping them shallow (queueing
+    /// happens in the scheduler, where it can be fair, not in the ring),
+    /// kicks and completions. Returns the work done (frames sent, kicks the
+    /// kernel needed).
+    fn tx(&mut self) -> usize {
+        let mut work = 0;
+        for &e in &self.owned {
+            let Some(p) = self.tx_port[e] else { continue };
+            // The TX budget (like BQL): at most two batches with the kernel, so
+            // that a device that falls behind leaves the backlog in the scheduler.
+            let room = (2 * self.batch).saturating_sub(self.lane.ports[p].in_flight as usize);
+            let pending = &mut self.eg.pending[e];
+            let take = pending.len().min(room);
+            if take > 0 {
+                let sent = self.lane.transmit(p, &pending[..take], &mut self.scratch_v);
+                self.out.in_flight_max = self.out.in_flight_max.max(self.lane.ports[p].in_flight);
+                pending.drain(..sent);
+                self.out.tx[e] += sent as u64;
+                work += sent;
+            }
+            if self.lane.kick(p) {
+                // The kernel needs kicks to make progress: not idle.
+                work += 1;
+            }
+            self.lane.complete(p, &mut self.scratch);
+        }
+        work
+    }
+
+    /// Other lanes' frames go home (waking each of those lanes once); ours
+    /// come back; the fill rings are topped up.
+    fn home(&mut self) {
+        let (sh, homeward) = (self.sh, &mut self.homeward);
+        self.lane.send_away(|o, f| {
+            // Room for every frame of the UMEM: a push cannot fail.
+            let _ = sh.back[o].push(f);
+            homeward[o] = true;
+        });
+        for (o, sent) in self.homeward.iter_mut().enumerate() {
+            if std::mem::take(sent) {
+                sh.wake[o].nudge();
+            }
+        }
+        while let Some(t) = sh.back[self.me].pop() {
+            self.lane.take_back(t);
+        }
+        for &p in &self.receiving {
+            self.lane.refill(p, self.batch, &mut self.scratch_v);
+        }
+    }
+
+    /// The live counters for the stats line.
+    fn publish(&self) {
+        let c = &self.out;
+        for (a, v) in self.sh.live[self.me]
+            .iter()
+            .zip([c.rx[0], c.rx[1], c.tx[0], c.tx[1], c.dropped, c.passed])
+        {
+            a.store(v, Ordering::Relaxed);
+        }
+    }
+
+    /// Every lane with a scheduler prints its pipes each `--stats-interval`;
+    /// the one with A→B's also the counters of all lanes.
+    fn print_stats(&mut self, now: u64) {
+        let Some(iv) = self.cfg.stats_interval else {
+            return;
+        };
+        if self.eg.sched.iter().any(Option::is_some)
+            && now - self.last_stats >= iv.as_nanos() as u64
+        {
+            self.last_stats = now;
+            print_line(&self.sh.live, &self.eg);
+        }
+    }
+
+    /// Nothing to do: sleep in ppoll on the RX sockets (an arrival wakes the
+    /// lane at once) and on its eventfd (another lane handing it frames or
+    /// sending its frames home wakes it) until shortly before the next
+    /// scheduled departure, then spin: a departure leaves within the loop
+    /// time of its due time, not a timer's overshoot later. Sleeps are short
+    /// while frames wait for TX room or completion (nothing wakes ppoll for
+    /// those); otherwise an idle lane costs nothing.
+    fn idle(&mut self, now: u64) {
+        let tx_busy = self.lane.ledger().in_tx > 0 || self.eg.tx_waiting();
+        let cap = if tx_busy { SHORT_IDLE_NS } else { LONG_IDLE_NS };
+        let wait = self
+            .eg
+            .next_wakeup()
+            .map_or(cap, |t| t.saturating_sub(now).min(cap));
+        if wait > SPIN_NS {
+            let (sh, me, owned, lane) = (self.sh, self.me, &self.owned, &mut self.lane);
+            sh.wake[me].sleep(
+                || owned.iter().any(|&e| !sh.inbox[e].is_empty()) || !sh.back[me].is_empty(),
+                || lane.wait_rx(Duration::from_nanos(wait - SPIN_NS)),
+            );
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+
+    /// At exit: per-flow figures as they stand (backlogs included), then
+    /// every frame in the emulators, the pending lists and the inboxes back
+    /// to its lane; in-flight TX completes; other lanes' frames go home.
+    fn drain(mut self) -> LaneOut {
+        let flows: Vec<Vec<FlowReport>> =
+            self.eg.sched.iter().flatten().map(flow_reports).collect();
+        self.eg.drain(&mut self.lane, &mut self.out);
+        for &e in &self.owned {
+            while let Some(d) = self.sh.inbox[e].pop() {
+                let f = self.lane.adopt(d);
+                self.lane.release(f);
+            }
+        }
+        for _ in 0..100 {
+            if self.lane.ledger().in_tx == 0 {
+                break;
+            }
+            for &e in &self.owned {
+                if let Some(p) = self.tx_port[e] {
+                    // Frames still in the TX ring need a kick to leave (copy mode).
+                    self.lane.kick(p);
+                    self.lane.complete(p, &mut self.scratch);
+                }
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let sh = self.sh;
+        self.lane.send_away(|o, f| {
+            // Room for every frame of the UMEM: a push cannot fail.
+            let _ = sh.back[o].push(f);
+        });
+        LaneOut {
+            lane: self.lane,
+            counts: self.out,
+            scheds: self.eg.sched.into_iter().flatten().zip(flows).collect(),
+        }
+    }
+}

@@ -1,0 +1,276 @@
+//! A run: the scheduled directions built from the configuration, the UMEM
+//! budget checked, the AF_XDP lanes opened, one worker thread per lane (see
+//! [`crate::lane`]), and at exit every frame home and the counters summed.
+//!
+//! Bridge mode (`--iface A --out B`): frames from A go through the pipes
+//! the configuration gives A→B and out of B; frames from B go through B→A's
+//! pipes, or straight to A when no rule or default names that direction.
+//! Reflect mode (`--iface A`): frames from A are scheduled and sent back out
+//! of A with their MAC addresses swapped.
+//!
+//! Threads: one worker per served RX socket, unpinned (or one per core of
+//! `--cores`, pinned, when fewer), run to completion where it can. A bridge with one
+//! queue runs its two directions on two threads, so the kernel work that a
+//! TX kick does on veth (the receiving side's stack runs inside the sender's
+//! syscall) is spread over two CPUs. Each egress port is owned by one
+//! worker, which runs that direction's scheduler (if it is scheduled);
+//! workers whose frames are for another worker's egress
+//! hand the descriptors over through a lock-free queue, and frames return to
+//! the worker whose share of the UMEM they belong to ([`crate::plan`]).
+
+use crate::egress::Sched;
+use crate::failopen::{FailOpen, KernelBridge};
+use crate::lane::{LaneOut, Shared, Worker};
+use crate::plan::Plan;
+use crate::stats::{FlowReport, RunStats};
+use anyhow::Context;
+use sched::config::{Config, Direction};
+use sched::emu::Emulator;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use xsk::{Clock, Lane, Xsk, XskParams};
+
+/// Everything `run` needs, validated.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// Port A (and the only port in reflect mode).
+    pub iface: String,
+    /// Port B: bridge mode.
+    pub out: Option<String>,
+    /// Pipes, flowsets and rules (each rule and the default for A→B, B→A
+    /// or both; see [`Config::for_direction`]).
+    pub emulator: Config,
+    /// UMEM and ring sizes.
+    pub xsk: XskParams,
+    /// What the ports do if xdpsched dies (the program's `no_socket` in
+    /// `xsk` follows it).
+    pub fail_open: crate::failopen::FailOpen,
+    /// Frames per RX/TX batch.
+    pub batch: usize,
+    /// Stop after this long (None: until stopped).
+    pub duration: Option<Duration>,
+    /// Print a one-line summary this often (None: never).
+    pub stats_interval: Option<Duration>,
+    /// Write the final counters as JSON here.
+    pub stats_json: Option<std::path::PathBuf>,
+    /// Keep the BPF libraries' log lines.
+    pub verbose: bool,
+    /// Never sleep when idle, and busy-poll the receiving devices' NAPI
+    /// (SO_PREFER_BUSY_POLL) from the workers.
+    pub busy_poll: bool,
+    /// Cores to pin workers to, one worker each (empty: one unpinned worker
+    /// per RX socket).
+    pub cores: Vec<usize>,
+}
+
+/// Runs until `stop` is set (or the configured duration passes).
+pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> anyhow::Result<RunStats> {
+    let mut ifaces = vec![cfg.iface.clone()];
+    if let Some(o) = &cfg.out {
+        ifaces.push(o.clone());
+    }
+    let bridge = ifaces.len() == 2;
+    let queues = cfg.xsk.queues.max(1) as usize;
+    let sockets = ifaces.len() * queues;
+    let lanes = if cfg.cores.is_empty() {
+        sockets
+    } else {
+        cfg.cores.len().min(sockets)
+    };
+    let plan = Plan {
+        lanes,
+        queues,
+        bridge,
+    };
+    let mut scheds = directions(cfg, bridge)?;
+    let dirs: Vec<(Direction, &Config)> = scheds
+        .iter()
+        .flatten()
+        .map(|sc| (sc.dir, &sc.cfg))
+        .collect();
+    for w in crate::budget::check_frames(cfg, &plan, &dirs)? {
+        crate::note!("xdpsched: warning: {w}");
+    }
+    let mut xsk = Xsk::open_lanes(&ifaces, &cfg.xsk, &plan)?;
+    // Declared after `xsk`, dropped before it: on a clean exit the bridge goes
+    // first, then the programs.
+    let _bridge = fail_open(cfg)?;
+    let total = xsk.total_frames();
+    let sh = Shared::new(plan, stop, total)?;
+    let outs = spawn(cfg, &sh, std::mem::take(&mut xsk.lanes), &mut scheds);
+    let mut stats = RunStats {
+        rx_per_queue: vec![0; sockets],
+        workers: lanes,
+        ..RunStats::default()
+    };
+    let mut done: Vec<(Sched, Vec<FlowReport>)> = Vec::new();
+    for out in outs {
+        let out = out?;
+        stats.add_counts(&out.counts, queues);
+        done.extend(out.scheds);
+        xsk.lanes.push(out.lane);
+    }
+    stats.frames_balanced = settle(&mut xsk, &sh) == total as u64;
+    for (to_socket, failed_open) in xsk.program_counters() {
+        stats.xdp_to_socket += to_socket;
+        stats.xdp_failed_open += failed_open;
+    }
+    if done.is_empty() {
+        anyhow::bail!("no worker returned the scheduler");
+    }
+    stats.add_scheds(done);
+    Ok(stats)
+}
+
+/// The scheduled directions, by egress side: A→B leaves on B (on A when
+/// reflecting), B→A on A when the configuration schedules it.
+fn directions(cfg: &RunConfig, bridge: bool) -> anyhow::Result<[Option<Sched>; 2]> {
+    let mut scheds: [Option<Sched>; 2] = [None, None];
+    for dir in Direction::ALL {
+        let egress = match (dir, bridge) {
+            (Direction::AToB, true) => 1,
+            (Direction::AToB, false) => 0,
+            (Direction::BToA, true) => 0,
+            (Direction::BToA, false) => {
+                if cfg.emulator.only_b_to_a() {
+                    anyhow::bail!("the configuration schedules b-to-a traffic only, but reflect mode (no --out) has only a-to-b");
+                }
+                continue;
+            }
+        };
+        if dir == Direction::BToA && !cfg.emulator.uses(dir) {
+            continue;
+        }
+        let dcfg = cfg.emulator.for_direction(dir);
+        let seed = 0x5eed_1234 ^ (egress as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let emu = Emulator::from_config(&dcfg, seed)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", dir.name()))?;
+        scheds[egress] = Some(Sched {
+            dir,
+            cfg: dcfg,
+            emu,
+            queued: 0,
+        });
+    }
+    Ok(scheds)
+}
+
+/// What the ports do if xdpsched dies: the kernel bridge (returned: it
+/// goes when dropped), or leftovers of an earlier run removed.
+fn fail_open(cfg: &RunConfig) -> anyhow::Result<Option<KernelBridge>> {
+    let Some(out) = &cfg.out else {
+        return Ok(None);
+    };
+    match cfg.fail_open {
+        FailOpen::Bridge => Ok(Some(
+            KernelBridge::create(&cfg.iface, out)
+                .context("--fail-open bridge: setting up the kernel bridge")?,
+        )),
+        FailOpen::Redirect => {
+            crate::failopen::remove_leftover(&[&cfg.iface, out])?;
+            if crate::failopen::is_veth(&cfg.iface) || crate::failopen::is_veth(out) {
+                crate::note!("xdpsched: warning: --fail-open redirect into a veth works only if the veth's peer has NAPI (GRO on, or an XDP program attached); with the kernel's defaults a killed xdpsched drops every frame. --fail-open bridge works on any ports");
+            }
+            Ok(None)
+        }
+        _ => {
+            crate::failopen::remove_leftover(&[&cfg.iface, out])?;
+            Ok(None)
+        }
+    }
+}
+
+/// Sets the stop flag if its thread unwinds from a panic.
+struct StopOnPanic<'a>(&'a AtomicBool);
+
+impl Drop for StopOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// One worker thread per lane, each with the directions whose egress its
+/// lane owns; returns when all have stopped, with their results.
+fn spawn(
+    cfg: &RunConfig,
+    sh: &Shared,
+    lanes: Vec<Lane>,
+    scheds: &mut [Option<Sched>; 2],
+) -> Vec<anyhow::Result<LaneOut>> {
+    let clock = Clock::start();
+    std::thread::scope(|s| {
+        let mut handles = Vec::with_capacity(lanes.len());
+        let mut outs = Vec::with_capacity(lanes.len() + 1);
+        for lane in lanes {
+            let mut mine: [Option<Sched>; 2] = [None, None];
+            for (side, sc) in scheds.iter_mut().enumerate() {
+                if sh.plan.owner(side) == lane.id {
+                    mine[side] = sc.take();
+                }
+            }
+            // Where each worker runs: on the listed core, or (no --cores) where
+            // the kernel puts it. Unpinned is the default: on 2 vCPUs, where the
+            // endpoints share the cores, pinning cost iperf3 TCP and left 64-byte
+            // floods the same; it helped only 1500-byte floods with the veths'
+            // NAPI threaded (README).
+            let core = cfg.cores.get(lane.id).copied();
+            let spawned = std::thread::Builder::new()
+                .name(format!("xdpsched-{}", lane.id))
+                .spawn_scoped(s, move || {
+                    // A worker that panics stops the others (they would otherwise
+                    // run on, and the owner's inbox fill up, until SIGINT).
+                    let _guard = StopOnPanic(&sh.stop);
+                    let r = Worker::new(cfg, sh, lane, mine, core, clock).map(Worker::run);
+                    if r.is_err() {
+                        sh.stop.store(true, Ordering::Relaxed);
+                    }
+                    r
+                });
+            match spawned {
+                Ok(h) => handles.push(h),
+                Err(err) => {
+                    sh.stop.store(true, Ordering::Relaxed);
+                    outs.push(Err(
+                        anyhow::Error::from(err).context("starting a worker thread")
+                    ));
+                    break;
+                }
+            }
+        }
+        for h in handles {
+            outs.push(
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a worker thread panicked"))),
+            );
+        }
+        outs
+    })
+}
+
+/// After the workers: frames still travelling between lanes go home; then
+/// every frame must be with its lane (free, away or in a ring): the
+/// emulators and the pending lists were drained by the workers. Returns
+/// the frames the lanes hold.
+fn settle(xsk: &mut Xsk, sh: &Shared) -> u64 {
+    xsk.lanes.sort_by_key(|l| l.id);
+    let mut home = Vec::new();
+    for e in &sh.inbox {
+        while let Some(d) = e.pop() {
+            let f = xsk.lanes[0].adopt(d);
+            xsk.lanes[0].release(f);
+        }
+    }
+    xsk.lanes[0].send_away(|o, t| home.push((o, t)));
+    for (i, q) in sh.back.iter().enumerate() {
+        while let Some(t) = q.pop() {
+            home.push((i, t));
+        }
+    }
+    for (o, t) in home {
+        xsk.lanes[o].take_back(t);
+    }
+    xsk.lanes.iter().map(Lane::held).sum()
+}

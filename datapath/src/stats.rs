@@ -1,0 +1,308 @@
+//! What xdpsched reports: the counters at exit (`--stats-json`, built
+//! from every worker's [`Counts`] and every direction's emulator) and the
+//! live one-line summary (`--stats-interval`).
+
+use crate::egress::{Egress, Sched};
+use crate::lane::Counts;
+use sched::config::Direction;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// One pipe's figures (summed over its instances if dynamic, expired ones included).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PipeReport {
+    /// Pipe name.
+    pub name: String,
+    /// The direction it carries: "a-to-b" or "b-to-a" (a pipe used in both
+    /// directions is reported once for each).
+    pub dir: &'static str,
+    /// Instances now (1 for a static pipe).
+    pub instances: usize,
+    /// Dynamic pipes: instances created, expired, and packets that went to
+    /// the shared overflow instance because `max_instances` were in use.
+    pub instances_created: u64,
+    /// See `instances_created`.
+    pub instances_expired: u64,
+    /// See `instances_created`.
+    pub instances_overflowed: u64,
+    /// Packets and bytes delivered.
+    pub delivered: u64,
+    /// Bytes delivered.
+    pub delivered_bytes: u64,
+    /// Lost to the loss model.
+    pub lost: u64,
+    /// Dropped by the scheduler, by reason (unknown_flow, bad_length, flow_limit, global_limit, pushed_out).
+    pub drops: std::collections::BTreeMap<&'static str, u64>,
+}
+
+/// One flowset's figures.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct FlowsetReport {
+    /// Flowset name.
+    pub name: String,
+    /// Its direction ("a-to-b", "b-to-a").
+    pub dir: &'static str,
+    /// Per-flow queues now.
+    pub flows: usize,
+    /// Created so far.
+    pub created: u64,
+    /// Removed after their idle timeout.
+    pub expired: u64,
+    /// Packets that found `max_flows` flows busy and went to the flowset's
+    /// shared overflow queue.
+    pub overflowed: u64,
+    /// Packets refused because not even the overflow queue had room.
+    pub refused: u64,
+}
+
+/// Counters printed at exit.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RunStats {
+    /// Frames received per port.
+    pub rx: [u64; 2],
+    /// Worker threads (one per lane).
+    pub workers: usize,
+    /// Frames received per socket (port A's queues, then port B's).
+    pub rx_per_queue: Vec<u64>,
+    /// Frames transmitted per port.
+    pub tx: [u64; 2],
+    /// Frames dropped (loss, limits, malformed), the sum of `drops`.
+    pub dropped: u64,
+    /// Drops by cause, over both directions: malformed, flowset_full,
+    /// pipe_full, loss, and the schedulers' unknown_flow, bad_length,
+    /// flow_limit, global_limit, pushed_out.
+    pub drops: std::collections::BTreeMap<&'static str, u64>,
+    /// Frames still queued in the emulators when xdpsched stopped (freed,
+    /// not sent).
+    pub exit_drained: u64,
+    /// Frames passed unscheduled.
+    pub passed: u64,
+    /// Whether every UMEM frame was accounted for at exit.
+    pub frames_balanced: bool,
+    /// Most frames one port had with the kernel for transmission at once
+    /// (TX ring and completion), bounded by the TX budget of two batches.
+    pub tx_in_flight_max: u64,
+    /// Packets delivered by the pipes (sum over pipes).
+    pub pipe_delivered: u64,
+    /// Packets lost to the pipes' loss models.
+    pub pipe_lost: u64,
+    /// Frames that did not parse.
+    pub malformed: u64,
+    /// Frames our XDP program steered to the sockets (all ports).
+    pub xdp_to_socket: u64,
+    /// Frames it sent past the sockets (none bound for their queue: fail-open).
+    pub xdp_failed_open: u64,
+    /// Per pipe.
+    pub pipes: Vec<PipeReport>,
+    /// Per flowset.
+    pub flowsets: Vec<FlowsetReport>,
+    /// Per flow: the [`TOP_FLOWS`] flows with the most bytes of each flowset.
+    pub flows: Vec<FlowReport>,
+}
+
+impl RunStats {
+    /// Adds one worker's counters (`queues`: sockets per port).
+    pub(crate) fn add_counts(&mut self, c: &Counts, queues: usize) {
+        for i in 0..2 {
+            self.rx[i] += c.rx[i];
+            self.tx[i] += c.tx[i];
+        }
+        self.dropped += c.dropped;
+        self.passed += c.passed;
+        self.exit_drained += c.exit_drained;
+        self.tx_in_flight_max = self.tx_in_flight_max.max(c.in_flight_max);
+        for &(side, queue, n) in &c.rx_ports {
+            self.rx_per_queue[side * queues + queue as usize] += n;
+        }
+    }
+
+    /// Adds the figures of the scheduled directions (A→B first), with their
+    /// per-flow reports taken before the drain.
+    pub(crate) fn add_scheds(&mut self, mut done: Vec<(Sched, Vec<FlowReport>)>) {
+        done.sort_by_key(|(sc, _)| sc.dir != Direction::AToB);
+        for (sc, flows) in &done {
+            self.flows.extend_from_slice(flows);
+            self.pipes.extend(pipe_reports(sc));
+            self.flowsets.extend(flowset_reports(sc));
+            self.malformed += sc.emu.counters().malformed;
+            for (name, n) in sc.emu.drops().by_name() {
+                *self.drops.entry(name).or_default() += n;
+            }
+        }
+        self.pipe_delivered = self.pipes.iter().map(|p| p.delivered).sum();
+        self.pipe_lost = self.pipes.iter().map(|p| p.lost).sum();
+    }
+}
+
+/// Flows listed per flowset in the report (by bytes offered).
+pub const TOP_FLOWS: usize = 64;
+
+/// One flow's figures (key under its flowset's mask).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct FlowReport {
+    /// Flowset name.
+    pub flowset: String,
+    /// Its direction ("a-to-b", "b-to-a").
+    pub dir: &'static str,
+    /// The flow: `proto src:port > dst:port` (masked fields are zero).
+    pub key: String,
+    /// DSCP.
+    pub dscp: u8,
+    /// VLAN id.
+    pub vlan: u16,
+    /// Packets offered.
+    pub packets: u64,
+    /// Bytes offered.
+    pub bytes: u64,
+    /// Packets dropped on arrival (limits, loss, bad length).
+    pub dropped: u64,
+    /// Packets queued at the end.
+    pub backlog_packets: u32,
+    /// Bytes queued at the end.
+    pub backlog_bytes: u64,
+}
+
+fn addr(a: u128) -> String {
+    let v6 = std::net::Ipv6Addr::from(a);
+    match v6.to_ipv4_mapped() {
+        Some(v4) => v4.to_string(),
+        None => format!("[{v6}]"),
+    }
+}
+
+fn proto_name(p: u8) -> String {
+    sched::wire::ip_protocol::name(p).map_or_else(|| format!("proto{p}"), str::to_owned)
+}
+
+pub(crate) fn flow_reports(sc: &Sched) -> Vec<FlowReport> {
+    let mut out = Vec::new();
+    for (i, fs) in sc.cfg.flowsets.iter().enumerate() {
+        let mut v = sc.emu.flow_stats(i);
+        v.sort_by_key(|s| std::cmp::Reverse(s.tally.bytes));
+        out.extend(v.into_iter().take(TOP_FLOWS).map(|s| FlowReport {
+            flowset: fs.name.clone(),
+            dir: sc.dir.name(),
+            key: format!(
+                "{} {}:{} > {}:{}",
+                proto_name(s.key.proto),
+                addr(s.key.src),
+                s.key.src_port,
+                addr(s.key.dst),
+                s.key.dst_port
+            ),
+            dscp: s.key.dscp,
+            vlan: s.key.vlan,
+            packets: s.tally.packets,
+            bytes: s.tally.bytes,
+            dropped: s.tally.dropped,
+            backlog_packets: s.backlog_packets,
+            backlog_bytes: s.backlog_bytes,
+        }));
+        // The flows that found the table full, in their shared queue.
+        if let Some((t, packets, bytes)) = sc.emu.overflow_stat(i) {
+            out.push(FlowReport {
+                flowset: fs.name.clone(),
+                dir: sc.dir.name(),
+                key: "(overflow queue)".into(),
+                packets: t.packets,
+                bytes: t.bytes,
+                dropped: t.dropped,
+                backlog_packets: packets,
+                backlog_bytes: bytes,
+                ..FlowReport::default()
+            });
+        }
+    }
+    out
+}
+
+fn pipe_reports(sc: &Sched) -> Vec<PipeReport> {
+    let emu = &sc.emu;
+    sc.cfg
+        .pipes
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let (c, instances) = emu.pipe_counters(i).unwrap_or_default();
+            let d = emu.pipe_drops(i).unwrap_or_default();
+            let (created, expired, overflowed) = emu.instance_counters(i).unwrap_or_default();
+            PipeReport {
+                name: p.name.clone(),
+                dir: sc.dir.name(),
+                instances,
+                instances_created: created,
+                instances_expired: expired,
+                instances_overflowed: overflowed,
+                delivered: c.delivered,
+                delivered_bytes: c.delivered_bytes,
+                lost: c.lost,
+                drops: sched::DropReason::ALL
+                    .iter()
+                    .map(|r| (r.name(), d.drops(*r)))
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+fn flowset_reports(sc: &Sched) -> Vec<FlowsetReport> {
+    sc.cfg
+        .flowsets
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let (flows, c) = sc.emu.flowset_counters(i).unwrap_or_default();
+            FlowsetReport {
+                name: f.name.clone(),
+                dir: sc.dir.name(),
+                flows,
+                created: c.created,
+                expired: c.expired,
+                overflowed: c.overflowed,
+                refused: c.refused,
+            }
+        })
+        .collect()
+}
+
+/// The one-line summary of a scheduling lane: the pipes of its emulators,
+/// after the counters of every lane if it schedules A→B.
+pub(crate) fn print_line(live: &[[AtomicU64; 6]], eg: &Egress) {
+    let pipes: Vec<String> = eg
+        .sched
+        .iter()
+        .flatten()
+        .flat_map(pipe_reports)
+        .map(|p| {
+            format!(
+                "{} ({}): {} out, {} lost",
+                p.name, p.dir, p.delivered, p.lost
+            )
+        })
+        .collect();
+    if !eg
+        .sched
+        .iter()
+        .flatten()
+        .any(|sc| sc.dir == Direction::AToB)
+    {
+        crate::note!("xdpsched: | {}", pipes.join("; "));
+        return;
+    }
+    let mut c = [0u64; 6];
+    for l in live {
+        for (s, a) in c.iter_mut().zip(l) {
+            *s += a.load(Ordering::Relaxed);
+        }
+    }
+    crate::note!(
+        "xdpsched: rx [{}, {}] tx [{}, {}] dropped {} passed {} queued {} | {}",
+        c[0],
+        c[1],
+        c[2],
+        c[3],
+        c[4],
+        c[5],
+        eg.queued(),
+        pipes.join("; ")
+    );
+}
