@@ -1,35 +1,28 @@
-//! What the `xdpgen` binary does with a parsed command line: run the
-//! engine, print interval lines while it runs, then write the summary, CSV,
-//! HdrHistogram log and plots.
+//! What the `xdpgen` binary does with a parsed command line: pick the
+//! engine, run it, print interval lines while it runs, then write the
+//! summary, CSV, HdrHistogram log and plots (`crate::output`).
 
-use crate::capacity::{self, TrainRx};
 use crate::cli::{self, CapacityArgs, Mode, SendArgs, SendPlan};
-use crate::report::{self, SummaryOptions};
-use crate::run::{self, EngineConfig, IntervalEvent, Outcome};
-use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
+use crate::engine::{self, EngineConfig, IntervalEvent, Outcome, PortSpec};
+use crate::measure::capacity::{self, TrainRx};
+use crate::measure::summary::{self, SummaryOptions};
+use crate::output::{self, open_out, text};
+use hdrhistogram::serialization::interval_log::IntervalLogWriterBuilder;
 use hdrhistogram::serialization::V2DeflateSerializer;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::net::Ipv4Addr;
+use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::{mpsc, Arc};
-use std::time::Duration;
 
-fn open_out(p: &Path) -> anyhow::Result<Box<dyn Write>> {
-    if p == Path::new("-") {
-        return Ok(Box::new(std::io::stdout()));
-    }
-    let f = std::fs::File::create(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
-    Ok(Box::new(std::io::BufWriter::new(f)))
-}
-
-fn port_text(p: &run::PortSpec) -> String {
+fn port_text(p: &PortSpec) -> String {
     match &p.netns {
         Some(n) => format!("{}@{n}", p.iface),
         None => p.iface.clone(),
     }
 }
 
-/// Runs `engine` (`run::run` for AF_XDP), handing each interval event to
+/// Runs `engine` (`engine::xdp::run` for AF_XDP), handing each interval event to
 /// `on_event` as it arrives.
 fn drive<E>(
     plan: &SendPlan,
@@ -70,13 +63,64 @@ where
 /// `xdpgen` without a subcommand.
 pub fn send(a: &SendArgs, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     if a.port.mode == Mode::Socket {
-        return crate::socket::send(a, stop);
+        return send_socket(a, stop);
     }
     if !a.verbose {
         xsk::quiet_library_logs();
     }
     let plan = cli::plan(a)?;
-    measure(a, &plan, "xdp", stop, run::run)
+    measure(a, &plan, "xdp", stop, engine::xdp::run)
+}
+
+/// Sends and measures the flows with kernel UDP sockets.
+fn send_socket(a: &SendArgs, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
+    if a.port.rx_iface.is_none() {
+        anyhow::bail!(
+            "--mode socket needs --rx-iface (and --rx-netns if it is in another namespace): \
+             kernel sockets cannot reflect, the receiver binds UDP sockets on that port's IPv4 address"
+        );
+    }
+    let plan = crate::cli::plan(a)?;
+    let cfg = &plan.engine;
+    let Some(rxp) = cfg.rx.as_ref() else {
+        anyhow::bail!("--mode socket needs --rx-iface");
+    };
+    engine::socket::tx_groups(&cfg.flows)?;
+    engine::socket::rx_ports(&cfg.flows)?;
+    let src = address(&cfg.tx, a.port.src_ip, "--src-ip")?;
+    let dst = address(rxp, a.port.dst_ip, "--dst-ip")?;
+    if cfg.tx.netns == rxp.netns {
+        eprintln!(
+            "xdpgen: warning: both ports are in the same network namespace; the kernel may deliver \
+             {src} -> {dst} locally instead of through the interfaces (use --netns/--rx-netns)"
+        );
+    }
+    measure(a, &plan, "socket", stop, move |cfg, stop, events| {
+        engine::socket::run(cfg, src, dst, stop, events)
+    })
+}
+
+/// The IPv4 address of a port: `given`, else the interface's first.
+fn address(port: &PortSpec, given: Option<Ipv4Addr>, flag: &str) -> anyhow::Result<Ipv4Addr> {
+    if let Some(ip) = given {
+        return Ok(ip);
+    }
+    let info = cli::iface_info(&port.iface, port.netns.as_deref())?;
+    info.ipv4.ok_or_else(|| {
+        let ns = port
+            .netns
+            .as_deref()
+            .map_or(String::new(), |n| format!(" in network namespace {n:?}"));
+        let ip = port
+            .netns
+            .as_deref()
+            .map_or("ip".to_string(), |n| format!("ip -n {n}"));
+        anyhow::anyhow!(
+            "--mode socket: interface {:?}{ns} has no IPv4 address; add one (`{ip} addr add ADDR/LEN dev {}`) or give {flag}",
+            port.iface,
+            port.iface
+        )
+    })
 }
 
 /// Runs `plan` with `engine` and reports it: interval lines, JSON stream,
@@ -131,36 +175,14 @@ where
         if !quiet {
             eprintln!(
                 "{}",
-                report::interval_line(flows, ev.index, iv, &ev.bytes, plan.weighted)
+                text::interval_line(flows, ev.index, iv, &ev.bytes, plan.weighted)
             );
         }
         if let Some(w) = stream.as_mut() {
-            let secs = iv as f64 / 1e9;
-            let line = serde_json::json!({
-                "event": "interval",
-                "index": ev.index,
-                "t_start_s": ev.index as f64 * secs,
-                "t_end_s": (ev.index + 1) as f64 * secs,
-                "rx_bytes": ev.bytes,
-                "rx_packets": ev.packets,
-                "rx_bps": ev.bytes.iter().map(|&b| b as f64 * 8.0 / secs).collect::<Vec<_>>(),
-            });
-            writeln!(w, "{line}")?;
+            writeln!(w, "{}", output::interval_event(ev, iv))?;
         }
-        if let (Some(w), Some(hs)) = (hdr.as_mut(), ev.latency.as_ref()) {
-            for (f, h) in hs.iter().enumerate() {
-                if h.is_empty() {
-                    continue;
-                }
-                let tag = format!("f{f}");
-                w.write_histogram(
-                    h,
-                    Duration::from_nanos(ev.index as u64 * iv),
-                    Duration::from_nanos(iv),
-                    Tag::new(&tag),
-                )
-                .map_err(|e| anyhow::anyhow!("hdr log: {e}"))?;
-            }
+        if let Some(w) = hdr.as_mut() {
+            output::hdr_interval(w, ev, iv)?;
         }
         Ok(())
     })?;
@@ -168,7 +190,7 @@ where
     if let Some(mut f) = hdr_file {
         f.flush()?;
     }
-    let summary = report::summarize(
+    let summary = summary::summarize(
         flows,
         &out,
         &SummaryOptions {
@@ -193,7 +215,7 @@ where
         )?;
         w.flush()?;
     }
-    write_outputs(a, flows, &out, &summary)?;
+    output::write_outputs(a, flows, &out, &summary)?;
     if summary.tx_uncompleted > 0 {
         anyhow::bail!(
             "{} frames counted as sent never left (the kernel did not take or complete them: did the sending interface go away or stop sending?)",
@@ -202,65 +224,6 @@ where
     }
     if !summary.frames_balanced {
         anyhow::bail!("UMEM frames were not all accounted for at the end (a leak): this is a bug");
-    }
-    Ok(())
-}
-
-/// Summary, CSV and plots (shared by both modes).
-pub fn write_outputs(
-    a: &SendArgs,
-    flows: &[crate::spec::Flow],
-    out: &Outcome,
-    summary: &report::Summary,
-) -> anyhow::Result<()> {
-    let to_stdout = a.json.as_deref() == Some(Path::new("-"));
-    if !to_stdout {
-        print!("{}", report::table(summary));
-    }
-    if let Some(p) = &a.json {
-        let mut w = open_out(p)?;
-        serde_json::to_writer_pretty(&mut w, summary)?;
-        writeln!(w)?;
-        w.flush()?;
-    }
-    if let Some(p) = &a.csv {
-        let mut w = open_out(p)?;
-        let weighted = flows.iter().any(|f| f.weight != 1.0);
-        report::write_csv(&mut w, flows, &out.rx.series, &out.tx.series, weighted)?;
-        w.flush()?;
-    }
-    if let Some(stem) = &a.plot {
-        let labels: Vec<String> = flows.iter().map(|f| f.name.clone()).collect();
-        let rates = report::rates(&out.rx.series);
-        let with = |suffix: &str| -> PathBuf {
-            let mut s = stem.as_os_str().to_owned();
-            s.push(suffix);
-            PathBuf::from(s)
-        };
-        let mut written = crate::plot::rate_plot(
-            &with("-rate"),
-            "xdpgen: received rate per flow",
-            &crate::plot::RateSeries {
-                interval_s: out.rx.series.interval_ns as f64 / 1e9,
-                labels: &labels,
-                rates_bps: &rates,
-            },
-        )?;
-        let hists: Vec<(String, &hdrhistogram::Histogram<u64>)> = flows
-            .iter()
-            .zip(&out.rx.flows)
-            .map(|(f, r)| (f.name.clone(), &r.latency))
-            .collect();
-        written.extend(crate::plot::latency_cdf_plot(
-            &with("-latency"),
-            "xdpgen: one-way latency",
-            &hists,
-        )?);
-        if !to_stdout {
-            for p in written {
-                println!("wrote {}", p.display());
-            }
-        }
     }
     Ok(())
 }
@@ -300,7 +263,7 @@ pub fn capacity(c: &CapacityArgs, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     // A whole train must fit in the TX ring at once, so it leaves back to back.
     plan.engine.in_flight = plan.engine.in_flight.max(c.train_len * 2);
     plan.engine.batch = plan.engine.batch.max(c.train_len);
-    let out = drive(&plan, stop, run::run, |_| Ok(()))?;
+    let out = drive(&plan, stop, engine::xdp::run, |_| Ok(()))?;
     let trains: Vec<TrainRx> = (0..plan.engine.flows.len())
         .map(|i| TrainRx {
             received: out.rx.flows[i].packets,

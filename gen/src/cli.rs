@@ -1,8 +1,8 @@
 //! xdpgen's command line, turned into a validated configuration.
 
-use crate::frame::{parse_mac, Endpoints, Template};
-use crate::run::{EngineConfig, PortSpec};
-use crate::spec::{self, Flow};
+use crate::engine::{EngineConfig, PortSpec};
+use crate::packet::frame::{parse_mac, Endpoints, Template};
+use crate::traffic::spec::{self, Flow};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use sched::units::{parse_duration, parse_rate};
 use std::net::Ipv4Addr;

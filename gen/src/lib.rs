@@ -1,23 +1,20 @@
 //! xdpgen: paced weighted UDP flows with per-packet latency and fairness.
 //!
-//! The measuring core is pure and testable: what goes into every packet
-//! ([`stamp`], [`frame`]), what to send and when ([`spec`], [`pace`]), what the
-//! receiver makes of the packets of one flow ([`track`]) and the per-interval
-//! series with fairness ([`series`]). The AF_XDP plumbing comes from the
-//! datapath crate (the `xsk` crate); [`run`] drives it.
+//! The measuring core is pure and testable: what to send and when
+//! ([`traffic`]), what goes into every packet ([`packet`]), what the
+//! receiver makes of the packets and how a run sums up ([`measure`]). The
+//! [`engine`]s send and receive — AF_XDP through the `xsk` crate (shared
+//! with xdpsched, not xdpsched itself), or kernel UDP sockets — on one
+//! clock; [`output`] writes the tables, JSON, CSV, HdrHistogram log and
+//! plots; [`app`] ties them together for the binary, [`cli`] parses its
+//! command line.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod app;
-pub mod capacity;
 pub mod cli;
-pub mod frame;
-pub mod pace;
-pub mod plot;
-pub mod report;
-pub mod run;
-pub mod series;
-pub mod socket;
-pub mod spec;
-pub mod stamp;
-pub mod track;
+pub mod engine;
+pub mod measure;
+pub mod output;
+pub mod packet;
+pub mod traffic;

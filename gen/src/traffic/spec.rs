@@ -359,7 +359,7 @@ pub fn run_length(flows: &[Flow], given: Option<u64>) -> Option<u64> {
 
 /// The classic lab scenario (four flows at 100/60/30/10 Mbit/s starting at
 /// 0/10/20/30 s for 60 s each), as shipped in `gen/examples/lab.toml`.
-pub const LAB_SCENARIO: &str = include_str!("../examples/lab.toml");
+pub const LAB_SCENARIO: &str = include_str!("../../examples/lab.toml");
 
 #[cfg(test)]
 mod tests {

@@ -6,7 +6,7 @@
 //! Pure and clock-free: the sender asks [`Pacer::pop_due`] with the time it
 //! read, and sleeps until [`Pacer::next_due`].
 
-use crate::spec::Flow;
+use crate::traffic::spec::Flow;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
@@ -144,7 +144,7 @@ impl Pacer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::parse_flow;
+    use crate::traffic::spec::parse_flow;
 
     fn drain(p: &mut Pacer) -> Vec<Departure> {
         let mut v = Vec::new();

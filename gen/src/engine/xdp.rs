@@ -1,185 +1,26 @@
 //! The AF_XDP engine: a sending thread on one port and a receiving thread on
 //! another (each in its own network namespace if asked), or one thread doing
 //! both on a single port (reflect mode). One process, one clock: every time
-//! is nanoseconds since a shared [`Instant`], so one-way latency is exact up
+//! is nanoseconds on a shared [`xsk::Clock`], so one-way latency is exact up
 //! to the loop's own overhead (reported by a direct loop measurement).
 //!
 //! Frames never leak: the UMEM ledger of each side must balance at the end
 //! (`balanced` in the results), as in xdpsched.
 
-use crate::frame::{read_stamp, Template};
-use crate::pace::Pacer;
-use crate::series::Series;
-use crate::spec::Flow;
-use crate::stamp::Stamp;
-use crate::track::{FlowRx, LATENCY_MAX_NS, LATENCY_MIN_NS};
-use hdrhistogram::Histogram;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use super::{
+    interval_cap, pin, wait_until, EngineConfig, FlowTx, IntervalEvent, Outcome, PortSpec, RxState,
+    Shared, TxResult,
+};
+use crate::measure::series::Series;
+use crate::packet::frame::{read_stamp, Template};
+use crate::packet::stamp::Stamp;
+use crate::traffic::pace::Pacer;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 use xsk::netns;
 use xsk::FrameDesc;
 use xsk::{Lane, Xsk, XskParams};
-
-/// A port: an interface, optionally in a named network namespace.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PortSpec {
-    /// Interface name.
-    pub iface: String,
-    /// Network namespace (`ip netns` name or a path), or the caller's.
-    pub netns: Option<String>,
-}
-
-/// What the engine needs.
-#[derive(Debug, Clone)]
-pub struct EngineConfig {
-    /// Sending port.
-    pub tx: PortSpec,
-    /// Receiving port; `None`: receive on the sending port (reflect).
-    pub rx: Option<PortSpec>,
-    /// The flows (ids are their indexes).
-    pub flows: Vec<Flow>,
-    /// One header template per flow.
-    pub templates: Vec<Template>,
-    /// Run length, ns (nothing is sent after it).
-    pub run_ns: u64,
-    /// How long the receiver keeps listening after the run, ns.
-    pub drain_ns: u64,
-    /// Report interval, ns.
-    pub interval_ns: u64,
-    /// UMEM and rings.
-    pub xsk: XskParams,
-    /// Frames per batch.
-    pub batch: usize,
-    /// Most frames submitted and not yet completed (keeps the TX ring short,
-    /// so stamps are taken close to the real departure).
-    pub in_flight: usize,
-    /// Cores for the sending and the receiving thread (empty: not pinned).
-    pub cores: Vec<usize>,
-    /// Keep per-interval latency histograms (for the HdrHistogram log).
-    pub interval_histograms: bool,
-}
-
-/// One flow's sending statistics.
-#[derive(Debug, Clone)]
-pub struct FlowTx {
-    /// Frames sent.
-    pub packets: u64,
-    /// Bytes sent.
-    pub bytes: u64,
-    /// First and last stamp, ns.
-    pub first_ns: Option<u64>,
-    /// Last stamp.
-    pub last_ns: u64,
-    /// Inter-departure times, ns.
-    pub idt: Histogram<u64>,
-    /// Stamp minus due time, ns (how late the pacer was).
-    pub lateness: Histogram<u64>,
-}
-
-impl FlowTx {
-    fn new() -> FlowTx {
-        let h = || Histogram::new_with_bounds(1, LATENCY_MAX_NS, 3).expect("static bounds");
-        FlowTx {
-            packets: 0,
-            bytes: 0,
-            first_ns: None,
-            last_ns: 0,
-            idt: h(),
-            lateness: h(),
-        }
-    }
-}
-
-/// What the sending side did.
-#[derive(Debug, Clone)]
-pub struct TxResult {
-    /// Per flow.
-    pub flows: Vec<FlowTx>,
-    /// Bytes sent per interval.
-    pub series: Series,
-    /// Times a due frame waited for a free UMEM frame or TX room.
-    pub stalls: u64,
-    /// UMEM ledger balanced at the end.
-    pub balanced: bool,
-    /// Frames the sending port received (not ours to count; recycled).
-    pub received_other: u64,
-    /// Frames counted as sent that the kernel never completed: still in its
-    /// rings when the sender stopped waiting, or never given to it (0 unless
-    /// the interface went away or stopped sending).
-    pub uncompleted: u64,
-}
-
-/// What the receiving side saw.
-#[derive(Debug, Clone)]
-pub struct RxResult {
-    /// Per flow.
-    pub flows: Vec<FlowRx>,
-    /// First arrival per flow, ns.
-    pub first_ns: Vec<Option<u64>>,
-    /// Last arrival per flow, ns.
-    pub last_ns: Vec<u64>,
-    /// Second arrival per flow, ns (packet-pair dispersion).
-    pub second_ns: Vec<Option<u64>>,
-    /// Bytes received per interval.
-    pub series: Series,
-    /// Frames without our stamp (or with an unknown flow id).
-    pub foreign: u64,
-    /// UMEM ledger balanced at the end.
-    pub balanced: bool,
-}
-
-/// A finished interval, sent by the receiver while running.
-#[derive(Debug, Clone)]
-pub struct IntervalEvent {
-    /// Interval index (0 = the first `interval_ns` after the start).
-    pub index: usize,
-    /// Bytes per flow.
-    pub bytes: Vec<u64>,
-    /// Packets per flow.
-    pub packets: Vec<u64>,
-    /// Latency per flow in the interval (if asked for).
-    pub latency: Option<Vec<Histogram<u64>>>,
-}
-
-/// Everything the engine measured.
-#[derive(Debug, Clone)]
-pub struct Outcome {
-    /// Sending side.
-    pub tx: TxResult,
-    /// Receiving side.
-    pub rx: RxResult,
-    /// Start of the schedule, ns on the shared clock.
-    pub start_ns: u64,
-}
-
-/// Shared clock and run control.
-#[derive(Debug)]
-struct Shared {
-    base: Instant,
-    start_ns: AtomicU64,
-    go: AtomicBool,
-    stop: Arc<AtomicBool>,
-}
-
-impl Shared {
-    #[inline]
-    fn now(&self) -> u64 {
-        self.base.elapsed().as_nanos() as u64
-    }
-}
-
-fn pin(cores: &[usize], i: usize) -> Result<(), String> {
-    if let Some(&c) = cores.get(i).or(cores.first()) {
-        if !core_affinity::set_for_current(core_affinity::CoreId { id: c }) {
-            return Err(format!("could not pin thread {i} to core {c}"));
-        }
-    }
-    // Sleep precisely: timers fire on time, not up to 50 µs later.
-    let _ = nix::sys::prctl::set_timerslack(1);
-    Ok(())
-}
 
 /// Opens the port from a thread that stays in the port's namespace for the
 /// rest of its life: the XDP program is detached (by ifindex, over netlink)
@@ -192,135 +33,12 @@ fn open(port: &PortSpec, p: &XskParams) -> Result<Xsk, String> {
         .map_err(|e| format!("{}: {:#}", port.iface, anyhow::Error::from(e)))
 }
 
-/// Sleeps or spins until `until` (ns on the shared clock): sleeps when more
-/// than `spin_ns` away, spins for the rest.
-fn wait_until(sh: &Shared, until: u64, max_wait: u64, spin_ns: u64) {
-    let now = sh.now();
-    let until = until.min(now + max_wait);
-    if until <= now {
-        return;
-    }
-    if until - now > spin_ns {
-        std::thread::sleep(Duration::from_nanos(until - now - spin_ns));
-    }
-    while sh.now() < until {
-        std::hint::spin_loop();
-    }
-}
-
 struct TxState {
     pacer: Pacer,
     templates: Vec<Template>,
     res: TxResult,
     out: Vec<u32>,
     done: bool,
-}
-
-/// The receiving side's state, shared by the AF_XDP engine and socket mode.
-pub(crate) struct RxState {
-    pub(crate) res: RxResult,
-    pub(crate) interval: Option<Vec<Histogram<u64>>>,
-    pub(crate) reported: usize,
-    pub(crate) events: mpsc::Sender<IntervalEvent>,
-    pub(crate) last_work: u64,
-}
-
-impl RxState {
-    /// Empty state for `n` flows (per-interval latency histograms if asked).
-    pub(crate) fn new(
-        n: usize,
-        interval_ns: u64,
-        histograms: bool,
-        events: mpsc::Sender<IntervalEvent>,
-    ) -> RxState {
-        RxState {
-            res: RxResult {
-                flows: (0..n).map(|_| FlowRx::new()).collect(),
-                first_ns: vec![None; n],
-                last_ns: vec![0; n],
-                second_ns: vec![None; n],
-                series: Series::new(n, interval_ns, 0),
-                foreign: 0,
-                balanced: false,
-            },
-            interval: histograms.then(|| (0..n).map(|_| rx_hist()).collect()),
-            reported: 0,
-            events,
-            last_work: 0,
-        }
-    }
-
-    /// Counts a stamped packet of flow `f` (`len` frame bytes) read at `rx_ns`.
-    #[inline]
-    pub(crate) fn count(&mut self, s: &Stamp, len: u64, rx_ns: u64) {
-        let f = s.flow as usize;
-        let r = &mut self.res;
-        r.flows[f].record(s.seq, len as u32, s.tx_ns, rx_ns);
-        if r.first_ns[f].is_none() {
-            r.first_ns[f] = Some(rx_ns);
-        } else if r.second_ns[f].is_none() {
-            r.second_ns[f] = Some(rx_ns);
-        }
-        r.last_ns[f] = rx_ns;
-        r.series.record(f, len, rx_ns);
-        if let Some(h) = self.interval.as_mut() {
-            let _ = h[f].record(rx_ns.saturating_sub(s.tx_ns).max(LATENCY_MIN_NS));
-        }
-    }
-
-    /// Sends interval events for every interval that ended before `now`, or
-    /// up to `upto_end`.
-    pub(crate) fn flush(&mut self, start: u64, interval: u64, now: u64, upto_end: Option<usize>) {
-        flush_intervals(self, start, interval, now, upto_end);
-    }
-}
-
-pub(crate) fn rx_hist() -> Histogram<u64> {
-    Histogram::new_with_bounds(LATENCY_MIN_NS, LATENCY_MAX_NS, 3).expect("static bounds")
-}
-
-/// Sends interval events for every interval that ended before `now`.
-/// Intervals of the run: up to its end, or up to a stop (Ctrl-C).
-pub fn interval_cap(run_ns: u64, start: u64, stopped_at: Option<u64>, interval: u64) -> usize {
-    let len = stopped_at.map_or(run_ns, |s| s.saturating_sub(start).min(run_ns));
-    len.div_ceil(interval.max(1)) as usize
-}
-
-fn flush_intervals(rx: &mut RxState, start: u64, interval: u64, now: u64, upto_end: Option<usize>) {
-    let done = match upto_end {
-        Some(n) => n,
-        None => (now.saturating_sub(start) / interval) as usize,
-    };
-    while rx.reported < done {
-        let i = rx.reported;
-        let nflows = rx.res.flows.len();
-        let bytes = rx
-            .res
-            .series
-            .bytes(i)
-            .map_or(vec![0; nflows], <[u64]>::to_vec);
-        let packets = rx
-            .res
-            .series
-            .packets(i)
-            .map_or(vec![0; nflows], <[u64]>::to_vec);
-        let latency = rx.interval.as_mut().map(|v| {
-            v.iter_mut()
-                .map(|h| {
-                    let c = h.clone();
-                    h.reset();
-                    c
-                })
-                .collect()
-        });
-        let _ = rx.events.send(IntervalEvent {
-            index: i,
-            bytes,
-            packets,
-            latency,
-        });
-        rx.reported += 1;
-    }
 }
 
 /// How long, once the run and its drain are over, a sender waits for the
@@ -341,10 +59,7 @@ fn port_loop(
     let mut got: Vec<u32> = Vec::with_capacity(batch);
     let fill = (cfg.xsk.ring_size as usize).min(xsk.total_frames() / 2);
     xsk.refill(0, fill, &mut scratch_v);
-    while !sh.go.load(Ordering::Acquire) {
-        std::hint::spin_loop();
-    }
-    let start = sh.start_ns.load(Ordering::Acquire);
+    let start = sh.wait_go();
     let end = start + cfg.run_ns;
     let listen_end = end + cfg.drain_ns;
     let interval = cfg.interval_ns.max(1);
@@ -455,7 +170,7 @@ fn port_loop(
         if let Some(r) = rx.as_deref_mut() {
             let cap = interval_cap(cfg.run_ns, start, stopping_at, interval);
             let elapsed = (now.saturating_sub(start) / interval) as usize;
-            flush_intervals(r, start, interval, now, Some(elapsed.min(cap)));
+            r.flush(start, interval, now, Some(elapsed.min(cap)));
         }
         // Done?
         let tx_done = tx
@@ -513,7 +228,7 @@ fn port_loop(
                 break;
             }
             let _ = xsk.kick(0);
-            std::thread::sleep(Duration::from_micros(500));
+            std::thread::sleep(std::time::Duration::from_micros(500));
         }
         t.res.uncompleted = unsent + xsk.ledger().in_tx;
         t.res.balanced = xsk.balanced(0);
@@ -521,7 +236,7 @@ fn port_loop(
     if let Some(r) = rx {
         // Interval events cover the run (late arrivals stay in the series).
         let n = interval_cap(cfg.run_ns, start, stopping_at, interval);
-        flush_intervals(r, start, interval, sh.now(), Some(n.max(r.reported)));
+        r.flush(start, interval, sh.now(), Some(n.max(r.reported)));
         r.res.balanced = xsk.balanced(0);
     }
 }
@@ -535,12 +250,7 @@ pub fn run(
     events: mpsc::Sender<IntervalEvent>,
 ) -> anyhow::Result<Outcome> {
     let n = cfg.flows.len();
-    let sh = Arc::new(Shared {
-        base: Instant::now(),
-        start_ns: AtomicU64::new(0),
-        go: AtomicBool::new(false),
-        stop,
-    });
+    let sh = Arc::new(Shared::new(stop));
     let mk_tx = || TxState {
         pacer: Pacer::new(&cfg.flows, cfg.run_ns),
         templates: cfg.templates.clone(),
@@ -625,16 +335,14 @@ pub fn run(
         }
         if !errors.is_empty() {
             sh.stop.store(true, Ordering::Relaxed);
-            sh.start_ns.store(sh.now(), Ordering::Release);
-            sh.go.store(true, Ordering::Release);
+            sh.go_at(sh.now());
             for h in handles {
                 let _ = h.join();
             }
             anyhow::bail!("{}", errors.join("; "));
         }
         // Both ports are up: start 1 ms from now, together.
-        sh.start_ns.store(sh.now() + 1_000_000, Ordering::Release);
-        sh.go.store(true, Ordering::Release);
+        sh.go_at(sh.now() + 1_000_000);
         let mut txr = None;
         let mut rxr = None;
         for h in handles {
@@ -651,7 +359,7 @@ pub fn run(
                 Err(_) => anyhow::bail!("a port thread panicked"),
             }
         }
-        let start_ns = sh.start_ns.load(Ordering::Acquire);
+        let start_ns = sh.start_ns();
         let (Some(tx), Some(rx)) = (txr, rxr) else {
             anyhow::bail!("missing results");
         };

@@ -1,6 +1,6 @@
 //! `--mode socket`: the same flows over ordinary kernel UDP sockets, sent
 //! with sendmmsg(2) and received with recvmmsg(2). No AF_XDP is needed, and
-//! the figures (same pacer, stamp, accounting and reports as [`crate::run`])
+//! the figures (same pacer, stamp, accounting and reports as [`super::xdp`])
 //! show what the kernel's socket path does to rate, loss and latency.
 //!
 //! The kernel builds the headers: a flow's UDP payload is its frame size
@@ -15,18 +15,16 @@
 //! Before the start the sender sends one empty datagram to resolve the
 //! destination's neighbour entry; the receiver ignores empty datagrams.
 
-use crate::app;
-use crate::cli::SendArgs;
-use crate::frame::HEADER_LEN;
-use crate::pace::Pacer;
-use crate::run::{
-    EngineConfig, FlowTx, IntervalEvent, Outcome, PortSpec, RxResult, RxState, TxResult,
+use super::{
+    pin, wait_until, EngineConfig, FlowTx, IntervalEvent, Outcome, PortSpec, RxResult, RxState,
+    Shared, TxResult,
 };
-use crate::series::Series;
-use crate::spec::Flow;
-use crate::stamp::{Stamp, STAMP_LEN};
-use crate::track::LATENCY_MAX_NS;
-use hdrhistogram::Histogram;
+use crate::measure::series::Series;
+use crate::packet::frame::HEADER_LEN;
+use crate::packet::payload::{build_payload, parse_payload, payload_len};
+use crate::packet::stamp::{Stamp, STAMP_LEN};
+use crate::traffic::pace::Pacer;
+use crate::traffic::spec::Flow;
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{
@@ -38,9 +36,9 @@ use std::ffi::OsString;
 use std::io::{IoSlice, IoSliceMut};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use xsk::netns;
 
 /// Most sockets on either side (one per distinct dport, or per distinct
@@ -100,81 +98,6 @@ pub fn rx_ports(flows: &[Flow]) -> anyhow::Result<Vec<u16>> {
         );
     }
     Ok(ports)
-}
-
-/// A flow's UDP payload length: its frame size minus the Ethernet, IPv4 and
-/// UDP headers (the kernel adds those).
-pub fn payload_len(f: &Flow) -> usize {
-    (f.size as usize).saturating_sub(HEADER_LEN).max(STAMP_LEN)
-}
-
-/// Writes a payload of `len` bytes into `buf`: the stamp, then zeros.
-/// Returns the payload, or `None` if `buf` is too short or `len` cannot hold
-/// a stamp.
-pub fn build_payload<'b>(buf: &'b mut [u8], len: usize, stamp: &Stamp) -> Option<&'b [u8]> {
-    let p = buf.get_mut(..len)?;
-    stamp.write(p).ok()?;
-    p[STAMP_LEN..].fill(0);
-    Some(p)
-}
-
-/// The stamp of a received payload if it is one of ours for one of
-/// `flows` flows.
-pub fn parse_payload(payload: &[u8], flows: usize) -> Option<Stamp> {
-    Stamp::read(payload)
-        .ok()
-        .filter(|s| (s.flow as usize) < flows)
-}
-
-/// Sends and measures the flows with kernel UDP sockets.
-pub fn send(a: &SendArgs, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
-    if a.port.rx_iface.is_none() {
-        anyhow::bail!(
-            "--mode socket needs --rx-iface (and --rx-netns if it is in another namespace): \
-             kernel sockets cannot reflect, the receiver binds UDP sockets on that port's IPv4 address"
-        );
-    }
-    let plan = crate::cli::plan(a)?;
-    let cfg = &plan.engine;
-    let Some(rxp) = cfg.rx.as_ref() else {
-        anyhow::bail!("--mode socket needs --rx-iface");
-    };
-    tx_groups(&cfg.flows)?;
-    rx_ports(&cfg.flows)?;
-    let src = address(&cfg.tx, a.port.src_ip, "--src-ip")?;
-    let dst = address(rxp, a.port.dst_ip, "--dst-ip")?;
-    if cfg.tx.netns == rxp.netns {
-        eprintln!(
-            "xdpgen: warning: both ports are in the same network namespace; the kernel may deliver \
-             {src} -> {dst} locally instead of through the interfaces (use --netns/--rx-netns)"
-        );
-    }
-    app::measure(a, &plan, "socket", stop, move |cfg, stop, events| {
-        run(cfg, src, dst, stop, events)
-    })
-}
-
-/// The IPv4 address of a port: `given`, else the interface's first.
-fn address(port: &PortSpec, given: Option<Ipv4Addr>, flag: &str) -> anyhow::Result<Ipv4Addr> {
-    if let Some(ip) = given {
-        return Ok(ip);
-    }
-    let info = crate::cli::iface_info(&port.iface, port.netns.as_deref())?;
-    info.ipv4.ok_or_else(|| {
-        let ns = port
-            .netns
-            .as_deref()
-            .map_or(String::new(), |n| format!(" in network namespace {n:?}"));
-        let ip = port
-            .netns
-            .as_deref()
-            .map_or("ip".to_string(), |n| format!("ip -n {n}"));
-        anyhow::anyhow!(
-            "--mode socket: interface {:?}{ns} has no IPv4 address; add one (`{ip} addr add ADDR/LEN dev {}`) or give {flag}",
-            port.iface,
-            port.iface
-        )
-    })
 }
 
 fn where_(port: &PortSpec) -> String {
@@ -277,80 +200,12 @@ fn open_rx(port: &PortSpec, dst: Ipv4Addr, dports: &[u16]) -> Result<Vec<OwnedFd
     .map_err(|e| e.to_string())?
 }
 
-/// Shared clock and run control.
-#[derive(Debug)]
-struct Shared {
-    base: Instant,
-    start_ns: AtomicU64,
-    go: AtomicBool,
-    stop: Arc<AtomicBool>,
-    /// A thread failed: everyone ends now.
-    abort: AtomicBool,
-}
-
-impl Shared {
-    #[inline]
-    fn now(&self) -> u64 {
-        self.base.elapsed().as_nanos() as u64
-    }
-
-    fn aborted(&self) -> bool {
-        self.abort.load(Ordering::Relaxed)
-    }
-}
-
-fn pin(cores: &[usize], i: usize) -> Result<(), String> {
-    if let Some(&c) = cores.get(i).or(cores.first()) {
-        if !core_affinity::set_for_current(core_affinity::CoreId { id: c }) {
-            return Err(format!("could not pin thread {i} to core {c}"));
-        }
-    }
-    // Sleep precisely: timers fire on time, not up to 50 µs later.
-    let _ = nix::sys::prctl::set_timerslack(1);
-    Ok(())
-}
-
-/// Sleeps or spins until `until` (ns on the shared clock), at most
-/// `max_wait`: sleeps while more than `spin_ns` away, spins for the rest.
-fn wait_until(sh: &Shared, until: u64, max_wait: u64, spin_ns: u64) {
-    let now = sh.now();
-    let until = until.min(now + max_wait);
-    if until <= now {
-        return;
-    }
-    if until - now > spin_ns {
-        std::thread::sleep(Duration::from_nanos(until - now - spin_ns));
-    }
-    while sh.now() < until {
-        std::hint::spin_loop();
-    }
-}
-
-fn wait_go(sh: &Shared) -> u64 {
-    while !sh.go.load(Ordering::Acquire) {
-        std::hint::spin_loop();
-    }
-    sh.start_ns.load(Ordering::Acquire)
-}
-
 /// A frame given by the pacer and not sent yet.
 #[derive(Debug, Clone, Copy)]
 struct Pending {
     flow: u32,
     seq: u64,
     due: u64,
-}
-
-fn new_flow_tx() -> FlowTx {
-    let h = || Histogram::new_with_bounds(1, LATENCY_MAX_NS, 3).expect("static bounds");
-    FlowTx {
-        packets: 0,
-        bytes: 0,
-        first_ns: None,
-        last_ns: 0,
-        idt: h(),
-        lateness: h(),
-    }
 }
 
 /// The sending thread's loop: paces the flows, sends what is due in batches
@@ -380,14 +235,14 @@ fn sender(
     let no_cmsgs: [ControlMessage; 0] = [];
     let interval = cfg.interval_ns.max(1);
     let mut res = TxResult {
-        flows: (0..n).map(|_| new_flow_tx()).collect(),
+        flows: (0..n).map(|_| FlowTx::new()).collect(),
         series: Series::new(n, interval, 0),
         stalls: 0,
         balanced: true,
         received_other: 0,
         uncompleted: 0,
     };
-    let start = wait_go(sh);
+    let start = sh.wait_go();
     res.series = Series::new(n, interval, start);
     loop {
         if sh.stop.load(Ordering::Relaxed) || sh.aborted() {
@@ -550,7 +405,7 @@ fn receiver(
         .map(|s| PollFd::new(s.as_fd(), PollFlags::POLLIN))
         .collect();
     let interval = cfg.interval_ns.max(1);
-    let start = wait_go(sh);
+    let start = sh.wait_go();
     let end = start + cfg.run_ns;
     let listen_end = end + cfg.drain_ns;
     st.res.series = Series::new(n, interval, start);
@@ -566,7 +421,7 @@ fn receiver(
         if now >= listen_end || stopping_at.is_some_and(|s| now >= s + cfg.drain_ns) {
             break;
         }
-        let cap = crate::run::interval_cap(cfg.run_ns, start, stopping_at, interval);
+        let cap = super::interval_cap(cfg.run_ns, start, stopping_at, interval);
         let elapsed = (now.saturating_sub(start) / interval) as usize;
         st.flush(start, interval, now, Some(elapsed.min(cap)));
         match poll(&mut fds, PollTimeout::from(1u8)) {
@@ -611,14 +466,14 @@ fn receiver(
         }
     }
     // Interval events cover the run (late arrivals stay in the series).
-    let last = crate::run::interval_cap(cfg.run_ns, start, stopping_at, interval);
+    let last = super::interval_cap(cfg.run_ns, start, stopping_at, interval);
     st.flush(start, interval, sh.now(), Some(last.max(st.reported)));
     Ok(())
 }
 
 /// Runs the flows over kernel UDP sockets from `src` (in `cfg.tx`'s
 /// namespace) to `dst` (in `cfg.rx`'s): the socket counterpart of
-/// [`crate::run::run`], with the same results.
+/// [`super::xdp::run`], with the same results.
 pub fn run(
     cfg: &EngineConfig,
     src: Ipv4Addr,
@@ -632,13 +487,7 @@ pub fn run(
     let groups = tx_groups(&cfg.flows)?;
     let dports = rx_ports(&cfg.flows)?;
     let n = cfg.flows.len();
-    let sh = Shared {
-        base: Instant::now(),
-        start_ns: AtomicU64::new(0),
-        go: AtomicBool::new(false),
-        stop,
-        abort: AtomicBool::new(false),
-    };
+    let sh = Shared::new(stop);
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
     std::thread::scope(|s| -> anyhow::Result<Outcome> {
         let (sh1, ready1, groups1, first_dport) =
@@ -696,15 +545,13 @@ pub fn run(
         }
         if !errors.is_empty() {
             sh.abort.store(true, Ordering::Relaxed);
-            sh.start_ns.store(sh.now(), Ordering::Release);
-            sh.go.store(true, Ordering::Release);
+            sh.go_at(sh.now());
             let _ = htx.join();
             let _ = hrx.join();
             anyhow::bail!("{}", errors.join("; "));
         }
         // Both sides are up: start 1 ms from now, together.
-        sh.start_ns.store(sh.now() + 1_000_000, Ordering::Release);
-        sh.go.store(true, Ordering::Release);
+        sh.go_at(sh.now() + 1_000_000);
         let tx = htx.join();
         let rx = hrx.join();
         let tx = tx
@@ -716,7 +563,7 @@ pub fn run(
         Ok(Outcome {
             tx,
             rx,
-            start_ns: sh.start_ns.load(Ordering::Acquire),
+            start_ns: sh.start_ns(),
         })
     })
 }
@@ -724,7 +571,7 @@ pub fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::parse_flow;
+    use crate::traffic::spec::parse_flow;
 
     fn flow(s: &str, i: usize) -> Flow {
         parse_flow(s, i, 1792).expect("valid flow")
@@ -763,38 +610,6 @@ mod tests {
         }
         let e = tx_groups(&by_sport).expect_err("1025 sports").to_string();
         assert!(e.contains("too many sockets"), "{e}");
-    }
-
-    #[test]
-    fn payloads_carry_the_stamp_and_the_frame_size() {
-        let f = flow("size=60", 0);
-        assert_eq!(
-            payload_len(&f),
-            STAMP_LEN,
-            "a minimum frame is just the stamp"
-        );
-        assert_eq!(payload_len(&flow("size=1500", 0)), 1458);
-        let s = Stamp {
-            flow: 1,
-            seq: 77,
-            tx_ns: 123_456_789,
-        };
-        let mut buf = vec![0xa5u8; 2048];
-        let p = build_payload(&mut buf, 1458, &s).expect("fits");
-        assert_eq!(p.len(), 1458);
-        assert!(p[STAMP_LEN..].iter().all(|&b| b == 0), "zero padding");
-        assert_eq!(parse_payload(p, 2), Some(s));
-        assert_eq!(parse_payload(p, 1), None, "flow id 1 of one flow");
-        assert_eq!(parse_payload(&p[..10], 2), None, "short");
-        assert_eq!(parse_payload(&[0u8; 40], 2), None, "not our magic");
-        assert!(
-            build_payload(&mut buf, 4096, &s).is_none(),
-            "buffer too short"
-        );
-        assert!(
-            build_payload(&mut buf, 10, &s).is_none(),
-            "no room for the stamp"
-        );
     }
 
     #[test]

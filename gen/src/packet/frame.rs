@@ -7,12 +7,17 @@
 //! sockets that read the stamp, and in socket mode the kernel builds the
 //! frames itself.
 
-use crate::spec::Flow;
-use crate::stamp::{Stamp, StampError, STAMP_LEN};
+use super::stamp::{Stamp, StampError, STAMP_LEN};
+use crate::traffic::spec::Flow;
+use sched::wire::{
+    self, ethertype, ip_protocol, EthernetFrame, EthernetRepr, Ipv4Packet, Ipv4Repr, UdpPacket,
+    UdpRepr, VlanTags,
+};
 use std::net::Ipv4Addr;
 
 /// Ethernet + IPv4 + UDP header bytes.
-pub const HEADER_LEN: usize = 14 + 20 + 8;
+pub const HEADER_LEN: usize =
+    wire::ethernet::HEADER_LEN + wire::ipv4::HEADER_LEN + wire::udp::HEADER_LEN;
 
 /// Addresses common to all flows of a port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,41 +41,42 @@ pub struct Template {
     pub len: u32,
 }
 
-fn checksum(words: &[u8]) -> u16 {
-    let mut sum: u32 = 0;
-    for c in words.chunks(2) {
-        let w = u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]);
-        sum += w as u32;
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}
-
 impl Template {
-    /// The template of `flow` between `ep`.
+    /// The template of `flow` between `ep`, written with `sched::wire`'s
+    /// reprs (the IPv4 checksum by its emitter).
     pub fn new(flow: &Flow, ep: &Endpoints) -> Template {
         let mut h = [0u8; HEADER_LEN];
-        h[0..6].copy_from_slice(&ep.dst_mac);
-        h[6..12].copy_from_slice(&ep.src_mac);
-        h[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
-        let ip_len = (flow.size as usize - 14) as u16;
-        let ip = &mut h[14..34];
-        ip[0] = 0x45;
-        ip[1] = flow.dscp << 2;
-        ip[2..4].copy_from_slice(&ip_len.to_be_bytes());
-        ip[6] = 0x40; // DF
-        ip[8] = 64; // TTL
-        ip[9] = 17; // UDP
-        ip[12..16].copy_from_slice(&ep.src_ip.octets());
-        ip[16..20].copy_from_slice(&ep.dst_ip.octets());
-        let c = checksum(ip);
-        ip[10..12].copy_from_slice(&c.to_be_bytes());
-        let udp = &mut h[34..42];
-        udp[0..2].copy_from_slice(&flow.sport.to_be_bytes());
-        udp[2..4].copy_from_slice(&flow.dport.to_be_bytes());
-        udp[4..6].copy_from_slice(&(ip_len - 20).to_be_bytes());
+        let (eth, rest) = h.split_at_mut(wire::ethernet::HEADER_LEN);
+        let (ip, udp) = rest.split_at_mut(wire::ipv4::HEADER_LEN);
+        let udp_len = flow.size as usize - HEADER_LEN;
+        EthernetRepr {
+            src: ep.src_mac,
+            dst: ep.dst_mac,
+            vlans: VlanTags::None,
+            ethertype: ethertype::IPV4,
+        }
+        .emit(&mut EthernetFrame::new_unchecked(eth));
+        Ipv4Repr {
+            src_addr: ep.src_ip,
+            dst_addr: ep.dst_ip,
+            protocol: ip_protocol::UDP,
+            payload_len: wire::udp::HEADER_LEN + udp_len,
+            ttl: 64,
+            dscp: flow.dscp,
+            ecn: 0,
+            ident: 0,
+            dont_frag: true,
+            more_frags: false,
+            frag_offset: 0,
+        }
+        .emit(&mut Ipv4Packet::new_unchecked(ip));
+        // Checksum 0: not computed (allowed for IPv4).
+        UdpRepr {
+            src_port: flow.sport,
+            dst_port: flow.dport,
+            payload_len: udp_len,
+        }
+        .emit(&mut UdpPacket::new_unchecked(udp));
         Template {
             header: h,
             len: flow.size,
@@ -137,7 +143,7 @@ pub fn format_mac(m: &[u8; 6]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::parse_flow;
+    use crate::traffic::spec::parse_flow;
     use pnet_packet::ethernet::EthernetPacket;
     use pnet_packet::ipv4::{checksum as pnet_ipv4_checksum, Ipv4Packet};
     use pnet_packet::udp::UdpPacket;
