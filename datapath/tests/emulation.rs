@@ -8,6 +8,7 @@ mod common;
 use common::*;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
+use testbed::repo;
 
 /// dummynet's classic `pipe 1 config bw 10Mbit/s delay 100ms` with the
 /// default queue (50 packets), carrying 8 Mbit/s of UDP: the link keeps

@@ -11,12 +11,9 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
+use testbed::Testbed;
 
 const XDPGEN: &str = env!("CARGO_BIN_EXE_xdpgen");
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 /// xdpsched, built by the same `cargo test` (the datapath package's binary,
 /// next to this test's own target directory).
@@ -34,42 +31,6 @@ fn xdpsched() -> PathBuf {
         p.display()
     );
     p
-}
-
-static TESTBED: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-struct Testbed {
-    _turn: std::sync::MutexGuard<'static, ()>,
-}
-
-impl Testbed {
-    fn up(mode: &str) -> Testbed {
-        let turn = TESTBED.lock().unwrap_or_else(|e| e.into_inner());
-        assert!(
-            Command::new("id")
-                .arg("-u")
-                .output()
-                .map(|o| o.stdout == b"0\n")
-                .unwrap_or(false),
-            "the xdpgen end-to-end tests need root (network namespaces, XDP programs)"
-        );
-        let st = Command::new("bash")
-            .arg(repo().join("scripts/testbed.sh"))
-            .args(["up", mode])
-            .status()
-            .expect("run testbed.sh");
-        assert!(st.success(), "testbed.sh up {mode} failed");
-        Testbed { _turn: turn }
-    }
-}
-
-impl Drop for Testbed {
-    fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(repo().join("scripts/testbed.sh"))
-            .arg("down")
-            .status();
-    }
 }
 
 /// xdpsched in the DUT namespace, killed on drop.
@@ -94,18 +55,8 @@ impl Dut {
 
 impl Drop for Dut {
     fn drop(&mut self) {
-        if let Some(mut c) = self.0.take() {
-            let _ = Command::new("kill")
-                .args(["-INT", &c.id().to_string()])
-                .status();
-            for _ in 0..50 {
-                if matches!(c.try_wait(), Ok(Some(_))) {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
+        if let Some(c) = self.0.take() {
+            testbed::interrupt(c, Duration::from_secs(5));
         }
     }
 }
@@ -119,24 +70,13 @@ fn tmpdir(name: &str) -> PathBuf {
 
 /// Runs xdpgen with a 60 s safety limit; returns its output.
 fn xdpgen(args: &[&str]) -> Output {
-    let mut child = Command::new(XDPGEN)
+    let child = Command::new(XDPGEN)
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start xdpgen");
-    let t0 = std::time::Instant::now();
-    loop {
-        if let Ok(Some(_)) = child.try_wait() {
-            break;
-        }
-        if t0.elapsed() > Duration::from_secs(60) {
-            let _ = child.kill();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.wait_with_output().expect("xdpgen output")
+    testbed::bounded(child, Duration::from_secs(60))
 }
 
 const DIRECT: [&str; 8] = [

@@ -1,71 +1,15 @@
-//! What the end-to-end tests share: the netns testbed (scripts/testbed.sh),
-//! xdpsched in the DUT namespace, commands in a namespace, iperf3.
+//! What xdpsched's end-to-end tests share: xdpsched in the DUT namespace,
+//! iperf3 and ping between the endpoints, the stats JSON. The testbed
+//! itself, commands in a namespace and the path check come from the
+//! `testbed` crate, which xdpgen's tests use too.
 #![allow(dead_code)] // each test binary uses a part of it
 
 use std::process::{Child, Command, Stdio};
 use std::thread::sleep;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+pub use testbed::{ns, wait_for_path, Testbed};
 
 pub const XDPSCHED: &str = env!("CARGO_BIN_EXE_xdpsched");
-
-pub fn repo() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// Tests share the namespace names, so they take turns.
-pub static TESTBED: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-/// The testbed for the duration of a test; `Drop` tears it down.
-pub struct Testbed {
-    _turn: std::sync::MutexGuard<'static, ()>,
-}
-
-impl Testbed {
-    pub fn up(mode: &str) -> Testbed {
-        Testbed::up_with(mode, 1)
-    }
-
-    /// The testbed with `queues` RX/TX queues per veth.
-    pub fn up_with(mode: &str, queues: u32) -> Testbed {
-        Testbed::up_env(mode, &[("XS_QUEUES", &queues.to_string())])
-    }
-
-    /// The testbed with GRO on at the endpoints (the kernel's default is off).
-    pub fn up_gro(mode: &str) -> Testbed {
-        Testbed::up_env(mode, &[("XS_GRO", "on")])
-    }
-
-    /// The testbed with testbed.sh's environment settings `env`.
-    pub fn up_env(mode: &str, env: &[(&str, &str)]) -> Testbed {
-        // A panicking test poisons the lock; the next one still gets its turn.
-        let turn = TESTBED.lock().unwrap_or_else(|e| e.into_inner());
-        assert!(
-            Command::new("id")
-                .arg("-u")
-                .output()
-                .map(|o| o.stdout == b"0\n")
-                .unwrap_or(false),
-            "the AF_XDP end-to-end tests need root (network namespaces, XDP programs)"
-        );
-        let st = Command::new("bash")
-            .arg(repo().join("scripts/testbed.sh"))
-            .args(["up", mode])
-            .envs(env.iter().copied())
-            .status()
-            .expect("run testbed.sh");
-        assert!(st.success(), "testbed.sh up {mode} failed");
-        Testbed { _turn: turn }
-    }
-}
-
-impl Drop for Testbed {
-    fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(repo().join("scripts/testbed.sh"))
-            .arg("down")
-            .status();
-    }
-}
 
 /// xdpsched in the DUT namespace; killed on drop if still running.
 pub struct Xdpsched(pub Option<Child>);
@@ -143,11 +87,7 @@ impl Xdpsched {
     /// Sends `sig` (e.g. "HUP") to it.
     pub fn signal(&self, sig: &str) {
         let pid = self.0.as_ref().expect("running").id();
-        let st = Command::new("kill")
-            .args([&format!("-{sig}"), &pid.to_string()])
-            .status()
-            .expect("kill");
-        assert!(st.success(), "kill -{sig} {pid}");
+        assert!(testbed::signal(pid, sig), "kill -{sig} {pid}");
     }
 
     /// True while the process runs.
@@ -180,14 +120,6 @@ impl Drop for Xdpsched {
     }
 }
 
-pub fn ns(ns: &str, cmd: &[&str]) -> std::process::Output {
-    Command::new("ip")
-        .args(["netns", "exec", ns])
-        .args(cmd)
-        .output()
-        .expect("ip netns exec")
-}
-
 /// xdpsched bridging dutA and dutB with `extra` arguments, once a ping
 /// crosses it.
 pub fn start_bridge(extra: &[&str]) -> Xdpsched {
@@ -204,21 +136,6 @@ pub fn start_bridge_for(extra: &[&str], limit: &str) -> Xdpsched {
         "no path across the bridge"
     );
     x
-}
-
-/// Pings until one succeeds (the sockets take a moment to bind), bounded.
-pub fn wait_for_path(from: &str, to: &str) -> bool {
-    let t0 = Instant::now();
-    while t0.elapsed() < Duration::from_secs(10) {
-        if ns(from, &["ping", "-c", "1", "-W", "1", to])
-            .status
-            .success()
-        {
-            return true;
-        }
-        sleep(Duration::from_millis(200));
-    }
-    false
 }
 
 pub fn xdp_attached(ns_name: &str, dev: &str) -> bool {
