@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The test command (README, .ci/run): installs what a fresh Debian machine
-# lacks, then runs the format check, clippy with warnings as errors, and every
-# test in the workspace (release mode: the fairness simulations are long;
-# the sched library once more in debug mode, where integer overflow panics).
+# lacks, then runs the format check, clippy and rustdoc with warnings as
+# errors, and every test in the workspace (release mode: the fairness
+# simulations are long; the sched library once more in debug mode, where
+# integer overflow panics).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/setup.sh
@@ -13,6 +14,8 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets -- -D warnings
+echo "== cargo doc (warnings are errors: the crate docs describe the layout)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 echo "== cargo test -p sched (debug: overflow checks catch arithmetic that a release build wraps through)"
 cargo test -p sched
 echo "== cargo test --release (includes the AF_XDP end-to-end tests on a netns testbed: needs root)"

@@ -1,6 +1,6 @@
 //! A run: the scheduled directions built from the configuration, the UMEM
 //! budget checked, the AF_XDP lanes opened, one worker thread per lane (see
-//! [`crate::lane`]), and at exit every frame home and the counters summed.
+//! `lane`), and at exit every frame home and the counters summed.
 //!
 //! Bridge mode (`--iface A --out B`): frames from A go through the pipes
 //! the configuration gives A→B and out of B; frames from B go through B→A's
@@ -16,7 +16,7 @@
 //! worker, which runs that direction's scheduler (if it is scheduled);
 //! workers whose frames are for another worker's egress
 //! hand the descriptors over through a lock-free queue, and frames return to
-//! the worker whose share of the UMEM they belong to ([`crate::plan`]).
+//! the worker whose share of the UMEM they belong to (`plan`).
 
 use crate::egress::Sched;
 use crate::failopen::{FailOpen, KernelBridge};

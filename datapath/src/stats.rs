@@ -1,5 +1,5 @@
 //! What xdpsched reports: the counters at exit (`--stats-json`, built
-//! from every worker's [`Counts`] and every direction's emulator) and the
+//! from every worker's `Counts` and every direction's emulator) and the
 //! live one-line summary (`--stats-interval`).
 
 use crate::egress::{Egress, Sched};

@@ -1,5 +1,5 @@
 //! ARP (RFC 826). Recognised, never classified further: the fast
-//! [`super::parse`] stops at the EtherType. This view exists for tests, the
+//! [`super::parse()`] stops at the EtherType. This view exists for tests, the
 //! generator and diagnostics.
 //!
 //! ```text

@@ -83,7 +83,7 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     /// IHL >= 5, the header with its options fits, and
     /// `header_len <= total length <= buffer length` (bytes past the total
     /// length, e.g. Ethernet padding, are allowed and ignored). The version
-    /// is not checked here: [`Ipv4Repr::parse`] and [`super::parse`] do.
+    /// is not checked here: [`Ipv4Repr::parse`] and [`super::parse()`] do.
     #[inline(always)]
     pub fn check_len(&self) -> Result<(), ParseError> {
         let have = self.buffer.as_ref().len();

@@ -22,7 +22,7 @@
 use super::{ip_protocol, read_u16, read_u32, write_u16, write_u32, Field, Layer, ParseError};
 use core::net::Ipv6Addr;
 
-/// Most extension headers [`super::parse`] walks before giving up with
+/// Most extension headers [`super::parse()`] walks before giving up with
 /// [`ParseError::TooManyExtensionHeaders`]. RFC 8200 §4.1 allows each
 /// walked kind once, except destination options twice: 5 in a legitimate
 /// packet. 8 leaves room for odd but harmless stacks while bounding the
@@ -97,7 +97,7 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
     /// Checks that the 40-byte header is present and the payload length
     /// fits in the buffer (bytes past it, e.g. Ethernet padding, are allowed
     /// and ignored). The version is not checked here: [`Ipv6Repr::parse`]
-    /// and [`super::parse`] do.
+    /// and [`super::parse()`] do.
     #[inline(always)]
     pub fn check_len(&self) -> Result<(), ParseError> {
         let have = self.buffer.as_ref().len();

@@ -14,10 +14,10 @@
 //! Checksums (incl. the UDP/TCP pseudo-header, and RFC 1624 incremental
 //! updates) are in [`checksum`].
 //!
-//! [`parse`] is the classifier's fast path: one pass over a frame, no
+//! [`parse()`] is the classifier's fast path: one pass over a frame, no
 //! allocation, no panic for any input, filling a flat [`Headers`].
 //!
-//! # What [`parse`] decides
+//! # What [`parse()`] decides
 //!
 //! - **Ethernet II only.** A frame whose EtherType field (after any VLAN
 //!   tags) is below [`ethertype::ETHERNET_II_MIN`] is an IEEE 802.3 frame

@@ -9,7 +9,7 @@
 //! +--------------+--------------+
 //! ```
 //! The length counts header and data. UDP-Lite (RFC 3828) and SCTP put
-//! their ports at the same offsets, which [`super::parse`] relies on.
+//! their ports at the same offsets, which [`super::parse()`] relies on.
 
 use super::{checksum, ip_protocol, read_u16, write_u16, Field, Layer, ParseError};
 use core::net::{Ipv4Addr, Ipv6Addr};
