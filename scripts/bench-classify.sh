@@ -9,9 +9,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib/setup.sh
 ensure_rust
 apt_install valgrind bc
-commit=$(git rev-parse --short HEAD)
-out="bench-results/classify/$(date -u +%Y-%m-%d)-$commit"
-mkdir -p "$out"
+results_dir classify
 cargo build --release -q -p sched --bin classify-bench
 bin=target/release/classify-bench
 {

@@ -19,9 +19,7 @@ ensure_datapath_deps
 apt_install python3
 [ -n "${BASELINE:-}" ] || { echo "BASELINE=path/to/older/xdpsched is needed" >&2; exit 2; }
 cargo build --release -q -p datapath -p gen
-commit=$(git rev-parse --short HEAD)
-out="bench-results/datapath-cpu/$(date -u +%Y-%m-%d)-$commit"
-mkdir -p "$out"
+results_dir datapath-cpu
 {
     bench_env
     echo "label: veth, copy mode, 2 vCPU, NAPI inline"

@@ -12,9 +12,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib/setup.sh
 ensure_rust
 apt_install valgrind bc
-commit=$(git rev-parse --short HEAD)
-out="bench-results/emu/$(date -u +%Y-%m-%d)-$commit"
-mkdir -p "$out"
+results_dir emu
 cargo build --release -q -p sched --bin emu-bench
 bin=target/release/emu-bench
 {

@@ -17,9 +17,7 @@ ensure_rust
 ensure_datapath_deps
 apt_install iperf3 python3
 cargo build --release -q -p gen
-commit=$(git rev-parse --short HEAD)
-out="bench-results/gen/$(date -u +%Y-%m-%d)-$commit"
-mkdir -p "$out"
+results_dir gen
 {
     bench_env
     echo "label: veth, copy mode, 2 vCPU"

@@ -20,9 +20,7 @@ apt_install valgrind bc
 
 quick=0
 [ "${1:-}" = "--quick" ] && quick=1
-commit=$(git rev-parse --short HEAD)
-out="bench-results/sched/$(date -u +%Y-%m-%d)-$commit"
-mkdir -p "$out"
+results_dir sched
 cargo build --release -q -p sched --bin sched-bench
 bin=target/release/sched-bench
 

@@ -54,3 +54,11 @@ bench_env() {
     echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //') x $(nproc)"
     echo "kernel: $(uname -r)"
 }
+
+results_dir() {
+    # results_dir KIND : sets $commit (HEAD, short) and $out, the new
+    # bench-results/KIND/<date>-<commit> directory a benchmark writes to.
+    commit=$(git rev-parse --short HEAD)
+    out="bench-results/$1/$(date -u +%Y-%m-%d)-$commit"
+    mkdir -p "$out"
+}

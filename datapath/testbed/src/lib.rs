@@ -97,19 +97,9 @@ pub fn signal(pid: u32, sig: &str) -> bool {
 
 /// Stops `child` as a user would: SIGINT, up to `grace` to exit, then
 /// SIGKILL. Returns its output.
-pub fn interrupt(mut child: Child, grace: Duration) -> Output {
+pub fn interrupt(child: Child, grace: Duration) -> Output {
     signal(child.id(), "INT");
-    let t0 = Instant::now();
-    while t0.elapsed() < grace {
-        if matches!(child.try_wait(), Ok(Some(_))) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    if matches!(child.try_wait(), Ok(None)) {
-        let _ = child.kill();
-    }
-    child.wait_with_output().expect("wait for the child")
+    bounded(child, grace)
 }
 
 /// Waits for `child` at most `limit` (then kills it); its output.

@@ -210,6 +210,28 @@ impl Shared {
     }
 }
 
+/// Waits until each of an engine's `n` threads (`what`: "a port thread")
+/// has said whether its port is up; the errors of those that failed, joined.
+pub(crate) fn await_ready(
+    ready: &mpsc::Receiver<Result<(), String>>,
+    n: usize,
+    what: &str,
+) -> Result<(), String> {
+    let mut errors = Vec::new();
+    for _ in 0..n {
+        match ready.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => errors.push(e),
+            Err(_) => errors.push(format!("{what} ended before it was ready")),
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("; "))
+    }
+}
+
 /// Pins the calling thread (thread `i` of an engine) to `cores[i]` (or the
 /// first core listed; none: not pinned) and makes its timers precise.
 pub(crate) fn pin(cores: &[usize], i: usize) -> Result<(), String> {

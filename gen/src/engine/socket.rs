@@ -16,8 +16,8 @@
 //! destination's neighbour entry; the receiver ignores empty datagrams.
 
 use super::{
-    pin, wait_until, EngineConfig, FlowTx, IntervalEvent, Outcome, PortSpec, RxResult, RxState,
-    Shared, TxResult,
+    await_ready, pin, wait_until, EngineConfig, FlowTx, IntervalEvent, Outcome, PortSpec, RxResult,
+    RxState, Shared, TxResult,
 };
 use crate::measure::series::Series;
 use crate::packet::frame::HEADER_LEN;
@@ -535,20 +535,12 @@ pub fn run(
             r.map(|()| st.res)
         });
         drop(ready_tx);
-        let mut errors = Vec::new();
-        for _ in 0..2 {
-            match ready_rx.recv() {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => errors.push(e),
-                Err(_) => errors.push("a socket thread ended before it was ready".into()),
-            }
-        }
-        if !errors.is_empty() {
+        if let Err(e) = await_ready(&ready_rx, 2, "a socket thread") {
             sh.abort.store(true, Ordering::Relaxed);
             sh.go_at(sh.now());
             let _ = htx.join();
             let _ = hrx.join();
-            anyhow::bail!("{}", errors.join("; "));
+            anyhow::bail!("{e}");
         }
         // Both sides are up: start 1 ms from now, together.
         sh.go_at(sh.now() + 1_000_000);
@@ -649,21 +641,14 @@ mod tests {
             .expect("a free port")
     }
 
-    #[test]
-    fn a_short_run_over_loopback_loses_nothing() {
-        let (d1, d2, sp) = (free_port(), free_port(), free_port());
-        let flows = vec![
-            flow(&format!("dport={d1},sport={sp},rate=2M,size=200"), 0),
-            flow(
-                &format!("dport={d2},sport={sp},rate=1M,size=1000,dscp=10"),
-                1,
-            ),
-        ];
+    /// Both ports on `lo`: 300 ms runs, 100 ms drain and intervals, with
+    /// per-interval histograms.
+    fn loopback(flows: Vec<Flow>) -> EngineConfig {
         let lo = PortSpec {
             iface: "lo".into(),
             netns: None,
         };
-        let cfg = EngineConfig {
+        EngineConfig {
             tx: lo.clone(),
             rx: Some(lo),
             templates: Vec::new(),
@@ -683,7 +668,20 @@ mod tests {
             cores: Vec::new(),
             interval_histograms: true,
             flows,
-        };
+        }
+    }
+
+    #[test]
+    fn a_short_run_over_loopback_loses_nothing() {
+        let (d1, d2, sp) = (free_port(), free_port(), free_port());
+        let flows = vec![
+            flow(&format!("dport={d1},sport={sp},rate=2M,size=200"), 0),
+            flow(
+                &format!("dport={d2},sport={sp},rate=1M,size=1000,dscp=10"),
+                1,
+            ),
+        ];
+        let cfg = loopback(flows);
         let (etx, erx) = mpsc::channel();
         let lo_ip = Ipv4Addr::LOCALHOST;
         let out =
@@ -714,27 +712,11 @@ mod tests {
                 iface: "xsh-nope0".into(),
                 netns: None,
             },
-            rx: Some(PortSpec {
-                iface: "lo".into(),
-                netns: None,
-            }),
-            templates: Vec::new(),
             run_ns: 10_000_000,
             drain_ns: 0,
             interval_ns: 10_000_000,
-            xsk: xsk::XskParams {
-                frame_size: 2048,
-                frames: 4096,
-                ring_size: 2048,
-                mode: xsk::XdpMode::Auto,
-                queues: 1,
-                no_socket: xsk::NoSocket::Peer,
-            },
-            batch: 16,
-            in_flight: 128,
-            cores: Vec::new(),
             interval_histograms: false,
-            flows: vec![flow(&format!("dport={}", free_port()), 0)],
+            ..loopback(vec![flow(&format!("dport={}", free_port()), 0)])
         };
         let (etx, _erx) = mpsc::channel();
         let e = run(

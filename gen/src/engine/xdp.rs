@@ -8,8 +8,8 @@
 //! (`balanced` in the results), as in xdpsched.
 
 use super::{
-    interval_cap, pin, wait_until, EngineConfig, FlowTx, IntervalEvent, Outcome, PortSpec, RxState,
-    Shared, TxResult,
+    await_ready, interval_cap, pin, wait_until, EngineConfig, FlowTx, IntervalEvent, Outcome,
+    PortSpec, RxState, Shared, TxResult,
 };
 use crate::measure::series::Series;
 use crate::packet::frame::{read_stamp, Template};
@@ -325,21 +325,13 @@ pub fn run(
             }
         }
         drop(ready_tx);
-        let mut errors = Vec::new();
-        for _ in 0..handles.len() {
-            match ready_rx.recv() {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => errors.push(e),
-                Err(_) => errors.push("a port thread ended before it was ready".into()),
-            }
-        }
-        if !errors.is_empty() {
+        if let Err(e) = await_ready(&ready_rx, handles.len(), "a port thread") {
             sh.stop.store(true, Ordering::Relaxed);
             sh.go_at(sh.now());
             for h in handles {
                 let _ = h.join();
             }
-            anyhow::bail!("{}", errors.join("; "));
+            anyhow::bail!("{e}");
         }
         // Both ports are up: start 1 ms from now, together.
         sh.go_at(sh.now() + 1_000_000);
