@@ -1,8 +1,8 @@
 //! Whether the UMEM can hold what the emulated links keep in flight: checked
 //! once at start, before any socket is opened.
 
+use crate::config::RunConfig;
 use crate::plan::{frames_for, ingress, rx_lanes, Plan};
-use crate::run::RunConfig;
 use sched::config::{Config, Direction};
 
 /// Checks that the UMEM can hold what the scheduled directions `dirs` keep

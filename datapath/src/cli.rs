@@ -1,7 +1,7 @@
 //! Command line → [`RunConfig`], validated once with messages that name the
 //! bad value.
 
-use crate::run::RunConfig;
+use crate::config::RunConfig;
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use sched::classify::FlowMask;

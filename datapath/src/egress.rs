@@ -7,11 +7,10 @@
 //! ring when the emulator releases it. Every frame the emulator drops goes
 //! back to the lane's free list here, counted.
 
-use crate::lane::Counts;
+use crate::direction::{Desc, Sched};
+use crate::stats::Counts;
 use sched::classify::FlowKey;
-use sched::config::{Config, Direction};
-use sched::emu::{Cause, Emulator, Host, Verdict};
-use sched::Packet;
+use sched::emu::{Cause, Host, Verdict};
 use xsk::Lane;
 
 /// How often the scheduling worker sweeps its flow tables for idle flows
@@ -20,32 +19,6 @@ const EXPIRE_EVERY_NS: u64 = 1_000_000;
 /// Table slots (and instances) looked at per sweep and flowset: a table of
 /// 65 536 flows is swept in a quarter of a second.
 const EXPIRE_BUDGET: usize = 256;
-
-/// What the scheduler queues: a UMEM frame number and the packet length.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Desc {
-    /// Frame number in the UMEM.
-    pub frame: u32,
-    /// Packet length in bytes.
-    pub len: u32,
-}
-
-impl Packet for Desc {
-    #[inline]
-    fn len(&self) -> u32 {
-        self.len
-    }
-}
-
-/// One scheduled direction: its configuration and emulator, on the worker
-/// that owns the direction's egress port.
-pub(crate) struct Sched {
-    pub dir: Direction,
-    pub cfg: Config,
-    pub emu: Emulator<Desc>,
-    /// Frames inside the emulator.
-    pub queued: usize,
-}
 
 /// What the emulator asks of the worker while a packet moves from a
 /// chained pipe into the next: its key (read from the frame) and, if it is

@@ -7,10 +7,11 @@
 //! and [`Worker::drain`] at exit. The clock is read once per iteration and
 //! again after a non-empty RX batch, and fed to the emulators as `now_ns`.
 
-use crate::egress::{Egress, Sched};
+use crate::config::RunConfig;
+use crate::direction::Sched;
+use crate::egress::Egress;
 use crate::plan::Plan;
-use crate::run::RunConfig;
-use crate::stats::{flow_reports, print_line, FlowReport};
+use crate::stats::{flow_reports, print_line, Counts, FlowReport};
 use crate::wake::Wake;
 use crossbeam_queue::ArrayQueue;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -60,21 +61,6 @@ impl Shared {
             live: (0..plan.lanes).map(|_| Default::default()).collect(),
         })
     }
-}
-
-/// One worker's counters.
-#[derive(Debug, Default)]
-pub(crate) struct Counts {
-    pub rx: [u64; 2],
-    pub tx: [u64; 2],
-    pub dropped: u64,
-    pub passed: u64,
-    /// Most frames in flight on one TX port at once.
-    pub in_flight_max: u64,
-    /// Frames left in the emulators at exit (freed).
-    pub exit_drained: u64,
-    /// Frames received per local port index (with the port's side and queue).
-    pub rx_ports: Vec<(usize, u32, u64)>,
 }
 
 /// One worker's result.
@@ -331,7 +317,11 @@ impl<'a> Worker<'a> {
             && now - self.last_stats >= iv.as_nanos() as u64
         {
             self.last_stats = now;
-            print_line(&self.sh.live, &self.eg);
+            print_line(
+                &self.sh.live,
+                self.eg.sched.iter().flatten(),
+                self.eg.queued(),
+            );
         }
     }
 

@@ -3,8 +3,8 @@
 //! The AF_XDP layer is the `xsk` crate beside it (the project's only
 //! `unsafe`); here the application around it, no `unsafe`:
 //!
-//! - [`cli`] turns the command line into a validated [`run::RunConfig`];
-//! - [`run`] builds the scheduled directions, checks the UMEM budget
+//! - [`cli`] turns the command line into a validated [`config::RunConfig`];
+//! - [`run`] builds the scheduled directions (`direction`), checks the UMEM budget
 //!   (`budget`), opens the lanes and starts one worker per lane (`plan`
 //!   says which does what), and sums up at exit;
 //! - `lane` is a worker: its loop and its steps (rx, inbox, tx, home, idle,
@@ -28,6 +28,8 @@ macro_rules! note {
 
 mod budget;
 pub mod cli;
+pub mod config;
+mod direction;
 mod egress;
 pub mod failopen;
 mod lane;

@@ -2,7 +2,7 @@
 //! port each one owns, and how many UMEM frames the traffic of a side can
 //! hold (the split `xsk::Xsk::open_lanes` makes).
 
-use crate::run::RunConfig;
+use crate::config::RunConfig;
 use sched::config::Direction;
 use xsk::LanePlan;
 

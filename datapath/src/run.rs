@@ -18,51 +18,17 @@
 //! hand the descriptors over through a lock-free queue, and frames return to
 //! the worker whose share of the UMEM they belong to (`plan`).
 
-use crate::egress::Sched;
+use crate::config::RunConfig;
+use crate::direction::{directions, Sched};
 use crate::failopen::{FailOpen, KernelBridge};
 use crate::lane::{LaneOut, Shared, Worker};
 use crate::plan::Plan;
 use crate::stats::{FlowReport, RunStats};
 use anyhow::Context;
 use sched::config::{Config, Direction};
-use sched::emu::Emulator;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
-use xsk::{Clock, Lane, Xsk, XskParams};
-
-/// Everything `run` needs, validated.
-#[derive(Debug, Clone)]
-pub struct RunConfig {
-    /// Port A (and the only port in reflect mode).
-    pub iface: String,
-    /// Port B: bridge mode.
-    pub out: Option<String>,
-    /// Pipes, flowsets and rules (each rule and the default for A→B, B→A
-    /// or both; see [`Config::for_direction`]).
-    pub emulator: Config,
-    /// UMEM and ring sizes.
-    pub xsk: XskParams,
-    /// What the ports do if xdpsched dies (the program's `no_socket` in
-    /// `xsk` follows it).
-    pub fail_open: crate::failopen::FailOpen,
-    /// Frames per RX/TX batch.
-    pub batch: usize,
-    /// Stop after this long (None: until stopped).
-    pub duration: Option<Duration>,
-    /// Print a one-line summary this often (None: never).
-    pub stats_interval: Option<Duration>,
-    /// Write the final counters as JSON here.
-    pub stats_json: Option<std::path::PathBuf>,
-    /// Keep the BPF libraries' log lines.
-    pub verbose: bool,
-    /// Never sleep when idle, and busy-poll the receiving devices' NAPI
-    /// (SO_PREFER_BUSY_POLL) from the workers.
-    pub busy_poll: bool,
-    /// Cores to pin workers to, one worker each (empty: one unpinned worker
-    /// per RX socket).
-    pub cores: Vec<usize>,
-}
+use xsk::{Clock, Lane, Xsk};
 
 /// Runs until `stop` is set (or the configured duration passes).
 pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> anyhow::Result<RunStats> {
@@ -121,39 +87,6 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> anyhow::Result<RunStats> {
     }
     stats.add_scheds(done);
     Ok(stats)
-}
-
-/// The scheduled directions, by egress side: A→B leaves on B (on A when
-/// reflecting), B→A on A when the configuration schedules it.
-fn directions(cfg: &RunConfig, bridge: bool) -> anyhow::Result<[Option<Sched>; 2]> {
-    let mut scheds: [Option<Sched>; 2] = [None, None];
-    for dir in Direction::ALL {
-        let egress = match (dir, bridge) {
-            (Direction::AToB, true) => 1,
-            (Direction::AToB, false) => 0,
-            (Direction::BToA, true) => 0,
-            (Direction::BToA, false) => {
-                if cfg.emulator.only_b_to_a() {
-                    anyhow::bail!("the configuration schedules b-to-a traffic only, but reflect mode (no --out) has only a-to-b");
-                }
-                continue;
-            }
-        };
-        if dir == Direction::BToA && !cfg.emulator.uses(dir) {
-            continue;
-        }
-        let dcfg = cfg.emulator.for_direction(dir);
-        let seed = 0x5eed_1234 ^ (egress as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        let emu = Emulator::from_config(&dcfg, seed)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", dir.name()))?;
-        scheds[egress] = Some(Sched {
-            dir,
-            cfg: dcfg,
-            emu,
-            queued: 0,
-        });
-    }
-    Ok(scheds)
 }
 
 /// What the ports do if xdpsched dies: the kernel bridge (returned: it

@@ -2,10 +2,24 @@
 //! from every worker's `Counts` and every direction's emulator) and the
 //! live one-line summary (`--stats-interval`).
 
-use crate::egress::{Egress, Sched};
-use crate::lane::Counts;
+use crate::direction::Sched;
 use sched::config::Direction;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+/// One worker's counters.
+#[derive(Debug, Default)]
+pub(crate) struct Counts {
+    pub rx: [u64; 2],
+    pub tx: [u64; 2],
+    pub dropped: u64,
+    pub passed: u64,
+    /// Most frames in flight on one TX port at once.
+    pub in_flight_max: u64,
+    /// Frames left in the emulators at exit (freed).
+    pub exit_drained: u64,
+    /// Frames received per local port index (with the port's side and queue).
+    pub rx_ports: Vec<(usize, u32, u64)>,
+}
 
 /// One pipe's figures (summed over its instances if dynamic, expired ones included).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -266,11 +280,13 @@ fn flowset_reports(sc: &Sched) -> Vec<FlowsetReport> {
 
 /// The one-line summary of a scheduling lane: the pipes of its emulators,
 /// after the counters of every lane if it schedules A→B.
-pub(crate) fn print_line(live: &[[AtomicU64; 6]], eg: &Egress) {
-    let pipes: Vec<String> = eg
-        .sched
-        .iter()
-        .flatten()
+pub(crate) fn print_line<'a>(
+    live: &[[AtomicU64; 6]],
+    scheds: impl Iterator<Item = &'a Sched> + Clone,
+    queued: usize,
+) {
+    let pipes: Vec<String> = scheds
+        .clone()
         .flat_map(pipe_reports)
         .map(|p| {
             format!(
@@ -279,12 +295,7 @@ pub(crate) fn print_line(live: &[[AtomicU64; 6]], eg: &Egress) {
             )
         })
         .collect();
-    if !eg
-        .sched
-        .iter()
-        .flatten()
-        .any(|sc| sc.dir == Direction::AToB)
-    {
+    if !scheds.clone().any(|sc| sc.dir == Direction::AToB) {
         crate::note!("xdpsched: | {}", pipes.join("; "));
         return;
     }
@@ -302,7 +313,7 @@ pub(crate) fn print_line(live: &[[AtomicU64; 6]], eg: &Egress) {
         c[3],
         c[4],
         c[5],
-        eg.queued(),
+        queued,
         pipes.join("; ")
     );
 }

@@ -29,8 +29,9 @@ pub mod types;
 pub mod units;
 pub mod wire;
 
-pub use algo::engine::{Engine, FlowQueue};
+pub use algo::engine::Engine;
 pub use algo::plugin::{Algorithm, Flow};
+pub use algo::queue::FlowQueue;
 pub use algo::{
     build, AnySched, Drr, DrrLqd, Fifo, Kind, Prio, PrioLqd, Qfq, QfqLqd, Scheduler, Wf2q, Wf2qLqd,
 };

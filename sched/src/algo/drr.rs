@@ -18,8 +18,8 @@
 //!
 //! No virtual time, so nothing to wrap.
 
-use super::engine::NIL;
 use super::plugin::{Algorithm, Flow};
+use super::queue::NIL;
 use crate::types::{ConfigError, FlowConfig, Quantum, SchedConfig};
 
 /// Bytes of quantum per unit of weight when a flow has no explicit quantum:

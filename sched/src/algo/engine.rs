@@ -1,5 +1,6 @@
 //! The machinery every algorithm shares: the flow slab, the packet pool,
-//! per-flow FIFO queues, limits and drop policies. An algorithm plugs in
+//! the per-flow FIFO queues (their list operations in `queue`), limits and
+//! drop policies. An algorithm plugs in
 //! through [`Algorithm`] and only decides *which flow* sends next; this
 //! module moves the packets. (dummynet splits the same way: `dn_queue` and
 //! `dn_enqueue` are common, a scheduler plug-in supplies `enqueue`/`dequeue`
@@ -10,98 +11,12 @@
 //! and reused through free lists.
 
 use super::plugin::{Algorithm, Flow};
+use super::queue::{link, mark_empty, unlink_head, FlowQueue, Node, NIL};
 use super::Scheduler;
 use crate::types::{
     Backlog, ConfigError, DropCounters, DropReason, Dropped, FlowConfig, FlowId, OverflowPolicy,
     Packet, SchedConfig,
 };
-
-/// End of an intrusive list (a flow id or pool index can never be this:
-/// both are bounded by `SchedConfig::MAX_FLOWS` / `MAX_PACKETS`).
-pub const NIL: u32 = u32::MAX;
-
-/// The common part of a flow: its packet queue, limits and accounting.
-///
-/// Limits are kept as *room left* (`room_pkts`, `room_bytes`) rather than as
-/// counts next to limits: the fast path then checks each limit with one
-/// compare and updates it with one instruction; the counts are derived.
-#[derive(Debug, Clone)]
-pub struct FlowQueue {
-    /// Head node; meaningful only while the queue is not empty.
-    head: u32,
-    /// Tail node, `NIL` exactly when the queue is empty.
-    tail: u32,
-    /// Length of the head packet in bytes, 0 when empty. Cached here so
-    /// algorithms never touch the pool.
-    head_len: u32,
-    /// Accept `1..=lmax` bytes; 0 marks an unconfigured slab slot.
-    lmax: u32,
-    /// Packets that may still be queued (`limit_pkts - packets`).
-    room_pkts: u32,
-    /// Bytes that may still be queued (`limit_bytes - bytes`).
-    room_bytes: u32,
-    limit_pkts: u32,
-    limit_bytes: u32,
-}
-
-impl Default for FlowQueue {
-    fn default() -> Self {
-        Self {
-            head: NIL,
-            tail: NIL,
-            head_len: 0,
-            lmax: 0,
-            room_pkts: 0,
-            room_bytes: 0,
-            limit_pkts: 0,
-            limit_bytes: 0,
-        }
-    }
-}
-
-impl FlowQueue {
-    /// Packets queued.
-    #[inline]
-    pub fn pkts(&self) -> u32 {
-        self.limit_pkts - self.room_pkts
-    }
-    /// Bytes queued.
-    #[inline]
-    pub fn bytes(&self) -> u32 {
-        self.limit_bytes - self.room_bytes
-    }
-    /// True when nothing is queued.
-    #[inline]
-    pub fn is_empty(&self) -> bool {
-        self.tail == NIL
-    }
-    /// Length of the head packet (0 if the queue is empty).
-    #[inline]
-    pub fn head_len(&self) -> u32 {
-        self.head_len
-    }
-    /// Longest packet accepted (0 for an unconfigured slot).
-    #[inline]
-    pub fn lmax(&self) -> u32 {
-        self.lmax
-    }
-    /// Whether this slab slot holds a configured flow.
-    #[inline]
-    pub fn is_configured(&self) -> bool {
-        self.lmax != 0
-    }
-}
-
-/// A pool slot. `next_len` is the length of the packet behind this one, so
-/// popping the head never has to touch the next node (one load and one bounds
-/// check fewer per packet, measured with callgrind). The tail node's `next` and
-/// `next_len` are stale: a queue knows its tail, so nothing marks the end.
-#[derive(Debug, Clone, Copy)]
-struct Node<P> {
-    pkt: P,
-    next: u32,
-    next_len: u32,
-}
 
 /// How far `enqueue`'s fast path got before giving up: which room counters it
 /// had already decremented.
@@ -607,59 +522,6 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Scheduler<P> for
     fn flows(&self) -> u32 {
         self.configured
     }
-}
-
-/// Appends node `n` (already holding the packet, `len` bytes) to queue `q`,
-/// whose room counters the caller has charged. Returns whether the queue was
-/// empty. `tail` is `NIL` exactly when the queue
-/// is empty, so one `nodes.get_mut(tail)` both tests that and bounds-checks.
-#[inline(always)]
-fn link<P>(q: &mut FlowQueue, nodes: &mut [Node<P>], n: u32, len: u32) -> bool {
-    let was_empty = match nodes.get_mut(q.tail as usize) {
-        Some(t) => {
-            t.next = n;
-            t.next_len = len;
-            false
-        }
-        None => {
-            q.head = n;
-            q.head_len = len;
-            true
-        }
-    };
-    q.tail = n;
-    was_empty
-}
-
-/// Removes the head packet of the non-empty queue `q`, returning its node to
-/// the free list. Returns the packet, its length and whether `q` is now empty
-/// (the head was the tail: the node's own `next` is stale, see [`Node`]); if
-/// so, the caller must [`mark_empty`] it.
-#[inline(always)]
-fn unlink_head<P: Copy>(
-    q: &mut FlowQueue,
-    nodes: &mut [Node<P>],
-    free: &mut u32,
-) -> (P, u32, bool) {
-    let n = q.head;
-    let slot = &mut nodes[n as usize];
-    let node = *slot;
-    slot.next = *free;
-    *free = n;
-    let len = q.head_len;
-    q.room_pkts += 1;
-    q.room_bytes += len;
-    q.head = node.next;
-    q.head_len = node.next_len;
-    (node.pkt, len, n == q.tail)
-}
-
-/// Marks `q` empty after `unlink_head` took its last packet.
-#[inline(always)]
-fn mark_empty(q: &mut FlowQueue) {
-    q.tail = NIL;
-    q.head = NIL;
-    q.head_len = 0;
 }
 
 // --- longest-queue-drop buckets ------------------------------------------

@@ -10,6 +10,7 @@ pub mod fifo;
 pub mod plugin;
 pub mod prio;
 pub mod qfq;
+pub mod queue;
 pub mod vtheap;
 pub mod wf2q;
 

@@ -3,7 +3,7 @@
 //! slot ([`Flow`]) and decides which flow sends next ([`Algorithm`]); the
 //! [`super::engine::Engine`] does the queueing.
 
-use super::engine::FlowQueue;
+use super::queue::FlowQueue;
 use crate::types::{ConfigError, FlowConfig, SchedConfig};
 
 /// A slab slot: the common queue first, then the algorithm's own fields

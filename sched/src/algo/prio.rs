@@ -6,8 +6,8 @@
 //! O(1): a 16-bit map of non-empty levels (find-first-set picks the level)
 //! and a circular list of backlogged flows per level.
 
-use super::engine::NIL;
 use super::plugin::{Algorithm, Flow};
+use super::queue::NIL;
 use crate::types::{ConfigError, FlowConfig, Priority, SchedConfig};
 
 const LEVELS: usize = Priority::MAX as usize + 1;

@@ -37,8 +37,8 @@
 //! `3 * phi_k * sigma_i + 2 * Lmax` bytes, with `phi_k * sigma_i` in
 //! `[lmax_k, 2 lmax_k)`; [`Qfq::lag_bound`] computes it for a flow.
 
-use super::engine::NIL;
 use super::plugin::{Algorithm, Flow};
+use super::queue::NIL;
 use crate::time::{inv_weight, vt_gt, VClock, VT_FRAC_BITS};
 use crate::types::{ConfigError, FlowConfig, Lmax, SchedConfig, Weight};
 use std::num::NonZeroU64;

@@ -4,8 +4,6 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use super::error::ConfigFileError;
-use super::validate::from_toml;
 use crate::classify::FlowMask;
 pub use crate::classify::{Match, Prefix};
 pub use crate::emu::loss::LossModel;
@@ -164,13 +162,6 @@ impl Config {
             default,
             default_dir: Dir::Both,
         }
-    }
-}
-
-impl std::str::FromStr for Config {
-    type Err = ConfigFileError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        from_toml(s)
     }
 }
 

@@ -15,6 +15,14 @@ use crate::{Lmax, Priority, Quantum, SchedConfig, Weight};
 // ---------------------------------------------------------------------------
 // Validation.
 
+/// `text.parse::<Config>()` is [`from_toml`].
+impl std::str::FromStr for Config {
+    type Err = ConfigFileError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        from_toml(s)
+    }
+}
+
 /// Reads and validates a configuration. See the [module documentation](crate::config)
 /// for the format.
 pub fn from_toml(text: &str) -> Result<Config, ConfigFileError> {

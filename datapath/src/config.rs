@@ -1,0 +1,39 @@
+//! What a run needs, validated: [`RunConfig`], built by `cli` from the
+//! command line.
+
+use sched::config::Config;
+use std::time::Duration;
+use xsk::XskParams;
+
+/// Everything `run` needs, validated.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// Port A (and the only port in reflect mode).
+    pub iface: String,
+    /// Port B: bridge mode.
+    pub out: Option<String>,
+    /// Pipes, flowsets and rules (each rule and the default for A→B, B→A
+    /// or both; see [`Config::for_direction`]).
+    pub emulator: Config,
+    /// UMEM and ring sizes.
+    pub xsk: XskParams,
+    /// What the ports do if xdpsched dies (the program's `no_socket` in
+    /// `xsk` follows it).
+    pub fail_open: crate::failopen::FailOpen,
+    /// Frames per RX/TX batch.
+    pub batch: usize,
+    /// Stop after this long (None: until stopped).
+    pub duration: Option<Duration>,
+    /// Print a one-line summary this often (None: never).
+    pub stats_interval: Option<Duration>,
+    /// Write the final counters as JSON here.
+    pub stats_json: Option<std::path::PathBuf>,
+    /// Keep the BPF libraries' log lines.
+    pub verbose: bool,
+    /// Never sleep when idle, and busy-poll the receiving devices' NAPI
+    /// (SO_PREFER_BUSY_POLL) from the workers.
+    pub busy_poll: bool,
+    /// Cores to pin workers to, one worker each (empty: one unpinned worker
+    /// per RX socket).
+    pub cores: Vec<usize>,
+}
