@@ -146,16 +146,23 @@ fn udp_socket(port: &PortSpec) -> Result<OwnedFd, String> {
     })
 }
 
+/// An error naming the port if its interface is not in its namespace
+/// (call from inside it).
+fn iface_exists(port: &PortSpec) -> Result<(), String> {
+    match nix::net::if_::if_nametoindex(port.iface.as_str()) {
+        Ok(_) => Ok(()),
+        Err(_) => Err(format!(
+            "interface {:?} not found{}",
+            port.iface,
+            where_(port)
+        )),
+    }
+}
+
 /// Opens the sending sockets in `port`'s namespace.
 fn open_tx(port: &PortSpec, src: Ipv4Addr, groups: &TxGroups) -> Result<Vec<OwnedFd>, String> {
     netns::within(port.netns.as_deref(), || -> Result<Vec<OwnedFd>, String> {
-        if nix::net::if_::if_nametoindex(port.iface.as_str()).is_err() {
-            return Err(format!(
-                "interface {:?} not found{}",
-                port.iface,
-                where_(port)
-            ));
-        }
+        iface_exists(port)?;
         let mut v = Vec::with_capacity(groups.keys.len());
         for &(sport, dscp) in &groups.keys {
             let fd = udp_socket(port)?;
@@ -177,13 +184,7 @@ fn open_tx(port: &PortSpec, src: Ipv4Addr, groups: &TxGroups) -> Result<Vec<Owne
 /// Opens the receiving sockets in `port`'s namespace.
 fn open_rx(port: &PortSpec, dst: Ipv4Addr, dports: &[u16]) -> Result<Vec<OwnedFd>, String> {
     netns::within(port.netns.as_deref(), || -> Result<Vec<OwnedFd>, String> {
-        if nix::net::if_::if_nametoindex(port.iface.as_str()).is_err() {
-            return Err(format!(
-                "interface {:?} not found{}",
-                port.iface,
-                where_(port)
-            ));
-        }
+        iface_exists(port)?;
         let mut v = Vec::with_capacity(dports.len());
         for &dport in dports {
             let fd = udp_socket(port)?;
