@@ -17,7 +17,7 @@ use crossbeam_queue::ArrayQueue;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use xsk::{Clock, FrameDesc, Handoff, Homeward, Lane};
+use xsk::{Clock, FrameDesc, Handoff, Homeward, Lane, SocketStats};
 
 /// How close to a due departure the idle loop stops sleeping and spins
 /// (covers a sleep's wake-up latency on a VM).
@@ -27,6 +27,9 @@ const SHORT_IDLE_NS: u64 = 100_000;
 /// Longest idle sleep otherwise (ppoll wakes the lane on arrivals; this
 /// bounds how late it sees the stop flag).
 const LONG_IDLE_NS: u64 = 20_000_000;
+/// How often, with `--stats-interval`, a worker reads the kernel's counters
+/// of its sockets.
+const KERNEL_EVERY_NS: u64 = 100_000_000;
 /// `SO_BUSY_POLL` with `--busy-poll`: how long one poll may spin in the
 /// kernel waiting for packets (xdpsock's and the kernel documentation's 20).
 const BUSY_POLL_US: u32 = 20;
@@ -44,6 +47,9 @@ pub(crate) struct Shared {
     pub wake: Vec<Wake>,
     /// Per lane: rx A, rx B, tx A, tx B, dropped, passed (for the stats line).
     pub live: Vec<[AtomicU64; 6]>,
+    /// Per lane: the kernel's counters of the sockets it receives on
+    /// (`xsk::SocketStats::to_array`), for the stats line.
+    pub kernel: Vec<[AtomicU64; 6]>,
 }
 
 impl Shared {
@@ -59,6 +65,7 @@ impl Shared {
                 .map(|_| Wake::new())
                 .collect::<anyhow::Result<_>>()?,
             live: (0..plan.lanes).map(|_| Default::default()).collect(),
+            kernel: (0..plan.lanes).map(|_| Default::default()).collect(),
         })
     }
 }
@@ -96,6 +103,8 @@ pub(crate) struct Worker<'a> {
     rx: Vec<u32>,
     /// When the stats line was last printed.
     last_stats: u64,
+    /// When the kernel's socket counters were last read.
+    last_kernel: u64,
 }
 
 impl<'a> Worker<'a> {
@@ -156,6 +165,7 @@ impl<'a> Worker<'a> {
             scratch_v: Vec::with_capacity(batch * 4),
             rx: Vec::with_capacity(batch),
             last_stats: 0,
+            last_kernel: 0,
             lane,
         })
     }
@@ -180,6 +190,7 @@ impl<'a> Worker<'a> {
             if work > 0 {
                 self.publish();
             }
+            self.kernel_counters(now);
             self.print_stats(now);
             if work == 0 && !self.cfg.busy_poll {
                 self.idle(now);
@@ -307,6 +318,24 @@ impl<'a> Worker<'a> {
         }
     }
 
+    /// With `--stats-interval`, every `KERNEL_EVERY_NS`: the kernel's counters
+    /// of this lane's sockets, for the stats line (a getsockopt per socket).
+    fn kernel_counters(&mut self, now: u64) {
+        if self.cfg.stats_interval.is_none() || now - self.last_kernel < KERNEL_EVERY_NS {
+            return;
+        }
+        self.last_kernel = now;
+        let mut sum = SocketStats::default();
+        for p in 0..self.lane.ports.len() {
+            if let Some(Ok(s)) = self.lane.socket_stats(p) {
+                sum += s;
+            }
+        }
+        for (a, v) in self.sh.kernel[self.me].iter().zip(sum.to_array()) {
+            a.store(v, Ordering::Relaxed);
+        }
+    }
+
     /// Every lane with a scheduler prints its pipes each `--stats-interval`;
     /// the one with A→B's also the counters of all lanes.
     fn print_stats(&mut self, now: u64) {
@@ -319,6 +348,7 @@ impl<'a> Worker<'a> {
             self.last_stats = now;
             print_line(
                 &self.sh.live,
+                &self.sh.kernel,
                 self.eg.sched.iter().flatten(),
                 self.eg.queued(),
             );

@@ -83,6 +83,14 @@ fn real_main() -> anyhow::Result<()> {
             "UNBALANCED"
         }
     );
+    if stats.lost_before_rx > 0 {
+        datapath::note!(
+            "xdpsched: warning: the kernel dropped {} frames before xdpsched's RX rings (rx ring full {}, no fill-ring buffer {}): the input was cut short (--stats-json: kernel, kernel_sockets)",
+            stats.lost_before_rx,
+            stats.kernel.rx_ring_full,
+            stats.kernel.rx_dropped
+        );
+    }
     if let Some(path) = &cfg.stats_json {
         std::fs::write(path, serde_json::to_string_pretty(&stats)?)
             .with_context(|| format!("writing {}", path.display()))?;

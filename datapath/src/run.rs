@@ -23,7 +23,7 @@ use crate::direction::{directions, Sched};
 use crate::failopen::{FailOpen, KernelBridge};
 use crate::lane::{LaneOut, Shared, Worker};
 use crate::plan::Plan;
-use crate::stats::{FlowReport, RunStats};
+use crate::stats::{FlowReport, RunStats, SocketReport};
 use anyhow::Context;
 use sched::config::{Config, Direction};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -78,6 +78,19 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> anyhow::Result<RunStats> {
         xsk.lanes.push(out.lane);
     }
     stats.frames_balanced = settle(&mut xsk, &sh) == total as u64;
+    for lane in &xsk.lanes {
+        for (p, port) in lane.ports.iter().enumerate() {
+            if let Some(Ok(s)) = lane.socket_stats(p) {
+                stats.kernel += s;
+                stats.kernel_sockets.push(SocketReport {
+                    iface: port.name.clone(),
+                    queue: port.queue,
+                    stats: s,
+                });
+            }
+        }
+    }
+    stats.lost_before_rx = stats.kernel.lost_before_rx();
     for (to_socket, failed_open) in xsk.program_counters() {
         stats.xdp_to_socket += to_socket;
         stats.xdp_failed_open += failed_open;

@@ -5,6 +5,7 @@
 use crate::direction::Sched;
 use sched::config::Direction;
 use std::sync::atomic::{AtomicU64, Ordering};
+use xsk::SocketStats;
 
 /// One worker's counters.
 #[derive(Debug, Default)]
@@ -101,6 +102,14 @@ pub struct RunStats {
     pub pipe_lost: u64,
     /// Frames that did not parse.
     pub malformed: u64,
+    /// Frames that reached the ports' queues and never xdpsched's RX rings
+    /// (the kernel's `rx_dropped` + `rx_ring_full`, over every socket): the
+    /// input was cut short by that much.
+    pub lost_before_rx: u64,
+    /// The kernel's counters (XDP_STATISTICS), summed over the sockets.
+    pub kernel: SocketStats,
+    /// The kernel's counters per socket.
+    pub kernel_sockets: Vec<SocketReport>,
     /// Frames our XDP program steered to the sockets (all ports).
     pub xdp_to_socket: u64,
     /// Frames it sent past the sockets (none bound for their queue: fail-open).
@@ -145,6 +154,18 @@ impl RunStats {
         self.pipe_delivered = self.pipes.iter().map(|p| p.delivered).sum();
         self.pipe_lost = self.pipes.iter().map(|p| p.lost).sum();
     }
+}
+
+/// One AF_XDP socket's counters, as the kernel keeps them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SocketReport {
+    /// Its interface.
+    pub iface: String,
+    /// Its queue.
+    pub queue: u32,
+    /// The counters.
+    #[serde(flatten)]
+    pub stats: SocketStats,
 }
 
 /// Flows listed per flowset in the report (by bytes offered).
@@ -282,6 +303,7 @@ fn flowset_reports(sc: &Sched) -> Vec<FlowsetReport> {
 /// after the counters of every lane if it schedules A→B.
 pub(crate) fn print_line<'a>(
     live: &[[AtomicU64; 6]],
+    kernel: &[[AtomicU64; 6]],
     scheds: impl Iterator<Item = &'a Sched> + Clone,
     queued: usize,
 ) {
@@ -299,14 +321,10 @@ pub(crate) fn print_line<'a>(
         crate::note!("xdpsched: | {}", pipes.join("; "));
         return;
     }
-    let mut c = [0u64; 6];
-    for l in live {
-        for (s, a) in c.iter_mut().zip(l) {
-            *s += a.load(Ordering::Relaxed);
-        }
-    }
+    let c = sum(live);
+    let k = SocketStats::from_array(sum(kernel));
     crate::note!(
-        "xdpsched: rx [{}, {}] tx [{}, {}] dropped {} passed {} queued {} | {}",
+        "xdpsched: rx [{}, {}] tx [{}, {}] dropped {} passed {} queued {} | kernel: lost before rx {} (rx ring full {}, no fill buffer {}) | {}",
         c[0],
         c[1],
         c[2],
@@ -314,6 +332,20 @@ pub(crate) fn print_line<'a>(
         c[4],
         c[5],
         queued,
+        k.lost_before_rx(),
+        k.rx_ring_full,
+        k.rx_dropped,
         pipes.join("; ")
     );
+}
+
+/// The per-lane counters summed.
+fn sum(per_lane: &[[AtomicU64; 6]]) -> [u64; 6] {
+    let mut c = [0u64; 6];
+    for l in per_lane {
+        for (s, a) in c.iter_mut().zip(l) {
+            *s += a.load(Ordering::Relaxed);
+        }
+    }
+    c
 }

@@ -473,6 +473,20 @@ fn stats_json_reports_the_run() {
         v["flowsets"][0]["created"].as_u64().unwrap_or(0) >= 1,
         "{v}"
     );
+    // The kernel's counters of each socket (one per port here), none lost.
+    let sockets = v["kernel_sockets"].as_array().expect("kernel_sockets");
+    let ifaces: Vec<&str> = sockets.iter().filter_map(|s| s["iface"].as_str()).collect();
+    assert_eq!(ifaces.len(), 2, "{v}");
+    assert!(ifaces.contains(&"dutA") && ifaces.contains(&"dutB"), "{v}");
+    for k in [
+        "rx_dropped",
+        "rx_ring_full",
+        "rx_fill_ring_empty_descs",
+        "tx_invalid_descs",
+    ] {
+        assert!(v["kernel"][k].is_u64(), "kernel.{k} in {v}");
+    }
+    assert_eq!(v["lost_before_rx"].as_u64(), Some(0), "{v}");
     // While xdpsched runs, its program steers every frame to the sockets.
     assert!(v["xdp_to_socket"].as_u64().unwrap_or(0) > 0, "{v}");
     assert_eq!(v["xdp_failed_open"].as_u64(), Some(0), "{v}");
@@ -489,6 +503,64 @@ fn stats_json_reports_the_run() {
         "98-byte echo requests: {ping}"
     );
     assert_eq!(ping["flowset"], "flows");
+}
+
+#[test]
+fn frames_the_kernel_drops_before_rx_are_counted_and_said() {
+    let _tb = Testbed::up("bridge");
+    let path = std::env::temp_dir().join("xdpsched-e2e-kernel.json");
+    let _ = std::fs::remove_file(&path);
+    let x = start_bridge(&[
+        "--stats-json",
+        path.to_str().expect("path"),
+        "--stats-interval",
+        "200ms",
+    ]);
+    // 100 Mbit/s of UDP (~12 000 frames/s); xdpsched stopped for 0.6 s in the
+    // middle: its RX ring (2048) and fill ring run out, the kernel drops.
+    let load =
+        std::thread::spawn(|| iperf3(&[5201], &["-u", "-b", "100M", "-l", "1000", "-t", "4"]));
+    sleep(Duration::from_millis(1500));
+    x.signal("STOP");
+    sleep(Duration::from_millis(600));
+    x.signal("CONT");
+    let _ = load.join();
+    sleep(Duration::from_millis(500));
+    let (ok, stdout, stderr) = x.stop_all();
+    assert!(ok && stdout.contains("frames balanced"), "{stdout}{stderr}");
+    let v = stats_json(&path);
+    let lost = v["lost_before_rx"].as_u64().unwrap_or(0);
+    let k = &v["kernel"];
+    let field = |o: &serde_json::Value, f: &str| o[f].as_u64().unwrap_or(0);
+    assert!(lost >= 1000, "lost before rx {lost}: {v}");
+    assert_eq!(
+        lost,
+        field(k, "rx_dropped") + field(k, "rx_ring_full"),
+        "{v}"
+    );
+    // The per-socket figures add up to the totals; dutA's socket took the loss.
+    let sockets = v["kernel_sockets"].as_array().expect("kernel_sockets");
+    for f in ["rx_dropped", "rx_ring_full", "rx_fill_ring_empty_descs"] {
+        let sum: u64 = sockets.iter().map(|s| field(s, f)).sum();
+        assert_eq!(sum, field(k, f), "{f}: {v}");
+    }
+    let a = sockets.iter().find(|s| s["iface"] == "dutA").expect("dutA");
+    assert!(
+        field(a, "rx_dropped") + field(a, "rx_ring_full") >= 1000,
+        "{a}"
+    );
+    // Said at exit, and on the live line while it ran.
+    assert!(stderr.contains("the input was cut short"), "{stderr}");
+    let live = stderr
+        .lines()
+        .filter_map(|l| l.split("lost before rx ").nth(1))
+        .filter_map(|t| t.split_whitespace().next()?.parse::<u64>().ok())
+        .max()
+        .unwrap_or(0);
+    assert!(
+        live > 0 && live <= lost,
+        "live line said {live}, exit {lost}: {stderr}"
+    );
 }
 
 #[test]

@@ -4,6 +4,7 @@
 //! busy polling are in `poll`.
 
 use crate::frames::{Book, Handoff, Homeward, Ledger};
+use crate::kernel::SocketStats;
 use crate::params::MAX_KICKS;
 use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, TxQueue, Umem};
 
@@ -199,6 +200,14 @@ impl Lane {
             let _ = fq.wakeup(fd, 0);
         }
         n
+    }
+
+    /// The kernel's counters of port `p`'s socket, if this lane receives on
+    /// it (each socket has one receiving lane, so summing over lanes counts
+    /// every socket once).
+    pub fn socket_stats(&self, p: usize) -> Option<std::io::Result<SocketStats>> {
+        let (rx, _) = self.ports[p].rx.as_ref()?;
+        Some(rx.fd().xdp_statistics().map(SocketStats::from))
     }
 
     /// The packet bytes of frame `i` (valid until the frame is given back to the kernel).

@@ -26,13 +26,15 @@
 //! [`params`] (sizes, modes, errors), [`frames`] (the ownership book), the
 //! lane (book + ring halves: ring I/O) and its waits (`poll`), `open`
 //! (UMEM, programs, lanes, binding and ring split, prefill), [`program`]
-//! (the XDP program and the libbpf/libxdp calls), [`netns`] (per-thread
-//! network namespaces), [`clock`] (a run's nanoseconds).
+//! (the XDP program and the libbpf/libxdp calls), [`kernel`] (the kernel's
+//! counters of a socket), [`netns`] (per-thread network namespaces),
+//! [`clock`] (a run's nanoseconds).
 
 #![warn(missing_docs)]
 
 pub mod clock;
 pub mod frames;
+pub mod kernel;
 mod lane;
 pub mod netns;
 mod open;
@@ -42,6 +44,7 @@ pub mod program;
 
 pub use clock::Clock;
 pub use frames::{Book, Handoff, Homeward, Ledger, Spot};
+pub use kernel::SocketStats;
 pub use lane::{Lane, Port};
 pub use open::{LanePlan, OneLane, Xsk};
 pub use params::{ring_size_for, NoSocket, XdpMode, XskError, XskParams, MAX_QUEUES};
