@@ -127,6 +127,10 @@ pub struct RxResult {
     pub series: Series,
     /// Frames without our stamp (or with an unknown flow id).
     pub foreign: u64,
+    /// Frames that reached the receiving port and never our RX ring (the
+    /// kernel's counters of the AF_XDP socket; 0 in socket mode): counted
+    /// as lost, but lost at the receiver, not on the path.
+    pub lost_at_receiver: u64,
     /// UMEM ledger balanced at the end.
     pub balanced: bool,
 }
@@ -286,6 +290,7 @@ impl RxState {
                 second_ns: vec![None; n],
                 series: Series::new(n, interval_ns, 0),
                 foreign: 0,
+                lost_at_receiver: 0,
                 balanced: false,
             },
             interval: histograms.then(|| (0..n).map(|_| rx_hist()).collect()),

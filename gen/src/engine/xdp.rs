@@ -238,6 +238,9 @@ fn port_loop(
         let n = interval_cap(cfg.run_ns, start, stopping_at, interval);
         r.flush(start, interval, sh.now(), Some(n.max(r.reported)));
         r.res.balanced = xsk.balanced(0);
+        if let Some(Ok(k)) = xsk.socket_stats(0) {
+            r.res.lost_at_receiver = k.lost_before_rx();
+        }
     }
 }
 

@@ -212,6 +212,10 @@ pub struct Summary {
     pub fairness: Fairness,
     /// Frames received that were not ours.
     pub foreign: u64,
+    /// Frames that reached the receiving port but were dropped by its
+    /// kernel before xdpgen's RX ring (AF_XDP mode): part of the loss
+    /// reported, caused by the receiver, not by the path under test.
+    pub lost_at_receiver: u64,
     /// Times a due frame had to wait for a free frame or ring room.
     pub tx_stalls: u64,
     /// Every UMEM frame accounted for at the end (both sides).
@@ -503,6 +507,7 @@ pub fn summarize(flows: &[Flow], out: &Outcome, o: &SummaryOptions) -> Summary {
         flows: fl,
         fairness: fair,
         foreign: out.rx.foreign,
+        lost_at_receiver: out.rx.lost_at_receiver,
         tx_stalls: out.tx.stalls,
         frames_balanced: out.tx.balanced && out.rx.balanced,
         tx_uncompleted: out.tx.uncompleted,

@@ -101,6 +101,12 @@ pub fn table(s: &Summary) -> String {
         ));
     }
     t.push('\n');
+    if s.lost_at_receiver > 0 {
+        t.push_str(&format!(
+            "warning: {} frames were dropped by the receiving port's kernel before xdpgen's RX ring: part of the loss above is the receiver's, not the path's\n",
+            s.lost_at_receiver
+        ));
+    }
     t
 }
 
