@@ -10,6 +10,7 @@
 use crate::config::RunConfig;
 use crate::direction::Sched;
 use crate::egress::Egress;
+use crate::idle::{ArrivalRate, SpinMargin};
 use crate::plan::Plan;
 use crate::stats::{flow_reports, print_line, Counts, FlowReport};
 use crate::wake::Wake;
@@ -19,9 +20,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use xsk::{Clock, FrameDesc, Handoff, Homeward, Lane, SocketStats};
 
-/// How close to a due departure the idle loop stops sleeping and spins
-/// (covers a sleep's wake-up latency on a VM).
-const SPIN_NS: u64 = 30_000;
+/// What a probing sleep leaves before the departure (see `Worker::idle`).
+const MIN_PROBE_NS: u64 = 4_000;
 /// Longest idle sleep while frames wait for TX room or completion.
 const SHORT_IDLE_NS: u64 = 100_000;
 /// Longest idle sleep otherwise (ppoll wakes the lane on arrivals; this
@@ -105,6 +105,10 @@ pub(crate) struct Worker<'a> {
     last_stats: u64,
     /// When the kernel's socket counters were last read.
     last_kernel: u64,
+    /// How long before a departure to stop sleeping (learned).
+    margin: SpinMargin,
+    /// How fast frames arrive (bounds how long they may wait unread).
+    arrivals: ArrivalRate,
 }
 
 impl<'a> Worker<'a> {
@@ -166,6 +170,8 @@ impl<'a> Worker<'a> {
             rx: Vec::with_capacity(batch),
             last_stats: 0,
             last_kernel: 0,
+            margin: SpinMargin::new(),
+            arrivals: ArrivalRate::new(),
             lane,
         })
     }
@@ -193,7 +199,7 @@ impl<'a> Worker<'a> {
             self.kernel_counters(now);
             self.print_stats(now);
             if work == 0 && !self.cfg.busy_poll {
-                self.idle(now);
+                self.idle();
             }
         }
         self.drain()
@@ -212,6 +218,7 @@ impl<'a> Worker<'a> {
                 continue;
             }
             let side = self.lane.ports[p].side;
+            self.arrivals.add(*now, n);
             self.out.rx[side] += n as u64;
             self.out.rx_ports[p].2 += n as u64;
             work += n;
@@ -359,25 +366,76 @@ impl<'a> Worker<'a> {
     /// lane at once) and on its eventfd (another lane handing it frames or
     /// sending its frames home wakes it) until shortly before the next
     /// scheduled departure, then spin: a departure leaves within the loop
-    /// time of its due time, not a timer's overshoot later. Sleeps are short
-    /// while frames wait for TX room or completion (nothing wakes ppoll for
-    /// those); otherwise an idle lane costs nothing.
-    fn idle(&mut self, now: u64) {
+    /// time of its due time, not a timer's overshoot later. How shortly is
+    /// learned from this lane's own sleeps ([`SpinMargin`]). While every link
+    /// this lane receives for is busy with packets waiting, arrivals cannot
+    /// change what leaves next: the lane then sleeps through them (they wait
+    /// in the RX rings, at most a quarter ring's worth) and wakes once per
+    /// departure, not once per arrival. Sleeps are short while frames wait
+    /// for TX room or completion (nothing wakes ppoll for those); otherwise
+    /// an idle lane costs nothing.
+    fn idle(&mut self) {
+        // Fresh: the loop's work (a TX kick runs the receiver's stack on veth)
+        // may have taken a while since the iteration read the clock.
+        let now = self.clock.now_ns();
         let tx_busy = self.lane.ledger().in_tx > 0 || self.eg.tx_waiting();
         let cap = if tx_busy { SHORT_IDLE_NS } else { LONG_IDLE_NS };
-        let wait = self
-            .eg
-            .next_wakeup()
-            .map_or(cap, |t| t.saturating_sub(now).min(cap));
-        if wait > SPIN_NS {
-            let (sh, me, owned, lane) = (self.sh, self.me, &self.owned, &mut self.lane);
-            sh.wake[me].sleep(
-                || owned.iter().any(|&e| !sh.inbox[e].is_empty()) || !sh.back[me].is_empty(),
-                || lane.wait_rx(Duration::from_nanos(wait - SPIN_NS)),
-            );
+        let due = self.eg.next_wakeup().map(|t| t.saturating_sub(now));
+        let wait = due.map_or(cap, |d| d.min(cap));
+        // Only sleeps that end before a departure teach the margin (a long
+        // idle sleep overshoots more, and nothing waits for it).
+        let teaches = due.is_some_and(|d| d <= cap);
+        let margin = self.margin.get();
+        let sleep = if wait > margin {
+            wait - margin
+        } else if teaches && wait > 2 * MIN_PROBE_NS && self.margin.spun(now + wait) {
+            // Spinning through every departure teaches nothing: now and then
+            // sleep through most of a wait anyway, so that a margin learned
+            // in a bad moment comes down again.
+            wait - MIN_PROBE_NS
         } else {
             std::hint::spin_loop();
+            return;
+        };
+        let defer = self
+            .rx_can_wait_until(now)
+            .min(now + self.arrivals.max_defer(self.lane.ring_size()));
+        let rx = defer < now + sleep;
+        let (sh, me, owned, lane) = (self.sh, self.me, &self.owned, &mut self.lane);
+        let mut woken = false;
+        sh.wake[me].sleep(
+            || owned.iter().any(|&e| !sh.inbox[e].is_empty()) || !sh.back[me].is_empty(),
+            || {
+                let t = Duration::from_nanos(sleep);
+                woken = if rx {
+                    lane.wait_rx(t)
+                } else {
+                    lane.wait_watched(t)
+                };
+                woken
+            },
+        );
+        let slept = self.clock.now_ns() - now;
+        if teaches && !woken && slept >= sleep {
+            self.margin.record(sleep, slept);
         }
+    }
+
+    /// Until when arrivals on this lane's RX sockets may wait unread: the
+    /// soonest instant any of them could matter to the egress it is for
+    /// (`now` for traffic handed to another lane or forwarded unscheduled).
+    fn rx_can_wait_until(&self, now: u64) -> u64 {
+        let plan = self.sh.plan;
+        let mut until = u64::MAX;
+        for &p in &self.receiving {
+            let e = plan.egress(self.lane.ports[p].side);
+            let t = match (self.tx_port[e], &self.eg.sched[e]) {
+                (Some(_), Some(sc)) => sc.emu.arrivals_can_wait_until(now),
+                _ => now,
+            };
+            until = until.min(t);
+        }
+        until
     }
 
     /// At exit: per-flow figures as they stand (backlogs included), then

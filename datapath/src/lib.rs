@@ -8,8 +8,9 @@
 //!   (`budget`), opens the lanes and starts one worker per lane (`plan`
 //!   says which does what), and sums up at exit;
 //! - `lane` is a worker: its loop and its steps (rx, inbox, tx, home, idle,
-//!   drain); `egress` the emulators of the ports it owns; `wake` how workers
-//!   wake each other;
+//!   drain); `egress` the emulators of the ports it owns; `idle` how it
+//!   waits (a learned spin margin, arrivals left in the RX rings while the
+//!   links are busy); `wake` how workers wake each other;
 //! - [`stats`] the counters at exit and the live line;
 //! - [`failopen`], [`preflight`] and [`signals`] do what their names say.
 
@@ -32,6 +33,7 @@ pub mod config;
 mod direction;
 mod egress;
 pub mod failopen;
+mod idle;
 mod lane;
 mod plan;
 pub mod preflight;

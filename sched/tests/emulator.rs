@@ -885,3 +885,129 @@ mod chains {
         }
     }
 }
+
+/// Reading arrivals late, at the instant `arrivals_can_wait_until` gives,
+/// changes nothing: the same packets leave at the same instants and the same
+/// ones are dropped as when every arrival is read at once (1 µs steps; a
+/// 100 Mbit/s link offered 1000-byte frames every 50 µs, its queue
+/// overflowing, then idle, then offered again).
+#[test]
+fn arrivals_read_when_every_link_is_free_again_change_nothing() {
+    let cfg = config::from_toml(
+        r#"
+[[pipe]]
+name = "link"
+bandwidth = "100Mbit/s"
+delay = "1ms"
+queue = 10
+
+[[flowset]]
+name = "all"
+pipe = "link"
+
+[default]
+flowset = "all"
+"#,
+    )
+    .expect("config");
+    let f = udp_frame([10, 0, 0, 1], [10, 0, 1, 1], 1, 2, 0, 958);
+    let arrivals: Vec<u64> = (0..200u64)
+        .map(|i| i * 50_000)
+        .chain((0..50).map(|i| 30_000_000 + i * 60_000))
+        .collect();
+    // (departures (µs, tag), drops (tag), reads deferred)
+    let run = |defer: bool| {
+        let mut emu: Emulator<Pk> = Emulator::from_config(&cfg, 1).expect("emulator");
+        let (mut out, mut dropped, mut deferred) = (Vec::new(), Vec::new(), 0);
+        let (mut next, mut read_at) = (0usize, 0u64);
+        for us in 0..40_000u64 {
+            let t = us * 1_000;
+            if t >= read_at {
+                while next < arrivals.len() && arrivals[next] <= t {
+                    if let Verdict::Dropped(p, _) = emu.enqueue(t, &f, pk(next as u32, &f)) {
+                        dropped.push(p.tag);
+                    }
+                    next += 1;
+                }
+            } else if next < arrivals.len() && arrivals[next] <= t {
+                deferred += 1;
+            }
+            while let Some((_, _, p)) = emu.dequeue(t, &mut NoChain) {
+                out.push((us, p.tag));
+            }
+            if defer {
+                read_at = emu.arrivals_can_wait_until(t);
+            }
+        }
+        (out, dropped, deferred)
+    };
+    let (now_out, now_dropped, _) = run(false);
+    let (late_out, late_dropped, deferred) = run(true);
+    assert!(
+        deferred > 1000,
+        "arrivals were deferred ({deferred} µs-steps)"
+    );
+    assert!(!now_dropped.is_empty(), "the queue overflowed");
+    assert_eq!(now_out.len() + now_dropped.len(), arrivals.len());
+    assert_eq!(late_dropped, now_dropped);
+    assert_eq!(late_out, now_out);
+}
+
+/// Only a busy rate-limited link lets arrivals wait: an idle one, an
+/// unlimited one and unmatched traffic that passes do not.
+#[test]
+fn arrivals_wait_only_for_a_busy_link() {
+    let build = |toml: &str| -> Emulator<Pk> {
+        Emulator::from_config(&config::from_toml(toml).expect("config"), 1).expect("emulator")
+    };
+    let shaped = r#"
+[[pipe]]
+name = "link"
+bandwidth = "100Mbit/s"
+[[flowset]]
+name = "all"
+pipe = "link"
+[default]
+flowset = "all"
+"#;
+    let f = udp_frame([10, 0, 0, 1], [10, 0, 1, 1], 1, 2, 0, 958);
+    let mut emu = build(shaped);
+    assert_eq!(emu.arrivals_can_wait_until(5), 5, "idle link");
+    for tag in 1..=2 {
+        assert!(matches!(
+            emu.enqueue(0, &f, pk(tag, &f)),
+            Verdict::Queued { .. }
+        ));
+    }
+    assert_eq!(
+        emu.dequeue(0, &mut NoChain),
+        None,
+        "the first one is on the wire"
+    );
+    // (1000 + 24) * 8 bits at 100 Mbit/s: busy until 81 920 ns, one waiting.
+    assert_eq!(emu.arrivals_can_wait_until(10), 81_920);
+    assert_eq!(emu.arrivals_can_wait_until(81_920), 81_920, "free again");
+    assert_eq!(
+        emu.dequeue(81_920, &mut NoChain).map(|(_, _, p)| p.tag),
+        Some(1)
+    );
+    // The second is on the wire, nothing waits behind it: an arrival would
+    // start the link when the second is done, so it is read at once.
+    assert_eq!(
+        emu.arrivals_can_wait_until(81_921),
+        81_921,
+        "nothing waiting"
+    );
+    let unlimited = build(&shaped.replace("bandwidth = \"100Mbit/s\"", "delay = \"10ms\""));
+    assert_eq!(unlimited.arrivals_can_wait_until(7), 7);
+    let mut passing = build(&format!(
+        "{}\n[[rule]]\nflowset = \"all\"\nmatch = {{ proto = \"tcp\" }}\n",
+        shaped.replace("[default]\nflowset = \"all\"\n", "")
+    ));
+    let t = udp_frame([10, 0, 0, 1], [10, 0, 1, 1], 1, 2, 0, 958);
+    assert!(matches!(
+        passing.enqueue(0, &t, pk(2, &t)),
+        Verdict::Pass(_)
+    ));
+    assert_eq!(passing.arrivals_can_wait_until(3), 3, "default passes");
+}

@@ -84,6 +84,11 @@ impl std::fmt::Debug for Lane {
 }
 
 impl Lane {
+    /// Descriptors each ring holds.
+    pub fn ring_size(&self) -> u32 {
+        self.ring_size
+    }
+
     /// Frames this lane owns.
     pub fn total_frames(&self) -> usize {
         self.book.own() as usize

@@ -10,6 +10,18 @@ impl Lane {
     /// that waits on nothing just sleeps. Returns whether a watched
     /// descriptor was readable.
     pub fn wait_rx(&mut self, timeout: std::time::Duration) -> bool {
+        self.wait_from(0, timeout)
+    }
+
+    /// Sleeps until a watched descriptor becomes readable or `timeout`
+    /// passes, not woken by arrivals (which wait in the RX rings). Returns
+    /// whether a watched descriptor was readable.
+    pub fn wait_watched(&mut self, timeout: std::time::Duration) -> bool {
+        self.wait_from(self.sockets, timeout)
+    }
+
+    /// `ppoll` on `pollfds[from..]`.
+    fn wait_from(&mut self, from: usize, timeout: std::time::Duration) -> bool {
         for p in &mut self.pollfds {
             p.revents = 0;
         }
@@ -17,15 +29,17 @@ impl Lane {
             tv_sec: timeout.as_secs().min(3600) as nix::libc::time_t,
             tv_nsec: timeout.subsec_nanos() as nix::libc::c_long,
         };
-        // SAFETY: `pollfds` is an array of `len()` initialised entries that lives for the
-        // call; ppoll only reads the fds and writes `revents` (a socket of this lane's, or
-        // a watched fd: one closed meanwhile is reported POLLNVAL, nothing worse); `ts` is
-        // a valid timespec and a null signal mask is allowed. The result (ready count or
-        // EINTR) needs no handling: the caller looks at the rings and `revents` anyway.
+        let fds = &mut self.pollfds[from.min(self.sockets)..];
+        // SAFETY: `fds` is a slice of initialised entries that lives for the call, passed
+        // with its length; ppoll only reads the fds and writes `revents` (a socket of this
+        // lane's, or a watched fd: one closed meanwhile is reported POLLNVAL, nothing
+        // worse); `ts` is a valid timespec and a null signal mask is allowed. The result
+        // (ready count or EINTR) needs no handling: the caller looks at the rings and
+        // `revents` anyway.
         unsafe {
             nix::libc::ppoll(
-                self.pollfds.as_mut_ptr(),
-                self.pollfds.len() as nix::libc::nfds_t,
+                fds.as_mut_ptr(),
+                fds.len() as nix::libc::nfds_t,
                 &ts,
                 std::ptr::null(),
             );

@@ -349,6 +349,33 @@ impl<P: Packet + Copy + Default> Emulator<P> {
         None
     }
 
+    /// Until when a frame arriving now could wait unread without changing
+    /// what the emulator does with it: the soonest end of a transmission when
+    /// every pipe is a static, rate-limited link that is transmitting with
+    /// packets waiting behind (a new packet cannot start before then, it
+    /// does not restart an idle link, and the scheduler decides nothing in
+    /// between; drop decisions see the same queue), else `now_ns`. IP traffic that
+    /// matches no rule must not pass unscheduled (it would be delayed);
+    /// non-IP frames that pass (ARP, ND) may wait. A caller that defers
+    /// reading arrivals to this instant wakes once per departure instead of
+    /// once per arrival.
+    pub fn arrivals_can_wait_until(&self, now_ns: u64) -> u64 {
+        if self.default == Target::Pass || self.pipes.is_empty() {
+            return now_ns;
+        }
+        let mut until = u64::MAX;
+        for p in &self.pipes {
+            match p {
+                PipeRt::Static(p) => match p.busy_with_backlog() {
+                    Some(t) if t > now_ns => until = until.min(t),
+                    _ => return now_ns,
+                },
+                PipeRt::Dynamic(_) => return now_ns,
+            }
+        }
+        until
+    }
+
     /// When `dequeue` should next be called (`None`: nothing queued).
     pub fn next_wakeup(&self) -> Option<u64> {
         self.pipes

@@ -252,6 +252,13 @@ impl<P: Packet + Copy + Default> Pipe<P> {
         self.delay_line.len()
     }
 
+    /// On a rate-limited link with packets waiting in its scheduler: the end
+    /// of the transmission under way (no packet can start before it, and one
+    /// arriving before it does not start the link). `None` otherwise.
+    pub fn busy_with_backlog(&self) -> Option<u64> {
+        (self.bandwidth_bps != 0 && self.sched.backlog().packets != 0).then_some(self.busy_until)
+    }
+
     /// When something next becomes due: the head of the delay line, or the
     /// end of the current transmission if packets wait in the scheduler.
     /// `None` when the pipe is empty.
