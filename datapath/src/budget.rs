@@ -90,7 +90,10 @@ pub(crate) fn check_frames(
             while f < 1 << 20 {
                 f = (f * 2).min(1 << 20);
                 c.xsk.frames = f as u32;
-                c.xsk.ring_size = xsk::ring_size_for(f as u32);
+                // The default ring follows --frames; a --ring-size stays.
+                if cfg.xsk.ring_size == xsk::ring_size_for(cfg.xsk.frames) {
+                    c.xsk.ring_size = xsk::ring_size_for(f as u32);
+                }
                 if frames_for(&c, plan, &sides) >= need + spare {
                     return format!("use --frames {f} or more");
                 }

@@ -71,6 +71,11 @@ pub struct Cli {
     /// UMEM frames (shared by the ports).
     #[arg(long, default_value_t = 8192)]
     pub frames: u32,
+    /// Descriptors per AF_XDP ring (RX, fill, TX, completion), a power of
+    /// two, at most --frames (default: a quarter of --frames, 64..4096). The
+    /// RX ring is what holds arrivals while a worker is off the CPU.
+    #[arg(long)]
+    pub ring_size: Option<u32>,
     /// Frames per RX/TX batch.
     #[arg(long, default_value_t = 64)]
     pub batch: usize,
@@ -270,6 +275,14 @@ impl Cli {
         if !(64..=1 << 20).contains(&self.frames) {
             bail!("--frames {}: allowed 64..=1048576", self.frames);
         }
+        if let Some(r) = self.ring_size {
+            if !r.is_power_of_two() || !(64..=16384).contains(&r) || r > self.frames {
+                bail!(
+                    "--ring-size {r}: must be a power of two in 64..=16384 and at most --frames ({})",
+                    self.frames
+                );
+            }
+        }
         if !(1..=1024).contains(&self.batch) {
             bail!("--batch {}: allowed 1..=1024", self.batch);
         }
@@ -294,7 +307,9 @@ impl Cli {
                 }
             }
         }
-        let ring = xsk::ring_size_for(self.frames);
+        let ring = self
+            .ring_size
+            .unwrap_or_else(|| xsk::ring_size_for(self.frames));
         Ok(RunConfig {
             iface,
             out: self.out,

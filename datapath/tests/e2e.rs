@@ -63,6 +63,14 @@ fn bad_arguments_are_rejected_with_the_value_named() {
         (&["--iface", "lo", "--frame-size", "3000"][..], "3000"),
         (&["--iface", "lo", "--sched", "bogus"][..], "bogus"),
         (&["--iface", "lo", "--rate", "fast"][..], "fast"),
+        (
+            &["--iface", "lo", "--ring-size", "1000"][..],
+            "--ring-size 1000",
+        ),
+        (
+            &["--iface", "lo", "--frames", "1024", "--ring-size", "2048"][..],
+            "at most --frames (1024)",
+        ),
         (&["--iface", "lo", "--out", "lo"][..], "same port"),
         (
             &["--iface", "lo", "--cores", "0-4096"][..],
@@ -515,9 +523,11 @@ fn frames_the_kernel_drops_before_rx_are_counted_and_said() {
         path.to_str().expect("path"),
         "--stats-interval",
         "200ms",
+        "--ring-size",
+        "256",
     ]);
     // 100 Mbit/s of UDP (~12 000 frames/s); xdpsched stopped for 0.6 s in the
-    // middle: its RX ring (2048) and fill ring run out, the kernel drops.
+    // middle: its RX ring (256) and fill ring run out, the kernel drops.
     let load =
         std::thread::spawn(|| iperf3(&[5201], &["-u", "-b", "100M", "-l", "1000", "-t", "4"]));
     sleep(Duration::from_millis(1500));
