@@ -50,6 +50,9 @@ pub(crate) struct Shared {
     /// Per lane: the kernel's counters of the sockets it receives on
     /// (`xsk::SocketStats::to_array`), for the stats line.
     pub kernel: Vec<[AtomicU64; 6]>,
+    /// The XDP programs' counters (to the sockets, failed open), summed over
+    /// the ports; kept by the thread that started the workers.
+    pub program: [AtomicU64; 2],
 }
 
 impl Shared {
@@ -66,6 +69,7 @@ impl Shared {
                 .collect::<anyhow::Result<_>>()?,
             live: (0..plan.lanes).map(|_| Default::default()).collect(),
             kernel: (0..plan.lanes).map(|_| Default::default()).collect(),
+            program: Default::default(),
         })
     }
 }
@@ -356,6 +360,7 @@ impl<'a> Worker<'a> {
             print_line(
                 &self.sh.live,
                 &self.sh.kernel,
+                &self.sh.program,
                 self.eg.sched.iter().flatten(),
                 self.eg.queued(),
             );

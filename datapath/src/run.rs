@@ -64,7 +64,13 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> anyhow::Result<RunStats> {
     let _bridge = fail_open(cfg)?;
     let total = xsk.total_frames();
     let sh = Shared::new(plan, stop, total)?;
-    let outs = spawn(cfg, &sh, std::mem::take(&mut xsk.lanes), &mut scheds);
+    let taken = std::mem::take(&mut xsk.lanes);
+    let program = || {
+        xsk.program_counters()
+            .into_iter()
+            .fold((0, 0), |(a, b), (x, y)| (a + x, b + y))
+    };
+    let outs = spawn(cfg, &sh, taken, &mut scheds, program);
     let mut stats = RunStats {
         rx_per_queue: vec![0; sockets],
         workers: lanes,
@@ -139,12 +145,15 @@ impl Drop for StopOnPanic<'_> {
 }
 
 /// One worker thread per lane, each with the directions whose egress its
-/// lane owns; returns when all have stopped, with their results.
+/// lane owns; returns when all have stopped, with their results. Meanwhile,
+/// with `--stats-interval`, this thread reads the XDP programs' counters
+/// (`program`: frames to the sockets, frames failed open) for the live line.
 fn spawn(
     cfg: &RunConfig,
     sh: &Shared,
     lanes: Vec<Lane>,
     scheds: &mut [Option<Sched>; 2],
+    program: impl Fn() -> (u64, u64),
 ) -> Vec<anyhow::Result<LaneOut>> {
     let clock = Clock::start();
     std::thread::scope(|s| {
@@ -184,6 +193,14 @@ fn spawn(
                     ));
                     break;
                 }
+            }
+        }
+        if cfg.stats_interval.is_some() {
+            while !handles.iter().all(|h| h.is_finished()) {
+                let (to_socket, failed_open) = program();
+                sh.program[0].store(to_socket, Ordering::Relaxed);
+                sh.program[1].store(failed_open, Ordering::Relaxed);
+                std::thread::sleep(std::time::Duration::from_millis(100));
             }
         }
         for h in handles {

@@ -304,6 +304,7 @@ fn flowset_reports(sc: &Sched) -> Vec<FlowsetReport> {
 pub(crate) fn print_line<'a>(
     live: &[[AtomicU64; 6]],
     kernel: &[[AtomicU64; 6]],
+    program: &[AtomicU64; 2],
     scheds: impl Iterator<Item = &'a Sched> + Clone,
     queued: usize,
 ) {
@@ -324,7 +325,7 @@ pub(crate) fn print_line<'a>(
     let c = sum(live);
     let k = SocketStats::from_array(sum(kernel));
     crate::note!(
-        "xdpsched: rx [{}, {}] tx [{}, {}] dropped {} passed {} queued {} | kernel: lost before rx {} (rx ring full {}, no fill buffer {}) | {}",
+        "xdpsched: rx [{}, {}] tx [{}, {}] dropped {} passed {} queued {} | kernel: lost before rx {} (rx ring full {}, no fill buffer {}) | xdp: to sockets {}, failed open {} | {}",
         c[0],
         c[1],
         c[2],
@@ -335,6 +336,8 @@ pub(crate) fn print_line<'a>(
         k.lost_before_rx(),
         k.rx_ring_full,
         k.rx_dropped,
+        program[0].load(Ordering::Relaxed),
+        program[1].load(Ordering::Relaxed),
         pipes.join("; ")
     );
 }

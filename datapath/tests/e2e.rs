@@ -571,6 +571,18 @@ fn frames_the_kernel_drops_before_rx_are_counted_and_said() {
         live > 0 && live <= lost,
         "live line said {live}, exit {lost}: {stderr}"
     );
+    // The XDP programs' counters beside them: what reached the sockets.
+    let steered = stderr
+        .lines()
+        .filter_map(|l| l.split("to sockets ").nth(1))
+        .filter_map(|t| t.split(',').next()?.trim().parse::<u64>().ok())
+        .max()
+        .unwrap_or(0);
+    let to_socket = v["xdp_to_socket"].as_u64().unwrap_or(0);
+    assert!(
+        steered > 10_000 && steered <= to_socket,
+        "live line: {steered} to the sockets, exit {to_socket}: {stderr}"
+    );
 }
 
 #[test]
