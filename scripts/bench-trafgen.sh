@@ -12,7 +12,9 @@
 # (the kernel's socket counters, --stats-json lost_before_rx) and its own CPU
 # time per forwarded frame; for every setup all CPUs' busy time per forwarded
 # frame (generator included). Veth, copy mode, NAPI inline, endpoints at the
-# kernel's defaults. Results: bench-results/datapath-trafgen/<date>-<commit>/.
+# kernel's defaults. TG_CPUS=2: two trafgen processes (one per CPU);
+# DUT_PREFIX="chrt -f 10": xdpsched started under that command.
+# Results: bench-results/datapath-trafgen/<date>-<commit>/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/setup.sh
@@ -24,7 +26,8 @@ results_dir datapath-trafgen
 {
     bench_env
     echo "label: veth, copy mode, 2 vCPU, NAPI inline, endpoints at kernel defaults"
-    echo "generator: $(trafgen --version 2>&1 | head -1), 1 process, 1024 UDP flows, 4 s per row, ${ROUNDS:-3} rounds"
+    echo "generator: $(trafgen --version 2>&1 | head -1), ${TG_CPUS:-1} process(es), 1024 UDP flows, 4 s per row, ${ROUNDS:-3} rounds"
+    echo "xdpsched started under: ${DUT_PREFIX:-(nothing)}"
 } > "$out/env.txt"
 conf=$(mktemp /tmp/xs-trafgen.XXXXXX)
 trap 'ip netns pids xs-dut 2>/dev/null | xargs -r kill -INT 2>/dev/null || true; sleep 0.5; scripts/testbed.sh down; rm -f "$conf"' EXIT
@@ -52,7 +55,7 @@ flood() { # setup size dst_mac dst_ip [dut_pid stats_json]
 EOF
     o0=$(count xs-gen gen0 tx); r0=$(count xs-sink sink0 rx); b0=$(busy)
     [ -n "$pid" ] && p0=$(awk '{print $14+$15}' "/proc/$pid/stat")
-    ip netns exec xs-gen timeout -s INT 4 trafgen -o gen0 -c "$conf" --cpus 1 -q >/dev/null 2>&1 || true
+    ip netns exec xs-gen timeout -s INT 4 trafgen -o gen0 -c "$conf" --cpus "${TG_CPUS:-1}" -q >/dev/null 2>&1 || true
     sleep 0.2
     o1=$(count xs-gen gen0 tx); r1=$(count xs-sink sink0 rx); b1=$(busy)
     [ -n "$pid" ] && p1=$(awk '{print $14+$15}' "/proc/$pid/stat")
@@ -62,7 +65,8 @@ EOF
 xdpsched_run() { # sched size -> line (xdpsched started and stopped around the flood)
     local s=/tmp/xs-trafgen-stats.json pid line
     rm -f "$s"
-    ip netns exec xs-dut ./target/release/xdpsched --iface dutA --out dutB --sched "$1" --stats-json "$s" >/dev/null 2>&1 &
+    # shellcheck disable=SC2086 # DUT_PREFIX's words are a command (e.g. "chrt -f 10")
+    ip netns exec xs-dut ${DUT_PREFIX:-} ./target/release/xdpsched --iface dutA --out dutB --sched "$1" --stats-json "$s" >/dev/null 2>&1 &
     for _ in $(seq 50); do ip netns exec xs-gen ping -c 1 -W 1 10.211.0.2 >/dev/null 2>&1 && break; sleep 0.2; done
     pid=$(ip netns pids xs-dut | head -1)
     line=$(flood "xdpsched-$1" "$2" "$sink_mac" 10.211.0.2 "$pid" "$s")
