@@ -7,8 +7,10 @@
 # by default; RATES="..."): the DUT's CPU time per forwarded frame (utime +
 # stime of the process), the delivered rate against R, and the inter-departure
 # gaps against the ideal (frame + 24 bytes of overhead) * 8 / R over the
-# middle 4 s. Then the CPU an idle xdpsched uses over 10 s. With BASELINE=an
-# older xdpsched binary, each row is measured for both builds, alternating.
+# middle 4 s; from its --stats-json, the time in TX kicks per frame (on veth
+# the receiver's stack runs inside them) and sleeps per frame. Then the CPU an
+# idle xdpsched uses over 10 s. With BASELINE=an older xdpsched binary (or a
+# wrapper adding flags), each row is measured for both builds, alternating.
 # Results: bench-results/shaped/<date>-<commit>/ (results.jsonl, table.md, env.txt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,7 +27,8 @@ results_dir shaped
     [ -n "${BASELINE:-}" ] && echo "baseline: $BASELINE ($("$BASELINE" --version 2>/dev/null), sha256 $(sha256sum "$BASELINE" | cut -c1-16))"
 } > "$out/env.txt"
 pcap=$(mktemp /tmp/xs-shaped.XXXXXX.pcap)
-trap 'ip netns pids xs-dut 2>/dev/null | xargs -r kill -INT 2>/dev/null || true; pkill -f "tcpdump -i sink0" 2>/dev/null || true; sleep 0.5; scripts/testbed.sh down; rm -f "$pcap"' EXIT
+stats=$(mktemp /tmp/xs-shaped.XXXXXX.json)
+trap 'ip netns pids xs-dut 2>/dev/null | xargs -r kill -INT 2>/dev/null || true; pkill -f "tcpdump -i sink0" 2>/dev/null || true; sleep 0.5; scripts/testbed.sh down; rm -f "$pcap" "$stats"' EXIT
 scripts/testbed.sh up bridge
 hz=$(getconf CLK_TCK)
 : > "$out/results.jsonl"
@@ -47,7 +50,8 @@ stop_dut() {
 
 shaped() { # build bin rate_bps
     local build=$1 bin=$2 bps=$3 pid c0 c1
-    pid=$(start_dut "$bin" --rate "$bps" --flow-queue 200)
+    rm -f "$stats"
+    pid=$(start_dut "$bin" --rate "$bps" --flow-queue 200 --stats-json "$stats")
     ip netns exec xs-sink tcpdump -i sink0 -w "$pcap" --time-stamp-precision=nano -s 64 -B 65536 udp >/dev/null 2>&1 &
     local tpid=$!
     sleep 1
@@ -62,10 +66,15 @@ shaped() { # build bin rate_bps
     kill -INT "$tpid" 2>/dev/null || true
     wait "$tpid" 2>/dev/null || true
     stop_dut
-    python3 - "$build" "$bps" "$c0" "$c1" "$hz" "$pcap" <<'PY' | tee -a "$out/results.jsonl"
-import json, struct, sys
+    python3 - "$build" "$bps" "$c0" "$c1" "$hz" "$pcap" "$stats" <<'PY' | tee -a "$out/results.jsonl"
+import json, os, struct, sys
 build, bps = sys.argv[1], int(sys.argv[2])
 c0, c1, hz = map(float, sys.argv[3:6])
+# Whole-run ratios from xdpsched's own counters (older builds lack them).
+st = json.load(open(sys.argv[7])) if os.path.exists(sys.argv[7]) else {}
+sent = max(sum(st.get("tx", [0])), 1)
+kick_us = st["tx_kick_ns"] / 1e3 / sent if "tx_kick_ns" in st else None
+sleeps = st["sleeps"] / sent if "sleeps" in st else None
 data = open(sys.argv[6], "rb").read()
 magic = struct.unpack("<I", data[:4])[0]
 scale = 1e-9 if magic == 0xA1B23C4D else 1e-6
@@ -87,6 +96,7 @@ errs.sort()
 q = lambda p: errs[min(len(errs) - 1, int(p * len(errs)))] if errs else None
 print(json.dumps({"build": build, "rate_bps": bps, "frames": len(pkts),
                   "dut_cpu_us_per_frame": (c1 - c0) / hz * 1e6 / max(len(pkts), 1),
+                  "kick_us_per_frame": kick_us, "sleeps_per_frame": sleeps,
                   "rate_error": rate / bps - 1 if rate else None,
                   "gaps_within_5pct": sum(e <= 0.05 for e in errs) / len(errs) if errs else None,
                   "gap_error_p50": q(0.5), "gap_error_p90": q(0.9), "gap_error_p99": q(0.99)}))
@@ -116,11 +126,12 @@ import json, sys
 out = sys.argv[1]
 rows = [json.loads(l) for l in open(f"{out}/results.jsonl")]
 f = lambda x, p="{:.3f}": "-" if x is None else p.format(x)
-lines = ["| build | rate | frames | DUT CPU µs/frame | rate error | gaps within 5 % | gap error p50 / p90 / p99 |",
-         "|---|---|---|---|---|---|---|"]
+lines = ["| build | rate | frames | DUT CPU µs/frame | of which in TX kicks | sleeps/frame | rate error | gaps within 5 % | gap error p50 / p90 / p99 |",
+         "|---|---|---|---|---|---|---|---|---|"]
 for r in rows:
     if "rate_bps" in r:
         lines.append(f"| {r['build']} | {r['rate_bps'] / 1e6:g} Mbit/s | {r['frames']} | {r['dut_cpu_us_per_frame']:.1f} | "
+                     f"{f(r.get('kick_us_per_frame'), '{:.1f}')} | {f(r.get('sleeps_per_frame'), '{:.2f}')} | "
                      f"{f(r['rate_error'], '{:+.4%}')} | {f(r['gaps_within_5pct'], '{:.1%}')} | "
                      f"{f(r['gap_error_p50'], '{:.1%}')} / {f(r['gap_error_p90'], '{:.1%}')} / {f(r['gap_error_p99'], '{:.1%}')} |")
 for r in rows:

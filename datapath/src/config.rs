@@ -33,6 +33,9 @@ pub struct RunConfig {
     /// Never sleep when idle, and busy-poll the receiving devices' NAPI
     /// (SO_PREFER_BUSY_POLL) from the workers.
     pub busy_poll: bool,
+    /// Departures may be spaced this far off their gap (a share, 0..0.5)
+    /// before an idle worker spins to be on time (0: always spin).
+    pub pacing_tolerance: f64,
     /// Cores to pin workers to, one worker each (empty: one unpinned worker
     /// per RX socket).
     pub cores: Vec<usize>,

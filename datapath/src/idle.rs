@@ -24,13 +24,33 @@ const PROBE_EVERY: u32 = 256;
 /// Lateness beyond the last bucket counts as the last bucket.
 const MAX_MARGIN_NS: u64 = BUCKETS as u64 * BUCKET_NS + SLACK_NS;
 
+/// The share of sleeps that end later than the low end of the lateness.
+const LOW: f64 = 0.05;
+/// The share of pairs of sleeps whose difference in lateness the jitter
+/// covers (the spacing error of two departures that each slept).
+const JITTER_COVER: f64 = 0.95;
+/// Sleeps recorded between recomputations of the jitter.
+const JITTER_EVERY: u32 = 16;
+
 /// The spin margin: a worker sleeps until `margin` before a departure is
 /// due, then spins; `margin` covers the lateness of 95 % of recent sleeps.
+/// Where the spread of the lateness is small beside the gap between
+/// departures, spinning buys no precision worth its CPU: the worker then
+/// aims its sleep at the low end of the lateness (95 % of sleeps end at or
+/// after it) and does not spin ([`SpinMargin::for_gap`]).
 #[derive(Debug, Clone)]
 pub(crate) struct SpinMargin {
     hist: [u32; BUCKETS],
     seen: u32,
     margin: u64,
+    /// The lateness that 95 % of recent sleeps exceed.
+    low: u64,
+    /// The difference in lateness between two sleeps that 95 % of pairs of
+    /// recent sleeps stay within: how far apart two departures that each
+    /// slept without spinning land from their gap.
+    jitter: u64,
+    /// Sleeps recorded since the jitter was computed.
+    since_jitter: u32,
     /// Departures spun through since the last sleep that taught the margin.
     spins: u32,
     /// The departure last spun towards.
@@ -43,14 +63,36 @@ impl SpinMargin {
             hist: [0; BUCKETS],
             seen: 0,
             margin: DEFAULT_MARGIN_NS,
+            low: 0,
+            jitter: u64::MAX,
+            since_jitter: 0,
             spins: 0,
             spun_for: 0,
         }
     }
 
-    /// The margin now.
+    /// The margin now (what the worker spins through to be on time).
+    #[cfg(test)]
     pub fn get(&self) -> u64 {
         self.margin
+    }
+
+    /// The margin before a departure that comes `gap` ns after the one
+    /// before it, for departures to be spaced within `tolerance` (a share of
+    /// the gap, 0: always spin): the full margin if the jitter (how far
+    /// apart in lateness 95 % of pairs of sleeps end) exceeds
+    /// `tolerance × gap`; else the low end of the lateness — the sleep then
+    /// ends on time or late by about as much as the one before it, and
+    /// spinning would buy nothing the tolerance asks for.
+    pub fn for_gap(&self, gap: u64, tolerance: f64) -> u64 {
+        if self.seen < WARM_UP || tolerance <= 0.0 {
+            return self.margin;
+        }
+        if (self.jitter as f64) <= tolerance * gap as f64 {
+            self.low
+        } else {
+            self.margin
+        }
     }
 
     /// The departure due at `due` is spun towards without a sleep; true
@@ -79,19 +121,54 @@ impl SpinMargin {
             self.seen = self.hist.iter().sum();
         }
         if self.seen >= WARM_UP {
-            let need = (f64::from(self.seen) * COVER).ceil() as u32;
-            let mut acc = 0;
-            let mut b = BUCKETS - 1;
-            for (i, &h) in self.hist.iter().enumerate() {
-                acc += h;
-                if acc >= need {
-                    b = i;
-                    break;
-                }
-            }
+            let b = self.bucket_at(COVER);
             self.margin =
                 ((b as u64 + 1) * BUCKET_NS + SLACK_NS).clamp(MIN_MARGIN_NS, MAX_MARGIN_NS);
+            // The low end of the bucket where the 5 % earliest sleeps end.
+            self.low = self.bucket_at(LOW) as u64 * BUCKET_NS;
+            self.since_jitter += 1;
+            if self.since_jitter >= JITTER_EVERY || self.jitter == u64::MAX {
+                self.since_jitter = 0;
+                self.jitter = self.pair_spread(JITTER_COVER);
+            }
         }
+    }
+
+    /// The difference in lateness that `share` of all pairs of recorded
+    /// sleeps stay within (bucket resolution; 64 × 64 products).
+    fn pair_spread(&self, share: f64) -> u64 {
+        let mut by_diff = [0u64; BUCKETS];
+        for (i, &a) in self.hist.iter().enumerate() {
+            if a == 0 {
+                continue;
+            }
+            for (j, &b) in self.hist.iter().enumerate() {
+                by_diff[i.abs_diff(j)] += u64::from(a) * u64::from(b);
+            }
+        }
+        let total: u64 = by_diff.iter().sum();
+        let need = (total as f64 * share).ceil() as u64;
+        let mut acc = 0;
+        for (d, &n) in by_diff.iter().enumerate() {
+            acc += n;
+            if acc >= need {
+                return d as u64 * BUCKET_NS;
+            }
+        }
+        BUCKETS as u64 * BUCKET_NS
+    }
+
+    /// The bucket holding the `share` quantile of the recorded lateness.
+    fn bucket_at(&self, share: f64) -> usize {
+        let need = ((f64::from(self.seen) * share).ceil() as u32).max(1);
+        let mut acc = 0;
+        for (i, &h) in self.hist.iter().enumerate() {
+            acc += h;
+            if acc >= need {
+                return i;
+            }
+        }
+        BUCKETS - 1
     }
 }
 
@@ -173,6 +250,44 @@ mod tests {
             m.record(50_000, 5_000_000);
         }
         assert_eq!(m.get(), MAX_MARGIN_NS);
+    }
+
+    #[test]
+    fn spinning_only_where_the_spread_matters_beside_the_gap() {
+        let mut m = SpinMargin::new();
+        // Before the warm-up: the default margin whatever the gap.
+        assert_eq!(m.for_gap(10_000_000, 0.05), DEFAULT_MARGIN_NS);
+        // A VM's timers: 20 µs late, one in ten 40 µs late (pairs of
+        // sleeps: 18 % are 20 µs apart, the rest 0).
+        for i in 0..500 {
+            let late = if i % 10 == 0 { 40_000 } else { 20_000 };
+            m.record(50_000, 50_000 + late);
+        }
+        let full = m.get();
+        assert_eq!(full, 42_000 + SLACK_NS);
+        // 1500 B at 100 Mbit/s: 120 µs apart, 5 % = 6 µs < 20 µs: spin.
+        assert_eq!(m.for_gap(120_000, 0.05), full);
+        // At 10 Mbit/s, 1.2 ms apart: 60 µs covers the jitter; sleep until
+        // the low end of the lateness, no spin.
+        assert_eq!(m.for_gap(1_200_000, 0.05), 20_000);
+        // 400 µs apart: 5 % = 20 µs, just covers it.
+        assert_eq!(m.for_gap(400_000, 0.05), 20_000);
+        assert_eq!(m.for_gap(399_000, 0.05), full);
+        // Tolerance 0: always the full margin.
+        assert_eq!(m.for_gap(1_200_000, 0.0), full);
+        // A long tail that most pairs do not see: one sleep in fifty 100 µs
+        // late. The margin covers 95 % of sleeps, the jitter 95 % of pairs.
+        let mut m = SpinMargin::new();
+        for i in 0..1000 {
+            let late = match i % 50 {
+                0 => 100_000,
+                1..=5 => 30_000,
+                _ => 20_000,
+            };
+            m.record(50_000, 50_000 + late);
+        }
+        assert_eq!(m.for_gap(200_000, 0.05), 20_000, "10 µs of jitter");
+        assert_eq!(m.for_gap(100_000, 0.05), m.get());
     }
 
     #[test]

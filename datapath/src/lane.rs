@@ -111,6 +111,10 @@ pub(crate) struct Worker<'a> {
     last_kernel: u64,
     /// How long before a departure to stop sleeping (learned).
     margin: SpinMargin,
+    /// The departure waited for last, and the one before it (their
+    /// difference is the gap whose precision the margin is for).
+    due_cur: u64,
+    due_prev: u64,
     /// How fast frames arrive (bounds how long they may wait unread).
     arrivals: ArrivalRate,
 }
@@ -175,6 +179,8 @@ impl<'a> Worker<'a> {
             last_stats: 0,
             last_kernel: 0,
             margin: SpinMargin::new(),
+            due_cur: 0,
+            due_prev: 0,
             arrivals: ArrivalRate::new(),
             lane,
         })
@@ -287,7 +293,13 @@ impl<'a> Worker<'a> {
                 self.out.tx[e] += sent as u64;
                 work += sent;
             }
-            if self.lane.kick(p) {
+            let t0 = self.clock.now_ns();
+            let kick = self.lane.kick(p);
+            if kick.calls > 0 {
+                self.out.kicks += u64::from(kick.calls);
+                self.out.kick_ns += self.clock.now_ns().saturating_sub(t0);
+            }
+            if kick.took {
                 // The kernel needs kicks to make progress: not idle.
                 work += 1;
             }
@@ -390,7 +402,14 @@ impl<'a> Worker<'a> {
         // Only sleeps that end before a departure teach the margin (a long
         // idle sleep overshoots more, and nothing waits for it).
         let teaches = due.is_some_and(|d| d <= cap);
-        let margin = self.margin.get();
+        if let Some(d) = due {
+            if now + d != self.due_cur {
+                self.due_prev = self.due_cur;
+                self.due_cur = now + d;
+            }
+        }
+        let gap = self.due_cur.saturating_sub(self.due_prev);
+        let margin = self.margin.for_gap(gap, self.cfg.pacing_tolerance);
         let sleep = if wait > margin {
             wait - margin
         } else if teaches && wait > 2 * MIN_PROBE_NS && self.margin.spun(now + wait) {
@@ -406,6 +425,7 @@ impl<'a> Worker<'a> {
             .rx_can_wait_until(now)
             .min(now + self.arrivals.max_defer(self.lane.ring_size()));
         let rx = defer < now + sleep;
+        self.out.sleeps += 1;
         let (sh, me, owned, lane) = (self.sh, self.me, &self.owned, &mut self.lane);
         let mut woken = false;
         sh.wake[me].sleep(

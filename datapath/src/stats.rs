@@ -18,6 +18,11 @@ pub(crate) struct Counts {
     pub in_flight_max: u64,
     /// Frames left in the emulators at exit (freed).
     pub exit_drained: u64,
+    /// TX kicks (sendto) and the time spent in them.
+    pub kicks: u64,
+    pub kick_ns: u64,
+    /// Sleeps of an idle worker.
+    pub sleeps: u64,
     /// Frames received per local port index (with the port's side and queue).
     pub rx_ports: Vec<(usize, u32, u64)>,
 }
@@ -96,6 +101,15 @@ pub struct RunStats {
     /// Most frames one port had with the kernel for transmission at once
     /// (TX ring and completion), bounded by the TX budget of two batches.
     pub tx_in_flight_max: u64,
+    /// TX kicks (sendto calls that make the kernel transmit; copy mode).
+    pub tx_kicks: u64,
+    /// Wall time spent inside them, in ns. On veth the kernel runs the
+    /// receiving end's stack inside the kick, so this is mostly the
+    /// receiver's work charged to xdpsched's CPU time.
+    pub tx_kick_ns: u64,
+    /// Times an idle worker went to sleep (each sleep and wake-up costs
+    /// CPU: compare with the frames sent).
+    pub sleeps: u64,
     /// Packets delivered by the pipes (sum over pipes).
     pub pipe_delivered: u64,
     /// Packets lost to the pipes' loss models.
@@ -132,6 +146,9 @@ impl RunStats {
         self.dropped += c.dropped;
         self.passed += c.passed;
         self.exit_drained += c.exit_drained;
+        self.tx_kicks += c.kicks;
+        self.tx_kick_ns += c.kick_ns;
+        self.sleeps += c.sleeps;
         self.tx_in_flight_max = self.tx_in_flight_max.max(c.in_flight_max);
         for &(side, queue, n) in &c.rx_ports {
             self.rx_per_queue[side * queues + queue as usize] += n;

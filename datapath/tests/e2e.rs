@@ -498,6 +498,11 @@ fn stats_json_reports_the_run() {
     // While xdpsched runs, its program steers every frame to the sockets.
     assert!(v["xdp_to_socket"].as_u64().unwrap_or(0) > 0, "{v}");
     assert_eq!(v["xdp_failed_open"].as_u64(), Some(0), "{v}");
+    // Where the worker's time goes: TX kicks (and the time in them) and the
+    // sleeps between the pings.
+    let kicks = v["tx_kicks"].as_u64().unwrap_or(0);
+    assert!(kicks >= 1 && v["tx_kick_ns"].as_u64().unwrap_or(0) > 0, "{v}");
+    assert!(v["sleeps"].as_u64().unwrap_or(0) >= 1, "{v}");
     // Per flow: the pings gen -> sink, an ICMP flow with its packets and bytes.
     let flows = v["flows"].as_array().expect("flows");
     let ping = flows

@@ -48,6 +48,15 @@ impl std::fmt::Debug for Port {
     }
 }
 
+/// What a [`Lane::kick`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Kick {
+    /// The kernel took frames from the TX ring.
+    pub took: bool,
+    /// System calls made (0: nothing was waiting in the TX ring).
+    pub calls: u32,
+}
+
 /// What one thread owns: a share of the UMEM's frames and the ring halves it
 /// drives. A frame always returns to the lane it came from (its *origin*,
 /// fixed by its number): frames this lane takes back that belong to another
@@ -278,7 +287,8 @@ impl Lane {
     }
 
     /// Kicks port `p`'s TX if frames wait in its TX ring; returns whether
-    /// the kernel took any (the caller's loop is busy only then). In copy
+    /// the kernel took any (the caller's loop is busy only then) and how many
+    /// system calls that took. In copy
     /// mode one kick sends a bounded batch (32 frames, then EAGAIN), so this
     /// kicks until the ring drains, at most `MAX_KICKS` (8) times, and the loop
     /// must call it every iteration while frames wait, not only when it
@@ -288,30 +298,31 @@ impl Lane {
     /// does not spin on a busy device while the CPU is needed by whoever
     /// drains it. Frames waiting for the completion ring but no longer in the
     /// TX ring need no kick: the kernel has taken them.
-    pub fn kick(&mut self, p: usize) -> bool {
+    pub fn kick(&mut self, p: usize) -> Kick {
         let ring = self.ring_size;
         let port = &mut self.ports[p];
+        let mut k = Kick::default();
         let Some((tx, _)) = port.tx.as_mut() else {
-            return false;
+            return k;
         };
         if port.in_flight == 0 {
-            return false;
+            return k;
         }
         let mut free = tx.nb_free_exact();
-        let mut took = false;
         for _ in 0..MAX_KICKS {
             if free >= ring {
                 break;
             }
             let _ = tx.wakeup();
+            k.calls += 1;
             let now = tx.nb_free_exact();
             if now == free {
                 break;
             }
-            took = true;
+            k.took = true;
             free = now;
         }
-        took
+        k
     }
 
     /// Takes back completed TX frames of port `p` (see [`Lane::release`]).

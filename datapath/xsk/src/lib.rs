@@ -45,7 +45,7 @@ pub mod program;
 pub use clock::Clock;
 pub use frames::{Book, Handoff, Homeward, Ledger, Spot};
 pub use kernel::SocketStats;
-pub use lane::{Lane, Port};
+pub use lane::{Kick, Lane, Port};
 pub use open::{LanePlan, OneLane, Xsk};
 pub use params::{ring_size_for, NoSocket, XdpMode, XskError, XskParams, MAX_QUEUES};
 pub use program::{detach_xdp, quiet_library_logs, XdpProgram};

@@ -132,7 +132,7 @@ fn port_loop(
                     t.done = true;
                 }
             }
-            if xsk.kick(0) {
+            if xsk.kick(0).took {
                 work += 1;
             }
         }
