@@ -11,6 +11,8 @@
 # the receiver's stack runs inside them) and sleeps per frame. Then the CPU an
 # idle xdpsched uses over 10 s. With BASELINE=an older xdpsched binary (or a
 # wrapper adding flags), each row is measured for both builds, alternating.
+# Beside each rate, rattan (cargo install rattan, unless RATTAN=0) emulating
+# the same link on its own namespaces (see rattan_shaped).
 # Results: bench-results/shaped/<date>-<commit>/ (results.jsonl, table.md, env.txt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,7 +30,7 @@ results_dir shaped
 } > "$out/env.txt"
 pcap=$(mktemp /tmp/xs-shaped.XXXXXX.pcap)
 stats=$(mktemp /tmp/xs-shaped.XXXXXX.json)
-trap 'ip netns pids xs-dut 2>/dev/null | xargs -r kill -INT 2>/dev/null || true; pkill -f "tcpdump -i sink0" 2>/dev/null || true; sleep 0.5; scripts/testbed.sh down; rm -f "$pcap" "$stats"' EXIT
+trap 'ip netns pids xs-dut 2>/dev/null | xargs -r kill -INT 2>/dev/null || true; pkill -f "tcpdump -i sink0" 2>/dev/null || true; pkill -x rattan 2>/dev/null || true; sleep 0.5; ip netns pids xs-rattan 2>/dev/null | xargs -r kill -9 2>/dev/null || true; ip netns del xs-rattan 2>/dev/null || true; scripts/testbed.sh down; rm -f "$pcap" "$stats"' EXIT
 scripts/testbed.sh up bridge
 hz=$(getconf CLK_TCK)
 : > "$out/results.jsonl"
@@ -48,25 +50,8 @@ stop_dut() {
     sleep 1
 }
 
-shaped() { # build bin rate_bps
-    local build=$1 bin=$2 bps=$3 pid c0 c1
-    rm -f "$stats"
-    pid=$(start_dut "$bin" --rate "$bps" --flow-queue 200 --stats-json "$stats")
-    ip netns exec xs-sink tcpdump -i sink0 -w "$pcap" --time-stamp-precision=nano -s 64 -B 65536 udp >/dev/null 2>&1 &
-    local tpid=$!
-    sleep 1
-    c0=$(cpu_of "$pid")
-    # iperf3, not xdpgen: an AF_XDP receiver at the sink would take the
-    # frames before tcpdump sees them. 1458-byte datagrams: 1500-byte frames.
-    ip netns exec xs-sink iperf3 -s -1 -p 5299 >/dev/null 2>&1 &
-    sleep 0.3
-    ip netns exec xs-gen iperf3 -c 10.211.0.2 -p 5299 -u -b "$((bps * 12 / 10))" -l 1458 -t 6 >/dev/null 2>&1 || true
-    c1=$(cpu_of "$pid")
-    sleep 0.5
-    kill -INT "$tpid" 2>/dev/null || true
-    wait "$tpid" 2>/dev/null || true
-    stop_dut
-    python3 - "$build" "$bps" "$c0" "$c1" "$hz" "$pcap" "$stats" <<'PY' | tee -a "$out/results.jsonl"
+analyse() { # build rate_bps cpu0 cpu1 stats_json: one row from the capture
+    python3 - "$1" "$2" "$3" "$4" "$hz" "$pcap" "$5" <<'PY' | tee -a "$out/results.jsonl"
 import json, os, struct, sys
 build, bps = sys.argv[1], int(sys.argv[2])
 c0, c1, hz = map(float, sys.argv[3:6])
@@ -103,6 +88,126 @@ print(json.dumps({"build": build, "rate_bps": bps, "frames": len(pkts),
 PY
 }
 
+shaped() { # build bin rate_bps
+    local build=$1 bin=$2 bps=$3 pid c0 c1
+    rm -f "$stats"
+    pid=$(start_dut "$bin" --rate "$bps" --flow-queue 200 --stats-json "$stats")
+    ip netns exec xs-sink tcpdump -i sink0 -w "$pcap" --time-stamp-precision=nano -s 64 -B 65536 udp >/dev/null 2>&1 &
+    local tpid=$!
+    sleep 1
+    c0=$(cpu_of "$pid")
+    # iperf3, not xdpgen: an AF_XDP receiver at the sink would take the
+    # frames before tcpdump sees them. 1458-byte datagrams: 1500-byte frames.
+    ip netns exec xs-sink iperf3 -s -1 -p 5299 >/dev/null 2>&1 &
+    sleep 0.3
+    ip netns exec xs-gen iperf3 -c 10.211.0.2 -p 5299 -u -b "$((bps * 12 / 10))" -l 1458 -t 6 >/dev/null 2>&1 || true
+    c1=$(cpu_of "$pid")
+    sleep 0.5
+    kill -INT "$tpid" 2>/dev/null || true
+    wait "$tpid" 2>/dev/null || true
+    stop_dut
+    analyse "$build" "$bps" "$c0" "$c1" "$stats"
+}
+
+# rattan (crates.io; AF_PACKET based) emulating the same link: a Bw cell of
+# R counted at the link layer (IP + 38 bytes: the frame + 24, as here), a
+# DropTail queue of 200 packets, no delay, in its compatible mode (its left
+# namespace, where iperf3 sends from, and the namespace it runs in, here one
+# this script creates: xs-rattan, where the capture and the iperf3 server
+# are). rattan's own thread pinned to CPU 1, its left command to CPU 0 (it
+# wants lists of cores). Its CPU time per frame like xdpsched's.
+RATTAN_BIN=
+rattan_install() {
+    RATTAN_BIN=$(command -v rattan || true)
+    [ -z "$RATTAN_BIN" ] && [ -x "$HOME/.cargo/bin/rattan" ] && RATTAN_BIN=$HOME/.cargo/bin/rattan
+    if [ -z "$RATTAN_BIN" ]; then
+        echo "installing rattan (cargo install rattan --locked; a few minutes)" >&2
+        if cargo install rattan --locked >"$out/rattan-install.log" 2>&1; then
+            RATTAN_BIN=$HOME/.cargo/bin/rattan
+        else
+            echo "rattan: did not install (rattan-install.log)" >> "$out/env.txt"
+            return 0
+        fi
+    fi
+    echo "rattan: $("$RATTAN_BIN" --version | head -1)" >> "$out/env.txt"
+}
+
+rattan_shaped() { # rate_bps
+    local bps=$1 pid c0 c1 dev tpid conf=/tmp/xs-rattan.toml left=/tmp/xs-rattan-left.sh
+    ip netns add xs-rattan
+    ip -n xs-rattan link set lo up
+    cat > "$conf" <<RATTAN_TOML
+[env]
+mode = "Compatible"
+left_veth_count = 1
+right_veth_count = 1
+client_cores = [0]
+server_cores = [0]
+
+[cells.up]
+type = "Bw"
+bw_type = "LinkLayer"
+queue = "DropTail"
+bandwidth = "$((bps / 1000000))Mbps"
+
+[cells.up.queue_config]
+packet_limit = 200
+
+[links]
+left = "up"
+up = "right"
+right = "left"
+
+[resource]
+cpu = [1]
+
+[general]
+
+[commands]
+shell = "Default"
+RATTAN_TOML
+    # The left command waits for a go, so that the CPU is read around the load.
+    rm -f /tmp/xs-rattan-go /tmp/xs-rattan-done
+    cat > "$left" <<RATTAN_LEFT
+#!/bin/sh
+for i in \$(seq 200); do [ -e /tmp/xs-rattan-go ] && break; sleep 0.05; done
+iperf3 -c "\$RATTAN_BASE" -p 5299 -u -b $((bps * 12 / 10)) -l 1458 -t 6 >/dev/null 2>&1
+touch /tmp/xs-rattan-done
+RATTAN_LEFT
+    chmod +x "$left"
+    ip netns exec xs-rattan iperf3 -s -1 -p 5299 >/dev/null 2>&1 &
+    ip netns exec xs-rattan "$RATTAN_BIN" run -c "$conf" --left "$left" >/dev/null 2>&1 &
+    for _ in $(seq 100); do
+        dev=$(ip -n xs-rattan -br link | awk '$1 != "lo" {sub(/@.*/, "", $1); print $1; exit}')
+        [ -n "$dev" ] && break
+        sleep 0.05
+    done
+    pid=$(pgrep -n -x rattan || true)
+    if [ -z "$dev" ] || [ -z "$pid" ]; then
+        echo "rattan: did not start at $bps bit/s" >> "$out/env.txt"
+        ip netns pids xs-rattan 2>/dev/null | xargs -r kill -9 2>/dev/null || true
+        ip netns del xs-rattan 2>/dev/null || true
+        return 0
+    fi
+    ip netns exec xs-rattan tcpdump -i "$dev" -w "$pcap" --time-stamp-precision=nano -s 64 -B 65536 udp >/dev/null 2>&1 &
+    tpid=$!
+    sleep 1
+    c0=$(cpu_of "$pid")
+    touch /tmp/xs-rattan-go
+    for _ in $(seq 200); do [ -e /tmp/xs-rattan-done ] && break; sleep 0.05; done
+    c1=$(cpu_of "$pid")
+    sleep 0.5
+    kill -INT "$tpid" 2>/dev/null || true
+    wait "$tpid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -INT "$pid" 2>/dev/null || true
+    sleep 0.5
+    ip netns pids xs-rattan 2>/dev/null | xargs -r kill -9 2>/dev/null || true
+    ip netns del xs-rattan 2>/dev/null || true
+    rm -f /tmp/xs-rattan-go /tmp/xs-rattan-done "$conf" "$left"
+    analyse rattan "$bps" "$c0" "$c1" /nonexistent
+}
+
 idle() { # build bin
     local build=$1 bin=$2 pid c0 c1
     pid=$(start_dut "$bin")
@@ -115,9 +220,11 @@ idle() { # build bin
         tee -a "$out/results.jsonl"
 }
 
+[ "${RATTAN:-1}" = 1 ] && rattan_install
 for bps in ${RATES:-10000000 100000000 1000000000}; do
     shaped this ./target/release/xdpsched "$bps"
     [ -n "${BASELINE:-}" ] && shaped baseline "$BASELINE" "$bps"
+    [ -n "$RATTAN_BIN" ] && rattan_shaped "$bps"
 done
 idle this ./target/release/xdpsched
 [ -n "${BASELINE:-}" ] && idle baseline "$BASELINE"
