@@ -14,12 +14,13 @@
 # frame (generator included). Veth, copy mode, NAPI inline, endpoints at the
 # kernel's defaults. TG_CPUS=2: two trafgen processes (one per CPU);
 # DUT_PREFIX="chrt -f 10": xdpsched started under that command.
-# SPLIT=1: one CPU each — trafgen pinned to CPU 0, the DUT's work confined to
-# CPU 1: kernel forwarding by RPS on dutA (its backlog, the forwarding and
-# the transmit to the sink run there), xdpsched with dutA's NAPI threaded and
-# its thread pinned to CPU 1 (the XDP program and the copy into the UMEM run
-# there) and one worker pinned beside it (--cores 1). Per-core capacity, the
-# way a middlebox with its own cores would be compared.
+# trafgen sends through the qdisc layer (--qdisc-path; veth's default qdisc
+# is noqueue, so frames go straight to the device; earlier runs spelled it
+# -q, which is the same flag, not "quiet").
+# Not here: one CPU each for generator and DUT. On veth that needs the DUT's
+# receive work off the sender's CPU: RPS on dutA forwarded ~49 kpps, and
+# dutA's NAPI set threaded (GRO on to give it NAPI) never ran here — its
+# thread stayed idle and trafgen's sends failed with EAGAIN at once.
 # Results: bench-results/datapath-trafgen/<date>-<commit>/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,7 +35,6 @@ results_dir datapath-trafgen
     echo "label: veth, copy mode, 2 vCPU, NAPI inline, endpoints at kernel defaults"
     echo "generator: $(trafgen --version 2>&1 | head -1), ${TG_CPUS:-1} process(es), 1024 UDP flows, 4 s per row, ${ROUNDS:-3} rounds"
     echo "xdpsched started under: ${DUT_PREFIX:-(nothing)}"
-    [ "${SPLIT:-0}" = 1 ] && echo "split: trafgen on CPU 0; DUT on CPU 1 (kernel: RPS on dutA; xdpsched: threaded NAPI on dutA pinned to CPU 1, --cores 1)"
 } > "$out/env.txt"
 conf=$(mktemp /tmp/xs-trafgen.XXXXXX)
 trap 'ip netns pids xs-dut 2>/dev/null | xargs -r kill -INT 2>/dev/null || true; sleep 0.5; scripts/testbed.sh down; rm -f "$conf"' EXIT
@@ -62,47 +62,23 @@ flood() { # setup size dst_mac dst_ip [dut_pid stats_json]
 EOF
     o0=$(count xs-gen gen0 tx); r0=$(count xs-sink sink0 rx); b0=$(busy)
     [ -n "$pid" ] && p0=$(awk '{print $14+$15}' "/proc/$pid/stat")
-    # shellcheck disable=SC2086 # GEN_PREFIX's words are a command
-    ip netns exec xs-gen timeout -s INT 4 $GEN_PREFIX trafgen -o gen0 -c "$conf" --cpus "${TG_CPUS:-1}" -q >/dev/null 2>&1 || true
+    ip netns exec xs-gen timeout -s INT 4 trafgen -o gen0 -c "$conf" --cpus "${TG_CPUS:-1}" --qdisc-path >/dev/null 2>&1 || true
     sleep 0.2
     o1=$(count xs-gen gen0 tx); r1=$(count xs-sink sink0 rx); b1=$(busy)
     [ -n "$pid" ] && p1=$(awk '{print $14+$15}' "/proc/$pid/stat")
     echo "$setup $size $o0 $o1 $r0 $r1 $b0 $b1 $p0 $p1 $pid $stats"
 }
 
-GEN_PREFIX=
-DUT_ARGS=
-if [ "${SPLIT:-0}" = 1 ]; then
-    GEN_PREFIX="taskset -c 0"
-    DUT_ARGS="--cores 1"
-fi
-
-split_napi() { # on: dutA's NAPI threaded, its threads on CPU 1; off: back
-    [ "${SPLIT:-0}" = 1 ] || return 0
-    ip netns exec xs-dut sh -c "echo $([ "$1" = on ] && echo 1 || echo 0) > /sys/class/net/dutA/threaded"
-    [ "$1" = on ] || return 0
-    local t
-    for t in $(pgrep '^napi/dutA'); do taskset -pc 1 "$t" >/dev/null; done
-}
-
-split_rps() { # on|off: dutA's receive processing on CPU 1 (kernel forwarding)
-    [ "${SPLIT:-0}" = 1 ] || return 0
-    ip netns exec xs-dut sh -c "echo $([ "$1" = on ] && echo 2 || echo 0) > /sys/class/net/dutA/queues/rx-0/rps_cpus"
-}
-
 xdpsched_run() { # sched size -> line (xdpsched started and stopped around the flood)
     local s=/tmp/xs-trafgen-stats.json pid line
     rm -f "$s"
     # shellcheck disable=SC2086 # DUT_PREFIX's words are a command (e.g. "chrt -f 10")
-    ip netns exec xs-dut ${DUT_PREFIX:-} ./target/release/xdpsched --iface dutA --out dutB --sched "$1" --stats-json "$s" $DUT_ARGS >/dev/null 2>&1 &
+    ip netns exec xs-dut ${DUT_PREFIX:-} ./target/release/xdpsched --iface dutA --out dutB --sched "$1" --stats-json "$s" >/dev/null 2>&1 &
     for _ in $(seq 50); do ip netns exec xs-gen ping -c 1 -W 1 10.211.0.2 >/dev/null 2>&1 && break; sleep 0.2; done
-    # The XDP program gave dutA its NAPI: now it can run threaded.
-    split_napi on
     pid=$(ip netns pids xs-dut | head -1)
     line=$(flood "xdpsched-$1" "$2" "$sink_mac" 10.211.0.2 "$pid" "$s")
     ip netns pids xs-dut | xargs -r kill -INT
     sleep 1
-    split_napi off
     echo "$line $(python3 -c "import json; print(json.load(open('$s'))['lost_before_rx'])")"
 }
 
@@ -129,7 +105,6 @@ for _ in $(seq "${ROUNDS:-3}"); do
         ip -n xs-dut addr add 10.211.9.254/24 dev dutB
         ip netns exec xs-dut sysctl -qw net.ipv4.ip_forward=1
         ip -n xs-dut neigh replace 10.211.9.2 lladdr "$sink_mac" dev dutB
-        split_rps on
         # shellcheck disable=SC2046
         record $(flood kernel-ipv4-forwarding "$size" "$(mac_of xs-dut dutA)" 10.211.9.2)
         ip -n xs-dut addr flush dev dutA
@@ -144,7 +119,6 @@ for _ in $(seq "${ROUNDS:-3}"); do
         # shellcheck disable=SC2046
         record $(flood linux-bridge "$size" "$sink_mac" 10.211.0.2)
         ip -n xs-dut link del br0
-        split_rps off
         for sched in fifo qfq; do
             # shellcheck disable=SC2046
             record $(xdpsched_run "$sched" "$size")
