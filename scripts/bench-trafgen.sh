@@ -14,6 +14,8 @@
 # frame (generator included). Veth, copy mode, NAPI inline, endpoints at the
 # kernel's defaults. TG_CPUS=2: two trafgen processes (one per CPU);
 # DUT_PREFIX="chrt -f 10": xdpsched started under that command.
+# DUT_VARIANTS="--ring-size 512|--batch 32": each also measured with these
+# flags (a row per variant); SIZES="60", SCHEDS="fifo" narrow the run.
 # trafgen sends through the qdisc layer (--qdisc-path; veth's default qdisc
 # is noqueue, so frames go straight to the device; earlier runs spelled it
 # -q, which is the same flag, not "quiet").
@@ -35,6 +37,7 @@ results_dir datapath-trafgen
     echo "label: veth, copy mode, 2 vCPU, NAPI inline, endpoints at kernel defaults"
     echo "generator: $(trafgen --version 2>&1 | head -1), ${TG_CPUS:-1} process(es), 1024 UDP flows, 4 s per row, ${ROUNDS:-3} rounds"
     echo "xdpsched started under: ${DUT_PREFIX:-(nothing)}"
+    echo "variants: ${DUT_VARIANTS:-(none)}; sizes: ${SIZES:-60 1500}; schedulers: ${SCHEDS:-fifo qfq}"
 } > "$out/env.txt"
 conf=$(mktemp /tmp/xs-trafgen.XXXXXX)
 trap 'ip netns pids xs-dut 2>/dev/null | xargs -r kill -INT 2>/dev/null || true; sleep 0.5; scripts/testbed.sh down; rm -f "$conf"' EXIT
@@ -69,14 +72,18 @@ EOF
     echo "$setup $size $o0 $o1 $r0 $r1 $b0 $b1 $p0 $p1 $pid $stats"
 }
 
-xdpsched_run() { # sched size -> line (xdpsched started and stopped around the flood)
-    local s=/tmp/xs-trafgen-stats.json pid line
+xdpsched_run() { # sched size [xdpsched flags...] -> line (started and stopped around the flood)
+    local sched=$1 size=$2 s=/tmp/xs-trafgen-stats.json pid line name
+    shift 2
+    name="xdpsched-$sched"
+    # Flags in the setup's name, without spaces: "--ring-size 512" -> [ring-size=512].
+    [ $# -gt 0 ] && name="$name[$(echo "$*" | sed 's/^--//; s/ --/,/g; s/ /=/g')]"
     rm -f "$s"
     # shellcheck disable=SC2086 # DUT_PREFIX's words are a command (e.g. "chrt -f 10")
-    ip netns exec xs-dut ${DUT_PREFIX:-} ./target/release/xdpsched --iface dutA --out dutB --sched "$1" --stats-json "$s" >/dev/null 2>&1 &
+    ip netns exec xs-dut ${DUT_PREFIX:-} ./target/release/xdpsched --iface dutA --out dutB --sched "$sched" --stats-json "$s" "$@" >/dev/null 2>&1 &
     for _ in $(seq 50); do ip netns exec xs-gen ping -c 1 -W 1 10.211.0.2 >/dev/null 2>&1 && break; sleep 0.2; done
     pid=$(ip netns pids xs-dut | head -1)
-    line=$(flood "xdpsched-$1" "$2" "$sink_mac" 10.211.0.2 "$pid" "$s")
+    line=$(flood "$name" "$size" "$sink_mac" 10.211.0.2 "$pid" "$s")
     ip netns pids xs-dut | xargs -r kill -INT
     sleep 1
     echo "$line $(python3 -c "import json; print(json.load(open('$s'))['lost_before_rx'])")"
@@ -98,8 +105,10 @@ print(json.dumps({"setup": setup, "size": size, "offered_pps": off / 4, "pps": f
 PY
 }
 
+variants=()
+[ -n "${DUT_VARIANTS:-}" ] && IFS='|' read -ra variants <<< "$DUT_VARIANTS"
 for _ in $(seq "${ROUNDS:-3}"); do
-    for size in 60 1500; do
+    for size in ${SIZES:-60 1500}; do
         # Kernel IPv4 forwarding: 10.211.0.0/24 (gen) <-> 10.211.9.0/24 (sink).
         ip -n xs-dut addr add 10.211.0.254/24 dev dutA
         ip -n xs-dut addr add 10.211.9.254/24 dev dutB
@@ -119,9 +128,13 @@ for _ in $(seq "${ROUNDS:-3}"); do
         # shellcheck disable=SC2046
         record $(flood linux-bridge "$size" "$sink_mac" 10.211.0.2)
         ip -n xs-dut link del br0
-        for sched in fifo qfq; do
+        for sched in ${SCHEDS:-fifo qfq}; do
             # shellcheck disable=SC2046
             record $(xdpsched_run "$sched" "$size")
+            for v in "${variants[@]}"; do
+                # shellcheck disable=SC2046,SC2086 # a variant's words are flags
+                record $(xdpsched_run "$sched" "$size" $v)
+            done
         done
     done
 done
@@ -133,7 +146,7 @@ med = lambda xs: statistics.median(xs) if xs else None
 lines = ["| setup | size | offered kpps | forwarded kpps (median) | vs kernel fwd | lost before RX (of offered) | DUT CPU ns/frame | all CPUs ns/frame |",
          "|---|---|---|---|---|---|---|---|"]
 setups = list(dict.fromkeys(r["setup"] for r in rows))
-for size in (60, 1500):
+for size in sorted({r["size"] for r in rows}):
     k = med([r["pps"] for r in rows if r["size"] == size and r["setup"] == "kernel-ipv4-forwarding"])
     for s in setups:
         rs = [r for r in rows if r["size"] == size and r["setup"] == s]
