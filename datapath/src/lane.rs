@@ -37,7 +37,13 @@ const BUSY_POLL_US: u32 = 20;
 /// What the workers share: hand-off queues, wake-ups and live counters.
 pub(crate) struct Shared {
     pub plan: Plan,
+    /// Asked to stop (a signal, the duration, a worker that failed): the
+    /// thread that started the workers takes the sockets out of the XDP
+    /// programs, lets the workers read what the RX rings hold, then halts
+    /// them.
     pub stop: Arc<AtomicBool>,
+    /// The workers leave their loops and drain.
+    pub halt: AtomicBool,
     /// Per egress side: frames received by a lane that does not own it.
     pub inbox: [ArrayQueue<Handoff<FrameDesc>>; 2],
     /// Per lane: its frames coming back from other lanes.
@@ -62,6 +68,7 @@ impl Shared {
         Ok(Shared {
             plan,
             stop,
+            halt: AtomicBool::new(false),
             inbox: [ArrayQueue::new(total), ArrayQueue::new(total)],
             back: (0..plan.lanes).map(|_| ArrayQueue::new(total)).collect(),
             wake: (0..plan.lanes)
@@ -188,12 +195,8 @@ impl<'a> Worker<'a> {
 
     /// The loop: until stopped (or the configured duration passes).
     pub fn run(mut self) -> LaneOut {
-        let until = self.cfg.duration.map(|d| d.as_nanos() as u64);
-        while !self.sh.stop.load(Ordering::Relaxed) {
+        while !self.sh.halt.load(Ordering::Relaxed) {
             let mut now = self.clock.now_ns();
-            if until.is_some_and(|u| now >= u) {
-                break;
-            }
             if self.cfg.busy_poll {
                 self.lane.busy_poll();
             }

@@ -28,6 +28,7 @@ use anyhow::Context;
 use sched::config::{Config, Direction};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use xsk::{Clock, Lane, Xsk};
 
 /// Runs until `stop` is set (or the configured duration passes).
@@ -70,7 +71,8 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> anyhow::Result<RunStats> {
             .into_iter()
             .fold((0, 0), |(a, b), (x, y)| (a + x, b + y))
     };
-    let outs = spawn(cfg, &sh, taken, &mut scheds, program);
+    let unbind = || xsk.unbind_sockets();
+    let outs = spawn(cfg, &sh, taken, &mut scheds, program, unbind);
     let mut stats = RunStats {
         rx_per_queue: vec![0; sockets],
         workers: lanes,
@@ -144,16 +146,29 @@ impl Drop for StopOnPanic<'_> {
     }
 }
 
+/// How often the thread that started the workers looks at the stop flag.
+const WATCH_EVERY: Duration = Duration::from_millis(5);
+/// How long the workers go on after the sockets left the programs: enough
+/// to read what the RX rings hold.
+const STOP_GRACE: Duration = Duration::from_millis(20);
+/// How often the XDP programs' counters are read for the stats line.
+const PROGRAM_EVERY: Duration = Duration::from_millis(100);
+
 /// One worker thread per lane, each with the directions whose egress its
-/// lane owns; returns when all have stopped, with their results. Meanwhile,
-/// with `--stats-interval`, this thread reads the XDP programs' counters
-/// (`program`: frames to the sockets, frames failed open) for the live line.
+/// lane owns; returns when all have stopped, with their results. Meanwhile
+/// this thread watches the stop flag and the duration, and with
+/// `--stats-interval` reads the XDP programs' counters (`program`: frames
+/// to the sockets, frames failed open) for the live line. To stop, it takes
+/// the sockets out of the programs (`unbind`: new frames go where they
+/// would if xdpsched had died, instead of into RX rings nobody reads), lets
+/// the workers read what their rings hold, then halts them.
 fn spawn(
     cfg: &RunConfig,
     sh: &Shared,
     lanes: Vec<Lane>,
     scheds: &mut [Option<Sched>; 2],
     program: impl Fn() -> (u64, u64),
+    unbind: impl Fn() -> std::io::Result<()>,
 ) -> Vec<anyhow::Result<LaneOut>> {
     let clock = Clock::start();
     std::thread::scope(|s| {
@@ -195,13 +210,32 @@ fn spawn(
                 }
             }
         }
-        if cfg.stats_interval.is_some() {
-            while !handles.iter().all(|h| h.is_finished()) {
+        let started = Instant::now();
+        let mut counted: Option<Instant> = None;
+        while !handles.iter().all(|h| h.is_finished()) {
+            if cfg.duration.is_some_and(|d| started.elapsed() >= d) {
+                sh.stop.store(true, Ordering::Relaxed);
+            }
+            if sh.stop.load(Ordering::Relaxed) {
+                break;
+            }
+            if cfg.stats_interval.is_some() && counted.is_none_or(|t| t.elapsed() >= PROGRAM_EVERY)
+            {
+                counted = Some(Instant::now());
                 let (to_socket, failed_open) = program();
                 sh.program[0].store(to_socket, Ordering::Relaxed);
                 sh.program[1].store(failed_open, Ordering::Relaxed);
-                std::thread::sleep(std::time::Duration::from_millis(100));
             }
+            std::thread::sleep(WATCH_EVERY);
+        }
+        if let Err(err) = unbind() {
+            crate::note!("xdpsched: warning: taking the sockets out of the XDP programs at stop: {err}; frames arriving from now until the programs detach are lost (counted in lost_before_rx)");
+        } else {
+            std::thread::sleep(STOP_GRACE);
+        }
+        sh.halt.store(true, Ordering::Relaxed);
+        for w in &sh.wake {
+            w.nudge();
         }
         for h in handles {
             outs.push(

@@ -501,7 +501,10 @@ fn stats_json_reports_the_run() {
     // Where the worker's time goes: TX kicks (and the time in them) and the
     // sleeps between the pings.
     let kicks = v["tx_kicks"].as_u64().unwrap_or(0);
-    assert!(kicks >= 1 && v["tx_kick_ns"].as_u64().unwrap_or(0) > 0, "{v}");
+    assert!(
+        kicks >= 1 && v["tx_kick_ns"].as_u64().unwrap_or(0) > 0,
+        "{v}"
+    );
     assert!(v["sleeps"].as_u64().unwrap_or(0) >= 1, "{v}");
     // Per flow: the pings gen -> sink, an ICMP flow with its packets and bytes.
     let flows = v["flows"].as_array().expect("flows");

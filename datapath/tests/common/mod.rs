@@ -182,6 +182,9 @@ pub fn iperf3_between(
                     "netns",
                     "exec",
                     server_ns,
+                    // Bounded: a test whose path broke must not wait forever.
+                    "timeout",
+                    "150",
                     "iperf3",
                     "-s",
                     "-1",
@@ -204,6 +207,8 @@ pub fn iperf3_between(
                     "netns",
                     "exec",
                     client_ns,
+                    "timeout",
+                    "120",
                     "iperf3",
                     "-c",
                     server_ip,

@@ -329,4 +329,14 @@ impl Xsk {
     pub fn program_counters(&self) -> Vec<(u64, u64)> {
         self.programs.iter().map(XdpProgram::counters).collect()
     }
+
+    /// Takes the sockets out of every port's program (see
+    /// [`XdpProgram::unbind_sockets`]): the first step of a stop that loses
+    /// no frame in the kernel.
+    pub fn unbind_sockets(&self) -> Result<(), std::io::Error> {
+        for p in &self.programs {
+            p.unbind_sockets()?;
+        }
+        Ok(())
+    }
 }

@@ -198,6 +198,23 @@ impl XdpProgram {
         Ok(())
     }
 
+    /// Takes every socket out of the program's map: from now on the
+    /// program sends the port's frames where it would if xdpsched had died
+    /// (fail-open or closed), while the sockets keep what their RX rings
+    /// hold. Queues without a socket are skipped.
+    pub fn unbind_sockets(&self) -> Result<(), std::io::Error> {
+        for queue in 0..crate::params::MAX_QUEUES {
+            // SAFETY: the key points to a live u32 for the call; the map fd is ours.
+            let r = unsafe {
+                libbpf_sys::bpf_map_delete_elem(self.xsks_fd, (&queue as *const u32).cast())
+            };
+            if r < 0 && errno(r).kind() != std::io::ErrorKind::NotFound {
+                return Err(errno(r));
+            }
+        }
+        Ok(())
+    }
+
     /// Frames the program sent (to the socket, failed open), summed over CPUs.
     pub fn counters(&self) -> (u64, u64) {
         let cpus = std::thread::available_parallelism()
