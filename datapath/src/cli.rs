@@ -121,6 +121,19 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Ask the xdpsched running on a port (in this network namespace) for
+    /// its figures: ports, pipes (rate, drops by reason), flowsets and the
+    /// top flows of each (rate, backlog). Root only.
+    Show {
+        /// Only this part: ports, pipes, flowsets or flows.
+        part: Option<String>,
+        /// The port the instance runs on (its --iface or --out).
+        #[arg(long)]
+        iface: String,
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Detach XDP programs a killed xdpsched left on the interfaces.
     Cleanup {
         /// Interface to clean (repeatable).

@@ -12,11 +12,13 @@ use crate::direction::Sched;
 use crate::egress::Egress;
 use crate::idle::{ArrivalRate, SpinMargin};
 use crate::plan::Plan;
-use crate::stats::{flow_reports, print_line, Counts, FlowReport};
+use crate::stats::{
+    flow_reports, flowset_reports, pipe_reports, print_line, Counts, FlowReport, LaneShow,
+};
 use crate::wake::Wake;
 use crossbeam_queue::ArrayQueue;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use xsk::{Clock, FrameDesc, Handoff, Homeward, Lane, SocketStats};
 
@@ -59,6 +61,11 @@ pub(crate) struct Shared {
     /// The XDP programs' counters (to the sockets, failed open), summed over
     /// the ports; kept by the thread that started the workers.
     pub program: [AtomicU64; 2],
+    /// `xdpsched show`: the latest request (a count) ...
+    pub show_req: AtomicU64,
+    /// ... and per lane its figures, built by the worker when it sees a new
+    /// request (it only ever try-locks: the packet path never waits).
+    pub show: Vec<Mutex<LaneShow>>,
 }
 
 impl Shared {
@@ -77,6 +84,8 @@ impl Shared {
             live: (0..plan.lanes).map(|_| Default::default()).collect(),
             kernel: (0..plan.lanes).map(|_| Default::default()).collect(),
             program: Default::default(),
+            show_req: AtomicU64::new(0),
+            show: (0..plan.lanes).map(|_| Mutex::default()).collect(),
         })
     }
 }
@@ -124,6 +133,8 @@ pub(crate) struct Worker<'a> {
     due_prev: u64,
     /// How fast frames arrive (bounds how long they may wait unread).
     arrivals: ArrivalRate,
+    /// The last `show` request this worker answered.
+    show_served: u64,
 }
 
 impl<'a> Worker<'a> {
@@ -189,6 +200,7 @@ impl<'a> Worker<'a> {
             due_cur: 0,
             due_prev: 0,
             arrivals: ArrivalRate::new(),
+            show_served: 0,
             lane,
         })
     }
@@ -209,7 +221,8 @@ impl<'a> Worker<'a> {
             if work > 0 {
                 self.publish();
             }
-            self.kernel_counters(now);
+            self.kernel_counters(now, false);
+            self.serve_show(now);
             self.print_stats(now);
             if work == 0 && !self.cfg.busy_poll {
                 self.idle();
@@ -346,8 +359,10 @@ impl<'a> Worker<'a> {
 
     /// With `--stats-interval`, every `KERNEL_EVERY_NS`: the kernel's counters
     /// of this lane's sockets, for the stats line (a getsockopt per socket).
-    fn kernel_counters(&mut self, now: u64) {
-        if self.cfg.stats_interval.is_none() || now - self.last_kernel < KERNEL_EVERY_NS {
+    fn kernel_counters(&mut self, now: u64, now_anyway: bool) {
+        if !now_anyway
+            && (self.cfg.stats_interval.is_none() || now - self.last_kernel < KERNEL_EVERY_NS)
+        {
             return;
         }
         self.last_kernel = now;
@@ -360,6 +375,33 @@ impl<'a> Worker<'a> {
         for (a, v) in self.sh.kernel[self.me].iter().zip(sum.to_array()) {
             a.store(v, Ordering::Relaxed);
         }
+    }
+
+    /// `xdpsched show` asked (a new request count): this lane's figures —
+    /// its counters, its sockets' kernel counters, its pipes, flowsets and
+    /// top flows — built here, once per request, and left in its slot. Only
+    /// ever try-locks the slot: if the reader holds it, the next iteration
+    /// tries again.
+    fn serve_show(&mut self, now: u64) {
+        let want = self.sh.show_req.load(Ordering::Relaxed);
+        if want == self.show_served {
+            return;
+        }
+        let Ok(mut slot) = self.sh.show[self.me].try_lock() else {
+            return;
+        };
+        self.publish();
+        self.kernel_counters(now, true);
+        slot.pipes.clear();
+        slot.flowsets.clear();
+        slot.flows.clear();
+        for sc in self.eg.sched.iter().flatten() {
+            slot.pipes.extend(pipe_reports(sc));
+            slot.flowsets.extend(flowset_reports(sc));
+            slot.flows.extend(flow_reports(sc));
+        }
+        slot.gen = want;
+        self.show_served = want;
     }
 
     /// Every lane with a scheduler prints its pipes each `--stats-interval`;

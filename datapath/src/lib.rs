@@ -30,6 +30,7 @@ macro_rules! note {
 mod budget;
 pub mod cli;
 pub mod config;
+pub mod control;
 mod direction;
 mod egress;
 pub mod failopen;
@@ -38,6 +39,7 @@ mod lane;
 mod plan;
 pub mod preflight;
 pub mod run;
+pub mod show;
 pub mod signals;
 pub mod stats;
 mod wake;

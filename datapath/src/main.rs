@@ -24,6 +24,15 @@ fn cleanup(ifaces: &[String]) -> anyhow::Result<()> {
                 println!("{name}: removed the fail-open bridge {m}");
             }
         }
+        // A killed instance's control socket (a live one answers: leave it).
+        let sock = datapath::control::socket_path(name);
+        if sock.exists() && datapath::control::request(&sock, "ping").is_err() {
+            std::fs::remove_file(&sock).with_context(|| format!("removing {}", sock.display()))?;
+            println!(
+                "{name}: removed the stale control socket {}",
+                sock.display()
+            );
+        }
         let modes = xsk::detach_xdp(idx).with_context(|| format!("detaching XDP from {name}"))?;
         if modes.is_empty() {
             println!("{name}: no XDP program attached");
@@ -47,8 +56,20 @@ fn main() -> std::process::ExitCode {
 
 fn real_main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    if let Some(Command::Cleanup { iface }) = &cli.command {
-        return cleanup(iface);
+    match &cli.command {
+        Some(Command::Cleanup { iface }) => return cleanup(iface),
+        Some(Command::Show { part, iface, json }) => {
+            let v = datapath::show::fetch(iface)?;
+            let out = if *json {
+                serde_json::to_string_pretty(&datapath::show::select(&v, part.as_deref())?)?
+            } else {
+                datapath::show::select(&v, part.as_deref())?;
+                datapath::show::format(&v, part.as_deref())
+            };
+            let _ = writeln!(std::io::stdout(), "{}", out.trim_end());
+            return Ok(());
+        }
+        None => {}
     }
     let cfg = cli.into_run_config()?;
     if !cfg.verbose {

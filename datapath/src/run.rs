@@ -59,6 +59,8 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> anyhow::Result<RunStats> {
     for w in crate::budget::check_frames(cfg, &plan, &dirs)? {
         crate::note!("xdpsched: warning: {w}");
     }
+    // Before anything touches the ports: a second instance on them is refused.
+    let mut control = crate::control::Control::bind(&ifaces)?;
     let mut xsk = Xsk::open_lanes(&ifaces, &cfg.xsk, &plan)?;
     // Declared after `xsk`, dropped before it: on a clean exit the bridge goes
     // first, then the programs.
@@ -72,7 +74,7 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> anyhow::Result<RunStats> {
             .fold((0, 0), |(a, b), (x, y)| (a + x, b + y))
     };
     let unbind = || xsk.unbind_sockets();
-    let outs = spawn(cfg, &sh, taken, &mut scheds, program, unbind);
+    let outs = spawn(cfg, &sh, taken, &mut scheds, program, unbind, &mut control);
     let mut stats = RunStats {
         rx_per_queue: vec![0; sockets],
         workers: lanes,
@@ -156,7 +158,8 @@ const PROGRAM_EVERY: Duration = Duration::from_millis(100);
 
 /// One worker thread per lane, each with the directions whose egress its
 /// lane owns; returns when all have stopped, with their results. Meanwhile
-/// this thread watches the stop flag and the duration, and with
+/// this thread watches the stop flag and the duration, answers the control
+/// socket (`xdpsched show`), and with
 /// `--stats-interval` reads the XDP programs' counters (`program`: frames
 /// to the sockets, frames failed open) for the live line. To stop, it takes
 /// the sockets out of the programs (`unbind`: new frames go where they
@@ -169,6 +172,7 @@ fn spawn(
     scheds: &mut [Option<Sched>; 2],
     program: impl Fn() -> (u64, u64),
     unbind: impl Fn() -> std::io::Result<()>,
+    control: &mut crate::control::Control,
 ) -> Vec<anyhow::Result<LaneOut>> {
     let clock = Clock::start();
     std::thread::scope(|s| {
@@ -226,6 +230,7 @@ fn spawn(
                 sh.program[0].store(to_socket, Ordering::Relaxed);
                 sh.program[1].store(failed_open, Ordering::Relaxed);
             }
+            control.serve(sh, &program);
             std::thread::sleep(WATCH_EVERY);
         }
         if let Err(err) = unbind() {

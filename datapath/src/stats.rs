@@ -27,6 +27,16 @@ pub(crate) struct Counts {
     pub rx_ports: Vec<(usize, u32, u64)>,
 }
 
+/// A worker's figures for `xdpsched show`, built on request.
+#[derive(Debug, Default)]
+pub(crate) struct LaneShow {
+    /// The request these answer.
+    pub gen: u64,
+    pub pipes: Vec<PipeReport>,
+    pub flowsets: Vec<FlowsetReport>,
+    pub flows: Vec<FlowReport>,
+}
+
 /// One pipe's figures (summed over its instances if dynamic, expired ones included).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PipeReport {
@@ -267,7 +277,7 @@ pub(crate) fn flow_reports(sc: &Sched) -> Vec<FlowReport> {
     out
 }
 
-fn pipe_reports(sc: &Sched) -> Vec<PipeReport> {
+pub(crate) fn pipe_reports(sc: &Sched) -> Vec<PipeReport> {
     let emu = &sc.emu;
     sc.cfg
         .pipes
@@ -296,7 +306,7 @@ fn pipe_reports(sc: &Sched) -> Vec<PipeReport> {
         .collect()
 }
 
-fn flowset_reports(sc: &Sched) -> Vec<FlowsetReport> {
+pub(crate) fn flowset_reports(sc: &Sched) -> Vec<FlowsetReport> {
     sc.cfg
         .flowsets
         .iter()
@@ -360,7 +370,7 @@ pub(crate) fn print_line<'a>(
 }
 
 /// The per-lane counters summed.
-fn sum(per_lane: &[[AtomicU64; 6]]) -> [u64; 6] {
+pub(crate) fn sum(per_lane: &[[AtomicU64; 6]]) -> [u64; 6] {
     let mut c = [0u64; 6];
     for l in per_lane {
         for (s, a) in c.iter_mut().zip(l) {

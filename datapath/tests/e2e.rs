@@ -814,3 +814,79 @@ fn busy_polling_workers_forward_tcp_and_balance_frames() {
     assert!(bps > 50e6, "TCP across busy-polling workers: {bps} bit/s");
     assert!(ok && stdout.contains("frames balanced"), "{stdout}");
 }
+
+/// `xdpsched show` asks a running instance for its figures, as text and as
+/// JSON, on either port; a second instance on the same port is refused with
+/// a message naming the first (which keeps forwarding); the control socket
+/// goes with the instance.
+#[test]
+fn show_answers_a_running_instance_and_a_second_one_is_refused() {
+    let _tb = Testbed::up("bridge");
+    let stats = scratch("show.json");
+    let x = start_bridge(&[
+        "--rate",
+        "10mbit",
+        "--stats-json",
+        stats.to_str().expect("path"),
+    ]);
+    let ping = ns(
+        "xs-gen",
+        &["ping", "-c", "20", "-i", "0.05", "-q", "10.211.0.2"],
+    );
+    assert!(ping.status.success(), "pings through the pipe");
+    let out = ns("xs-dut", &[XDPSCHED, "show", "--iface", "dutA"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("port dutA (a): rx "), "{text}");
+    assert!(text.contains("port dutB (b): rx "), "{text}");
+    assert!(text.contains("pipe egress a-to-b: sent "), "{text}");
+    // The pings' flow (beside the endpoints' ARP and IPv6 neighbour traffic).
+    assert!(text.contains("flowset flows a-to-b: flows "), "{text}");
+    let offered = text
+        .lines()
+        .find(|l| l.starts_with("flow icmp 10.211.0.1"))
+        .and_then(|l| l.split("offered ").nth(1))
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse::<u64>().ok());
+    assert!(offered.is_some_and(|n| n >= 20), "{text}");
+    // One part, as JSON, asked on the other port.
+    let out = ns(
+        "xs-dut",
+        &[XDPSCHED, "show", "pipes", "--iface", "dutB", "--json"],
+    );
+    let pipes: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(pipes[0]["name"], "egress", "{pipes}");
+    let shown = pipes[0]["delivered"].as_u64().unwrap_or(0);
+    assert!(shown >= 20, "{pipes}");
+    assert!(pipes[0]["rate_bps"].is_number(), "{pipes}");
+    // A second instance on dutA: refused before it touches the port.
+    let second = ns("xs-dut", &[XDPSCHED, "--iface", "dutA", "--duration", "2s"]);
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success(), "{err}");
+    assert!(
+        err.contains("another xdpsched (pid ") && err.contains("already runs on dutA"),
+        "{err}"
+    );
+    assert!(
+        wait_for_path("xs-gen", "10.211.0.2"),
+        "the first instance stopped forwarding"
+    );
+    let (ok, stdout) = x.stop();
+    assert!(ok && stdout.contains("frames balanced"), "{stdout}");
+    // The exit figures are at least what show saw.
+    let v = stats_json(&stats);
+    assert!(
+        v["pipes"][0]["delivered"].as_u64().unwrap_or(0) >= shown,
+        "{v}"
+    );
+    let out = ns("xs-dut", &[XDPSCHED, "show", "--iface", "dutA"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("no xdpsched runs on dutA"),
+        "{err}"
+    );
+}

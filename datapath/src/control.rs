@@ -1,0 +1,331 @@
+//! The control socket: a running xdpsched answers `xdpsched show` on a unix
+//! socket per port (root only), and a second xdpsched on the same port finds
+//! it there and is refused.
+//!
+//! The thread that started the workers serves it between its looks at the
+//! stop flag. Figures the workers own (pipes, flowsets, flows) are built by
+//! the workers themselves when asked, never on the packet path and never
+//! waiting for a lock (see `Worker::serve_show`); the port counters are the
+//! workers' live atomics.
+
+use crate::lane::Shared;
+use crate::stats::{sum, FlowReport, FlowsetReport, LaneShow, PipeReport};
+use anyhow::{bail, Context};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use xsk::SocketStats;
+
+/// Where the control sockets live (root only).
+pub const SOCKET_DIR: &str = "/run/xdpsched";
+/// How long the server waits for the workers' figures.
+const WORKERS_WAIT: Duration = Duration::from_millis(500);
+/// Without an answer in the last this long, a rate is measured over a
+/// fresh `RATE_WINDOW` instead.
+const RATE_MEMORY: Duration = Duration::from_secs(10);
+/// The window of a fresh rate measurement.
+const RATE_WINDOW: Duration = Duration::from_millis(300);
+/// A client's reads and writes give up after this long.
+const IO_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The socket of the instance on `iface` in this network namespace:
+/// `/run/xdpsched/<iface>.<namespace inode>.sock` (the same interface name
+/// can exist in several namespaces).
+pub fn socket_path(iface: &str) -> PathBuf {
+    let ns = std::fs::metadata("/proc/self/ns/net").map_or(0, |m| m.ino());
+    PathBuf::from(SOCKET_DIR).join(format!("{iface}.{ns}.sock"))
+}
+
+/// One request and its answer, a JSON line each way.
+pub fn request(path: &Path, cmd: &str) -> std::io::Result<serde_json::Value> {
+    let mut s = UnixStream::connect(path)?;
+    s.set_read_timeout(Some(IO_TIMEOUT))?;
+    s.set_write_timeout(Some(IO_TIMEOUT))?;
+    writeln!(s, "{}", serde_json::json!({ "cmd": cmd }))?;
+    let mut line = String::new();
+    BufReader::new(s).read_line(&mut line)?;
+    serde_json::from_str(&line).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
+/// A pipe with its delivery rate.
+#[derive(Debug, Serialize)]
+struct PipeShow {
+    #[serde(flatten)]
+    report: PipeReport,
+    /// Delivered, bit/s (frame bytes), over `rate_window_s`.
+    rate_bps: f64,
+}
+
+/// A flow with its arrival rate.
+#[derive(Debug, Serialize)]
+struct FlowShow {
+    #[serde(flatten)]
+    report: FlowReport,
+    /// Offered, bit/s (frame bytes), over `rate_window_s`.
+    rate_bps: f64,
+}
+
+/// What `show` answers.
+#[derive(Debug, Serialize)]
+struct Show {
+    pid: u32,
+    ports: Vec<PortShow>,
+    uptime_s: f64,
+    dropped: u64,
+    passed: u64,
+    /// The kernel's counters of the sockets, summed.
+    kernel: SocketStats,
+    lost_before_rx: u64,
+    xdp_to_socket: u64,
+    xdp_failed_open: u64,
+    /// The window the rates are measured over.
+    rate_window_s: f64,
+    /// Whether every worker answered in time (else some figures are older).
+    complete: bool,
+    pipes: Vec<PipeShow>,
+    flowsets: Vec<FlowsetReport>,
+    flows: Vec<FlowShow>,
+}
+
+/// One port's frames.
+#[derive(Debug, Serialize)]
+struct PortShow {
+    iface: String,
+    /// "a" (--iface) or "b" (--out).
+    side: &'static str,
+    rx: u64,
+    tx: u64,
+}
+
+/// The listening sockets of a running instance (removed when dropped).
+#[derive(Debug)]
+pub struct Control {
+    listeners: Vec<(PathBuf, UnixListener)>,
+    ifaces: Vec<String>,
+    started: Instant,
+    /// The bytes of every pipe and flow at the last answer, for rates.
+    last: Option<(Instant, HashMap<String, u64>)>,
+}
+
+impl Control {
+    /// Listens on the sockets of `ifaces`; refuses to start if an xdpsched
+    /// answers on one of them (a stale socket is removed).
+    pub fn bind(ifaces: &[String]) -> anyhow::Result<Control> {
+        std::fs::create_dir_all(SOCKET_DIR).with_context(|| format!("creating {SOCKET_DIR}"))?;
+        std::fs::set_permissions(SOCKET_DIR, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("restricting {SOCKET_DIR} to root"))?;
+        let mut listeners = Vec::new();
+        for iface in ifaces {
+            let path = socket_path(iface);
+            if path.exists() {
+                match request(&path, "ping") {
+                    Ok(v) => bail!(
+                        "another xdpsched (pid {}) already runs on {iface} in this network namespace (its control socket: {}); stop it first",
+                        v["pid"],
+                        path.display()
+                    ),
+                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                        // Left by a killed instance.
+                        std::fs::remove_file(&path)
+                            .with_context(|| format!("removing the stale {}", path.display()))?;
+                    }
+                    Err(e) => bail!(
+                        "{iface}: {} exists and does not answer ({e}): another xdpsched may be starting or stuck there",
+                        path.display()
+                    ),
+                }
+            }
+            let l = UnixListener::bind(&path)
+                .with_context(|| format!("listening on {}", path.display()))?;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .with_context(|| format!("restricting {} to root", path.display()))?;
+            l.set_nonblocking(true)
+                .with_context(|| format!("{}: non-blocking", path.display()))?;
+            listeners.push((path, l));
+        }
+        Ok(Control {
+            listeners,
+            ifaces: ifaces.to_vec(),
+            started: Instant::now(),
+            last: None,
+        })
+    }
+
+    /// Answers whoever connected since the last call (never blocks when
+    /// nobody did). `program`: the XDP programs' counters.
+    pub(crate) fn serve(&mut self, sh: &Shared, program: &impl Fn() -> (u64, u64)) {
+        let mut conns = Vec::new();
+        for (_, l) in &self.listeners {
+            while let Ok((s, _)) = l.accept() {
+                conns.push(s);
+            }
+        }
+        for s in conns {
+            // A client that goes away mid-answer is its own problem.
+            let _ = self.answer(s, sh, program);
+        }
+    }
+
+    fn answer(
+        &mut self,
+        s: UnixStream,
+        sh: &Shared,
+        program: &impl Fn() -> (u64, u64),
+    ) -> std::io::Result<()> {
+        s.set_nonblocking(false)?;
+        s.set_read_timeout(Some(IO_TIMEOUT))?;
+        s.set_write_timeout(Some(IO_TIMEOUT))?;
+        let mut line = String::new();
+        BufReader::new(&s).read_line(&mut line)?;
+        let cmd = serde_json::from_str::<serde_json::Value>(&line)
+            .ok()
+            .and_then(|v| v["cmd"].as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let reply = match cmd.as_str() {
+            "ping" => serde_json::json!({ "pid": std::process::id(), "ifaces": self.ifaces }),
+            "show" => serde_json::to_value(self.show(sh, program))
+                .unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() })),
+            other => {
+                serde_json::json!({ "error": format!("unknown command {other:?} (ping, show)") })
+            }
+        };
+        let mut w = &s;
+        writeln!(w, "{reply}")
+    }
+
+    /// The figures now, with rates since the last answer (or over a fresh
+    /// window if there was none lately).
+    fn show(&mut self, sh: &Shared, program: &impl Fn() -> (u64, u64)) -> Show {
+        let recent = self.last.take().filter(|(t, _)| t.elapsed() <= RATE_MEMORY);
+        let (before, since) = match recent {
+            Some((t, bytes)) => (bytes, t),
+            None => {
+                let (first, _) = collect(sh);
+                let t = Instant::now();
+                std::thread::sleep(RATE_WINDOW);
+                (bytes_of(&first), t)
+            }
+        };
+        let (now, complete) = collect(sh);
+        let t = Instant::now();
+        let window = t.duration_since(since).as_secs_f64().max(1e-3);
+        let rate = |key: &str, bytes: u64| {
+            let b = before.get(key).copied().unwrap_or(0);
+            bytes.saturating_sub(b) as f64 * 8.0 / window
+        };
+        let live = sum(&sh.live);
+        let kernel = SocketStats::from_array(sum(&sh.kernel));
+        let (to_socket, failed_open) = program();
+        let show = Show {
+            pid: std::process::id(),
+            ports: self
+                .ifaces
+                .iter()
+                .enumerate()
+                .map(|(i, iface)| PortShow {
+                    iface: iface.clone(),
+                    side: if i == 0 { "a" } else { "b" },
+                    rx: live[i],
+                    tx: live[2 + i],
+                })
+                .collect(),
+            uptime_s: self.started.elapsed().as_secs_f64(),
+            dropped: live[4],
+            passed: live[5],
+            lost_before_rx: kernel.lost_before_rx(),
+            kernel,
+            xdp_to_socket: to_socket,
+            xdp_failed_open: failed_open,
+            rate_window_s: window,
+            complete,
+            pipes: now
+                .pipes
+                .iter()
+                .map(|p| PipeShow {
+                    rate_bps: rate(&pipe_key(p), p.delivered_bytes),
+                    report: p.clone(),
+                })
+                .collect(),
+            flowsets: now.flowsets.clone(),
+            flows: now
+                .flows
+                .iter()
+                .map(|f| FlowShow {
+                    rate_bps: rate(&flow_key(f), f.bytes),
+                    report: f.clone(),
+                })
+                .collect(),
+        };
+        self.last = Some((t, bytes_of(&now)));
+        show
+    }
+}
+
+impl Drop for Control {
+    fn drop(&mut self) {
+        for (path, _) in &self.listeners {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+fn pipe_key(p: &PipeReport) -> String {
+    format!("pipe/{}/{}", p.dir, p.name)
+}
+
+fn flow_key(f: &FlowReport) -> String {
+    format!("flow/{}/{}/{}", f.dir, f.flowset, f.key)
+}
+
+fn bytes_of(s: &LaneShow) -> HashMap<String, u64> {
+    s.pipes
+        .iter()
+        .map(|p| (pipe_key(p), p.delivered_bytes))
+        .chain(s.flows.iter().map(|f| (flow_key(f), f.bytes)))
+        .collect()
+}
+
+/// Asks every worker for its figures and gathers them (waiting at most
+/// `WORKERS_WAIT`); whether all answered.
+fn collect(sh: &Shared) -> (LaneShow, bool) {
+    let gen = sh.show_req.fetch_add(1, Ordering::Relaxed) + 1;
+    for w in &sh.wake {
+        w.nudge();
+    }
+    let t0 = Instant::now();
+    let mut out = LaneShow::default();
+    let mut done = vec![false; sh.show.len()];
+    while t0.elapsed() < WORKERS_WAIT && done.iter().any(|d| !d) {
+        for (i, slot) in sh.show.iter().enumerate() {
+            if done[i] {
+                continue;
+            }
+            let Ok(s) = slot.lock() else {
+                done[i] = true;
+                continue;
+            };
+            if s.gen >= gen {
+                out.pipes.extend_from_slice(&s.pipes);
+                out.flowsets.extend_from_slice(&s.flowsets);
+                out.flows.extend_from_slice(&s.flows);
+                done[i] = true;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let complete = done.iter().all(|&d| d);
+    // A worker that did not answer in time: its figures of an earlier request.
+    for (i, slot) in sh.show.iter().enumerate() {
+        if let (false, Ok(s)) = (done[i], slot.lock()) {
+            out.pipes.extend_from_slice(&s.pipes);
+            out.flowsets.extend_from_slice(&s.flowsets);
+            out.flows.extend_from_slice(&s.flows);
+        }
+    }
+    (out, complete)
+}
