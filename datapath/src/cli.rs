@@ -116,6 +116,11 @@ pub struct Cli {
     /// low rates, where a gap is long beside the timers' jitter.
     #[arg(long, default_value_t = 5.0)]
     pub pacing_tolerance: f64,
+    /// Serve Prometheus/OpenMetrics figures at http://ADDR/metrics: a port
+    /// ("9108": loopback) or an address and port ("10.0.0.1:9108"). Off by
+    /// default.
+    #[arg(long)]
+    pub metrics: Option<String>,
 }
 
 /// Subcommands.
@@ -311,6 +316,10 @@ impl Cli {
                 self.pacing_tolerance
             );
         }
+        let metrics = match &self.metrics {
+            None => None,
+            Some(m) => Some(parse_metrics_addr(m)?),
+        };
         if !(1..=1024).contains(&self.batch) {
             bail!("--batch {}: allowed 1..=1024", self.batch);
         }
@@ -362,8 +371,19 @@ impl Cli {
             verbose: self.verbose,
             busy_poll: self.busy_poll,
             pacing_tolerance: self.pacing_tolerance / 100.0,
+            metrics,
         })
     }
+}
+
+/// `--metrics`: "PORT" (loopback) or "ADDR:PORT".
+fn parse_metrics_addr(s: &str) -> anyhow::Result<std::net::SocketAddr> {
+    if let Ok(port) = s.parse::<u16>() {
+        return Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    s.parse().map_err(|_| {
+        anyhow::anyhow!("--metrics {s:?}: expected a port (9108) or an address and port (127.0.0.1:9108, [::1]:9108)")
+    })
 }
 
 /// CPUs this process may run on.

@@ -9,11 +9,11 @@
 //! workers' live atomics.
 
 use crate::lane::Shared;
-use crate::stats::{sum, FlowReport, FlowsetReport, LaneShow, PipeReport};
+use crate::stats::{sum, FlowReport, FlowShow, LaneShow, PipeReport, PipeShow, PortShow, Show};
 use anyhow::{bail, Context};
-use serde::Serialize;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -52,60 +52,12 @@ pub fn request(path: &Path, cmd: &str) -> std::io::Result<serde_json::Value> {
     serde_json::from_str(&line).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
-/// A pipe with its delivery rate.
-#[derive(Debug, Serialize)]
-struct PipeShow {
-    #[serde(flatten)]
-    report: PipeReport,
-    /// Delivered, bit/s (frame bytes), over `rate_window_s`.
-    rate_bps: f64,
-}
-
-/// A flow with its arrival rate.
-#[derive(Debug, Serialize)]
-struct FlowShow {
-    #[serde(flatten)]
-    report: FlowReport,
-    /// Offered, bit/s (frame bytes), over `rate_window_s`.
-    rate_bps: f64,
-}
-
-/// What `show` answers.
-#[derive(Debug, Serialize)]
-struct Show {
-    pid: u32,
-    ports: Vec<PortShow>,
-    uptime_s: f64,
-    dropped: u64,
-    passed: u64,
-    /// The kernel's counters of the sockets, summed.
-    kernel: SocketStats,
-    lost_before_rx: u64,
-    xdp_to_socket: u64,
-    xdp_failed_open: u64,
-    /// The window the rates are measured over.
-    rate_window_s: f64,
-    /// Whether every worker answered in time (else some figures are older).
-    complete: bool,
-    pipes: Vec<PipeShow>,
-    flowsets: Vec<FlowsetReport>,
-    flows: Vec<FlowShow>,
-}
-
-/// One port's frames.
-#[derive(Debug, Serialize)]
-struct PortShow {
-    iface: String,
-    /// "a" (--iface) or "b" (--out).
-    side: &'static str,
-    rx: u64,
-    tx: u64,
-}
-
 /// The listening sockets of a running instance (removed when dropped).
 #[derive(Debug)]
 pub struct Control {
     listeners: Vec<(PathBuf, UnixListener)>,
+    /// `--metrics`: the HTTP listener `/metrics` is served on.
+    http: Option<TcpListener>,
     ifaces: Vec<String>,
     started: Instant,
     /// The bytes of every pipe and flow at the last answer, for rates.
@@ -115,7 +67,7 @@ pub struct Control {
 impl Control {
     /// Listens on the sockets of `ifaces`; refuses to start if an xdpsched
     /// answers on one of them (a stale socket is removed).
-    pub fn bind(ifaces: &[String]) -> anyhow::Result<Control> {
+    pub fn bind(ifaces: &[String], metrics: Option<SocketAddr>) -> anyhow::Result<Control> {
         std::fs::create_dir_all(SOCKET_DIR).with_context(|| format!("creating {SOCKET_DIR}"))?;
         std::fs::set_permissions(SOCKET_DIR, std::fs::Permissions::from_mode(0o700))
             .with_context(|| format!("restricting {SOCKET_DIR} to root"))?;
@@ -148,8 +100,20 @@ impl Control {
                 .with_context(|| format!("{}: non-blocking", path.display()))?;
             listeners.push((path, l));
         }
+        let http = match metrics {
+            Some(addr) => {
+                let l = TcpListener::bind(addr).with_context(|| {
+                    format!("--metrics {addr}: listening (is the address on an interface of this network namespace, and the port free?)")
+                })?;
+                l.set_nonblocking(true)
+                    .with_context(|| format!("--metrics {addr}: non-blocking"))?;
+                Some(l)
+            }
+            None => None,
+        };
         Ok(Control {
             listeners,
+            http,
             ifaces: ifaces.to_vec(),
             started: Instant::now(),
             last: None,
@@ -169,6 +133,56 @@ impl Control {
             // A client that goes away mid-answer is its own problem.
             let _ = self.answer(s, sh, program);
         }
+        let mut scrapes = Vec::new();
+        if let Some(l) = &self.http {
+            while let Ok((s, _)) = l.accept() {
+                scrapes.push(s);
+            }
+        }
+        for s in scrapes {
+            let _ = self.scrape(s, sh, program);
+        }
+    }
+
+    /// One HTTP request: `GET /metrics` gets the exposition, anything else
+    /// a 404.
+    fn scrape(
+        &mut self,
+        s: TcpStream,
+        sh: &Shared,
+        program: &impl Fn() -> (u64, u64),
+    ) -> std::io::Result<()> {
+        s.set_nonblocking(false)?;
+        s.set_read_timeout(Some(IO_TIMEOUT))?;
+        s.set_write_timeout(Some(IO_TIMEOUT))?;
+        let mut r = BufReader::new(&s);
+        let mut first = String::new();
+        r.read_line(&mut first)?;
+        // The rest of the head, up to the blank line.
+        loop {
+            let mut l = String::new();
+            if r.read_line(&mut l)? == 0 || l.trim().is_empty() {
+                break;
+            }
+        }
+        let path = first.split_whitespace().nth(1).unwrap_or("");
+        let (status, kind, body) =
+            if first.starts_with("GET ") && (path == "/metrics" || path.starts_with("/metrics?")) {
+                let figures = self.show(sh, program, false);
+                (
+                    "200 OK",
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    crate::metrics::render(&figures),
+                )
+            } else {
+                ("404 Not Found", "text/plain", "try /metrics\n".to_owned())
+            };
+        let mut w = &s;
+        write!(
+            w,
+            "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
     }
 
     fn answer(
@@ -188,7 +202,7 @@ impl Control {
             .unwrap_or_default();
         let reply = match cmd.as_str() {
             "ping" => serde_json::json!({ "pid": std::process::id(), "ifaces": self.ifaces }),
-            "show" => serde_json::to_value(self.show(sh, program))
+            "show" => serde_json::to_value(self.show(sh, program, true))
                 .unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() })),
             other => {
                 serde_json::json!({ "error": format!("unknown command {other:?} (ping, show)") })
@@ -198,12 +212,13 @@ impl Control {
         writeln!(w, "{reply}")
     }
 
-    /// The figures now, with rates since the last answer (or over a fresh
-    /// window if there was none lately).
-    fn show(&mut self, sh: &Shared, program: &impl Fn() -> (u64, u64)) -> Show {
+    /// The figures now, with rates since the last answer (or, if `fresh`,
+    /// over a fresh window if there was none lately; else no rates).
+    fn show(&mut self, sh: &Shared, program: &impl Fn() -> (u64, u64), fresh: bool) -> Show {
         let recent = self.last.take().filter(|(t, _)| t.elapsed() <= RATE_MEMORY);
         let (before, since) = match recent {
             Some((t, bytes)) => (bytes, t),
+            None if !fresh => (HashMap::new(), Instant::now()),
             None => {
                 let (first, _) = collect(sh);
                 let t = Instant::now();

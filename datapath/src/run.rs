@@ -60,7 +60,7 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> anyhow::Result<RunStats> {
         crate::note!("xdpsched: warning: {w}");
     }
     // Before anything touches the ports: a second instance on them is refused.
-    let mut control = crate::control::Control::bind(&ifaces)?;
+    let mut control = crate::control::Control::bind(&ifaces, cfg.metrics)?;
     let mut xsk = Xsk::open_lanes(&ifaces, &cfg.xsk, &plan)?;
     // Declared after `xsk`, dropped before it: on a clean exit the bridge goes
     // first, then the programs.

@@ -27,6 +27,72 @@ pub(crate) struct Counts {
     pub rx_ports: Vec<(usize, u32, u64)>,
 }
 
+/// A pipe with its delivery rate.
+#[derive(Debug, serde::Serialize)]
+pub struct PipeShow {
+    /// Its figures.
+    #[serde(flatten)]
+    pub report: PipeReport,
+    /// Delivered, bit/s (frame bytes), over `rate_window_s`.
+    pub rate_bps: f64,
+}
+
+/// A flow with its arrival rate.
+#[derive(Debug, serde::Serialize)]
+pub struct FlowShow {
+    /// Its figures.
+    #[serde(flatten)]
+    pub report: FlowReport,
+    /// Offered, bit/s (frame bytes), over `rate_window_s`.
+    pub rate_bps: f64,
+}
+
+/// What `show` answers (and what `/metrics` exposes).
+#[derive(Debug, serde::Serialize)]
+pub struct Show {
+    /// The instance's process id.
+    pub pid: u32,
+    /// Its ports.
+    pub ports: Vec<PortShow>,
+    /// Seconds since it started.
+    pub uptime_s: f64,
+    /// Frames dropped (all causes).
+    pub dropped: u64,
+    /// Frames passed unscheduled.
+    pub passed: u64,
+    /// The kernel's counters of the sockets, summed.
+    pub kernel: SocketStats,
+    /// Frames that reached the ports and never the RX rings.
+    pub lost_before_rx: u64,
+    /// Frames the XDP programs steered to the sockets.
+    pub xdp_to_socket: u64,
+    /// Frames they sent past the sockets (fail-open).
+    pub xdp_failed_open: u64,
+    /// The window the rates are measured over.
+    pub rate_window_s: f64,
+    /// Whether every worker answered in time (else some figures are older).
+    pub complete: bool,
+    /// Per pipe.
+    pub pipes: Vec<PipeShow>,
+    /// Per flowset.
+    pub flowsets: Vec<FlowsetReport>,
+    /// The top flows of each flowset.
+    pub flows: Vec<FlowShow>,
+}
+
+/// One port's frames.
+#[derive(Debug, serde::Serialize)]
+pub struct PortShow {
+    /// The interface.
+    pub iface: String,
+    /// "a" (--iface) or "b" (--out).
+    pub side: &'static str,
+    /// Frames received on it.
+    pub rx: u64,
+    /// Frames sent on it.
+    pub tx: u64,
+}
+
 /// A worker's figures for `xdpsched show`, built on request.
 #[derive(Debug, Default)]
 pub(crate) struct LaneShow {

@@ -890,3 +890,88 @@ fn show_answers_a_running_instance_and_a_second_one_is_refused() {
         "{err}"
     );
 }
+
+/// `GET /metrics` on `--metrics` inside the DUT's namespace (bash's
+/// /dev/tcp: no HTTP client needed).
+fn scrape(port: u16) -> String {
+    get(port, "/metrics")
+}
+
+fn get(port: u16, path: &str) -> String {
+    let cmd = format!(
+        "exec 3<>/dev/tcp/127.0.0.1/{port}; printf 'GET {path} HTTP/1.0\\r\\n\\r\\n' >&3; timeout 3 cat <&3"
+    );
+    String::from_utf8_lossy(&ns("xs-dut", &["bash", "-c", &cmd]).stdout).into_owned()
+}
+
+/// The value of the series `name` (labels and all, as exposed) in `text`.
+fn series(text: &str, name: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name))
+        .and_then(|rest| rest.trim().parse().ok())
+}
+
+/// `--metrics`: the OpenMetrics exposition moves with the traffic and agrees
+/// with `show --json` and with the exit JSON; other paths get a 404.
+#[test]
+fn metrics_move_with_traffic_and_agree_with_show_and_the_exit() {
+    let _tb = Testbed::up("bridge");
+    // 127.0.0.1 exists in the namespace once its loopback is up.
+    let lo = ns("xs-dut", &["ip", "link", "set", "lo", "up"]);
+    assert!(lo.status.success());
+    let stats = scratch("metrics.json");
+    let x = start_bridge(&[
+        "--rate",
+        "10mbit",
+        "--metrics",
+        "9108",
+        "--stats-json",
+        stats.to_str().expect("path"),
+    ]);
+    let pipe = "xdpsched_packets_total{direction=\"a-to-b\",pipe=\"egress\"}";
+    let ping = |n: &str| {
+        let p = ns(
+            "xs-gen",
+            &["ping", "-c", n, "-i", "0.05", "-q", "10.211.0.2"],
+        );
+        assert!(p.status.success(), "pings through the pipe");
+    };
+    ping("10");
+    let m1 = scrape(9108);
+    assert!(m1.starts_with("HTTP/1.1 200 OK"), "{m1}");
+    assert!(m1.contains("application/openmetrics-text"), "{m1}");
+    assert!(m1.trim_end().ends_with("# EOF"), "{m1}");
+    let first = series(&m1, pipe).expect("the pipe's packets");
+    assert!(first >= 10, "{m1}");
+    let rx = series(
+        &m1,
+        "xdpsched_port_frames_total{port=\"dutA\",side=\"a\",way=\"rx\"}",
+    );
+    assert!(rx.is_some_and(|n| n >= 10), "{m1}");
+    assert!(
+        m1.contains(
+            "xdpsched_drops_total{direction=\"a-to-b\",pipe=\"egress\",reason=\"flow_limit\"} 0"
+        ),
+        "{m1}"
+    );
+    // show --json says the same (give or take the endpoints' own chatter).
+    let out = ns(
+        "xs-dut",
+        &[XDPSCHED, "show", "pipes", "--iface", "dutA", "--json"],
+    );
+    let pipes: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let shown = pipes[0]["delivered"].as_u64().unwrap_or(0);
+    assert!(shown >= first && shown <= first + 5, "{shown} vs {first}");
+    assert!(get(9108, "/").starts_with("HTTP/1.1 404"));
+    // The counters move.
+    ping("10");
+    let second = series(&scrape(9108), pipe).expect("the pipe's packets");
+    assert!(second >= first + 10, "{first} -> {second}");
+    let (ok, stdout) = x.stop();
+    assert!(ok && stdout.contains("frames balanced"), "{stdout}");
+    let v = stats_json(&stats);
+    assert!(
+        v["pipes"][0]["delivered"].as_u64().unwrap_or(0) >= second,
+        "{v}"
+    );
+}

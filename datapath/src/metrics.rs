@@ -1,0 +1,197 @@
+//! `/metrics`: a running instance's figures in the OpenMetrics text format
+//! (Prometheus scrapes it), encoded by the official client library. Names
+//! follow node_exporter's qdisc metrics (`..._packets_total`,
+//! `..._bytes_total`, `..._drops_total`), labelled by port, direction,
+//! pipe and flowset; per-flow series only for the top flows of each
+//! flowset (64), so the cardinality stays bounded.
+
+use crate::stats::Show;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PortLabels {
+    port: String,
+    side: String,
+    way: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PipeLabels {
+    direction: String,
+    pipe: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DropLabels {
+    direction: String,
+    pipe: String,
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FlowsetLabels {
+    direction: String,
+    flowset: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FlowLabels {
+    direction: String,
+    flowset: String,
+    flow: String,
+}
+
+type Count = Counter<u64, AtomicU64>;
+
+fn counter(reg: &mut Registry, name: &str, help: &str, v: u64) {
+    let c = Count::default();
+    c.inc_by(v);
+    reg.register(name, help, c);
+}
+
+fn family<L>(reg: &mut Registry, name: &str, help: &str) -> Family<L, Count>
+where
+    L: Clone + std::hash::Hash + Eq + std::fmt::Debug + EncodeLabelSet + Send + Sync + 'static,
+{
+    let f = Family::<L, Count>::default();
+    reg.register(name, help, f.clone());
+    f
+}
+
+/// The exposition of `s`.
+pub(crate) fn render(s: &Show) -> String {
+    let mut reg = Registry::default();
+    let ports = family::<PortLabels>(
+        &mut reg,
+        "xdpsched_port_frames",
+        "Frames received (way=rx) and sent (way=tx) per port",
+    );
+    for p in &s.ports {
+        for (way, n) in [("rx", p.rx), ("tx", p.tx)] {
+            ports
+                .get_or_create(&PortLabels {
+                    port: p.iface.clone(),
+                    side: p.side.into(),
+                    way: way.into(),
+                })
+                .inc_by(n);
+        }
+    }
+    let packets = family::<PipeLabels>(&mut reg, "xdpsched_packets", "Packets delivered by a pipe");
+    let bytes = family::<PipeLabels>(
+        &mut reg,
+        "xdpsched_bytes",
+        "Bytes (frames) delivered by a pipe",
+    );
+    let drops = family::<DropLabels>(
+        &mut reg,
+        "xdpsched_drops",
+        "Packets a pipe dropped, by reason (loss: its loss model)",
+    );
+    for p in &s.pipes {
+        let l = PipeLabels {
+            direction: p.report.dir.into(),
+            pipe: p.report.name.clone(),
+        };
+        packets.get_or_create(&l).inc_by(p.report.delivered);
+        bytes.get_or_create(&l).inc_by(p.report.delivered_bytes);
+        let reasons = p
+            .report
+            .drops
+            .iter()
+            .map(|(r, n)| (*r, *n))
+            .chain([("loss", p.report.lost)]);
+        for (reason, n) in reasons {
+            drops
+                .get_or_create(&DropLabels {
+                    direction: l.direction.clone(),
+                    pipe: l.pipe.clone(),
+                    reason: reason.into(),
+                })
+                .inc_by(n);
+        }
+    }
+    let flows = Family::<FlowsetLabels, Gauge>::default();
+    reg.register(
+        "xdpsched_flows",
+        "Per-flow queues a flowset holds now",
+        flows.clone(),
+    );
+    let created = family::<FlowsetLabels>(
+        &mut reg,
+        "xdpsched_flows_created",
+        "Per-flow queues a flowset created",
+    );
+    let expired = family::<FlowsetLabels>(
+        &mut reg,
+        "xdpsched_flows_expired",
+        "Idle per-flow queues a flowset expired",
+    );
+    for f in &s.flowsets {
+        let l = FlowsetLabels {
+            direction: f.dir.into(),
+            flowset: f.name.clone(),
+        };
+        flows.get_or_create(&l).set(f.flows as i64);
+        created.get_or_create(&l).inc_by(f.created);
+        expired.get_or_create(&l).inc_by(f.expired);
+    }
+    let fbytes = family::<FlowLabels>(
+        &mut reg,
+        "xdpsched_flow_bytes",
+        "Bytes a flow offered (the top flows of each flowset)",
+    );
+    let fback = Family::<FlowLabels, Gauge>::default();
+    reg.register(
+        "xdpsched_flow_backlog_packets",
+        "Packets a flow has queued now (the top flows of each flowset)",
+        fback.clone(),
+    );
+    for f in &s.flows {
+        let l = FlowLabels {
+            direction: f.report.dir.into(),
+            flowset: f.report.flowset.clone(),
+            flow: f.report.key.clone(),
+        };
+        fbytes.get_or_create(&l).inc_by(f.report.bytes);
+        fback
+            .get_or_create(&l)
+            .set(i64::from(f.report.backlog_packets));
+    }
+    counter(
+        &mut reg,
+        "xdpsched_dropped",
+        "Frames dropped, all causes",
+        s.dropped,
+    );
+    counter(&mut reg, "xdpsched_lost_before_rx", "Frames that reached the ports and never the RX rings (the kernel's rx_dropped + rx_ring_full)", s.lost_before_rx);
+    counter(
+        &mut reg,
+        "xdpsched_xdp_to_socket",
+        "Frames the XDP programs steered to the sockets",
+        s.xdp_to_socket,
+    );
+    counter(
+        &mut reg,
+        "xdpsched_xdp_failed_open",
+        "Frames the XDP programs sent past the sockets (fail-open)",
+        s.xdp_failed_open,
+    );
+    let up = Gauge::<i64>::default();
+    up.set(s.uptime_s as i64);
+    reg.register(
+        "xdpsched_uptime_seconds",
+        "Seconds since the instance started",
+        up,
+    );
+    let mut out = String::new();
+    // Writing into a String cannot fail.
+    let _ = encode(&mut out, &reg);
+    out
+}
