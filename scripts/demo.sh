@@ -13,6 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/setup.sh
+as_root "scripts/demo.sh" "$@"
 ensure_rust
 ensure_datapath_deps
 apt_install python3

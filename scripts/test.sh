@@ -7,6 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/setup.sh
+as_root "scripts/test.sh" "$@"
 ensure_rust
 ensure_datapath_deps
 

@@ -21,6 +21,21 @@ apt_install() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
+as_root() {
+    # as_root SCRIPT ARGS...: root runs on; anyone else re-runs SCRIPT under
+    # sudo (keeping the knobs the scripts read), so the README's commands work
+    # as written in a root shell without sudo (a fresh container has none) and
+    # for a user with sudo. Call after cd-ing to the repository's root.
+    [ "$(id -u)" = 0 ] && return 0
+    if ! command -v sudo >/dev/null 2>&1; then
+        echo "$1: needs root (network namespaces, XDP programs): run it as root" >&2
+        exit 1
+    fi
+    local script=$1
+    shift
+    exec sudo env "PATH=$PATH" "CI=${CI:-}" "DEMO_FULL=${DEMO_FULL:-}" bash "$script" "$@"
+}
+
 ensure_rust() {
     # cargo, rustfmt and clippy: from rustup if present, else Debian's packages.
     [ -d "$HOME/.cargo/bin" ] && export PATH="$HOME/.cargo/bin:$PATH"
