@@ -21,5 +21,17 @@ echo "== cargo test -p sched (debug: overflow checks catch arithmetic that a rel
 cargo test -p sched
 echo "== cargo test --release (includes the AF_XDP end-to-end tests on a netns testbed: needs root)"
 cargo test --workspace --release
+echo "== systemd-analyze verify scripts/xdpsched.service (any complaint fails)"
+if command -v systemd-analyze >/dev/null 2>&1; then
+    unit_dir=$(mktemp -d)
+    # The unit as installed, pointing at the binary just built.
+    sed "s#/usr/local/bin/xdpsched#$PWD/target/release/xdpsched#" scripts/xdpsched.service > "$unit_dir/xdpsched.service"
+    verify=$(systemd-analyze verify "$unit_dir/xdpsched.service" 2>&1) || { echo "$verify"; exit 1; }
+    rm -rf "$unit_dir"
+    [ -z "$verify" ] || { echo "$verify"; exit 1; }
+    echo "ok"
+else
+    echo "skipped: systemd-analyze is not installed here (Debian: apt install systemd)"
+fi
 echo "== fuzz (30 s per target; skipped with a reason if the fuzz toolchain cannot run here)"
 bash scripts/fuzz.sh 30
