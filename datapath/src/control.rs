@@ -216,22 +216,28 @@ impl Control {
     /// over a fresh window if there was none lately; else no rates).
     fn show(&mut self, sh: &Shared, program: &impl Fn() -> (u64, u64), fresh: bool) -> Show {
         let recent = self.last.take().filter(|(t, _)| t.elapsed() <= RATE_MEMORY);
+        // `before`: the bytes the rates are measured from (None: no rates,
+        // reported as 0 over a 0 s window).
         let (before, since) = match recent {
-            Some((t, bytes)) => (bytes, t),
-            None if !fresh => (HashMap::new(), Instant::now()),
+            Some((t, bytes)) => (Some(bytes), t),
+            None if !fresh => (None, Instant::now()),
             None => {
                 let (first, _) = collect(sh);
                 let t = Instant::now();
                 std::thread::sleep(RATE_WINDOW);
-                (bytes_of(&first), t)
+                (Some(bytes_of(&first)), t)
             }
         };
         let (now, complete) = collect(sh);
         let t = Instant::now();
-        let window = t.duration_since(since).as_secs_f64().max(1e-3);
-        let rate = |key: &str, bytes: u64| {
-            let b = before.get(key).copied().unwrap_or(0);
-            bytes.saturating_sub(b) as f64 * 8.0 / window
+        let window = if before.is_some() {
+            t.duration_since(since).as_secs_f64().max(1e-3)
+        } else {
+            0.0
+        };
+        let rate = |key: &str, bytes: u64| match &before {
+            Some(b) => bytes.saturating_sub(b.get(key).copied().unwrap_or(0)) as f64 * 8.0 / window,
+            None => 0.0,
         };
         let live = sum(&sh.live);
         let kernel = SocketStats::from_array(sum(&sh.kernel));
