@@ -139,6 +139,22 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Make the xdpsched running on a port re-read its configuration file
+    /// (or FILE, which it then keeps) and apply it without losing a queued
+    /// packet: flowsets and pipes kept by name keep their queues and links;
+    /// packets of a flowset that is gone go where the new rules send them.
+    /// An invalid file changes nothing and the error is printed. SIGHUP does
+    /// the same with the file the instance runs with. Root only.
+    Reload {
+        /// The new configuration (default: the file it runs with).
+        file: Option<std::path::PathBuf>,
+        /// The port the instance runs on (its --iface or --out).
+        #[arg(long)]
+        iface: String,
+        /// Print what happened as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Detach XDP programs a killed xdpsched left on the interfaces.
     Cleanup {
         /// Interface to clean (repeatable).
@@ -221,11 +237,7 @@ impl Cli {
             }
         }
         let emulator = match &self.config {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("reading {}", path.display()))?;
-                sched::config::from_toml(&text).with_context(|| format!("{}", path.display()))?
-            }
+            Some(path) => load_config(path)?,
             None => {
                 let simple = |flag: &str,
                               sched: Option<&str>,
@@ -347,10 +359,18 @@ impl Cli {
         let ring = self
             .ring_size
             .unwrap_or_else(|| xsk::ring_size_for(self.frames));
+        // Absolute: a reload re-reads it, and a daemon's directory may change.
+        let config_path = match &self.config {
+            Some(p) => {
+                Some(std::path::absolute(p).with_context(|| format!("--config {}", p.display()))?)
+            }
+            None => None,
+        };
         Ok(RunConfig {
             iface,
             out: self.out,
             emulator,
+            config_path,
             xsk: XskParams {
                 frame_size: self.frame_size,
                 frames: self.frames,
@@ -377,6 +397,13 @@ impl Cli {
 }
 
 /// `--metrics`: "PORT" (loopback) or "ADDR:PORT".
+/// Reads and validates a configuration file (at start and at a reload).
+pub fn load_config(path: &std::path::Path) -> anyhow::Result<Config> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    sched::config::from_toml(&text).with_context(|| format!("{}", path.display()))
+}
+
 fn parse_metrics_addr(s: &str) -> anyhow::Result<std::net::SocketAddr> {
     if let Ok(port) = s.parse::<u16>() {
         return Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port)));

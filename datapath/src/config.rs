@@ -15,6 +15,9 @@ pub struct RunConfig {
     /// Pipes, flowsets and rules (each rule and the default for A→B, B→A
     /// or both; see [`Config::for_direction`]).
     pub emulator: Config,
+    /// The file `emulator` came from (absolute; None: the simple flags): what
+    /// SIGHUP and `xdpsched reload` without a file re-read.
+    pub config_path: Option<std::path::PathBuf>,
     /// UMEM and ring sizes.
     pub xsk: XskParams,
     /// What the ports do if xdpsched dies (the program's `no_socket` in

@@ -8,6 +8,7 @@
 //! waiting for a lock (see `Worker::serve_show`); the port counters are the
 //! workers' live atomics.
 
+use crate::config::RunConfig;
 use crate::lane::Shared;
 use crate::stats::{sum, FlowReport, FlowShow, LaneShow, PipeReport, PipeShow, PortShow, Show};
 use anyhow::{bail, Context};
@@ -32,6 +33,10 @@ const RATE_MEMORY: Duration = Duration::from_secs(10);
 const RATE_WINDOW: Duration = Duration::from_millis(300);
 /// A client's reads and writes give up after this long.
 const IO_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a reload waits for the workers to take the new configuration.
+const RELOAD_WAIT: Duration = Duration::from_secs(2);
+/// A client waits this long for a reload's answer.
+pub const RELOAD_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The socket of the instance on `iface` in this network namespace:
 /// `/run/xdpsched/<iface>.<namespace inode>.sock` (the same interface name
@@ -43,10 +48,19 @@ pub fn socket_path(iface: &str) -> PathBuf {
 
 /// One request and its answer, a JSON line each way.
 pub fn request(path: &Path, cmd: &str) -> std::io::Result<serde_json::Value> {
+    request_with(path, &serde_json::json!({ "cmd": cmd }), IO_TIMEOUT)
+}
+
+/// One request (`{"cmd": ..., ...}`) and its answer, waiting at most `wait`.
+pub fn request_with(
+    path: &Path,
+    req: &serde_json::Value,
+    wait: Duration,
+) -> std::io::Result<serde_json::Value> {
     let mut s = UnixStream::connect(path)?;
-    s.set_read_timeout(Some(IO_TIMEOUT))?;
+    s.set_read_timeout(Some(wait))?;
     s.set_write_timeout(Some(IO_TIMEOUT))?;
-    writeln!(s, "{}", serde_json::json!({ "cmd": cmd }))?;
+    writeln!(s, "{req}")?;
     let mut line = String::new();
     BufReader::new(s).read_line(&mut line)?;
     serde_json::from_str(&line).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
@@ -62,6 +76,12 @@ pub struct Control {
     started: Instant,
     /// The bytes of every pipe and flow at the last answer, for rates.
     last: Option<(Instant, HashMap<String, u64>)>,
+    /// The configuration file a reload without a file re-reads.
+    pub config: Option<PathBuf>,
+    /// Reloads applied.
+    pub reloads: u64,
+    /// Set by SIGHUP: reload the configuration file.
+    pub hup: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Control {
@@ -117,12 +137,37 @@ impl Control {
             ifaces: ifaces.to_vec(),
             started: Instant::now(),
             last: None,
+            config: None,
+            reloads: 0,
+            hup: None,
         })
     }
 
-    /// Answers whoever connected since the last call (never blocks when
-    /// nobody did). `program`: the XDP programs' counters.
-    pub(crate) fn serve(&mut self, sh: &Shared, program: &impl Fn() -> (u64, u64)) {
+    /// Reloads if SIGHUP came, and answers whoever connected since the last
+    /// call (never blocks when nobody did). `program`: the XDP programs'
+    /// counters.
+    pub(crate) fn serve(
+        &mut self,
+        sh: &Shared,
+        cfg: &RunConfig,
+        program: &impl Fn() -> (u64, u64),
+    ) {
+        if self
+            .hup
+            .as_ref()
+            .is_some_and(|h| h.swap(false, Ordering::Relaxed))
+        {
+            match self.reload(sh, cfg, None) {
+                Ok(r) => crate::note!(
+                    "xdpsched: SIGHUP: reloaded {}: {}",
+                    r["file"],
+                    r["directions"]
+                ),
+                Err(e) => crate::note!(
+                    "xdpsched: SIGHUP: reload refused, the running configuration kept: {e:#}"
+                ),
+            }
+        }
         let mut conns = Vec::new();
         for (_, l) in &self.listeners {
             while let Ok((s, _)) = l.accept() {
@@ -131,7 +176,7 @@ impl Control {
         }
         for s in conns {
             // A client that goes away mid-answer is its own problem.
-            let _ = self.answer(s, sh, program);
+            let _ = self.answer(s, sh, cfg, program);
         }
         let mut scrapes = Vec::new();
         if let Some(l) = &self.http {
@@ -189,6 +234,7 @@ impl Control {
         &mut self,
         s: UnixStream,
         sh: &Shared,
+        cfg: &RunConfig,
         program: &impl Fn() -> (u64, u64),
     ) -> std::io::Result<()> {
         s.set_nonblocking(false)?;
@@ -196,20 +242,137 @@ impl Control {
         s.set_write_timeout(Some(IO_TIMEOUT))?;
         let mut line = String::new();
         BufReader::new(&s).read_line(&mut line)?;
-        let cmd = serde_json::from_str::<serde_json::Value>(&line)
-            .ok()
-            .and_then(|v| v["cmd"].as_str().map(str::to_owned))
-            .unwrap_or_default();
-        let reply = match cmd.as_str() {
+        let req = serde_json::from_str::<serde_json::Value>(&line).unwrap_or_default();
+        let cmd = req["cmd"].as_str().unwrap_or_default();
+        let reply = match cmd {
             "ping" => serde_json::json!({ "pid": std::process::id(), "ifaces": self.ifaces }),
             "show" => serde_json::to_value(self.show(sh, program, true))
                 .unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() })),
-            other => {
-                serde_json::json!({ "error": format!("unknown command {other:?} (ping, show)") })
+            "reload" => {
+                let file = req["file"].as_str().map(PathBuf::from);
+                match self.reload(sh, cfg, file) {
+                    Ok(r) => {
+                        crate::note!("xdpsched: reloaded {}", r["file"]);
+                        r
+                    }
+                    Err(e) => {
+                        crate::note!(
+                            "xdpsched: reload refused, the running configuration kept: {e:#}"
+                        );
+                        serde_json::json!({ "error": format!("{e:#}") })
+                    }
+                }
             }
+            other => serde_json::json!({
+                "error": format!("unknown command {other:?} (ping, show, reload)")
+            }),
         };
         let mut w = &s;
         writeln!(w, "{reply}")
+    }
+
+    /// Re-reads the configuration (`file`, or the one it runs with) and, if
+    /// it is valid for this instance, hands each worker the new directions
+    /// for the egress ports it owns and waits for them to take over (see
+    /// `Worker::serve_reload`). An invalid file changes nothing. Returns
+    /// what each direction did with the packets it held.
+    pub(crate) fn reload(
+        &mut self,
+        sh: &Shared,
+        cfg: &RunConfig,
+        file: Option<PathBuf>,
+    ) -> anyhow::Result<serde_json::Value> {
+        let Some(path) = file.or_else(|| self.config.clone()) else {
+            bail!("this instance was started without --config (from the simple flags): name a file to reload");
+        };
+        let emulator = crate::cli::load_config(&path)?;
+        let bridge = sh.plan.bridge;
+        if !bridge && emulator.only_b_to_a() {
+            bail!("{}: a rule or default for b-to-a only, but this instance reflects (no --out): it has only a-to-b", path.display());
+        }
+        let mut scheds = crate::direction::directions(&emulator, bridge)
+            .with_context(|| path.display().to_string())?;
+        let dirs: Vec<(sched::config::Direction, &sched::config::Config)> = scheds
+            .iter()
+            .flatten()
+            .map(|sc| (sc.dir, &sc.cfg))
+            .collect();
+        let warnings = crate::budget::check_frames(cfg, &sh.plan, &dirs)
+            .with_context(|| path.display().to_string())?;
+        for w in &warnings {
+            crate::note!("xdpsched: warning: {w}");
+        }
+        // Every egress side gets its new direction (or none), on its owner.
+        let gen = sh.reload_req.load(Ordering::Relaxed) + 1;
+        let sides = if bridge { 2 } else { 1 };
+        let mut owners = Vec::new();
+        for (e, sc) in scheds.iter_mut().enumerate().take(sides) {
+            let o = sh.plan.owner(e);
+            let Ok(mut slot) = sh.reload[o].lock() else {
+                bail!("a worker failed");
+            };
+            if slot.gen != gen {
+                slot.gen = gen;
+                slot.new = [None, None];
+            }
+            slot.new[e] = Some(sc.take());
+            if !owners.contains(&o) {
+                owners.push(o);
+            }
+        }
+        sh.reload_req.store(gen, Ordering::Release);
+        for w in &sh.wake {
+            w.nudge();
+        }
+        let t0 = Instant::now();
+        let mut report = Vec::new();
+        let mut pending = owners.clone();
+        while !pending.is_empty() && t0.elapsed() < RELOAD_WAIT {
+            pending.retain(|&o| match sh.reload[o].lock() {
+                Ok(slot) if slot.done >= gen => {
+                    report.extend(
+                        slot.report
+                            .iter()
+                            .map(|&(e, t)| takeover_json(e, bridge, &t)),
+                    );
+                    false
+                }
+                _ => true,
+            });
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if !pending.is_empty() {
+            // Withdrawn from the workers that did not take it (under the
+            // lock: a worker takes all of its slot or nothing).
+            for &o in &pending {
+                if let Ok(mut slot) = sh.reload[o].lock() {
+                    if slot.done < gen {
+                        slot.gen = 0;
+                        slot.new = [None, None];
+                    }
+                }
+            }
+            bail!(
+                "{} worker(s) did not take the new configuration within {:?}; {}",
+                pending.len(),
+                RELOAD_WAIT,
+                if report.is_empty() {
+                    "nothing changed".to_owned()
+                } else {
+                    format!(
+                        "applied on the others only: {}",
+                        serde_json::Value::from(report)
+                    )
+                }
+            );
+        }
+        self.config = Some(path.clone());
+        self.reloads += 1;
+        Ok(serde_json::json!({
+            "file": path.display().to_string(),
+            "directions": report,
+            "warnings": warnings,
+        }))
     }
 
     /// The figures now, with rates since the last answer (or, if `fresh`,
@@ -293,6 +456,27 @@ impl Drop for Control {
             let _ = std::fs::remove_file(path);
         }
     }
+}
+
+/// What a reload did on egress side `e`, for the caller.
+fn takeover_json(e: usize, bridge: bool, t: &sched::emu::Takeover) -> serde_json::Value {
+    let dir = match (bridge, e) {
+        (true, 0) => "b-to-a",
+        _ => "a-to-b",
+    };
+    serde_json::json!({
+        "dir": dir,
+        "pipes_kept": t.pipes_kept,
+        "pipes_removed": t.pipes_removed,
+        "flowsets_kept": t.flowsets_kept,
+        "flowsets_removed": t.flowsets_removed,
+        "flows_kept": t.flows_kept,
+        "requeued": t.requeued,
+        "reclassified": t.reclassified,
+        "in_flight_kept": t.in_flight_kept,
+        "released": t.released,
+        "dropped": t.dropped,
+    })
 }
 
 fn pipe_key(p: &PipeReport) -> String {

@@ -2,7 +2,6 @@
 //! it): its configuration and its emulator, built at start for the egress
 //! port it leaves by, and what the emulator queues ([`Desc`]).
 
-use crate::config::RunConfig;
 use sched::config::{Config, Direction};
 use sched::emu::Emulator;
 use sched::Packet;
@@ -33,9 +32,9 @@ pub(crate) struct Sched {
     pub queued: usize,
 }
 
-/// The scheduled directions, by egress side: A→B leaves on B (on A when
-/// reflecting), B→A on A when the configuration schedules it.
-pub(crate) fn directions(cfg: &RunConfig, bridge: bool) -> anyhow::Result<[Option<Sched>; 2]> {
+/// The scheduled directions of `emulator`, by egress side: A→B leaves on B
+/// (on A when reflecting), B→A on A when the configuration schedules it.
+pub(crate) fn directions(emulator: &Config, bridge: bool) -> anyhow::Result<[Option<Sched>; 2]> {
     let mut scheds: [Option<Sched>; 2] = [None, None];
     for dir in Direction::ALL {
         let egress = match (dir, bridge) {
@@ -43,16 +42,16 @@ pub(crate) fn directions(cfg: &RunConfig, bridge: bool) -> anyhow::Result<[Optio
             (Direction::AToB, false) => 0,
             (Direction::BToA, true) => 0,
             (Direction::BToA, false) => {
-                if cfg.emulator.only_b_to_a() {
+                if emulator.only_b_to_a() {
                     anyhow::bail!("the configuration schedules b-to-a traffic only, but reflect mode (no --out) has only a-to-b");
                 }
                 continue;
             }
         };
-        if dir == Direction::BToA && !cfg.emulator.uses(dir) {
+        if dir == Direction::BToA && !emulator.uses(dir) {
             continue;
         }
-        let dcfg = cfg.emulator.for_direction(dir);
+        let dcfg = emulator.for_direction(dir);
         let seed = 0x5eed_1234 ^ (egress as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         let emu = Emulator::from_config(&dcfg, seed)
             .map_err(|e| anyhow::anyhow!("{}: {e}", dir.name()))?;

@@ -10,7 +10,7 @@
 use crate::direction::{Desc, Sched};
 use crate::stats::Counts;
 use sched::classify::FlowKey;
-use sched::emu::{Cause, Host, Verdict};
+use sched::emu::{Cause, Host, Takeover, Verdict};
 use xsk::Lane;
 
 /// How often the scheduling worker sweeps its flow tables for idle flows
@@ -130,6 +130,48 @@ impl Egress {
                 out.push(d.frame);
             }
         }
+    }
+
+    /// A reload: egress `e`'s direction gets `new` (None: no longer
+    /// scheduled). The new emulator takes over the old one's packets (see
+    /// `sched::emu::Emulator::take_over`); those that leave at once go to
+    /// the pending list, those the new limits drop back to the lane,
+    /// counted. Without a new emulator every packet leaves at once,
+    /// unscheduled. Returns what happened, for the caller.
+    pub fn replace(
+        &mut self,
+        lane: &mut Lane,
+        c: &mut Counts,
+        e: usize,
+        new: Option<Sched>,
+        now: u64,
+    ) -> Takeover {
+        let pending = &mut self.pending[e];
+        let first = pending.len();
+        let mut t = Takeover::default();
+        let old = self.sched[e].take();
+        match (old, new) {
+            (Some(old), Some(mut new)) => {
+                let mut host = LaneHost { lane, dropped: 0 };
+                t = new
+                    .emu
+                    .take_over(old.emu, now, &mut host, &mut |d| pending.push(d.frame));
+                c.dropped += host.dropped;
+                new.queued = old.queued - (t.released + host.dropped) as usize;
+                self.sched[e] = Some(new);
+            }
+            (Some(mut old), None) => {
+                old.emu.drain(|d| pending.push(d.frame));
+                t.released = (pending.len() - first) as u64;
+            }
+            (None, new) => self.sched[e] = new,
+        }
+        if self.reflect {
+            for &f in &pending[first..] {
+                lane.with_data_mut(f, swap_macs);
+            }
+        }
+        t
     }
 
     /// When an emulator next wants to be called.

@@ -66,6 +66,25 @@ pub(crate) struct Shared {
     /// ... and per lane its figures, built by the worker when it sees a new
     /// request (it only ever try-locks: the packet path never waits).
     pub show: Vec<Mutex<LaneShow>>,
+    /// A reload: the latest request (a count) ...
+    pub reload_req: AtomicU64,
+    /// ... and per lane the new directions for the egress ports it owns,
+    /// taken by the worker when it sees the request (try-lock only).
+    pub reload: Vec<Mutex<ReloadSlot>>,
+}
+
+/// A reload handed to one worker, and its answer.
+#[derive(Default)]
+pub(crate) struct ReloadSlot {
+    /// The request these are for.
+    pub gen: u64,
+    /// Per egress side: `Some(new)` replaces that side's direction (`new`
+    /// None: no longer scheduled).
+    pub new: [Option<Option<Sched>>; 2],
+    /// The last request the worker carried out ...
+    pub done: u64,
+    /// ... and what it did, per egress side it replaced.
+    pub report: Vec<(usize, sched::emu::Takeover)>,
 }
 
 impl Shared {
@@ -86,6 +105,8 @@ impl Shared {
             program: Default::default(),
             show_req: AtomicU64::new(0),
             show: (0..plan.lanes).map(|_| Mutex::default()).collect(),
+            reload_req: AtomicU64::new(0),
+            reload: (0..plan.lanes).map(|_| Mutex::default()).collect(),
         })
     }
 }
@@ -135,6 +156,8 @@ pub(crate) struct Worker<'a> {
     arrivals: ArrivalRate,
     /// The last `show` request this worker answered.
     show_served: u64,
+    /// The last reload request this worker looked at.
+    reload_served: u64,
 }
 
 impl<'a> Worker<'a> {
@@ -201,6 +224,7 @@ impl<'a> Worker<'a> {
             due_prev: 0,
             arrivals: ArrivalRate::new(),
             show_served: 0,
+            reload_served: 0,
             lane,
         })
     }
@@ -223,6 +247,7 @@ impl<'a> Worker<'a> {
             }
             self.kernel_counters(now, false);
             self.serve_show(now);
+            self.serve_reload();
             self.print_stats(now);
             if work == 0 && !self.cfg.busy_poll {
                 self.idle();
@@ -402,6 +427,35 @@ impl<'a> Worker<'a> {
         }
         slot.gen = want;
         self.show_served = want;
+    }
+
+    /// A reload (a new request count): the new directions for the egress
+    /// ports this lane owns take over the running ones, between two packets.
+    /// Only ever try-locks the slot.
+    fn serve_reload(&mut self) {
+        let want = self.sh.reload_req.load(Ordering::Acquire);
+        if want == self.reload_served {
+            return;
+        }
+        let Ok(mut slot) = self.sh.reload[self.me].try_lock() else {
+            return;
+        };
+        self.reload_served = want;
+        if slot.gen != want {
+            // Not for this lane, or withdrawn.
+            return;
+        }
+        // Fresh: the new emulators start from the instant they take over.
+        let now = self.clock.now_ns();
+        let new = std::mem::take(&mut slot.new);
+        slot.report.clear();
+        for (e, n) in new.into_iter().enumerate() {
+            if let Some(n) = n {
+                let t = self.eg.replace(&mut self.lane, &mut self.out, e, n, now);
+                slot.report.push((e, t));
+            }
+        }
+        slot.done = want;
     }
 
     /// Every lane with a scheduler prints its pipes each `--stats-interval`;

@@ -43,6 +43,40 @@ fn cleanup(ifaces: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `xdpsched reload`: asks the instance on `iface` to apply `file` (or its
+/// own file again) and prints what it did.
+fn reload(iface: &str, file: Option<&std::path::Path>, json: bool) -> anyhow::Result<()> {
+    let sock = datapath::control::socket_path(iface);
+    let mut req = serde_json::json!({ "cmd": "reload" });
+    if let Some(f) = file {
+        // The instance runs elsewhere: it gets an absolute path.
+        let abs = std::fs::canonicalize(f).with_context(|| format!("{}", f.display()))?;
+        req["file"] = abs.display().to_string().into();
+    }
+    let v = datapath::control::request_with(&sock, &req, datapath::control::RELOAD_TIMEOUT)
+        .with_context(|| format!("no xdpsched answers on {iface} ({})", sock.display()))?;
+    if let Some(e) = v["error"].as_str() {
+        anyhow::bail!("reload refused, the running configuration kept: {e}");
+    }
+    let mut out = std::io::stdout();
+    if json {
+        let _ = writeln!(out, "{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    let _ = writeln!(out, "reloaded {}", v["file"].as_str().unwrap_or("?"));
+    for d in v["directions"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            out,
+            "  {}: pipes kept {} removed {}, flowsets kept {} removed {}, flows kept {}; packets: requeued {} reclassified {} in flight kept {} released {} dropped {}",
+            d["dir"].as_str().unwrap_or("?"), d["pipes_kept"], d["pipes_removed"], d["flowsets_kept"], d["flowsets_removed"], d["flows_kept"], d["requeued"], d["reclassified"], d["in_flight_kept"], d["released"], d["dropped"]
+        );
+    }
+    for w in v["warnings"].as_array().into_iter().flatten() {
+        let _ = writeln!(out, "  warning: {}", w.as_str().unwrap_or("?"));
+    }
+    Ok(())
+}
+
 fn main() -> std::process::ExitCode {
     match real_main() {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -69,6 +103,9 @@ fn real_main() -> anyhow::Result<()> {
             let _ = writeln!(std::io::stdout(), "{}", out.trim_end());
             return Ok(());
         }
+        Some(Command::Reload { file, iface, json }) => {
+            return reload(iface, file.as_deref(), *json)
+        }
         None => {}
     }
     let cfg = cli.into_run_config()?;
@@ -81,13 +118,10 @@ fn real_main() -> anyhow::Result<()> {
         }
     }
     let stop = Arc::new(AtomicBool::new(false));
-    datapath::signals::install(stop.clone(), |sig, action| {
-        if action == datapath::signals::Action::Ignored {
-            datapath::note!("xdpsched: {sig} ignored: reloading the configuration is not implemented yet; still running (SIGINT or SIGTERM stop)");
-        }
-    })
-    .context("setting up signal handling (SIGINT, SIGTERM, SIGHUP)")?;
-    let stats = datapath::run::run(&cfg, stop).context("xdpsched")?;
+    let hup = Arc::new(AtomicBool::new(false));
+    datapath::signals::install(stop.clone(), hup.clone())
+        .context("setting up signal handling (SIGINT, SIGTERM, SIGHUP)")?;
+    let stats = datapath::run::run(&cfg, stop, hup).context("xdpsched")?;
     // Not println!: stdout may be gone (a hung-up terminal); the JSON and the
     // exit status still tell.
     let _ = writeln!(

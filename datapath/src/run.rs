@@ -31,8 +31,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use xsk::{Clock, Lane, Xsk};
 
-/// Runs until `stop` is set (or the configured duration passes).
-pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> anyhow::Result<RunStats> {
+/// Runs until `stop` is set (or the configured duration passes); reloads
+/// the configuration file whenever `hup` is set (SIGHUP).
+pub fn run(
+    cfg: &RunConfig,
+    stop: Arc<AtomicBool>,
+    hup: Arc<AtomicBool>,
+) -> anyhow::Result<RunStats> {
     let mut ifaces = vec![cfg.iface.clone()];
     if let Some(o) = &cfg.out {
         ifaces.push(o.clone());
@@ -50,7 +55,7 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> anyhow::Result<RunStats> {
         queues,
         bridge,
     };
-    let mut scheds = directions(cfg, bridge)?;
+    let mut scheds = directions(&cfg.emulator, bridge)?;
     let dirs: Vec<(Direction, &Config)> = scheds
         .iter()
         .flatten()
@@ -61,6 +66,7 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> anyhow::Result<RunStats> {
     }
     // Before anything touches the ports: a second instance on them is refused.
     let mut control = crate::control::Control::bind(&ifaces, cfg.metrics)?;
+    control.config.clone_from(&cfg.config_path);
     let mut xsk = Xsk::open_lanes(&ifaces, &cfg.xsk, &plan)?;
     // Declared after `xsk`, dropped before it: on a clean exit the bridge goes
     // first, then the programs.
@@ -74,6 +80,7 @@ pub fn run(cfg: &RunConfig, stop: Arc<AtomicBool>) -> anyhow::Result<RunStats> {
             .fold((0, 0), |(a, b), (x, y)| (a + x, b + y))
     };
     let unbind = || xsk.unbind_sockets();
+    control.hup = Some(hup);
     let outs = spawn(cfg, &sh, taken, &mut scheds, program, unbind, &mut control);
     let mut stats = RunStats {
         rx_per_queue: vec![0; sockets],
@@ -230,7 +237,7 @@ fn spawn(
                 sh.program[0].store(to_socket, Ordering::Relaxed);
                 sh.program[1].store(failed_open, Ordering::Relaxed);
             }
-            control.serve(sh, &program);
+            control.serve(sh, cfg, &program);
             std::thread::sleep(WATCH_EVERY);
         }
         if let Err(err) = unbind() {

@@ -1,7 +1,7 @@
 //! Signals, as a daemon takes them: SIGINT and SIGTERM stop xdpsched (the
-//! workers drain, the XDP programs detach); SIGHUP does not — it is the
-//! reload signal of every daemon and service manager (`systemctl reload`),
-//! and until configuration reload exists it is logged and ignored.
+//! workers drain, the XDP programs detach); SIGHUP reloads the
+//! configuration file (`systemctl reload`): it sets a flag that the thread
+//! serving the control socket acts on (see `Control::reload`).
 //!
 //! The three signals are blocked in every thread and taken by one thread
 //! with `sigwait`, so no code runs in a signal handler. (The ctrlc crate
@@ -12,23 +12,11 @@ use nix::sys::signal::{SigSet, Signal};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-/// What a signal did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    /// SIGINT or SIGTERM: stop.
-    Stop,
-    /// SIGHUP: kept running.
-    Ignored,
-}
-
 /// Blocks SIGINT, SIGTERM and SIGHUP in the calling thread — call it from
 /// `main` before any other thread starts, so that they all inherit the mask
-/// — and starts the thread that takes them: a stop request sets `stop`;
-/// `on_signal` is told of each one (for the log).
-pub fn install(
-    stop: Arc<AtomicBool>,
-    on_signal: impl Fn(Signal, Action) + Send + 'static,
-) -> std::io::Result<()> {
+/// — and starts the thread that takes them: a stop request sets `stop`, a
+/// SIGHUP sets `hup`.
+pub fn install(stop: Arc<AtomicBool>, hup: Arc<AtomicBool>) -> std::io::Result<()> {
     let mut set = SigSet::empty();
     for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
         set.add(s);
@@ -38,10 +26,10 @@ pub fn install(
         .name("xdpsched-signals".into())
         .spawn(move || loop {
             match set.wait() {
-                Ok(Signal::SIGHUP) => on_signal(Signal::SIGHUP, Action::Ignored),
+                Ok(Signal::SIGHUP) => hup.store(true, Ordering::Relaxed),
                 Ok(s) => {
                     stop.store(true, Ordering::Relaxed);
-                    on_signal(s, Action::Stop);
+                    crate::note!("xdpsched: {s}: stopping");
                 }
                 // EINTR and the like: wait again.
                 Err(_) => {}

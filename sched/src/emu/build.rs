@@ -249,6 +249,9 @@ impl<P: Packet + Copy + Default> Emulator<P> {
             next: cfg.pipes.iter().map(|p| p.next).collect(),
             next_pipe: 0,
             counters: EmulatorCounters::default(),
+            pipe_names: cfg.pipes.iter().map(|p| p.name.clone()).collect(),
+            flowset_names: cfg.flowsets.iter().map(|f| f.name.clone()).collect(),
+            retired: super::Drops::default(),
         })
     }
 }

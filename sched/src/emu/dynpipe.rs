@@ -4,7 +4,7 @@ use super::flowset::{Flowset, FlowsetCounters, FlowsetParams};
 use super::pipe::{Pipe, PipeCounters, PipeParams};
 use crate::classify::{FlowKey, FlowMask, KeyTable};
 use crate::types::{DropCounters, FlowId, Packet, SchedConfig};
-use crate::{build, Kind, Scheduler};
+use crate::{build, Kind};
 use std::collections::VecDeque;
 
 /// One instance of a dynamic pipe: a whole pipe with its own flowsets.
@@ -193,7 +193,7 @@ impl<P: Packet + Copy + Default> DynPipe<P> {
     pub(super) fn retire(&mut self, inst: &Instance<P>) {
         let r = &mut self.retired;
         add_pipe(&mut r.pipe, &inst.pipe.counters());
-        add_drops(&mut r.drops, &inst.pipe.sched_ref().counters());
+        add_drops(&mut r.drops, &inst.pipe.drops());
         r.flowsets.resize(
             inst.flowsets.len().max(r.flowsets.len()),
             FlowsetCounters::default(),

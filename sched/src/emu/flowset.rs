@@ -158,6 +158,20 @@ impl Flowset {
         len: u32,
         sched: &mut AnySched<P>,
     ) -> Option<(FlowId, &mut FlowTally)> {
+        self.flow_of(key, now_ns, len, sched, true)
+    }
+
+    /// `flow_for_packet`, or (not `fresh`) for a packet moved here at a
+    /// reload, which was counted where it was first offered.
+    #[inline]
+    pub(super) fn flow_of<P: Packet + Copy + Default>(
+        &mut self,
+        key: &FlowKey,
+        now_ns: u64,
+        len: u32,
+        sched: &mut AnySched<P>,
+        fresh: bool,
+    ) -> Option<(FlowId, &mut FlowTally)> {
         let mk = key.masked(&self.params.mask);
         let cfg = self.params.flow;
         let mut created = false;
@@ -194,13 +208,59 @@ impl Flowset {
                         }
                     },
                 };
-                self.counters.overflowed += 1;
+                self.counters.overflowed += fresh as u64;
                 (id, &mut self.overflow_tally)
             }
         };
-        tally.packets += 1;
-        tally.bytes += len as u64;
+        if fresh {
+            tally.packets += 1;
+            tally.bytes += len as u64;
+        }
         Some((id, tally))
+    }
+
+    /// The scheduler flows of this flowset: its flows' and its overflow
+    /// queue's (for a reload).
+    pub(super) fn flow_ids(&self) -> impl Iterator<Item = FlowId> + '_ {
+        self.table.iter().map(|(_, e)| e.id).chain(self.overflow)
+    }
+
+    /// At a reload: takes over the flows of `old` (a flowset of the same
+    /// name and mask), created in `sched` with this flowset's parameters,
+    /// with their tallies and last activity, up to this flowset's
+    /// `max_flows`; and its counters. Returns the flows carried over.
+    pub(super) fn take_flows<P: Packet + Copy + Default>(
+        &mut self,
+        old: &Flowset,
+        sched: &mut AnySched<P>,
+    ) -> u64 {
+        let mut n = 0;
+        for (k, e) in old.table.iter() {
+            if self.table.len() >= self.table.max_len() {
+                break;
+            }
+            let Ok(id) = sched.add_flow(self.params.flow) else {
+                break;
+            };
+            if self.table.insert(
+                *k,
+                Entry {
+                    id,
+                    last_seen: e.last_seen,
+                    tally: e.tally,
+                },
+            ) {
+                n += 1;
+            } else {
+                let _ = sched.remove_flow(id);
+            }
+        }
+        self.counters.add(&old.counters);
+        let (t, o) = (&mut self.overflow_tally, &old.overflow_tally);
+        t.packets += o.packets;
+        t.bytes += o.bytes;
+        t.dropped += o.dropped;
+        n
     }
 
     /// The overflow queue: its tally and backlog (packets, bytes), once it exists.

@@ -29,6 +29,7 @@ mod dynpipe;
 pub mod flowset;
 pub mod loss;
 pub mod pipe;
+mod reload;
 mod stats;
 
 pub use build::{
@@ -37,6 +38,7 @@ pub use build::{
 pub use flowset::{FlowStat, FlowTally, Flowset, FlowsetCounters, FlowsetParams};
 pub use loss::LossModel;
 pub use pipe::{Pipe, PipeCounters, PipeDrop, PipeDropped, PipeParams};
+pub use reload::Takeover;
 
 use crate::classify::{Classifier, FlowKey};
 use crate::types::{DropReason, FlowId, Packet};
@@ -198,6 +200,11 @@ pub struct Emulator<P: Packet + Copy + Default> {
     /// Next pipe `dequeue` looks at first (round robin across pipes).
     next_pipe: usize,
     counters: EmulatorCounters,
+    /// Pipe and flowset names (a reload matches them).
+    pipe_names: Vec<String>,
+    flowset_names: Vec<String>,
+    /// Drops of pipes a reload removed (they stay in [`Emulator::drops`]).
+    retired: Drops,
 }
 
 impl<P: Packet + Copy + Default> Emulator<P> {
@@ -240,6 +247,19 @@ impl<P: Packet + Copy + Default> Emulator<P> {
         target: Target,
         pkt: P,
     ) -> Verdict<P> {
+        self.offer(now_ns, key, target, pkt, true)
+    }
+
+    /// `enqueue_key`, or (not `fresh`) a packet moved at a reload, which was
+    /// counted and went through the loss model where it was first offered.
+    fn offer(
+        &mut self,
+        now_ns: u64,
+        key: &FlowKey,
+        target: Target,
+        pkt: P,
+        fresh: bool,
+    ) -> Verdict<P> {
         let fsi = match target {
             Target::Pass => {
                 self.counters.passed += 1;
@@ -280,11 +300,11 @@ impl<P: Packet + Copy + Default> Emulator<P> {
                 return Verdict::Dropped(pkt, Cause::FlowsetFull);
             }
         };
-        let Some((flow, tally)) = fs.flow_for_packet(key, now_ns, pkt.len(), pipe.sched()) else {
+        let Some((flow, tally)) = fs.flow_of(key, now_ns, pkt.len(), pipe.sched(), fresh) else {
             self.counters.flowset_full += 1;
             return Verdict::Dropped(pkt, Cause::FlowsetFull);
         };
-        match pipe.enqueue(now_ns, flow, pkt) {
+        match pipe.offer(now_ns, flow, pkt, fresh) {
             Ok(()) => Verdict::Queued {
                 pipe: pipe_idx,
                 flow,

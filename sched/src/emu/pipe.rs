@@ -33,7 +33,7 @@
 
 use super::loss::{Loss, LossModel};
 use crate::rng::Rng;
-use crate::types::{DropReason, Dropped, FlowId, Packet};
+use crate::types::{DropCounters, DropReason, Dropped, FlowId, Packet};
 use crate::{AnySched, Scheduler};
 use std::collections::VecDeque;
 
@@ -117,6 +117,9 @@ pub struct Pipe<P: Packet + Copy + Default> {
     loss: Loss,
     rng: Rng,
     counters: PipeCounters,
+    /// Drops of the schedulers this pipe had before a reload (see
+    /// [`Pipe::drops`]).
+    carried: DropCounters,
 }
 
 impl<P: Packet + Copy + Default> Pipe<P> {
@@ -134,6 +137,7 @@ impl<P: Packet + Copy + Default> Pipe<P> {
             loss,
             rng: Rng::new(params.seed),
             counters: PipeCounters::default(),
+            carried: DropCounters::default(),
         }
     }
 
@@ -152,6 +156,14 @@ impl<P: Packet + Copy + Default> Pipe<P> {
         self.counters
     }
 
+    /// The scheduler's counters (drops by reason), including those of the
+    /// schedulers this pipe replaced at reloads.
+    pub fn drops(&self) -> DropCounters {
+        let mut d = self.sched.counters();
+        super::dynpipe::add_drops(&mut d, &self.carried);
+        d
+    }
+
     /// Packets in the scheduler plus on the link or in the delay line.
     pub fn backlog_packets(&self) -> u64 {
         self.sched.backlog().packets as u64 + self.delay_line.len() as u64
@@ -159,8 +171,20 @@ impl<P: Packet + Copy + Default> Pipe<P> {
 
     /// Offers a packet at `now_ns`.
     pub fn enqueue(&mut self, now_ns: u64, flow: FlowId, pkt: P) -> Result<(), PipeDropped<P>> {
-        self.counters.offered += 1;
-        if self.loss.lose(&mut self.rng) {
+        self.offer(now_ns, flow, pkt, true)
+    }
+
+    /// `enqueue`, or (not `fresh`) a packet moved here at a reload: it was
+    /// counted and went through the loss model where it was first offered.
+    pub(super) fn offer(
+        &mut self,
+        now_ns: u64,
+        flow: FlowId,
+        pkt: P,
+        fresh: bool,
+    ) -> Result<(), PipeDropped<P>> {
+        self.counters.offered += fresh as u64;
+        if fresh && self.loss.lose(&mut self.rng) {
             self.counters.lost += 1;
             return Err(PipeDropped {
                 pkt,
@@ -245,6 +269,32 @@ impl<P: Packet + Copy + Default> Pipe<P> {
         while let Some((_, p)) = self.sched.dequeue(u64::MAX) {
             f(p);
         }
+    }
+
+    /// At a reload: takes over `old`'s link — the transmission under way and
+    /// every packet sent and not yet out, with their due times — and its
+    /// counters. `old` keeps what waits in its scheduler.
+    pub(super) fn take_link(&mut self, old: &mut Pipe<P>) {
+        // The remainder is in units of the old rate: round up to a whole ns.
+        self.busy_until = old.busy_until + (old.busy_rem != 0) as u64;
+        self.busy_rem = 0;
+        self.delay_line.append(&mut old.delay_line);
+        super::dynpipe::add_pipe(&mut self.counters, &old.counters);
+        let d = old.drops();
+        super::dynpipe::add_drops(&mut self.carried, &d);
+    }
+
+    /// At a reload: the packets on the link or in the delay line, handed to `f`.
+    pub(super) fn take_in_flight(&mut self, f: &mut impl FnMut(P)) {
+        for (_, _, p) in self.delay_line.drain(..) {
+            f(p);
+        }
+    }
+
+    /// At a reload: the next packet waiting in the scheduler (in its order,
+    /// so each flow's packets come in theirs), with its flow.
+    pub(super) fn take_queued(&mut self) -> Option<(FlowId, P)> {
+        self.sched.dequeue(u64::MAX)
     }
 
     /// Packets on the link or in the delay line (sent, not yet out).

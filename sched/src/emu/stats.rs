@@ -6,7 +6,6 @@ use super::pipe::{Pipe, PipeCounters};
 use super::{Drops, Emulator, EmulatorCounters, PipeRt};
 use crate::classify::Classifier;
 use crate::types::{DropCounters, Packet};
-use crate::Scheduler;
 
 impl<P: Packet + Copy + Default> Emulator<P> {
     /// The static pipes (for stats); dynamic pipes are summed in [`Emulator::pipe_counters`].
@@ -47,11 +46,11 @@ impl<P: Packet + Copy + Default> Emulator<P> {
     /// dynamic, expired ones included).
     pub fn pipe_drops(&self, i: usize) -> Option<DropCounters> {
         Some(match self.pipes.get(i)? {
-            PipeRt::Static(p) => p.sched_ref().counters(),
+            PipeRt::Static(p) => p.drops(),
             PipeRt::Dynamic(d) => {
                 let mut c = d.retired.drops;
                 for inst in d.slots.iter().flatten() {
-                    add_drops(&mut c, &inst.pipe.sched_ref().counters());
+                    add_drops(&mut c, &inst.pipe.drops());
                 }
                 c
             }
@@ -60,11 +59,14 @@ impl<P: Packet + Copy + Default> Emulator<P> {
 
     /// Every drop so far, by cause.
     pub fn drops(&self) -> Drops {
+        // Malformed, flowset_full and pipe_full are the emulator's own
+        // counters (carried over reloads); `retired` holds the loss and the
+        // scheduler drops of pipes a reload removed.
         let mut d = Drops {
             malformed: self.counters.malformed,
             flowset_full: self.counters.flowset_full,
             pipe_full: self.counters.pipe_full,
-            ..Drops::default()
+            ..self.retired
         };
         for i in 0..self.pipes.len() {
             if let Some((c, _)) = self.pipe_counters(i) {
