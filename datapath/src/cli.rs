@@ -139,8 +139,10 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Make the xdpsched running on a port re-read its configuration file
-    /// (or FILE, which it then keeps) and apply it without losing a queued
+    /// Apply a new configuration to a running xdpsched, losing no packet.
+    ///
+    /// The instance on the port re-reads its configuration file (or FILE,
+    /// which it then keeps) and applies it without losing a queued
     /// packet: flowsets and pipes kept by name keep their queues and links;
     /// packets of a flowset that is gone go where the new rules send them.
     /// An invalid file changes nothing and the error is printed. SIGHUP does
@@ -154,6 +156,20 @@ pub enum Command {
         /// Print what happened as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Print a shell completion script (bash: `source <(xdpsched
+    /// completions bash)`; zsh: into a directory of $fpath as `_xdpsched`;
+    /// fish: into ~/.config/fish/completions/xdpsched.fish).
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (xdpsched.1, xdpsched-show.1, ...) into DIR
+    /// (scripts/man.sh builds them all).
+    #[command(hide = true)]
+    Man {
+        /// Where to write them.
+        dir: std::path::PathBuf,
     },
     /// Detach XDP programs a killed xdpsched left on the interfaces.
     Cleanup {
@@ -397,6 +413,28 @@ impl Cli {
 }
 
 /// `--metrics`: "PORT" (loopback) or "ADDR:PORT".
+/// `completions`: the script for `shell`, from these definitions.
+pub fn completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    clap_complete::generate(shell, &mut cmd, "xdpsched", out);
+}
+
+/// `man`: one page for xdpsched and one per subcommand, into `dir`.
+pub fn man_pages(dir: &std::path::Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+    let cmd = <Cli as clap::CommandFactory>::command().name("xdpsched");
+    clap_mangen::generate_to(cmd, dir)?;
+    let mut written: Vec<std::path::PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("xdpsched") && n.ends_with(".1"))
+        })
+        .collect();
+    written.sort();
+    Ok(written)
+}
+
 /// Reads and validates a configuration file (at start and at a reload).
 pub fn load_config(path: &std::path::Path) -> anyhow::Result<Config> {
     let text =

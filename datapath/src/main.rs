@@ -106,6 +106,18 @@ fn real_main() -> anyhow::Result<()> {
         Some(Command::Reload { file, iface, json }) => {
             return reload(iface, file.as_deref(), *json)
         }
+        Some(Command::Completions { shell }) => {
+            datapath::cli::completions(*shell, &mut std::io::stdout());
+            return Ok(());
+        }
+        Some(Command::Man { dir }) => {
+            let pages = datapath::cli::man_pages(dir)
+                .with_context(|| format!("writing man pages into {}", dir.display()))?;
+            for p in pages {
+                let _ = writeln!(std::io::stdout(), "{}", p.display());
+            }
+            return Ok(());
+        }
         None => {}
     }
     let cfg = cli.into_run_config()?;

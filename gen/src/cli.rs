@@ -27,7 +27,43 @@ pub struct Cli {
 pub enum Command {
     /// Estimate the path's bottleneck capacity from packet-pair and
     /// packet-train dispersion (the method of pathrate).
-    Capacity(CapacityArgs),
+    Capacity(Box<CapacityArgs>),
+    /// Print a shell completion script (bash: `source <(xdpgen completions
+    /// bash)`; zsh: into a directory of $fpath as `_xdpgen`; fish: into
+    /// ~/.config/fish/completions/xdpgen.fish).
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (xdpgen.1, xdpgen-capacity.1, ...) into DIR
+    /// (scripts/man.sh builds them all).
+    #[command(hide = true)]
+    Man {
+        /// Where to write them.
+        dir: PathBuf,
+    },
+}
+
+/// `completions`: the script for `shell`, from these definitions.
+pub fn completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    clap_complete::generate(shell, &mut cmd, "xdpgen", out);
+}
+
+/// `man`: one page for xdpgen and one per subcommand, into `dir`.
+pub fn man_pages(dir: &std::path::Path) -> std::io::Result<Vec<PathBuf>> {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    clap_mangen::generate_to(cmd, dir)?;
+    let mut written: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("xdpgen") && n.ends_with(".1"))
+        })
+        .collect();
+    written.sort();
+    Ok(written)
 }
 
 /// Ports and AF_XDP settings.

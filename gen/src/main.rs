@@ -9,6 +9,30 @@ use std::sync::Arc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    match &cli.command {
+        Some(Command::Completions { shell }) => {
+            gen::cli::completions(*shell, &mut std::io::stdout());
+            return ExitCode::SUCCESS;
+        }
+        Some(Command::Man { dir }) => {
+            return match gen::cli::man_pages(dir) {
+                Ok(pages) => {
+                    for p in pages {
+                        println!("{}", p.display());
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!(
+                        "xdpgen: error: writing man pages into {}: {e}",
+                        dir.display()
+                    );
+                    ExitCode::from(1)
+                }
+            };
+        }
+        _ => {}
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let s = stop.clone();
     if let Err(e) = ctrlc::set_handler(move || s.store(true, Ordering::Relaxed)) {
@@ -17,6 +41,7 @@ fn main() -> ExitCode {
     }
     let r = match &cli.command {
         Some(Command::Capacity(c)) => gen::app::capacity(c, stop),
+        Some(Command::Completions { .. } | Command::Man { .. }) => Ok(()),
         None => gen::app::send(&cli.send, stop),
     };
     match r {
