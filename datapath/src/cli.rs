@@ -65,6 +65,11 @@ pub struct Cli {
     /// XDP attach mode: auto, native, skb.
     #[arg(long, default_value = "auto")]
     pub xdp_mode: String,
+    /// AF_XDP sockets: auto (zero copy where the driver offers it, else
+    /// copy), copy, or zerocopy (an error where the driver cannot). The mode
+    /// each port got is logged at start and shown by `show` and /metrics.
+    #[arg(long, default_value = "auto")]
+    pub bind: String,
     /// UMEM frame size in bytes (2048 or 4096).
     #[arg(long, default_value_t = 2048)]
     pub frame_size: u32,
@@ -315,6 +320,12 @@ impl Cli {
         if self.out.is_none() && emulator.only_b_to_a() {
             bail!("the configuration has a rule or default for b-to-a only, but reflect mode (no --out) has only a-to-b: remove it or give --out");
         }
+        let bind = match self.bind.as_str() {
+            "auto" => xsk::BindMode::Auto,
+            "copy" => xsk::BindMode::Copy,
+            "zerocopy" | "zero-copy" => xsk::BindMode::ZeroCopy,
+            other => bail!("--bind {other:?}: expected auto, copy or zerocopy"),
+        };
         let mode = match self.xdp_mode.as_str() {
             "auto" => XdpMode::Auto,
             "native" => XdpMode::Native,
@@ -394,6 +405,7 @@ impl Cli {
                 mode,
                 queues: self.queues,
                 no_socket: fail_open.no_socket(),
+                bind,
             },
             fail_open,
             batch: self.batch,

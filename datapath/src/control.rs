@@ -82,6 +82,8 @@ pub struct Control {
     pub reloads: u64,
     /// Set by SIGHUP: reload the configuration file.
     pub hup: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// Per port: its XDP attach mode and whether its sockets are zero copy.
+    pub modes: Vec<(&'static str, bool)>,
 }
 
 impl Control {
@@ -140,6 +142,7 @@ impl Control {
             config: None,
             reloads: 0,
             hup: None,
+            modes: Vec::new(),
         })
     }
 
@@ -158,14 +161,10 @@ impl Control {
             .is_some_and(|h| h.swap(false, Ordering::Relaxed))
         {
             match self.reload(sh, cfg, None) {
-                Ok(r) => crate::note!(
-                    "xdpsched: SIGHUP: reloaded {}: {}",
-                    r["file"],
-                    r["directions"]
-                ),
-                Err(e) => crate::note!(
-                    "xdpsched: SIGHUP: reload refused, the running configuration kept: {e:#}"
-                ),
+                Ok(r) => tracing::info!("SIGHUP: reloaded {}: {}", r["file"], r["directions"]),
+                Err(e) => {
+                    tracing::error!("SIGHUP: reload refused, the running configuration kept: {e:#}")
+                }
             }
         }
         let mut conns = Vec::new();
@@ -252,13 +251,11 @@ impl Control {
                 let file = req["file"].as_str().map(PathBuf::from);
                 match self.reload(sh, cfg, file) {
                     Ok(r) => {
-                        crate::note!("xdpsched: reloaded {}", r["file"]);
+                        tracing::info!("reloaded {}: {}", r["file"], r["directions"]);
                         r
                     }
                     Err(e) => {
-                        crate::note!(
-                            "xdpsched: reload refused, the running configuration kept: {e:#}"
-                        );
+                        tracing::error!("reload refused, the running configuration kept: {e:#}");
                         serde_json::json!({ "error": format!("{e:#}") })
                     }
                 }
@@ -300,7 +297,7 @@ impl Control {
         let warnings = crate::budget::check_frames(cfg, &sh.plan, &dirs)
             .with_context(|| path.display().to_string())?;
         for w in &warnings {
-            crate::note!("xdpsched: warning: {w}");
+            tracing::warn!("{w}");
         }
         // Every egress side gets its new direction (or none), on its owner.
         let gen = sh.reload_req.load(Ordering::Relaxed) + 1;
@@ -416,6 +413,12 @@ impl Control {
                     side: if i == 0 { "a" } else { "b" },
                     rx: live[i],
                     tx: live[2 + i],
+                    xdp_mode: self.modes.get(i).map_or("?", |m| m.0),
+                    bind: match self.modes.get(i) {
+                        Some((_, true)) => "zerocopy",
+                        Some((_, false)) => "copy",
+                        None => "?",
+                    },
                 })
                 .collect(),
             uptime_s: self.started.elapsed().as_secs_f64(),
@@ -444,6 +447,13 @@ impl Control {
                     report: f.clone(),
                 })
                 .collect(),
+            workers: {
+                let mut w = now.workers.clone();
+                w.sort_by_key(|w| w.worker);
+                w
+            },
+            config: self.config.as_ref().map(|p| p.display().to_string()),
+            reloads: self.reloads,
         };
         self.last = Some((t, bytes_of(&now)));
         show
@@ -518,6 +528,7 @@ fn collect(sh: &Shared) -> (LaneShow, bool) {
                 out.pipes.extend_from_slice(&s.pipes);
                 out.flowsets.extend_from_slice(&s.flowsets);
                 out.flows.extend_from_slice(&s.flows);
+                out.workers.extend_from_slice(&s.workers);
                 done[i] = true;
             }
         }
@@ -530,6 +541,7 @@ fn collect(sh: &Shared) -> (LaneShow, bool) {
             out.pipes.extend_from_slice(&s.pipes);
             out.flowsets.extend_from_slice(&s.flowsets);
             out.flows.extend_from_slice(&s.flows);
+            out.workers.extend_from_slice(&s.workers);
         }
     }
     (out, complete)

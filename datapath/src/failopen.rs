@@ -120,9 +120,7 @@ pub fn remove_leftover(ports: &[&str]) -> anyhow::Result<()> {
     for port in ports {
         if let Some(m) = master_of(port) {
             if remove_bridge(&m)? {
-                crate::note!(
-                    "xdpsched: removed {m}, the fail-open bridge of an earlier run, from {port}"
-                );
+                tracing::info!("removed {m}, the fail-open bridge of an earlier run, from {port}");
             }
         }
     }
@@ -200,8 +198,8 @@ impl KernelBridge {
 impl Drop for KernelBridge {
     fn drop(&mut self) {
         if let Err(e) = remove_bridge(&self.name) {
-            crate::note!(
-                "xdpsched: could not remove the fail-open bridge {}: {e:#} (xdpsched cleanup removes it)",
+            tracing::error!(
+                "could not remove the fail-open bridge {}: {e:#} (xdpsched cleanup removes it)",
                 self.name
             );
         }

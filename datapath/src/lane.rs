@@ -420,6 +420,21 @@ impl<'a> Worker<'a> {
         slot.pipes.clear();
         slot.flowsets.clear();
         slot.flows.clear();
+        slot.workers.clear();
+        let cpu_s = nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
+            .map_or(0.0, |t| t.tv_sec() as f64 + t.tv_nsec() as f64 * 1e-9);
+        let l = self.lane.ledger();
+        slot.workers.push(crate::stats::WorkerShow {
+            worker: self.me,
+            cpu_s,
+            sleeps: self.out.sleeps,
+            tx_kicks: self.out.kicks,
+            frames: self.lane.total_frames() as u64,
+            frames_free: self.lane.free_frames() as u64,
+            frames_in_fill: l.in_fill,
+            frames_in_tx: l.in_tx,
+            frames_queued: self.eg.queued() as u64,
+        });
         for sc in self.eg.sched.iter().flatten() {
             slot.pipes.extend(pipe_reports(sc));
             slot.flowsets.extend(flowset_reports(sc));

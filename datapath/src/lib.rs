@@ -36,6 +36,7 @@ mod egress;
 pub mod failopen;
 mod idle;
 mod lane;
+pub mod log;
 mod metrics;
 mod plan;
 pub mod preflight;

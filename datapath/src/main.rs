@@ -121,13 +121,12 @@ fn real_main() -> anyhow::Result<()> {
         None => {}
     }
     let cfg = cli.into_run_config()?;
+    datapath::log::init(cfg.verbose)?;
     if !cfg.verbose {
         xsk::quiet_library_logs();
     }
     if let Some(note) = datapath::preflight::bpffs_note() {
-        if cfg.verbose {
-            eprintln!("xdpsched: {note}");
-        }
+        tracing::debug!("{note}");
     }
     let stop = Arc::new(AtomicBool::new(false));
     let hup = Arc::new(AtomicBool::new(false));
@@ -151,8 +150,8 @@ fn real_main() -> anyhow::Result<()> {
         }
     );
     if stats.lost_before_rx > 0 {
-        datapath::note!(
-            "xdpsched: warning: the kernel dropped {} frames before xdpsched's RX rings (rx ring full {}, no fill-ring buffer {}): the input was cut short (--stats-json: kernel, kernel_sockets)",
+        tracing::warn!(
+            "the kernel dropped {} frames before xdpsched's RX rings (rx ring full {}, no fill-ring buffer {}): the input was cut short (--stats-json: kernel, kernel_sockets)",
             stats.lost_before_rx,
             stats.kernel.rx_ring_full,
             stats.kernel.rx_dropped

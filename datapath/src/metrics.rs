@@ -22,6 +22,25 @@ struct PortLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PortInfo {
+    port: String,
+    side: String,
+    xdp_mode: String,
+    bind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WorkerLabels {
+    worker: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FrameLabels {
+    worker: String,
+    state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PipeLabels {
     direction: String,
     pipe: String,
@@ -83,7 +102,83 @@ pub(crate) fn render(s: &Show) -> String {
                 .inc_by(n);
         }
     }
+    let info = Family::<PortInfo, Gauge>::default();
+    reg.register(
+        "xdpsched_port_info",
+        "A port: its XDP attach mode (native, skb) and its AF_XDP sockets' mode (copy, zerocopy)",
+        info.clone(),
+    );
+    for p in &s.ports {
+        info.get_or_create(&PortInfo {
+            port: p.iface.clone(),
+            side: p.side.into(),
+            xdp_mode: p.xdp_mode.into(),
+            bind: p.bind.into(),
+        })
+        .set(1);
+    }
+    let cpu = Family::<WorkerLabels, Counter<f64, AtomicU64>>::default();
+    reg.register(
+        "xdpsched_worker_cpu_seconds",
+        "CPU time a worker thread used (its busy fraction is the rate)",
+        cpu.clone(),
+    );
+    let sleeps = family::<WorkerLabels>(
+        &mut reg,
+        "xdpsched_worker_wakeups",
+        "Times a worker slept and woke",
+    );
+    let kicks = family::<WorkerLabels>(
+        &mut reg,
+        "xdpsched_tx_kicks",
+        "TX kicks (sendto) a worker made",
+    );
+    let frames = Family::<FrameLabels, Gauge>::default();
+    reg.register(
+        "xdpsched_frames",
+        "UMEM frames of a worker's share by where they are: free, fill (the kernel's, for receiving), tx (in TX rings or awaiting completion), queued (in the emulators)",
+        frames.clone(),
+    );
+    for w in &s.workers {
+        let l = WorkerLabels {
+            worker: w.worker.to_string(),
+        };
+        cpu.get_or_create(&l).inc_by(w.cpu_s);
+        sleeps.get_or_create(&l).inc_by(w.sleeps);
+        kicks.get_or_create(&l).inc_by(w.tx_kicks);
+        for (state, n) in [
+            ("free", w.frames_free),
+            ("fill", w.frames_in_fill),
+            ("tx", w.frames_in_tx),
+            ("queued", w.frames_queued),
+        ] {
+            frames
+                .get_or_create(&FrameLabels {
+                    worker: l.worker.clone(),
+                    state: state.into(),
+                })
+                .set(n as i64);
+        }
+    }
+    counter(
+        &mut reg,
+        "xdpsched_reloads",
+        "Configuration reloads applied",
+        s.reloads,
+    );
     let packets = family::<PipeLabels>(&mut reg, "xdpsched_packets", "Packets delivered by a pipe");
+    let backlog = Family::<PipeLabels, Gauge>::default();
+    reg.register(
+        "xdpsched_backlog_packets",
+        "Packets a pipe holds now: queued, on the link, propagating",
+        backlog.clone(),
+    );
+    let backlog_b = Family::<PipeLabels, Gauge>::default();
+    reg.register(
+        "xdpsched_backlog_bytes",
+        "Bytes a pipe holds now",
+        backlog_b.clone(),
+    );
     let bytes = family::<PipeLabels>(
         &mut reg,
         "xdpsched_bytes",
@@ -100,6 +195,12 @@ pub(crate) fn render(s: &Show) -> String {
             pipe: p.report.name.clone(),
         };
         packets.get_or_create(&l).inc_by(p.report.delivered);
+        backlog
+            .get_or_create(&l)
+            .set(p.report.backlog_packets as i64);
+        backlog_b
+            .get_or_create(&l)
+            .set(p.report.backlog_bytes as i64);
         bytes.get_or_create(&l).inc_by(p.report.delivered_bytes);
         let reasons = p
             .report

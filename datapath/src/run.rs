@@ -62,12 +62,19 @@ pub fn run(
         .map(|sc| (sc.dir, &sc.cfg))
         .collect();
     for w in crate::budget::check_frames(cfg, &plan, &dirs)? {
-        crate::note!("xdpsched: warning: {w}");
+        tracing::warn!("{w}");
     }
     // Before anything touches the ports: a second instance on them is refused.
     let mut control = crate::control::Control::bind(&ifaces, cfg.metrics)?;
     control.config.clone_from(&cfg.config_path);
     let mut xsk = Xsk::open_lanes(&ifaces, &cfg.xsk, &plan)?;
+    control.modes = xsk.port_modes();
+    for (iface, (xdp, zc)) in ifaces.iter().zip(&control.modes) {
+        tracing::info!(
+            "{iface}: XDP program attached in {xdp} mode, AF_XDP sockets in {} mode",
+            if *zc { "zero-copy" } else { "copy" }
+        );
+    }
     // Declared after `xsk`, dropped before it: on a clean exit the bridge goes
     // first, then the programs.
     let _bridge = fail_open(cfg)?;
@@ -133,7 +140,7 @@ fn fail_open(cfg: &RunConfig) -> anyhow::Result<Option<KernelBridge>> {
         FailOpen::Redirect => {
             crate::failopen::remove_leftover(&[&cfg.iface, out])?;
             if crate::failopen::is_veth(&cfg.iface) || crate::failopen::is_veth(out) {
-                crate::note!("xdpsched: warning: --fail-open redirect into a veth works only if the veth's peer has NAPI (GRO on, or an XDP program attached); with the kernel's defaults a killed xdpsched drops every frame. --fail-open bridge works on any ports");
+                tracing::warn!("--fail-open redirect into a veth works only if the veth's peer has NAPI (GRO on, or an XDP program attached); with the kernel's defaults a killed xdpsched drops every frame. --fail-open bridge works on any ports");
             }
             Ok(None)
         }
@@ -241,7 +248,7 @@ fn spawn(
             std::thread::sleep(WATCH_EVERY);
         }
         if let Err(err) = unbind() {
-            crate::note!("xdpsched: warning: taking the sockets out of the XDP programs at stop: {err}; frames arriving from now until the programs detach are lost (counted in lost_before_rx)");
+            tracing::warn!("taking the sockets out of the XDP programs at stop: {err}; frames arriving from now until the programs detach are lost (counted in lost_before_rx)");
         } else {
             std::thread::sleep(STOP_GRACE);
         }

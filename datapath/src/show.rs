@@ -7,7 +7,7 @@ use serde_json::Value;
 use std::fmt::Write as _;
 
 /// The parts `show` can print alone.
-pub const PARTS: [&str; 4] = ["ports", "pipes", "flowsets", "flows"];
+pub const PARTS: [&str; 5] = ["ports", "pipes", "flowsets", "flows", "workers"];
 
 /// The figures of the instance on `iface` (in this network namespace).
 pub fn fetch(iface: &str) -> anyhow::Result<Value> {
@@ -104,11 +104,35 @@ pub fn format(v: &Value, part: Option<&str>) -> String {
         for p in v["ports"].as_array().into_iter().flatten() {
             let _ = writeln!(
                 o,
-                "port {} ({}): rx {} tx {}",
+                "port {} ({}): rx {} tx {}  xdp {} sockets {}",
                 p["iface"].as_str().unwrap_or("?"),
                 p["side"].as_str().unwrap_or("?"),
                 u(&p["rx"]),
-                u(&p["tx"])
+                u(&p["tx"]),
+                p["xdp_mode"].as_str().unwrap_or("?"),
+                p["bind"].as_str().unwrap_or("?")
+            );
+        }
+    }
+    if part.is_none() {
+        if let Some(c) = v["config"].as_str() {
+            let _ = writeln!(o, "config {c} (reloaded {} times)", u(&v["reloads"]));
+        }
+    }
+    if want("workers") {
+        for w in v["workers"].as_array().into_iter().flatten() {
+            let _ = writeln!(
+                o,
+                "worker {}: cpu {:.2}s sleeps {} kicks {} | frames {}: free {} fill {} tx {} queued {}",
+                u(&w["worker"]),
+                w["cpu_s"].as_f64().unwrap_or(0.0),
+                u(&w["sleeps"]),
+                u(&w["tx_kicks"]),
+                u(&w["frames"]),
+                u(&w["frames_free"]),
+                u(&w["frames_in_fill"]),
+                u(&w["frames_in_tx"]),
+                u(&w["frames_queued"])
             );
         }
     }
@@ -117,12 +141,14 @@ pub fn format(v: &Value, part: Option<&str>) -> String {
         for p in v["pipes"].as_array().into_iter().flatten() {
             let _ = writeln!(
                 o,
-                "pipe {} {}: sent {} pkt {} rate {} (over {window:.1}s) lost {} drops {}{}",
+                "pipe {} {}: sent {} pkt {} rate {} (over {window:.1}s) backlog {}p {} lost {} drops {}{}",
                 p["name"].as_str().unwrap_or("?"),
                 p["dir"].as_str().unwrap_or("?"),
                 u(&p["delivered"]),
                 bytes(u(&p["delivered_bytes"])),
                 rate(p["rate_bps"].as_f64().unwrap_or(0.0)),
+                u(&p["backlog_packets"]),
+                bytes(u(&p["backlog_bytes"])),
                 u(&p["lost"]),
                 drops(&p["drops"]),
                 if u(&p["instances_created"]) > 0 {

@@ -29,7 +29,7 @@ pub fn install(stop: Arc<AtomicBool>, hup: Arc<AtomicBool>) -> std::io::Result<(
                 Ok(Signal::SIGHUP) => hup.store(true, Ordering::Relaxed),
                 Ok(s) => {
                     stop.store(true, Ordering::Relaxed);
-                    crate::note!("xdpsched: {s}: stopping");
+                    tracing::info!("{s}: stopping");
                 }
                 // EINTR and the like: wait again.
                 Err(_) => {}

@@ -78,6 +78,12 @@ pub struct Show {
     pub flowsets: Vec<FlowsetReport>,
     /// The top flows of each flowset.
     pub flows: Vec<FlowShow>,
+    /// Per worker thread: CPU, wake-ups, frames.
+    pub workers: Vec<WorkerShow>,
+    /// The configuration file it runs (None: the simple flags).
+    pub config: Option<String>,
+    /// Reloads applied since it started.
+    pub reloads: u64,
 }
 
 /// One port's frames.
@@ -91,6 +97,10 @@ pub struct PortShow {
     pub rx: u64,
     /// Frames sent on it.
     pub tx: u64,
+    /// How its XDP program is attached: "native" or "skb".
+    pub xdp_mode: &'static str,
+    /// Its AF_XDP sockets' mode: "zerocopy" or "copy".
+    pub bind: &'static str,
 }
 
 /// A worker's figures for `xdpsched show`, built on request.
@@ -101,6 +111,31 @@ pub(crate) struct LaneShow {
     pub pipes: Vec<PipeReport>,
     pub flowsets: Vec<FlowsetReport>,
     pub flows: Vec<FlowReport>,
+    pub workers: Vec<WorkerShow>,
+}
+
+/// One worker thread's figures.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct WorkerShow {
+    /// Its lane (thread `xdpsched-N`).
+    pub worker: usize,
+    /// CPU time it has used, seconds (its busy fraction is the rate).
+    pub cpu_s: f64,
+    /// Times it slept (each ends in a wake-up).
+    pub sleeps: u64,
+    /// TX kicks (sendto) it made.
+    pub tx_kicks: u64,
+    /// UMEM frames of its share: all, free, in fill rings, in TX rings or
+    /// awaiting completion.
+    pub frames: u64,
+    /// See `frames`.
+    pub frames_free: u64,
+    /// See `frames`.
+    pub frames_in_fill: u64,
+    /// See `frames`.
+    pub frames_in_tx: u64,
+    /// Frames inside its emulators (queued or on an emulated link).
+    pub frames_queued: u64,
 }
 
 /// One pipe's figures (summed over its instances if dynamic, expired ones included).
@@ -126,6 +161,10 @@ pub struct PipeReport {
     pub delivered_bytes: u64,
     /// Lost to the loss model.
     pub lost: u64,
+    /// Packets it holds now: queued, on the link, propagating.
+    pub backlog_packets: u64,
+    /// Their bytes.
+    pub backlog_bytes: u64,
     /// Dropped by the scheduler, by reason (unknown_flow, bad_length, flow_limit, global_limit, pushed_out).
     pub drops: std::collections::BTreeMap<&'static str, u64>,
 }
@@ -353,7 +392,10 @@ pub(crate) fn pipe_reports(sc: &Sched) -> Vec<PipeReport> {
             let (c, instances) = emu.pipe_counters(i).unwrap_or_default();
             let d = emu.pipe_drops(i).unwrap_or_default();
             let (created, expired, overflowed) = emu.instance_counters(i).unwrap_or_default();
+            let (backlog_packets, backlog_bytes) = emu.pipe_backlog(i).unwrap_or_default();
             PipeReport {
+                backlog_packets,
+                backlog_bytes,
                 name: p.name.clone(),
                 dir: sc.dir.name(),
                 instances,

@@ -77,6 +77,7 @@ fn bad_arguments_are_rejected_with_the_value_named() {
             "does not exist",
         ),
         (&["--iface", "lo", "--fail-open", "bridge"][..], "one port"),
+        (&["--iface", "lo", "--bind", "fast"][..], "--bind \"fast\""),
         (
             &["--iface", "lo", "--fail-open", "open"][..],
             "expected auto",
@@ -269,6 +270,40 @@ fn errors_users_hit_are_clear_messages() {
         !out.status.success() && err.contains("CAP_NET_ADMIN"),
         "{err}"
     );
+    // Zero copy forced on veth, which has none: a clear error, the port
+    // left as it was (no program).
+    let (ok, _, err) = xdpsched_in_dut(&[
+        "--iface",
+        "dutA",
+        "--out",
+        "dutB",
+        "--bind",
+        "zerocopy",
+        "--duration",
+        "1s",
+    ]);
+    assert!(
+        !ok && err
+            .contains("zero copy asked for (--bind zerocopy), but dutA queue 0 does not offer it"),
+        "{err}"
+    );
+    assert!(
+        !xdp_attached("xs-dut", "dutA"),
+        "a program left after the refusal"
+    );
+    // Copy forced: runs.
+    let (ok, out, err) = xdpsched_in_dut(&[
+        "--iface",
+        "dutA",
+        "--out",
+        "dutB",
+        "--bind",
+        "copy",
+        "--duration",
+        "1s",
+    ]);
+    assert!(ok && out.contains("frames balanced"), "{out} {err}");
+    assert!(err.contains("AF_XDP sockets in copy mode"), "{err}");
     // Interface down.
     let _ = ns("xs-dut", &["ip", "link", "set", "dutA", "down"]);
     let (ok, _, err) = xdpsched_in_dut(&["--iface", "dutA", "--out", "dutB"]);
@@ -701,6 +736,7 @@ fn a_lane_touches_only_the_frames_it_holds_and_passes_them_on_by_token() {
             mode: XdpMode::Auto,
             queues: 1,
             no_socket: xsk::NoSocket::Peer,
+            bind: xsk::BindMode::Auto,
         };
         let mut xsk = Xsk::open_lanes(&["dutA".into(), "dutB".into()], &p, &Two).expect("open");
         let (a, b) = xsk.lanes.split_at_mut(1);
@@ -842,6 +878,9 @@ fn show_answers_a_running_instance_and_a_second_one_is_refused() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(text.contains("port dutA (a): rx "), "{text}");
+    // veth: native XDP, copy-mode sockets (no zero copy on veth).
+    assert!(text.contains("xdp native sockets copy"), "{text}");
+    assert!(text.contains("worker 0: cpu "), "{text}");
     assert!(text.contains("port dutB (b): rx "), "{text}");
     assert!(text.contains("pipe egress a-to-b: sent "), "{text}");
     // The pings' flow (beside the endpoints' ARP and IPv6 neighbour traffic).
@@ -954,6 +993,31 @@ fn metrics_move_with_traffic_and_agree_with_show_and_the_exit() {
         ),
         "{m1}"
     );
+    // The process: how each port is bound, each worker's CPU and frames.
+    assert!(
+        m1.contains(
+            "xdpsched_port_info{port=\"dutA\",side=\"a\",xdp_mode=\"native\",bind=\"copy\"} 1"
+        ),
+        "{m1}"
+    );
+    let cpu = m1
+        .lines()
+        .find_map(|l| l.strip_prefix("xdpsched_worker_cpu_seconds_total{worker=\"0\"} "))
+        .and_then(|v| v.trim().parse::<f64>().ok());
+    assert!(cpu.is_some_and(|c| c > 0.0), "{m1}");
+    for state in ["free", "fill", "tx", "queued"] {
+        let s = format!("xdpsched_frames{{worker=\"0\",state=\"{state}\"}}");
+        assert!(series(&m1, &s).is_some(), "{s}: {m1}");
+    }
+    assert!(
+        series(
+            &m1,
+            "xdpsched_backlog_packets{direction=\"a-to-b\",pipe=\"egress\"}"
+        )
+        .is_some(),
+        "{m1}"
+    );
+    assert_eq!(series(&m1, "xdpsched_reloads_total"), Some(0), "{m1}");
     // show --json says the same (give or take the endpoints' own chatter).
     let out = ns(
         "xs-dut",

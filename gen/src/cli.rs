@@ -307,6 +307,7 @@ fn xsk_params(p: &PortArgs) -> anyhow::Result<XskParams> {
         ring_size: 2048.min(p.frames.next_power_of_two()),
         queues: 1,
         no_socket: xsk::NoSocket::Peer,
+        bind: xsk::BindMode::Auto,
         mode: match p.xdp_mode {
             XdpModeArg::Auto => XdpMode::Auto,
             XdpModeArg::Native => XdpMode::Native,

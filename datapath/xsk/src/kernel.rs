@@ -4,6 +4,30 @@
 //! program, so only these counters show them.
 
 use std::ops::AddAssign;
+use std::os::fd::AsRawFd;
+
+/// Whether the AF_XDP socket `fd` runs in zero-copy mode
+/// (`getsockopt(SOL_XDP, XDP_OPTIONS)`, `XDP_OPTIONS_ZEROCOPY`).
+pub(crate) fn is_zero_copy(fd: &impl AsRawFd) -> std::io::Result<bool> {
+    use nix::libc;
+    let mut opts = libc::xdp_options { flags: 0 };
+    let mut len = std::mem::size_of::<libc::xdp_options>() as libc::socklen_t;
+    // SAFETY: `opts` and `len` are live locals for the call, `len` holds
+    // `opts`' size, and the kernel writes at most that many bytes.
+    let r = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_XDP,
+            libc::XDP_OPTIONS,
+            (&mut opts as *mut libc::xdp_options).cast(),
+            &mut len,
+        )
+    };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(opts.flags & libc::XDP_OPTIONS_ZEROCOPY != 0)
+}
 
 /// One socket's counters (or a sum of several), as the kernel keeps them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -21,6 +21,8 @@ pub struct Port {
     pub queue: u32,
     /// Frames in this port's TX ring or awaiting completion.
     pub in_flight: u64,
+    /// Whether its socket runs in zero-copy mode (the kernel's answer).
+    pub zero_copy: bool,
     pub(crate) rx: Option<(RxQueue, FillQueue)>,
     pub(crate) tx: Option<(TxQueue, CompQueue)>,
 }

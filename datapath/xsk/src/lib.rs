@@ -47,7 +47,7 @@ pub use frames::{Book, Handoff, Homeward, Ledger, Spot};
 pub use kernel::SocketStats;
 pub use lane::{Kick, Lane, Port};
 pub use open::{LanePlan, OneLane, Xsk};
-pub use params::{ring_size_for, NoSocket, XdpMode, XskError, XskParams, MAX_QUEUES};
+pub use params::{ring_size_for, BindMode, NoSocket, XdpMode, XskError, XskParams, MAX_QUEUES};
 pub use program::{detach_xdp, quiet_library_logs, XdpProgram};
 /// A frame's descriptor (address and lengths), as the rings carry it.
 pub use xsk_rs::FrameDesc;

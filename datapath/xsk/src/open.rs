@@ -5,7 +5,7 @@
 
 use crate::frames::{new_umem_id, Book};
 use crate::lane::{Lane, Port};
-use crate::params::{NoSocket, XskError, XskParams, MAX_QUEUES};
+use crate::params::{BindMode, NoSocket, XskError, XskParams, MAX_QUEUES};
 use crate::program::XdpProgram;
 use std::num::NonZeroU32;
 use xsk_rs::config::{
@@ -243,7 +243,14 @@ impl Xsk {
         let sock_cfg = SocketConfig::builder()
             .rx_queue_size(ring)
             .tx_queue_size(ring)
-            .bind_flags(BindFlags::XDP_USE_NEED_WAKEUP)
+            .bind_flags(
+                BindFlags::XDP_USE_NEED_WAKEUP
+                    | match p.bind {
+                        BindMode::Auto => BindFlags::empty(),
+                        BindMode::Copy => BindFlags::XDP_COPY,
+                        BindMode::ZeroCopy => BindFlags::XDP_ZEROCOPY,
+                    },
+            )
             .libxdp_flags(LibxdpFlags::XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD)
             .build();
         // By ioctl, not /sys: correct in the calling thread's network namespace
@@ -263,7 +270,19 @@ impl Xsk {
         let mut idle = Vec::new();
         for (side, name) in ifaces.iter().enumerate() {
             for queue in 0..p.queues {
-                let (tx, rx, fq_cq) = bind(sock_cfg, &umem, name, queue)?;
+                let (tx, rx, fq_cq) = bind(sock_cfg, &umem, name, queue).map_err(|e| match e {
+                    XskError::Socket {
+                        iface,
+                        queue,
+                        source,
+                    } if p.bind == BindMode::ZeroCopy => XskError::NoZeroCopy {
+                        iface,
+                        queue,
+                        source,
+                    },
+                    e => e,
+                })?;
+                let zero_copy = crate::kernel::is_zero_copy(rx.fd()).unwrap_or(false);
                 let Some((fq, cq)) = fq_cq else {
                     return Err(cfg_err(
                         "interface",
@@ -283,6 +302,7 @@ impl Xsk {
                     side,
                     queue,
                     in_flight: 0,
+                    zero_copy,
                     rx,
                     tx,
                 };
@@ -318,6 +338,25 @@ impl Xsk {
             _idle: idle,
             frames: n,
         })
+    }
+
+    /// Per port (in the order given to `open`): how its XDP program is
+    /// attached ("native" or "skb") and whether every socket on it runs in
+    /// zero-copy mode.
+    pub fn port_modes(&self) -> Vec<(&'static str, bool)> {
+        self.programs
+            .iter()
+            .enumerate()
+            .map(|(side, prog)| {
+                let zc = self
+                    .lanes
+                    .iter()
+                    .flat_map(|l| &l.ports)
+                    .filter(|p| p.side == side && p.receives())
+                    .all(|p| p.zero_copy);
+                (prog.attached_mode(), zc)
+            })
+            .collect()
     }
 
     /// Frames in the UMEM.

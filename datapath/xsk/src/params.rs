@@ -46,6 +46,28 @@ pub enum XskError {
     /// The interface name is not valid.
     #[error("interface name {0:?} is not valid")]
     BadName(String),
+    /// Zero copy was asked for and the driver does not offer it.
+    #[error("zero copy asked for (--bind zerocopy), but {iface} queue {queue} does not offer it ({source}); --bind auto uses zero copy where the driver offers it and copy mode elsewhere")]
+    NoZeroCopy {
+        /// Interface.
+        iface: String,
+        /// RX queue.
+        queue: u32,
+        /// The library's error.
+        source: xsk_rs::socket::SocketCreateError,
+    },
+}
+
+/// How the AF_XDP sockets share frames with the driver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BindMode {
+    /// Zero copy where the driver offers it, else copy (the kernel's choice).
+    #[default]
+    Auto,
+    /// Copy mode: the kernel copies every frame (works on any device).
+    Copy,
+    /// Zero copy: the driver DMAs into the UMEM; an error where it cannot.
+    ZeroCopy,
 }
 
 /// How the XDP program is attached.
@@ -75,6 +97,8 @@ pub struct XskParams {
     /// What the XDP program does with a frame that finds no socket (the
     /// program outlived its process, or the queue is not served).
     pub no_socket: NoSocket,
+    /// Copy or zero copy.
+    pub bind: BindMode,
 }
 
 /// The XDP program's action for frames that find no AF_XDP socket.

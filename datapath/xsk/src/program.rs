@@ -181,6 +181,16 @@ impl XdpProgram {
         Err(errno(last))
     }
 
+    /// How the program is attached: "native" (driver), "skb" (generic), or
+    /// "detached".
+    pub fn attached_mode(&self) -> &'static str {
+        match self.flags {
+            4 => "native",
+            2 => "skb",
+            _ => "detached",
+        }
+    }
+
     /// Steers queue `queue`'s frames to the AF_XDP socket `fd`.
     pub fn bind_socket(&self, queue: u32, fd: i32) -> Result<(), std::io::Error> {
         // SAFETY: key and value point to live u32/i32 for the call; the map fd is ours.

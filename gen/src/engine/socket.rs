@@ -663,6 +663,7 @@ mod tests {
                 mode: xsk::XdpMode::Auto,
                 queues: 1,
                 no_socket: xsk::NoSocket::Peer,
+                bind: xsk::BindMode::Auto,
             },
             batch: 16,
             in_flight: 128,

@@ -169,6 +169,17 @@ impl<P: Packet + Copy + Default> Pipe<P> {
         self.sched.backlog().packets as u64 + self.delay_line.len() as u64
     }
 
+    /// Bytes in the scheduler plus on the link or in the delay line (walks
+    /// the delay line: for reports).
+    pub fn backlog_bytes(&self) -> u64 {
+        self.sched.backlog().bytes
+            + self
+                .delay_line
+                .iter()
+                .map(|(_, _, p)| u64::from(p.len()))
+                .sum::<u64>()
+    }
+
     /// Offers a packet at `now_ns`.
     pub fn enqueue(&mut self, now_ns: u64, flow: FlowId, pkt: P) -> Result<(), PipeDropped<P>> {
         self.offer(now_ns, flow, pkt, true)

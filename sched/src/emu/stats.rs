@@ -42,6 +42,20 @@ impl<P: Packet + Copy + Default> Emulator<P> {
         }
     }
 
+    /// What pipe `i` holds now (summed over its instances if dynamic):
+    /// (packets, bytes) queued, on the link and propagating.
+    pub fn pipe_backlog(&self, i: usize) -> Option<(u64, u64)> {
+        Some(match self.pipes.get(i)? {
+            PipeRt::Static(p) => (p.backlog_packets(), p.backlog_bytes()),
+            PipeRt::Dynamic(d) => d
+                .slots
+                .iter()
+                .flatten()
+                .map(|inst| (inst.pipe.backlog_packets(), inst.pipe.backlog_bytes()))
+                .fold((0, 0), |(a, b), (x, y)| (a + x, b + y)),
+        })
+    }
+
     /// Drops by reason in pipe `i`'s scheduler (summed over instances if
     /// dynamic, expired ones included).
     pub fn pipe_drops(&self, i: usize) -> Option<DropCounters> {
