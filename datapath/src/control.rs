@@ -163,7 +163,7 @@ impl Control {
             match self.reload(sh, cfg, None) {
                 Ok(r) => tracing::info!("SIGHUP: reloaded {}: {}", r["file"], r["directions"]),
                 Err(e) => {
-                    tracing::error!("SIGHUP: reload refused, the running configuration kept: {e:#}")
+                    tracing::error!("SIGHUP: {e:#}")
                 }
             }
         }
@@ -255,7 +255,7 @@ impl Control {
                         r
                     }
                     Err(e) => {
-                        tracing::error!("reload refused, the running configuration kept: {e:#}");
+                        tracing::error!("{e:#}");
                         serde_json::json!({ "error": format!("{e:#}") })
                     }
                 }
@@ -266,6 +266,39 @@ impl Control {
         };
         let mut w = &s;
         writeln!(w, "{reply}")
+    }
+
+    /// A reload's checks, off the packet path: the file read and validated,
+    /// the new directions built, the UMEM budget checked (warnings logged
+    /// and returned).
+    fn prepare(
+        &self,
+        sh: &Shared,
+        cfg: &RunConfig,
+        file: Option<PathBuf>,
+        seed: u64,
+    ) -> anyhow::Result<(PathBuf, [Option<crate::direction::Sched>; 2], Vec<String>)> {
+        let Some(path) = file.or_else(|| self.config.clone()) else {
+            bail!("this instance was started without --config (from the simple flags): name a file to reload");
+        };
+        let emulator = crate::cli::load_config(&path)?;
+        let bridge = sh.plan.bridge;
+        if !bridge && emulator.only_b_to_a() {
+            bail!("{}: a rule or default for b-to-a only, but this instance reflects (no --out): it has only a-to-b", path.display());
+        }
+        let scheds = crate::direction::directions(&emulator, bridge, seed)
+            .with_context(|| path.display().to_string())?;
+        let dirs: Vec<(sched::config::Direction, &sched::config::Config)> = scheds
+            .iter()
+            .flatten()
+            .map(|sc| (sc.dir, &sc.cfg))
+            .collect();
+        let warnings = crate::budget::check_frames(cfg, &sh.plan, &dirs)
+            .with_context(|| path.display().to_string())?;
+        for w in &warnings {
+            tracing::warn!("{w}");
+        }
+        Ok((path, scheds, warnings))
     }
 
     /// Re-reads the configuration (`file`, or the one it runs with) and, if
@@ -279,28 +312,13 @@ impl Control {
         cfg: &RunConfig,
         file: Option<PathBuf>,
     ) -> anyhow::Result<serde_json::Value> {
-        let Some(path) = file.or_else(|| self.config.clone()) else {
-            bail!("this instance was started without --config (from the simple flags): name a file to reload");
-        };
-        let emulator = crate::cli::load_config(&path)?;
-        let bridge = sh.plan.bridge;
-        if !bridge && emulator.only_b_to_a() {
-            bail!("{}: a rule or default for b-to-a only, but this instance reflects (no --out): it has only a-to-b", path.display());
-        }
-        let mut scheds = crate::direction::directions(&emulator, bridge)
-            .with_context(|| path.display().to_string())?;
-        let dirs: Vec<(sched::config::Direction, &sched::config::Config)> = scheds
-            .iter()
-            .flatten()
-            .map(|sc| (sc.dir, &sc.cfg))
-            .collect();
-        let warnings = crate::budget::check_frames(cfg, &sh.plan, &dirs)
-            .with_context(|| path.display().to_string())?;
-        for w in &warnings {
-            tracing::warn!("{w}");
-        }
-        // Every egress side gets its new direction (or none), on its owner.
+        // A new seed per reload: loss patterns do not replay.
         let gen = sh.reload_req.load(Ordering::Relaxed) + 1;
+        let (path, mut scheds, warnings) = self
+            .prepare(sh, cfg, file, gen)
+            .context("reload refused, the running configuration kept")?;
+        let bridge = sh.plan.bridge;
+        // Every egress side gets its new direction (or none), on its owner.
         let sides = if bridge { 2 } else { 1 };
         let mut owners = Vec::new();
         for (e, sc) in scheds.iter_mut().enumerate().take(sides) {
@@ -338,29 +356,40 @@ impl Control {
             });
             std::thread::sleep(Duration::from_millis(1));
         }
-        if !pending.is_empty() {
-            // Withdrawn from the workers that did not take it (under the
-            // lock: a worker takes all of its slot or nothing).
-            for &o in &pending {
-                if let Ok(mut slot) = sh.reload[o].lock() {
-                    if slot.done < gen {
-                        slot.gen = 0;
-                        slot.new = [None, None];
-                    }
-                }
+        // Withdrawn from the workers that did not take it (under the lock:
+        // a worker takes all of its slot or nothing; one that took it
+        // meanwhile counts as done).
+        pending.retain(|&o| match sh.reload[o].lock() {
+            Ok(slot) if slot.done >= gen => {
+                report.extend(
+                    slot.report
+                        .iter()
+                        .map(|&(e, t)| takeover_json(e, bridge, &t)),
+                );
+                false
             }
+            Ok(mut slot) => {
+                slot.gen = 0;
+                slot.new = [None, None];
+                true
+            }
+            Err(_) => true,
+        });
+        if !pending.is_empty() {
+            if report.is_empty() {
+                bail!(
+                    "reload refused, the running configuration kept: {} worker(s) did not take the new configuration within {RELOAD_WAIT:?}",
+                    pending.len()
+                );
+            }
+            // Some directions run the new configuration: it is the one a
+            // reload without a file re-reads now.
+            self.config = Some(path.clone());
+            self.reloads += 1;
             bail!(
-                "{} worker(s) did not take the new configuration within {:?}; {}",
+                "reload incomplete: {} worker(s) did not take the new configuration within {RELOAD_WAIT:?}; applied on the others: {} (reload again to apply it everywhere)",
                 pending.len(),
-                RELOAD_WAIT,
-                if report.is_empty() {
-                    "nothing changed".to_owned()
-                } else {
-                    format!(
-                        "applied on the others only: {}",
-                        serde_json::Value::from(report)
-                    )
-                }
+                serde_json::Value::from(report)
             );
         }
         self.config = Some(path.clone());

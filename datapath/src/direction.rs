@@ -34,7 +34,13 @@ pub(crate) struct Sched {
 
 /// The scheduled directions of `emulator`, by egress side: A→B leaves on B
 /// (on A when reflecting), B→A on A when the configuration schedules it.
-pub(crate) fn directions(emulator: &Config, bridge: bool) -> anyhow::Result<[Option<Sched>; 2]> {
+/// `salt` varies the seeds (of the loss models): 0 at start, the reload's
+/// number at a reload.
+pub(crate) fn directions(
+    emulator: &Config,
+    bridge: bool,
+    salt: u64,
+) -> anyhow::Result<[Option<Sched>; 2]> {
     let mut scheds: [Option<Sched>; 2] = [None, None];
     for dir in Direction::ALL {
         let egress = match (dir, bridge) {
@@ -52,7 +58,9 @@ pub(crate) fn directions(emulator: &Config, bridge: bool) -> anyhow::Result<[Opt
             continue;
         }
         let dcfg = emulator.for_direction(dir);
-        let seed = 0x5eed_1234 ^ (egress as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let seed = 0x5eed_1234
+            ^ (egress as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            ^ salt.wrapping_mul(0xbf58_476d_1ce4_e5b9);
         let emu = Emulator::from_config(&dcfg, seed)
             .map_err(|e| anyhow::anyhow!("{}: {e}", dir.name()))?;
         scheds[egress] = Some(Sched {

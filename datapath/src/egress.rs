@@ -55,6 +55,9 @@ pub(crate) struct Egress {
     pub sched: [Option<Sched>; 2],
     /// Per egress side: frames for the TX ring.
     pub pending: [Vec<u32>; 2],
+    /// Directions a reload stopped scheduling (empty): kept for their
+    /// figures, which the reports still show.
+    pub retired: Vec<Sched>,
     reflect: bool,
     /// When the flow tables were last swept for idle flows.
     last_expire: u64,
@@ -65,6 +68,7 @@ impl Egress {
         Egress {
             sched,
             pending: [Vec::with_capacity(batch * 4), Vec::with_capacity(batch * 4)],
+            retired: Vec::new(),
             reflect,
             last_expire: 0,
         }
@@ -163,6 +167,8 @@ impl Egress {
             (Some(mut old), None) => {
                 old.emu.drain(|d| pending.push(d.frame));
                 t.released = (pending.len() - first) as u64;
+                old.queued = 0;
+                self.retired.push(old);
             }
             (None, new) => self.sched[e] = new,
         }

@@ -435,7 +435,7 @@ impl<'a> Worker<'a> {
             frames_in_tx: l.in_tx,
             frames_queued: self.eg.queued() as u64,
         });
-        for sc in self.eg.sched.iter().flatten() {
+        for sc in self.eg.sched.iter().flatten().chain(&self.eg.retired) {
             slot.pipes.extend(pipe_reports(sc));
             slot.flowsets.extend(flowset_reports(sc));
             slot.flows.extend(flow_reports(sc));
@@ -471,6 +471,8 @@ impl<'a> Worker<'a> {
             }
         }
         slot.done = want;
+        drop(slot);
+        self.publish();
     }
 
     /// Every lane with a scheduler prints its pipes each `--stats-interval`;
@@ -611,7 +613,14 @@ impl<'a> Worker<'a> {
         LaneOut {
             lane: self.lane,
             counts: self.out,
-            scheds: self.eg.sched.into_iter().flatten().zip(flows).collect(),
+            scheds: self
+                .eg
+                .sched
+                .into_iter()
+                .flatten()
+                .zip(flows)
+                .chain(self.eg.retired.into_iter().map(|sc| (sc, Vec::new())))
+                .collect(),
         }
     }
 }

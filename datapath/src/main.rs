@@ -56,7 +56,7 @@ fn reload(iface: &str, file: Option<&std::path::Path>, json: bool) -> anyhow::Re
     let v = datapath::control::request_with(&sock, &req, datapath::control::RELOAD_TIMEOUT)
         .with_context(|| format!("no xdpsched answers on {iface} ({})", sock.display()))?;
     if let Some(e) = v["error"].as_str() {
-        anyhow::bail!("reload refused, the running configuration kept: {e}");
+        anyhow::bail!("{e}");
     }
     let mut out = std::io::stdout();
     if json {

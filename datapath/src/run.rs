@@ -55,7 +55,7 @@ pub fn run(
         queues,
         bridge,
     };
-    let mut scheds = directions(&cfg.emulator, bridge)?;
+    let mut scheds = directions(&cfg.emulator, bridge, 0)?;
     let dirs: Vec<(Direction, &Config)> = scheds
         .iter()
         .flatten()

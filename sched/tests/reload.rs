@@ -488,3 +488,72 @@ mod any_reload {
         }
     }
 }
+
+/// Pipe "b" idle, flowset "x" on "a" backlogged; then "a" is gone and "x"
+/// moves to "b": its packets go out of "b" at "b"'s rate, not at once.
+#[test]
+fn a_flowset_moved_to_an_idle_kept_pipe_leaves_at_that_pipes_rate() {
+    let old = "[[pipe]]\nname = \"a\"\nbandwidth = \"10Mbit/s\"\n[[pipe]]\nname = \"b\"\nbandwidth = \"10Mbit/s\"\n\
+               [[flowset]]\nname = \"x\"\npipe = \"a\"\nqueue = 500\n[[flowset]]\nname = \"y\"\npipe = \"b\"\n\
+               [[rule]]\nflowset = \"x\"\nmatch = { dst_port = 10001 }\n[[rule]]\nflowset = \"y\"\nmatch = { dst_port = 10002 }\n";
+    let new = "[[pipe]]\nname = \"b\"\nbandwidth = \"10Mbit/s\"\n\
+               [[flowset]]\nname = \"x\"\npipe = \"b\"\nqueue = 500\n[[flowset]]\nname = \"y\"\npipe = \"b\"\n\
+               [[rule]]\nflowset = \"x\"\nmatch = { dst_port = 10001 }\n[[rule]]\nflowset = \"y\"\nmatch = { dst_port = 10002 }\n";
+    let mut sim = Sim::new(old);
+    for _ in 0..400 {
+        sim.offer(0, 1458);
+    }
+    sim.run(50 * MS, &[], 0);
+    let t = sim.reload(new);
+    assert!(t.requeued > 300, "{t:?}");
+    let at = sim.now;
+    sim.run(at + 200 * MS, &[], 0);
+    let sent: u64 = sim
+        .out
+        .iter()
+        .filter(|(w, _)| *w > at && *w <= at + 200 * MS)
+        .map(|(_, p)| u64::from(p.len) + 24)
+        .sum();
+    let line = (10e6 * 0.2 / 8.0) as u64;
+    assert!(
+        sent <= line + 1524,
+        "{sent} bytes in 200 ms at 10 Mbit/s ({line})"
+    );
+    assert!(
+        sent >= line - 2 * 1524,
+        "{sent} bytes in 200 ms at 10 Mbit/s ({line})"
+    );
+    sim.run(u64::MAX, &[], 0);
+    assert_eq!(sim.accounted(), sim.offered());
+    assert!(sim.in_order());
+}
+
+/// A removed pipe that fed another (`next`): what was propagating on it goes
+/// on into the next flowset, not straight out.
+#[test]
+fn what_propagates_on_a_removed_chained_pipe_goes_on_into_its_next_flowset() {
+    let old =
+        "[[pipe]]\nname = \"delay\"\ndelay = \"50ms\"\nqueue = 200\nnext = { flowset = \"z\" }\n\
+               [[pipe]]\nname = \"link\"\nbandwidth = \"10Mbit/s\"\n\
+               [[flowset]]\nname = \"z\"\npipe = \"link\"\nqueue = 500\n\
+               [[rule]]\npipe = \"delay\"\n";
+    let new = "[[pipe]]\nname = \"link\"\nbandwidth = \"10Mbit/s\"\n\
+               [[flowset]]\nname = \"z\"\npipe = \"link\"\nqueue = 500\n\
+               [[rule]]\nflowset = \"z\"\n";
+    let mut sim = Sim::new(old);
+    for _ in 0..100 {
+        sim.offer(0, 958);
+    }
+    sim.run(20 * MS, &[], 0);
+    let held = sim.emu.backlog_packets();
+    assert_eq!(held, 100, "all 100 still propagating on \"delay\"");
+    let t = sim.reload(new);
+    assert_eq!((t.released, t.requeued, t.dropped), (0, 100, 0), "{t:?}");
+    let at = sim.now;
+    sim.run(u64::MAX, &[], 0);
+    // Out of "link" at 10 Mbit/s: 100 packets of 1000 B take 80 ms.
+    let last = sim.out.iter().map(|(w, _)| *w).max().unwrap_or(0);
+    assert!(last >= at + 79 * MS, "{}", (last - at) / MS);
+    assert_eq!(sim.accounted(), sim.offered());
+    assert!(sim.in_order());
+}

@@ -225,17 +225,31 @@ impl Flowset {
         self.table.iter().map(|(_, e)| e.id).chain(self.overflow)
     }
 
+    /// At a reload: adds `c` (the figures of the flowset of the same name
+    /// this one replaces) to its counters.
+    pub(super) fn add_counters(&mut self, c: &FlowsetCounters) {
+        self.counters.add(c);
+    }
+
     /// At a reload: takes over the flows of `old` (a flowset of the same
-    /// name and mask), created in `sched` with this flowset's parameters,
-    /// with their tallies and last activity, up to this flowset's
-    /// `max_flows`; and its counters. Returns the flows carried over.
+    /// name and mask, whose flows live in `old_sched`), created in `sched`
+    /// with this flowset's parameters, with their tallies and last
+    /// activity, up to this flowset's `max_flows` (flows with packets
+    /// waiting first). Returns the flows carried over.
     pub(super) fn take_flows<P: Packet + Copy + Default>(
         &mut self,
         old: &Flowset,
+        old_sched: &AnySched<P>,
         sched: &mut AnySched<P>,
     ) -> u64 {
         let mut n = 0;
-        for (k, e) in old.table.iter() {
+        let busy = |e: &Entry| old_sched.flow_backlog(e.id).is_some_and(|b| b.packets != 0);
+        let order = old
+            .table
+            .iter()
+            .filter(|(_, e)| busy(e))
+            .chain(old.table.iter().filter(|(_, e)| !busy(e)));
+        for (k, e) in order {
             if self.table.len() >= self.table.max_len() {
                 break;
             }
@@ -255,7 +269,6 @@ impl Flowset {
                 let _ = sched.remove_flow(id);
             }
         }
-        self.counters.add(&old.counters);
         let (t, o) = (&mut self.overflow_tally, &old.overflow_tally);
         t.packets += o.packets;
         t.bytes += o.bytes;

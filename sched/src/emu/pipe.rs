@@ -287,8 +287,12 @@ impl<P: Packet + Copy + Default> Pipe<P> {
     /// counters. `old` keeps what waits in its scheduler.
     pub(super) fn take_link(&mut self, old: &mut Pipe<P>) {
         // The remainder is in units of the old rate: round up to a whole ns.
-        self.busy_until = old.busy_until + (old.busy_rem != 0) as u64;
-        self.busy_rem = 0;
+        // (Never earlier than a transmission this pipe already started.)
+        let until = old.busy_until + (old.busy_rem != 0) as u64;
+        if until > self.busy_until {
+            self.busy_until = until;
+            self.busy_rem = 0;
+        }
         self.delay_line.append(&mut old.delay_line);
         super::dynpipe::add_pipe(&mut self.counters, &old.counters);
         let d = old.drops();

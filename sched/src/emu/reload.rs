@@ -16,8 +16,18 @@
 //!   classified again by the new rules (or the new default), like a new
 //!   arrival; a packet whose new target is `pass` leaves at once.
 //! - Packets in flight on a removed pipe, or on a dynamic pipe (whose
-//!   instances are rebuilt), leave at once: they have crossed that link,
-//!   only what remained of its delay is cut short.
+//!   instances are rebuilt), have crossed that link: they go on at once
+//!   into its `next` flowset (by name, else where the new rules send them)
+//!   if it had one, else they leave; only what remained of its delay is cut
+//!   short.
+//! - A kept link does not reorder: with a shorter delay, packets sent after
+//!   the reload leave no earlier than those still propagating. A flowset
+//!   moved to another pipe starts there while its packets still propagating
+//!   on the old link finish there.
+//! - Flowset figures follow the name; flows carried over (same mask, static
+//!   pipes; when the new `max_flows` is smaller, those with packets
+//!   waiting first) keep theirs. A dynamic pipe's instances are rebuilt:
+//!   its flows count as expired.
 //! - A packet the new limits have no room for is dropped, handed to
 //!   [`Host::dropped`] and counted under its reason (a queue limit, as any
 //!   other drop), and in [`Takeover::dropped`].
@@ -58,12 +68,16 @@ pub struct Takeover {
     pub released: u64,
     /// Packets the new limits had no room for (handed to [`Host::dropped`]).
     pub dropped: u64,
+    /// Of `dropped`, packets already moved (and counted in `requeued` or
+    /// `reclassified`) and then pushed out by a later one.
+    pub pushed_out: u64,
 }
 
 impl Takeover {
     /// Every packet the old emulator held, wherever it went.
     pub fn packets(&self) -> u64 {
         self.requeued + self.reclassified + self.in_flight_kept + self.released + self.dropped
+            - self.pushed_out
     }
 }
 
@@ -129,9 +143,30 @@ impl<P: Packet + Copy + Default> Emulator<P> {
                 }
             }
         }
+        // Flowset figures follow the name (summed over a dynamic pipe's
+        // instances, taken before they are dismantled).
+        for (i, &ni) in fs_map.iter().enumerate() {
+            let (Some(ni), Some((_, c))) = (ni, old.flowset_counters(i)) else {
+                continue;
+            };
+            let nrt = &mut self.flowsets[ni];
+            match (nrt.fs.as_mut(), &mut self.pipes[nrt.pipe]) {
+                (Some(nfs), _) => nfs.add_counters(&c),
+                (None, PipeRt::Dynamic(nd)) => {
+                    let r = &mut nd.retired.flowsets;
+                    if r.len() <= nrt.local {
+                        r.resize(nrt.local + 1, Default::default());
+                    }
+                    r[nrt.local].add(&c);
+                }
+                (None, PipeRt::Static(_)) => {}
+            }
+        }
         // Flows of kept flowsets with the same mask, static on both sides.
         for (i, rt) in old.flowsets.iter().enumerate() {
-            let (Some(ofs), Some(ni)) = (&rt.fs, fs_map[i]) else {
+            let (Some(ofs), Some(ni), Some(PipeRt::Static(op))) =
+                (&rt.fs, fs_map[i], old.pipes.get(rt.pipe))
+            else {
                 continue;
             };
             let nrt = &mut self.flowsets[ni];
@@ -140,27 +175,37 @@ impl<P: Packet + Copy + Default> Emulator<P> {
                 continue;
             };
             if nfs.params().mask == ofs.params().mask {
-                t.flows_kept += nfs.take_flows(ofs, np.sched());
+                t.flows_kept += nfs.take_flows(ofs, op.sched_ref(), np.sched());
             }
         }
-        let old_pipes = std::mem::take(&mut old.pipes);
+        let mut old_pipes = std::mem::take(&mut old.pipes);
+        // Kept static pipes: the links first, so that no packet moved into
+        // a pipe finds its link state about to be replaced.
+        let mut kept = vec![false; old_pipes.len()];
+        for (oi, op) in old_pipes.iter_mut().enumerate() {
+            let PipeRt::Static(p) = op else { continue };
+            let ni = self
+                .pipe_names
+                .iter()
+                .position(|n| *n == old.pipe_names[oi]);
+            if let Some(PipeRt::Static(np)) = ni.map(|n| &mut self.pipes[n]) {
+                t.in_flight_kept += p.in_flight() as u64;
+                np.take_link(p);
+                t.pipes_kept += 1;
+                kept[oi] = true;
+            }
+        }
         for (oi, op) in old_pipes.into_iter().enumerate() {
             let ni = self
                 .pipe_names
                 .iter()
                 .position(|n| *n == old.pipe_names[oi]);
+            // What was on a link that is gone: on along its chain, or out.
+            let mut in_flight = Vec::new();
             match op {
                 PipeRt::Static(mut p) => {
-                    let kept = ni.filter(|&n| matches!(self.pipes[n], PipeRt::Static(_)));
-                    if let Some(PipeRt::Static(np)) = kept.map(|n| &mut self.pipes[n]) {
-                        t.in_flight_kept += p.in_flight() as u64;
-                        np.take_link(&mut p);
-                        t.pipes_kept += 1;
-                    } else {
-                        p.take_in_flight(&mut |pkt| {
-                            t.released += 1;
-                            out(pkt);
-                        });
+                    if !kept[oi] {
+                        p.take_in_flight(&mut |pkt| in_flight.push(pkt));
                         self.retire_pipe(&p.counters(), &p.drops());
                         t.pipes_removed += 1;
                     }
@@ -180,10 +225,7 @@ impl<P: Packet + Copy + Default> Emulator<P> {
                         .map(|(i, _)| i)
                         .collect();
                     for mut inst in std::mem::take(&mut d.slots).into_iter().flatten() {
-                        inst.pipe.take_in_flight(&mut |pkt| {
-                            t.released += 1;
-                            out(pkt);
-                        });
+                        inst.pipe.take_in_flight(&mut |pkt| in_flight.push(pkt));
                         let mut own: Vec<Option<usize>> = Vec::new();
                         for (j, fs) in inst.flowsets.iter().enumerate() {
                             for id in fs.flow_ids() {
@@ -207,6 +249,17 @@ impl<P: Packet + Copy + Default> Emulator<P> {
                         self.retire_pipe(&d.retired.pipe, &d.retired.drops);
                         t.pipes_removed += 1;
                     }
+                }
+            }
+            match old.next.get(oi).copied().flatten() {
+                Some(f) => {
+                    for pkt in in_flight {
+                        self.move_packet(now_ns, fs_map[f], pkt, host, out, &mut t);
+                    }
+                }
+                None => {
+                    t.released += in_flight.len() as u64;
+                    in_flight.into_iter().for_each(&mut *out);
                 }
             }
         }
@@ -250,6 +303,7 @@ impl<P: Packet + Copy + Default> Emulator<P> {
             Verdict::QueuedPushedOut { victim, .. } => {
                 queued(t);
                 t.dropped += 1;
+                t.pushed_out += 1;
                 host.dropped(victim, Cause::Pipe(PipeDrop::Sched(DropReason::PushedOut)));
             }
             Verdict::Pass(p) => {
@@ -267,14 +321,10 @@ impl<P: Packet + Copy + Default> Emulator<P> {
 impl<P: Packet + Copy + Default> super::dynpipe::DynPipe<P> {
     /// At a reload: the figures of `old` (the dynamic pipe of the same name
     /// this one replaces; its instances already retired into them).
+    /// (Flowset figures follow their names: see `take_over`.)
     pub(super) fn take_figures(&mut self, old: &Self) {
         add_pipe(&mut self.retired.pipe, &old.retired.pipe);
         add_drops(&mut self.retired.drops, &old.retired.drops);
-        let r = &mut self.retired.flowsets;
-        r.resize(r.len().max(old.retired.flowsets.len()), Default::default());
-        for (a, b) in r.iter_mut().zip(&old.retired.flowsets) {
-            a.add(b);
-        }
         self.created += old.created;
         self.expired += old.expired;
         self.overflowed += old.overflowed;
