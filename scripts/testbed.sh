@@ -11,12 +11,11 @@
 #             and overhead, kernel-free baselines)
 #
 # The addresses exist only inside these namespaces. The endpoints keep the
-# kernel's defaults (GRO off, among others) but for TX checksum offload,
-# turned off on the endpoint veths: a frame the sending veth expected to be
-# checksummed later arrives at an AF_XDP socket with a partial checksum, and
-# forwarded as-is the receiver would drop it (see shared TESTBED-NOTES).
-# XS_GRO=on turns GRO on at the endpoints (what XDP_REDIRECT into a veth
-# needs: xdpsched --fail-open redirect).
+# kernel's defaults: GRO off, TX checksum offload on (their TCP/UDP frames
+# reach the DUT with partial checksums, which xdpsched completes: its
+# --checksum). XS_GRO=on turns GRO on at the endpoints (what XDP_REDIRECT
+# into a veth needs: xdpsched --fail-open redirect); XS_TX=off turns their
+# TX checksum offload off (full checksums from the senders).
 #
 # Usage: scripts/testbed.sh up [bridge|reflect|direct] | down | status
 # `up` is idempotent (tears down an old testbed first); `down` always succeeds.
@@ -28,6 +27,7 @@ NS_SINK=xs-sink
 GEN_IP=10.211.0.1
 SINK_IP=10.211.0.2
 GRO=${XS_GRO:-off}
+TX=${XS_TX:-on}
 
 down() {
     for ns in $NS_GEN $NS_DUT $NS_SINK; do
@@ -55,8 +55,8 @@ up() {
     if [ "$mode" = direct ]; then
         ip netns add $NS_SINK
         ip link add gen0 netns $NS_GEN type veth peer name sink0 netns $NS_SINK
-        ip netns exec $NS_GEN ethtool -K gen0 tx off gro "$GRO" >/dev/null
-        ip netns exec $NS_SINK ethtool -K sink0 tx off gro "$GRO" >/dev/null
+        ip netns exec $NS_GEN ethtool -K gen0 tx "$TX" gro "$GRO" >/dev/null
+        ip netns exec $NS_SINK ethtool -K sink0 tx "$TX" gro "$GRO" >/dev/null
         ip -n $NS_GEN addr add $GEN_IP/24 dev gen0
         ip -n $NS_SINK addr add $SINK_IP/24 dev sink0
         ip -n $NS_GEN link set lo up
@@ -75,12 +75,12 @@ up() {
         ip link add dutB netns $NS_DUT $q type veth peer name sink0 netns $NS_SINK $q
     fi
     # Offloads first: changing them on a running veth can leave its peer without carrier.
-    ip netns exec $NS_GEN ethtool -K gen0 tx off gro "$GRO" >/dev/null
+    ip netns exec $NS_GEN ethtool -K gen0 tx "$TX" gro "$GRO" >/dev/null
     ip -n $NS_GEN addr add $GEN_IP/24 dev gen0
     ip -n $NS_GEN link set lo up
     ip -n $NS_DUT link set lo up
     if [ "$mode" = bridge ]; then
-        ip netns exec $NS_SINK ethtool -K sink0 tx off gro "$GRO" >/dev/null
+        ip netns exec $NS_SINK ethtool -K sink0 tx "$TX" gro "$GRO" >/dev/null
         ip -n $NS_SINK addr add $SINK_IP/24 dev sink0
         ip -n $NS_SINK link set lo up
         ip -n $NS_DUT link set dutB up

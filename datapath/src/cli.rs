@@ -70,6 +70,14 @@ pub struct Cli {
     /// each port got is logged at start and shown by `show` and /metrics.
     #[arg(long, default_value = "auto")]
     pub bind: String,
+    /// Frames whose TCP/UDP checksum the sender left to the device (a
+    /// local stack offloading it through a veth or tap: the field holds
+    /// only the pseudo-header sum): fix (complete them as a NIC would;
+    /// full checksums, right or wrong, are left alone), keep (forward as
+    /// they are), auto (fix on virtual ports, which have local senders;
+    /// keep on physical NICs, whose frames come from a wire).
+    #[arg(long, default_value = "auto")]
+    pub checksum: String,
     /// UMEM frame size in bytes (2048 or 4096).
     #[arg(long, default_value_t = 2048)]
     pub frame_size: u32,
@@ -320,6 +328,12 @@ impl Cli {
         if self.out.is_none() && emulator.only_b_to_a() {
             bail!("the configuration has a rule or default for b-to-a only, but reflect mode (no --out) has only a-to-b: remove it or give --out");
         }
+        let fix = match self.checksum.as_str() {
+            "auto" => None,
+            "fix" => Some(true),
+            "keep" => Some(false),
+            other => bail!("--checksum {other:?}: expected auto, fix or keep"),
+        };
         let bind = match self.bind.as_str() {
             "auto" => xsk::BindMode::Auto,
             "copy" => xsk::BindMode::Copy,
@@ -393,7 +407,14 @@ impl Cli {
             }
             None => None,
         };
+        let complete_checksums = [
+            fix.unwrap_or_else(|| crate::preflight::is_virtual(&iface)),
+            self.out
+                .as_deref()
+                .is_some_and(|o| fix.unwrap_or_else(|| crate::preflight::is_virtual(o))),
+        ];
         Ok(RunConfig {
+            complete_checksums,
             iface,
             out: self.out,
             emulator,

@@ -39,6 +39,9 @@ pub struct RunConfig {
     /// Departures may be spaced this far off their gap (a share, 0..0.5)
     /// before an idle worker spins to be on time (0: always spin).
     pub pacing_tolerance: f64,
+    /// Per port (A, B): complete the partial TCP/UDP checksums of frames
+    /// received on it (`--checksum`, resolved).
+    pub complete_checksums: [bool; 2],
     /// Serve `/metrics` here (None: off).
     pub metrics: Option<std::net::SocketAddr>,
     /// Cores to pin workers to, one worker each (empty: one unpinned worker

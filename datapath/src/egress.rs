@@ -59,17 +59,26 @@ pub(crate) struct Egress {
     /// figures, which the reports still show.
     pub retired: Vec<Sched>,
     reflect: bool,
+    /// Per egress side: complete partial checksums of the frames for it
+    /// (received on a port `--checksum` says to fix).
+    fix_checksums: [bool; 2],
     /// When the flow tables were last swept for idle flows.
     last_expire: u64,
 }
 
 impl Egress {
-    pub fn new(sched: [Option<Sched>; 2], reflect: bool, batch: usize) -> Self {
+    pub fn new(
+        sched: [Option<Sched>; 2],
+        reflect: bool,
+        fix_checksums: [bool; 2],
+        batch: usize,
+    ) -> Self {
         Egress {
             sched,
             pending: [Vec::with_capacity(batch * 4), Vec::with_capacity(batch * 4)],
             retired: Vec::new(),
             reflect,
+            fix_checksums,
             last_expire: 0,
         }
     }
@@ -78,6 +87,13 @@ impl Egress {
     /// that direction's emulator if it is scheduled, else straight on.
     #[inline]
     pub fn arrive(&mut self, lane: &mut Lane, c: &mut Counts, e: usize, now: u64, f: u32) {
+        if self.fix_checksums[e] {
+            let done = lane.with_data_mut(f, |b| match sched::wire::parse(b) {
+                Ok(h) => sched::wire::offload::complete(b, &h),
+                Err(_) => sched::wire::offload::Completion::NotApplicable,
+            });
+            c.checksums_completed += u64::from(done == sched::wire::offload::Completion::Completed);
+        }
         let Some(sc) = self.sched[e].as_mut() else {
             self.pending[e].push(f);
             return;

@@ -205,7 +205,18 @@ impl<'a> Worker<'a> {
         Ok(Worker {
             cfg,
             sh,
-            eg: Egress::new(scheds, !sh.plan.bridge, batch),
+            // Egress e's frames were received on the other port (the same
+            // one when reflecting).
+            eg: Egress::new(
+                scheds,
+                !sh.plan.bridge,
+                if sh.plan.bridge {
+                    [cfg.complete_checksums[1], cfg.complete_checksums[0]]
+                } else {
+                    [cfg.complete_checksums[0], false]
+                },
+                batch,
+            ),
             out,
             clock,
             me,
@@ -428,6 +439,7 @@ impl<'a> Worker<'a> {
             worker: self.me,
             cpu_s,
             sleeps: self.out.sleeps,
+            checksums_completed: self.out.checksums_completed,
             tx_kicks: self.out.kicks,
             frames: self.lane.total_frames() as u64,
             frames_free: self.lane.free_frames() as u64,

@@ -128,6 +128,11 @@ pub(crate) fn render(s: &Show) -> String {
         "xdpsched_worker_wakeups",
         "Times a worker slept and woke",
     );
+    let csums = family::<WorkerLabels>(
+        &mut reg,
+        "xdpsched_checksums_completed",
+        "Partial TCP/UDP checksums a worker completed (--checksum)",
+    );
     let kicks = family::<WorkerLabels>(
         &mut reg,
         "xdpsched_tx_kicks",
@@ -146,6 +151,7 @@ pub(crate) fn render(s: &Show) -> String {
         cpu.get_or_create(&l).inc_by(w.cpu_s);
         sleeps.get_or_create(&l).inc_by(w.sleeps);
         kicks.get_or_create(&l).inc_by(w.tx_kicks);
+        csums.get_or_create(&l).inc_by(w.checksums_completed);
         for (state, n) in [
             ("free", w.frames_free),
             ("fill", w.frames_in_fill),

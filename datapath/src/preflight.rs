@@ -5,6 +5,12 @@
 use anyhow::{bail, Context};
 use std::path::Path;
 
+/// Whether `iface` is a virtual device (veth, tap, bridge, ...: no
+/// `device` link in sysfs), whose frames can come from a local stack.
+pub fn is_virtual(iface: &str) -> bool {
+    !Path::new(&format!("/sys/class/net/{iface}/device")).exists()
+}
+
 /// XDP reserves this much headroom in every frame (XDP_PACKET_HEADROOM).
 const XDP_HEADROOM: u32 = 256;
 /// Ethernet header plus two VLAN tags: what a frame adds to the MTU.

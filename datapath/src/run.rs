@@ -69,10 +69,11 @@ pub fn run(
     control.config.clone_from(&cfg.config_path);
     let mut xsk = Xsk::open_lanes(&ifaces, &cfg.xsk, &plan)?;
     control.modes = xsk.port_modes();
-    for (iface, (xdp, zc)) in ifaces.iter().zip(&control.modes) {
+    for (i, (iface, (xdp, zc))) in ifaces.iter().zip(&control.modes).enumerate() {
         tracing::info!(
-            "{iface}: XDP program attached in {xdp} mode, AF_XDP sockets in {} mode",
-            if *zc { "zero-copy" } else { "copy" }
+            "{iface}: XDP program attached in {xdp} mode, AF_XDP sockets in {} mode, {} partial checksums (--checksum)",
+            if *zc { "zero-copy" } else { "copy" },
+            if cfg.complete_checksums[i] { "completing" } else { "keeping" }
         );
     }
     // Declared after `xsk`, dropped before it: on a clean exit the bridge goes
@@ -90,6 +91,7 @@ pub fn run(
     control.hup = Some(hup);
     let outs = spawn(cfg, &sh, taken, &mut scheds, program, unbind, &mut control);
     let mut stats = RunStats {
+        complete_checksums: cfg.complete_checksums[..ifaces.len()].to_vec(),
         rx_per_queue: vec![0; sockets],
         workers: lanes,
         ..RunStats::default()

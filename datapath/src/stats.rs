@@ -23,6 +23,8 @@ pub(crate) struct Counts {
     pub kick_ns: u64,
     /// Sleeps of an idle worker.
     pub sleeps: u64,
+    /// Partial TCP/UDP checksums completed (`--checksum`).
+    pub checksums_completed: u64,
     /// Frames received per local port index (with the port's side and queue).
     pub rx_ports: Vec<(usize, u32, u64)>,
 }
@@ -123,6 +125,8 @@ pub struct WorkerShow {
     pub cpu_s: f64,
     /// Times it slept (each ends in a wake-up).
     pub sleeps: u64,
+    /// Partial TCP/UDP checksums it completed (`--checksum`).
+    pub checksums_completed: u64,
     /// TX kicks (sendto) it made.
     pub tx_kicks: u64,
     /// UMEM frames of its share: all, free, in fill rings, in TX rings or
@@ -225,6 +229,12 @@ pub struct RunStats {
     /// Times an idle worker went to sleep (each sleep and wake-up costs
     /// CPU: compare with the frames sent).
     pub sleeps: u64,
+    /// Partial TCP/UDP checksums completed (frames a local stack sent with
+    /// the checksum left to the device; `--checksum`).
+    pub checksums_completed: u64,
+    /// Per port (A, B): whether partial checksums of the frames it receives
+    /// are completed.
+    pub complete_checksums: Vec<bool>,
     /// Packets delivered by the pipes (sum over pipes).
     pub pipe_delivered: u64,
     /// Packets lost to the pipes' loss models.
@@ -264,6 +274,7 @@ impl RunStats {
         self.tx_kicks += c.kicks;
         self.tx_kick_ns += c.kick_ns;
         self.sleeps += c.sleeps;
+        self.checksums_completed += c.checksums_completed;
         self.tx_in_flight_max = self.tx_in_flight_max.max(c.in_flight_max);
         for &(side, queue, n) in &c.rx_ports {
             self.rx_per_queue[side * queues + queue as usize] += n;

@@ -218,6 +218,76 @@ fn tcp_crosses_the_bridge_in_both_directions() {
     assert!(ok && stdout.contains("frames balanced"), "{stdout}");
 }
 
+/// The endpoints keep the kernel's default TX checksum offload: their
+/// TCP/UDP frames reach xdpsched with partial checksums. Forwarded as they
+/// are (`--checksum keep`), the receiver drops them and TCP never connects;
+/// completed (the default on veth), TCP runs and every frame is counted.
+#[test]
+fn partial_checksums_from_offloading_endpoints_are_completed() {
+    let _tb = Testbed::up("bridge");
+    let offload = ns("xs-gen", &["ethtool", "-k", "gen0"]);
+    assert!(
+        String::from_utf8_lossy(&offload.stdout).contains("tx-checksumming: on"),
+        "the testbed's endpoints should keep TX checksum offload on (the kernel's default)"
+    );
+    // One TCP connection attempt, bounded: whether it gets through.
+    let connects = || {
+        let server = Command::new("ip")
+            .args([
+                "netns", "exec", "xs-sink", "timeout", "6", "iperf3", "-s", "-1", "-p", "5311",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("iperf3 server");
+        sleep(Duration::from_millis(500));
+        let c = ns(
+            "xs-gen",
+            &[
+                "timeout",
+                "8",
+                "iperf3",
+                "-c",
+                "10.211.0.2",
+                "-p",
+                "5311",
+                "-t",
+                "1",
+                "--connect-timeout",
+                "2000",
+            ],
+        );
+        let _ = testbed::bounded(server, Duration::from_secs(8));
+        c.status.success()
+    };
+    let stats = scratch("checksum-keep.json");
+    let x = start_bridge(&[
+        "--checksum",
+        "keep",
+        "--stats-json",
+        stats.to_str().expect("path"),
+    ]);
+    assert!(
+        !connects(),
+        "TCP connected with partial checksums left as they were"
+    );
+    let (ok, stdout) = x.stop();
+    assert!(ok && stdout.contains("frames balanced"), "{stdout}");
+    assert_eq!(stats_json(&stats)["checksums_completed"], 0);
+    let stats = scratch("checksum-auto.json");
+    let x = start_bridge(&["--stats-json", stats.to_str().expect("path")]);
+    assert!(connects(), "TCP did not connect with checksums completed");
+    let (ok, stdout) = x.stop();
+    assert!(ok && stdout.contains("frames balanced"), "{stdout}");
+    let v = stats_json(&stats);
+    assert_eq!(
+        v["complete_checksums"],
+        serde_json::json!([true, true]),
+        "{v}"
+    );
+    assert!(v["checksums_completed"].as_u64() > Some(100), "{v}");
+}
+
 #[test]
 fn frame_accounting_balances_after_a_million_packets() {
     let _tb = Testbed::up("bridge");

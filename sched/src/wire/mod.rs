@@ -62,6 +62,7 @@ pub mod icmp;
 pub mod ip_protocol;
 pub mod ipv4;
 pub mod ipv6;
+pub mod offload;
 mod parse;
 pub mod tcp;
 pub mod udp;
