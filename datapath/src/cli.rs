@@ -78,6 +78,13 @@ pub struct Cli {
     /// keep on physical NICs, whose frames come from a wire).
     #[arg(long, default_value = "auto")]
     pub checksum: String,
+    /// Write every frame that leaves and every frame dropped to this pcapng
+    /// file, each with a comment saying what the scheduler did (direction;
+    /// sent by which pipe and flow after how long, passed, or dropped and
+    /// why). Frames a busy worker has no room to record are counted, never
+    /// waited for.
+    #[arg(long)]
+    pub capture: Option<std::path::PathBuf>,
     /// UMEM frame size in bytes (2048 or 4096).
     #[arg(long, default_value_t = 2048)]
     pub frame_size: u32,
@@ -183,6 +190,22 @@ pub enum Command {
     Man {
         /// Where to write them.
         dir: std::path::PathBuf,
+    },
+    /// Capture what a running xdpsched does for a while.
+    ///
+    /// The instance on the port writes every frame that leaves and every
+    /// frame dropped to FILE (pcapng), each with a comment
+    /// saying what the scheduler did (the duration: --duration); read it with Wireshark or
+    /// `tshark -r FILE -T fields -e frame.comment`. Root only.
+    Capture {
+        /// The pcapng file to write (by the instance).
+        file: std::path::PathBuf,
+        /// The port the instance runs on (its --iface or --out).
+        #[arg(long)]
+        iface: String,
+        /// How long.
+        #[arg(long, default_value = "10s")]
+        duration: String,
     },
     /// Detach XDP programs a killed xdpsched left on the interfaces.
     Cleanup {
@@ -414,6 +437,7 @@ impl Cli {
                 .is_some_and(|o| fix.unwrap_or_else(|| crate::preflight::is_virtual(o))),
         ];
         Ok(RunConfig {
+            capture: self.capture,
             complete_checksums,
             iface,
             out: self.out,

@@ -42,6 +42,8 @@ pub struct RunConfig {
     /// Per port (A, B): complete the partial TCP/UDP checksums of frames
     /// received on it (`--checksum`, resolved).
     pub complete_checksums: [bool; 2],
+    /// Write what the scheduler did to this pcapng file (None: off).
+    pub capture: Option<std::path::PathBuf>,
     /// Serve `/metrics` here (None: off).
     pub metrics: Option<std::net::SocketAddr>,
     /// Cores to pin workers to, one worker each (empty: one unpinned worker

@@ -146,6 +146,11 @@ impl Control {
         })
     }
 
+    /// The ports it answers for.
+    pub fn ifaces(&self) -> &[String] {
+        &self.ifaces
+    }
+
     /// Reloads if SIGHUP came, and answers whoever connected since the last
     /// call (never blocks when nobody did). `program`: the XDP programs'
     /// counters.
@@ -260,8 +265,42 @@ impl Control {
                     }
                 }
             }
+            "capture" => {
+                let file = req["file"].as_str().map(PathBuf::from);
+                let secs = req["seconds"]
+                    .as_f64()
+                    .filter(|s| *s > 0.0 && *s <= 86_400.0);
+                match (file, secs) {
+                    (Some(path), Some(secs)) => match sh.tap.start(crate::capture::Job {
+                        path: path.clone(),
+                        duration: Some(Duration::from_secs_f64(secs)),
+                    }) {
+                        Ok(()) => {
+                            serde_json::json!({ "file": path.display().to_string(), "seconds": secs })
+                        }
+                        Err(e) => serde_json::json!({ "error": format!("{e:#}") }),
+                    },
+                    _ => {
+                        serde_json::json!({ "error": "capture needs a file and 0 < seconds <= 86400" })
+                    }
+                }
+            }
+            "capture-status" => {
+                // A capture asked for and not yet started counts as active.
+                let pending = sh.tap.job.lock().map(|j| j.is_some()).unwrap_or(false);
+                match sh.tap.status.lock() {
+                    Ok(s) => {
+                        let mut v = serde_json::to_value(&*s).unwrap_or_default();
+                        if pending {
+                            v["active"] = true.into();
+                        }
+                        v
+                    }
+                    Err(_) => serde_json::json!({ "error": "the capture thread failed" }),
+                }
+            }
             other => serde_json::json!({
-                "error": format!("unknown command {other:?} (ping, show, reload)")
+                "error": format!("unknown command {other:?} (ping, show, reload, capture, capture-status)")
             }),
         };
         let mut w = &s;
@@ -318,6 +357,9 @@ impl Control {
             .prepare(sh, cfg, file, gen)
             .context("reload refused, the running configuration kept")?;
         let bridge = sh.plan.bridge;
+        // A capture names the new pipes from now on (records of packets
+        // that left just before may get the new names: they are few).
+        crate::capture::set_names(&sh.tap, &scheds, bridge);
         // Every egress side gets its new direction (or none), on its owner.
         let sides = if bridge { 2 } else { 1 };
         let mut owners = Vec::new();

@@ -13,6 +13,9 @@ pub(crate) struct Desc {
     pub frame: u32,
     /// Packet length in bytes.
     pub len: u32,
+    /// When it reached the emulator (the run's clock, ns): for the queue
+    /// delay a capture reports.
+    pub arrived: u64,
 }
 
 impl Packet for Desc {

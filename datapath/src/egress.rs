@@ -7,10 +7,12 @@
 //! ring when the emulator releases it. Every frame the emulator drops goes
 //! back to the lane's free list here, counted.
 
+use crate::capture::{Event, Tap};
 use crate::direction::{Desc, Sched};
 use crate::stats::Counts;
 use sched::classify::FlowKey;
-use sched::emu::{Cause, Host, Takeover, Verdict};
+use sched::emu::{Cause, Host, PipeDrop, Takeover, Verdict};
+use std::sync::atomic::Ordering;
 use xsk::Lane;
 
 /// How often the scheduling worker sweeps its flow tables for idle flows
@@ -26,6 +28,8 @@ const EXPIRE_BUDGET: usize = 256;
 struct LaneHost<'a> {
     lane: &'a mut Lane,
     dropped: u64,
+    /// Where drops are recorded when capturing: (tap, lane, port, egress, now).
+    tap: Option<(&'a Tap, usize, usize, usize, u64)>,
 }
 
 impl Host<Desc> for LaneHost<'_> {
@@ -35,9 +39,26 @@ impl Host<Desc> for LaneHost<'_> {
             .map_or_else(|_| FlowKey::default(), |h| FlowKey::from_headers(&h))
     }
 
-    fn dropped(&mut self, d: Desc, _: Cause) {
+    fn dropped(&mut self, d: Desc, cause: Cause) {
+        if let Some((tap, me, port, e, now)) = self.tap {
+            let ev = Event::Dropped {
+                reason: reason(&cause),
+            };
+            tap.record(me, now, port, e, ev, self.lane.data(d.frame));
+        }
         self.lane.release(d.frame);
         self.dropped += 1;
+    }
+}
+
+/// The name of a drop's cause (as in `--stats-json`'s drops).
+fn reason(c: &Cause) -> &'static str {
+    match c {
+        Cause::Malformed(_) => "malformed",
+        Cause::FlowsetFull => "flowset_full",
+        Cause::PipeFull => "pipe_full",
+        Cause::Pipe(PipeDrop::Loss) => "loss",
+        Cause::Pipe(PipeDrop::Sched(r)) => r.name(),
     }
 }
 
@@ -50,7 +71,7 @@ fn swap_macs(b: &mut [u8]) {
 }
 
 /// The egress side of a worker.
-pub(crate) struct Egress {
+pub(crate) struct Egress<'a> {
     /// Per egress side: the scheduler of the direction that leaves there.
     pub sched: [Option<Sched>; 2],
     /// Per egress side: frames for the TX ring.
@@ -64,14 +85,19 @@ pub(crate) struct Egress {
     fix_checksums: [bool; 2],
     /// When the flow tables were last swept for idle flows.
     last_expire: u64,
+    /// The capture tap (records when it is on), and this worker's lane.
+    tap: &'a Tap,
+    me: usize,
 }
 
-impl Egress {
+impl<'a> Egress<'a> {
     pub fn new(
         sched: [Option<Sched>; 2],
         reflect: bool,
         fix_checksums: [bool; 2],
         batch: usize,
+        tap: &'a Tap,
+        me: usize,
     ) -> Self {
         Egress {
             sched,
@@ -80,6 +106,18 @@ impl Egress {
             reflect,
             fix_checksums,
             last_expire: 0,
+            tap,
+            me,
+        }
+    }
+
+    /// The port frames for egress `e` leave by, and the one they came in by.
+    #[inline]
+    fn ports(&self, e: usize) -> (usize, usize) {
+        if self.reflect {
+            (0, 0)
+        } else {
+            (e, 1 - e)
         }
     }
 
@@ -94,26 +132,55 @@ impl Egress {
             });
             c.checksums_completed += u64::from(done == sched::wire::offload::Completion::Completed);
         }
+        let capturing = self.tap.on.load(Ordering::Relaxed);
+        let (out_port, in_port) = self.ports(e);
         let Some(sc) = self.sched[e].as_mut() else {
+            if capturing {
+                self.tap
+                    .record(self.me, now, out_port, e, Event::Passed, lane.data(f));
+            }
             self.pending[e].push(f);
             return;
         };
         let len = lane.frame_len(f);
-        match sc.emu.enqueue(now, lane.data(f), Desc { frame: f, len }) {
+        let d = Desc {
+            frame: f,
+            len,
+            arrived: now,
+        };
+        match sc.emu.enqueue(now, lane.data(f), d) {
             Verdict::Queued { .. } => sc.queued += 1,
             Verdict::QueuedPushedOut { victim, .. } => {
+                if capturing {
+                    let ev = Event::Dropped {
+                        reason: "pushed_out",
+                    };
+                    self.tap
+                        .record(self.me, now, in_port, e, ev, lane.data(victim.frame));
+                }
                 lane.release(victim.frame);
                 c.dropped += 1;
             }
             Verdict::Pass(p) => {
                 c.passed += 1;
+                if capturing {
+                    self.tap
+                        .record(self.me, now, out_port, e, Event::Passed, lane.data(p.frame));
+                }
                 if self.reflect {
                     lane.with_data_mut(p.frame, swap_macs);
                 }
                 self.pending[e].push(p.frame);
             }
-            Verdict::Dropped(p, _) => {
+            Verdict::Dropped(p, cause) => {
                 c.dropped += 1;
+                if capturing {
+                    let ev = Event::Dropped {
+                        reason: reason(&cause),
+                    };
+                    self.tap
+                        .record(self.me, now, in_port, e, ev, lane.data(p.frame));
+                }
                 lane.release(p.frame);
             }
         }
@@ -128,22 +195,42 @@ impl Egress {
         if expire {
             self.last_expire = now;
         }
-        for (sc, out) in self.sched.iter_mut().zip(self.pending.iter_mut()) {
+        let capturing = self.tap.on.load(Ordering::Relaxed);
+        for (e, (sc, out)) in self
+            .sched
+            .iter_mut()
+            .zip(self.pending.iter_mut())
+            .enumerate()
+        {
             let Some(sc) = sc.as_mut() else {
                 continue;
             };
             if expire {
                 sc.emu.expire(now, EXPIRE_BUDGET);
             }
+            let (out_port, in_port) = if self.reflect { (0, 0) } else { (e, 1 - e) };
             while out.len() < batch {
-                let mut host = LaneHost { lane, dropped: 0 };
+                let mut host = LaneHost {
+                    lane,
+                    dropped: 0,
+                    tap: capturing.then_some((self.tap, self.me, in_port, e, now)),
+                };
                 let got = sc.emu.dequeue(now, &mut host);
                 sc.queued -= host.dropped as usize;
                 c.dropped += host.dropped;
-                let Some((_, _, d)) = got else {
+                let Some((pipe, flow, d)) = got else {
                     break;
                 };
                 sc.queued -= 1;
+                if capturing {
+                    let ev = Event::Sent {
+                        pipe: pipe as u16,
+                        flow: flow.0,
+                        delay_ns: now.saturating_sub(d.arrived),
+                    };
+                    self.tap
+                        .record(self.me, now, out_port, e, ev, lane.data(d.frame));
+                }
                 if self.reflect {
                     lane.with_data_mut(d.frame, swap_macs);
                 }
@@ -172,7 +259,11 @@ impl Egress {
         let old = self.sched[e].take();
         match (old, new) {
             (Some(old), Some(mut new)) => {
-                let mut host = LaneHost { lane, dropped: 0 };
+                let mut host = LaneHost {
+                    lane,
+                    dropped: 0,
+                    tap: None,
+                };
                 t = new
                     .emu
                     .take_over(old.emu, now, &mut host, &mut |d| pending.push(d.frame));

@@ -71,6 +71,8 @@ pub(crate) struct Shared {
     /// ... and per lane the new directions for the egress ports it owns,
     /// taken by the worker when it sees the request (try-lock only).
     pub reload: Vec<Mutex<ReloadSlot>>,
+    /// Capture: the workers' rings and the capture thread's job.
+    pub tap: crate::capture::Tap,
 }
 
 /// A reload handed to one worker, and its answer.
@@ -107,6 +109,7 @@ impl Shared {
             show: (0..plan.lanes).map(|_| Mutex::default()).collect(),
             reload_req: AtomicU64::new(0),
             reload: (0..plan.lanes).map(|_| Mutex::default()).collect(),
+            tap: crate::capture::Tap::new(plan.lanes),
         })
     }
 }
@@ -125,7 +128,7 @@ pub(crate) struct Worker<'a> {
     cfg: &'a RunConfig,
     sh: &'a Shared,
     lane: Lane,
-    eg: Egress,
+    eg: Egress<'a>,
     out: Counts,
     clock: Clock,
     /// This lane's id.
@@ -216,6 +219,8 @@ impl<'a> Worker<'a> {
                     [cfg.complete_checksums[0], false]
                 },
                 batch,
+                &sh.tap,
+                lane.id,
             ),
             out,
             clock,

@@ -28,6 +28,7 @@ macro_rules! note {
 }
 
 mod budget;
+pub mod capture;
 pub mod cli;
 pub mod config;
 pub mod control;

@@ -77,6 +77,54 @@ fn reload(iface: &str, file: Option<&std::path::Path>, json: bool) -> anyhow::Re
     Ok(())
 }
 
+/// `xdpsched capture`: asks the instance on `iface` to write `file` for
+/// `duration`, waits, and prints what it wrote.
+fn capture(iface: &str, file: &std::path::Path, duration: &str) -> anyhow::Result<()> {
+    let secs = sched::units::parse_duration(duration)
+        .with_context(|| format!("--duration {duration:?}"))? as f64
+        / 1e9;
+    // The instance writes the file: an absolute path, in a directory that exists.
+    let abs = std::path::absolute(file).with_context(|| file.display().to_string())?;
+    if let Some(dir) = abs.parent() {
+        anyhow::ensure!(dir.is_dir(), "{}: no such directory", dir.display());
+    }
+    let sock = datapath::control::socket_path(iface);
+    let ask = |req: serde_json::Value| {
+        datapath::control::request_with(&sock, &req, datapath::control::RELOAD_TIMEOUT)
+            .with_context(|| format!("no xdpsched answers on {iface} ({})", sock.display()))
+    };
+    let v = ask(serde_json::json!({
+        "cmd": "capture", "file": abs.display().to_string(), "seconds": secs,
+    }))?;
+    if let Some(e) = v["error"].as_str() {
+        anyhow::bail!("capture refused: {e}");
+    }
+    std::thread::sleep(std::time::Duration::from_secs_f64(secs));
+    // Then until the instance has written and closed it (bounded).
+    let t0 = std::time::Instant::now();
+    let status = loop {
+        let s = ask(serde_json::json!({ "cmd": "capture-status" }))?;
+        if s["active"] != true || t0.elapsed() > std::time::Duration::from_secs(10) {
+            break s;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    if let Some(e) = status["error"].as_str() {
+        anyhow::bail!("capture failed: {e}");
+    }
+    if status["active"] == true {
+        anyhow::bail!("the capture has not ended 10 s after its time");
+    }
+    let _ = writeln!(
+        std::io::stdout(),
+        "wrote {} frames to {} ({} not recorded: a worker's ring was full)",
+        status["written"],
+        abs.display(),
+        status["lost"]
+    );
+    Ok(())
+}
+
 fn main() -> std::process::ExitCode {
     match real_main() {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -106,6 +154,11 @@ fn real_main() -> anyhow::Result<()> {
         Some(Command::Reload { file, iface, json }) => {
             return reload(iface, file.as_deref(), *json)
         }
+        Some(Command::Capture {
+            file,
+            iface,
+            duration,
+        }) => return capture(iface, file, duration),
         Some(Command::Completions { shell }) => {
             datapath::cli::completions(*shell, &mut std::io::stdout());
             return Ok(());

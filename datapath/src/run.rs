@@ -81,6 +81,13 @@ pub fn run(
     let _bridge = fail_open(cfg)?;
     let total = xsk.total_frames();
     let sh = Shared::new(plan, stop, total)?;
+    crate::capture::set_names(&sh.tap, &scheds, bridge);
+    if let Some(path) = &cfg.capture {
+        sh.tap.start(crate::capture::Job {
+            path: path.clone(),
+            duration: None,
+        })?;
+    }
     let taken = std::mem::take(&mut xsk.lanes);
     let program = || {
         xsk.program_counters()
@@ -117,6 +124,11 @@ pub fn run(
         }
     }
     stats.lost_before_rx = stats.kernel.lost_before_rx();
+    if let Ok(s) = sh.tap.status.lock() {
+        if s.file.is_some() {
+            stats.capture = Some(s.clone());
+        }
+    }
     for (to_socket, failed_open) in xsk.program_counters() {
         stats.xdp_to_socket += to_socket;
         stats.xdp_failed_open += failed_open;
@@ -191,7 +203,20 @@ fn spawn(
     control: &mut crate::control::Control,
 ) -> Vec<anyhow::Result<LaneOut>> {
     let clock = Clock::start();
+    let ifaces = control.ifaces().to_vec();
+    // Wall-clock time of the run's clock zero: capture timestamps.
+    let epoch_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+        .saturating_sub(clock.now_ns());
+    let capture_halt = AtomicBool::new(false);
     std::thread::scope(|s| {
+        // The capture thread: idle until a capture is asked for.
+        let capture = std::thread::Builder::new()
+            .name("xdpsched-capture".into())
+            .spawn_scoped(s, || {
+                crate::capture::run(&sh.tap, &ifaces, epoch_ns, &capture_halt)
+            });
         let mut handles = Vec::with_capacity(lanes.len());
         let mut outs = Vec::with_capacity(lanes.len() + 1);
         for lane in lanes {
@@ -263,6 +288,16 @@ fn spawn(
                 h.join()
                     .unwrap_or_else(|_| Err(anyhow::anyhow!("a worker thread panicked"))),
             );
+        }
+        // After the workers: what they recorded is written, then the file closed.
+        capture_halt.store(true, Ordering::Relaxed);
+        match capture {
+            Ok(h) => {
+                if h.join().is_err() {
+                    outs.push(Err(anyhow::anyhow!("the capture thread panicked")));
+                }
+            }
+            Err(e) => tracing::error!("the capture thread did not start: {e}"),
         }
         outs
     })

@@ -229,6 +229,10 @@ pub struct RunStats {
     /// Times an idle worker went to sleep (each sleep and wake-up costs
     /// CPU: compare with the frames sent).
     pub sleeps: u64,
+    /// The capture of the run (`--capture`, or the last `xdpsched
+    /// capture`): its file, frames written, frames not recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capture: Option<crate::capture::Status>,
     /// Partial TCP/UDP checksums completed (frames a local stack sent with
     /// the checksum left to the device; `--checksum`).
     pub checksums_completed: u64,

@@ -1279,3 +1279,146 @@ fn an_invalid_reload_keeps_the_running_configuration_and_sighup_rereads_the_file
     assert!(ok && stdout.contains("frames balanced"), "{stdout}");
     assert!(stderr.contains("SIGHUP: reloaded"), "{stderr}");
 }
+
+/// tshark's fields of every frame in a pcapng file, tab-separated.
+fn tshark(file: &str, fields: &[&str]) -> Vec<String> {
+    let mut args = vec!["-r", file, "-T", "fields"];
+    for f in fields {
+        args.extend(["-e", f]);
+    }
+    let out = Command::new("tshark")
+        .args(&args)
+        .output()
+        .expect("tshark (the test command installs it)");
+    assert!(
+        out.status.success(),
+        "tshark: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `--capture`: every frame sent and dropped is in the file, with what the
+/// scheduler did in its comment, and agrees with the exit figures; and
+/// `xdpsched capture` on a running instance.
+#[test]
+fn a_capture_shows_the_schedulers_decisions_and_tshark_reads_them() {
+    let _tb = Testbed::up("bridge");
+    let file = scratch("capture.pcapng");
+    let stats = scratch("capture.json");
+    let x = start_bridge(&[
+        "--rate",
+        "2mbit",
+        "--flow-queue",
+        "5",
+        "--capture",
+        file.to_str().expect("path"),
+        "--stats-json",
+        stats.to_str().expect("path"),
+    ]);
+    // Bursts of 20 into a 5-packet queue: some leave, some are dropped.
+    let _ = ns(
+        "xs-gen",
+        &[
+            "ping",
+            "-c",
+            "40",
+            "-l",
+            "20",
+            "-i",
+            "0.2",
+            "-s",
+            "1400",
+            "-q",
+            "10.211.0.2",
+        ],
+    );
+    let (ok, stdout) = x.stop();
+    assert!(ok && stdout.contains("frames balanced"), "{stdout}");
+    let v = stats_json(&stats);
+    let rows = tshark(
+        file.to_str().expect("path"),
+        &["frame.interface_name", "frame.len", "frame.comment"],
+    );
+    let count = |port: &str, what: &str| {
+        rows.iter()
+            .filter(|r| r.starts_with(&format!("{port}\t")) && r.contains(what))
+            .count() as u64
+    };
+    let sent = count("dutB", "dir=a-to-b decision=sent pipe=egress flow=");
+    let dropped = count("dutA", "dir=a-to-b decision=dropped reason=flow_limit");
+    let passed = count("dutA", "dir=b-to-a decision=passed");
+    assert_eq!(
+        v["capture"]["written"].as_u64(),
+        Some(rows.len() as u64),
+        "{v}"
+    );
+    assert_eq!(v["capture"]["lost"], 0, "{v}");
+    assert_eq!(
+        sent,
+        v["pipes"][0]["delivered"].as_u64().unwrap_or(0),
+        "{v}"
+    );
+    assert!(dropped > 0, "no drops recorded");
+    assert_eq!(dropped, v["dropped"].as_u64().unwrap_or(0), "{v}");
+    assert_eq!(passed, v["tx"][0].as_u64().unwrap_or(0), "{v}");
+    assert_eq!(sent + dropped + passed, rows.len() as u64);
+    // A 1442-byte frame takes 5.9 ms at 2 Mbit/s: none left sooner, and
+    // those queued behind others waited longer.
+    let delays: Vec<u64> = rows
+        .iter()
+        .filter(|r| r.starts_with("dutB\t1442\t"))
+        .filter_map(|r| r.split("queue_delay_ns=").nth(1)?.parse().ok())
+        .collect();
+    assert!(delays.len() >= 20, "{rows:?}");
+    assert!(delays.iter().all(|&d| d >= 5_800_000), "{delays:?}");
+    assert!(delays.iter().any(|&d| d >= 3 * 5_800_000), "{delays:?}");
+    // On a running instance, for a while.
+    let x = start_bridge(&["--rate", "2mbit"]);
+    let file2 = scratch("capture2.pcapng");
+    let ping = std::thread::spawn(|| {
+        ns(
+            "xs-gen",
+            &["ping", "-c", "30", "-i", "0.05", "-q", "10.211.0.2"],
+        )
+    });
+    let out = ns(
+        "xs-dut",
+        &[
+            XDPSCHED,
+            "capture",
+            "--iface",
+            "dutA",
+            "--duration",
+            "1s",
+            file2.to_str().expect("path"),
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.starts_with("wrote ") && text.contains("0 not recorded"),
+        "{text}"
+    );
+    let _ = ping.join();
+    let rows = tshark(file2.to_str().expect("path"), &["frame.comment"]);
+    assert!(
+        rows.iter().filter(|r| r.contains("decision=sent")).count() >= 10,
+        "{rows:?}"
+    );
+    let written: usize = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert_eq!(written, rows.len(), "{text}");
+    let (ok, stdout) = x.stop();
+    assert!(ok && stdout.contains("frames balanced"), "{stdout}");
+}

@@ -55,9 +55,10 @@ ensure_rust() {
 ensure_datapath_deps() {
     # xsk-rs builds libxdp/libbpf from source; the testbed needs iproute2,
     # ethtool and ping; the TCP end-to-end tests need iperf3; xdpgen's plots
-    # need a TTF font (DejaVu Sans).
+    # need a TTF font (DejaVu Sans); the capture test reads pcapng back with
+    # tshark.
     apt_install clang llvm libelf-dev libpcap-dev zlib1g-dev m4 pkg-config \
-        iproute2 ethtool iputils-ping iperf3 fonts-dejavu-core
+        iproute2 ethtool iputils-ping iperf3 fonts-dejavu-core tshark
 }
 
 bench_env() {
