@@ -86,7 +86,8 @@ xdpsched_run() { # sched size [xdpsched flags...] -> line (started and stopped a
     line=$(flood "$name" "$size" "$sink_mac" 10.211.0.2 "$pid" "$s")
     ip netns pids xs-dut | xargs -r kill -INT
     sleep 1
-    echo "$line $(python3 -c "import json; print(json.load(open('$s'))['lost_before_rx'])")"
+    # lost before RX, and (with --capture) frames written to the capture and not recorded.
+    echo "$line $(python3 -c "import json; j = json.load(open('$s')); c = j.get('capture') or {}; print(j['lost_before_rx'], c.get('written', -1), c.get('lost', -1))")"
 }
 
 record() { # the line of flood (+ lost) -> JSON row
@@ -97,11 +98,14 @@ a = sys.argv[2:]
 setup = a[0]
 size, o0, o1, r0, r1, b0, b1, p0, p1 = map(int, a[1:10])
 lost = int(a[12]) if len(a) > 12 else None
+cap_w = int(a[13]) if len(a) > 13 and int(a[13]) >= 0 else None
+cap_l = int(a[14]) if len(a) > 14 and int(a[14]) >= 0 else None
 fwd, off = r1 - r0, o1 - o0
 print(json.dumps({"setup": setup, "size": size, "offered_pps": off / 4, "pps": fwd / 4,
                   "all_cpu_ns_per_pkt": (b1 - b0) / hz * 1e9 / max(fwd, 1),
                   "dut_cpu_ns_per_pkt": (p1 - p0) / hz * 1e9 / max(fwd, 1) if p1 else None,
-                  "lost_before_rx": lost, "lost_before_rx_share": lost / off if lost is not None and off else None}))
+                  "lost_before_rx": lost, "lost_before_rx_share": lost / off if lost is not None and off else None,
+                  "capture_written": cap_w, "capture_lost": cap_l}))
 PY
 }
 
@@ -143,8 +147,8 @@ import json, statistics, sys
 out = sys.argv[1]
 rows = [json.loads(l) for l in open(f"{out}/results.jsonl")]
 med = lambda xs: statistics.median(xs) if xs else None
-lines = ["| setup | size | offered kpps | forwarded kpps (median) | vs kernel fwd | lost before RX (of offered) | DUT CPU ns/frame | all CPUs ns/frame |",
-         "|---|---|---|---|---|---|---|---|"]
+lines = ["| setup | size | offered kpps | forwarded kpps (median) | vs kernel fwd | lost before RX (of offered) | DUT CPU ns/frame | all CPUs ns/frame | capture: not recorded |",
+         "|---|---|---|---|---|---|---|---|---|"]
 setups = list(dict.fromkeys(r["setup"] for r in rows))
 for size in sorted({r["size"] for r in rows}):
     k = med([r["pps"] for r in rows if r["size"] == size and r["setup"] == "kernel-ipv4-forwarding"])
@@ -157,8 +161,11 @@ for size in sorted({r["size"] for r in rows}):
         dut = [r["dut_cpu_ns_per_pkt"] for r in rs if r["dut_cpu_ns_per_pkt"] is not None]
         lost_s = f"{med(lost):.2%} ({min(lost):.2%}-{max(lost):.2%})" if lost else "–"
         dut_s = f"{med(dut):.0f}" if dut else "–"
+        cap = [r["capture_lost"] / max(r["capture_lost"] + r["capture_written"], 1) for r in rs
+               if r.get("capture_written") is not None]
+        cap_s = f"{med(cap):.1%} ({min(cap):.1%}-{max(cap):.1%})" if cap else "–"
         lines.append(f"| {s} | {size} B | {med([r['offered_pps'] for r in rs]) / 1e3:.0f} | {pps / 1e3:.0f} | "
-                     f"{pps / k:.2f}x | {lost_s} | {dut_s} | {med([r['all_cpu_ns_per_pkt'] for r in rs]):.0f} |")
+                     f"{pps / k:.2f}x | {lost_s} | {dut_s} | {med([r['all_cpu_ns_per_pkt'] for r in rs]):.0f} | {cap_s} |")
 open(f"{out}/table.md", "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))
 PY
