@@ -141,6 +141,13 @@ pub struct Cli {
     /// default.
     #[arg(long)]
     pub metrics: Option<String>,
+    /// Serve a live page at http://ADDR/: each flow's rate (what its queue
+    /// sends on to the link) over the last minute, updated four times a
+    /// second, with Jain's index and the error against the flowsets'
+    /// weighted shares. A port ("5007": loopback) or an address and port.
+    /// Off by default.
+    #[arg(long)]
+    pub web: Option<String>,
 }
 
 /// Subcommands.
@@ -394,7 +401,11 @@ impl Cli {
         }
         let metrics = match &self.metrics {
             None => None,
-            Some(m) => Some(parse_metrics_addr(m)?),
+            Some(m) => Some(parse_listen_addr("--metrics", m, 9108)?),
+        };
+        let web = match &self.web {
+            None => None,
+            Some(m) => Some(parse_listen_addr("--web", m, 5007)?),
         };
         if !(1..=1024).contains(&self.batch) {
             bail!("--batch {}: allowed 1..=1024", self.batch);
@@ -465,6 +476,7 @@ impl Cli {
             busy_poll: self.busy_poll,
             pacing_tolerance: self.pacing_tolerance / 100.0,
             metrics,
+            web,
         })
     }
 }
@@ -499,12 +511,12 @@ pub fn load_config(path: &std::path::Path) -> anyhow::Result<Config> {
     sched::config::from_toml(&text).with_context(|| format!("{}", path.display()))
 }
 
-fn parse_metrics_addr(s: &str) -> anyhow::Result<std::net::SocketAddr> {
+fn parse_listen_addr(flag: &str, s: &str, eg: u16) -> anyhow::Result<std::net::SocketAddr> {
     if let Ok(port) = s.parse::<u16>() {
         return Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
     }
     s.parse().map_err(|_| {
-        anyhow::anyhow!("--metrics {s:?}: expected a port (9108) or an address and port (127.0.0.1:9108, [::1]:9108)")
+        anyhow::anyhow!("{flag} {s:?}: expected a port ({eg}) or an address and port (127.0.0.1:{eg}, [::1]:{eg})")
     })
 }
 

@@ -46,6 +46,8 @@ pub struct RunConfig {
     pub capture: Option<std::path::PathBuf>,
     /// Serve `/metrics` here (None: off).
     pub metrics: Option<std::net::SocketAddr>,
+    /// Serve the live page here (None: off).
+    pub web: Option<std::net::SocketAddr>,
     /// Cores to pin workers to, one worker each (empty: one unpinned worker
     /// per RX socket).
     pub cores: Vec<usize>,

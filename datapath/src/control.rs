@@ -84,6 +84,91 @@ pub struct Control {
     pub hup: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
     /// Per port: its XDP attach mode and whether its sockets are zero copy.
     pub modes: Vec<(&'static str, bool)>,
+    /// `--web`: the live page and what its rates are measured from.
+    pub web: Option<Web>,
+}
+
+/// How often the live page gets a snapshot.
+const WEB_EVERY: Duration = Duration::from_millis(250);
+
+/// The live page (`--web`): every `WEB_EVERY`, the flows' rates (what
+/// their queues sent on to the link since the last snapshot) and fairness.
+#[derive(Debug)]
+pub struct Web {
+    live: live::Live,
+    title: String,
+    started: Instant,
+    last: Option<(Instant, HashMap<String, u64>)>,
+}
+
+impl Web {
+    pub fn new(live: live::Live, ports: String) -> Web {
+        Web {
+            live,
+            title: format!("xdpsched {ports}: per-flow rates"),
+            started: Instant::now(),
+            last: None,
+        }
+    }
+
+    fn due(&self) -> bool {
+        self.last
+            .as_ref()
+            .is_none_or(|(t, _)| t.elapsed() >= WEB_EVERY)
+    }
+
+    /// A snapshot from the workers' figures `now`.
+    fn publish(&mut self, now: &LaneShow) {
+        let t = Instant::now();
+        let sent: HashMap<String, u64> = now
+            .flows
+            .iter()
+            .map(|f| (flow_key(f), f.sent_bytes))
+            .collect();
+        let mut flows = Vec::new();
+        let (mut rates, mut weights) = (Vec::new(), Vec::new());
+        if let Some((t0, before)) = &self.last {
+            let dt = t.duration_since(*t0).as_secs_f64().max(1e-3);
+            for f in &now.flows {
+                let k = flow_key(f);
+                // A flow seen for the first time has no rate yet.
+                let Some(b) = before.get(&k) else { continue };
+                let bps = f.sent_bytes.saturating_sub(*b) as f64 * 8.0 / dt;
+                // Competing flows: those with packets waiting for their turn.
+                if f.backlog_packets > 0 {
+                    rates.push(bps);
+                    weights.push(f64::from(f.weight.max(1)));
+                }
+                // A flowset without a mask has one flow: its name says it.
+                let name = if f.key == "proto0 [::]:0 > [::]:0" {
+                    format!("{} ({})", f.flowset, f.dir)
+                } else {
+                    format!("{} ({}, {})", f.key, f.flowset, f.dir)
+                };
+                flows.push(live::FlowRate { name, bps });
+            }
+        }
+        let weighted = weights.windows(2).any(|w| w[0] != w[1]);
+        // Jain's index of the rates per unit of weight (1: every flow got
+        // its weighted share).
+        let normalized: Vec<f64> = rates.iter().zip(&weights).map(|(r, w)| r / w).collect();
+        let fairness = (rates.len() >= 2).then(|| live::Fairness {
+            jain: live::jain(&normalized),
+            max_error: live::max_share_error(&rates, &weights),
+            reference: if weighted {
+                "weighted shares (backlogged flows)".into()
+            } else {
+                "equal shares (backlogged flows)".into()
+            },
+        });
+        self.live.publish(&live::Snapshot {
+            title: self.title.clone(),
+            t: self.started.elapsed().as_secs_f64(),
+            flows,
+            fairness,
+        });
+        self.last = Some((t, sent));
+    }
 }
 
 impl Control {
@@ -143,6 +228,7 @@ impl Control {
             reloads: 0,
             hup: None,
             modes: Vec::new(),
+            web: None,
         })
     }
 
@@ -181,6 +267,12 @@ impl Control {
         for s in conns {
             // A client that goes away mid-answer is its own problem.
             let _ = self.answer(s, sh, cfg, program);
+        }
+        if self.web.as_ref().is_some_and(Web::due) {
+            let (now, _) = collect(sh);
+            if let Some(w) = self.web.as_mut() {
+                w.publish(&now);
+            }
         }
         let mut scrapes = Vec::new();
         if let Some(l) = &self.http {

@@ -69,6 +69,13 @@ pub fn run(
     control.config.clone_from(&cfg.config_path);
     let mut xsk = Xsk::open_lanes(&ifaces, &cfg.xsk, &plan)?;
     control.modes = xsk.port_modes();
+    if let Some(addr) = cfg.web {
+        let live = live::Live::serve(addr).with_context(|| {
+            format!("--web {addr}: listening (is the address on an interface of this network namespace, and the port free?)")
+        })?;
+        tracing::info!("live page at http://{}/", live.addr());
+        control.web = Some(crate::control::Web::new(live, ifaces.join(" → ")));
+    }
     for (i, (iface, (xdp, zc))) in ifaces.iter().zip(&control.modes).enumerate() {
         tracing::info!(
             "{iface}: XDP program attached in {xdp} mode, AF_XDP sockets in {} mode, {} partial checksums (--checksum)",

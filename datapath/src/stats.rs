@@ -341,6 +341,11 @@ pub struct FlowReport {
     pub backlog_packets: u32,
     /// Bytes queued at the end.
     pub backlog_bytes: u64,
+    /// Bytes its queue has sent on to the link: offered, less dropped, less
+    /// queued (what the scheduler gave it; the rate of this is its share).
+    pub sent_bytes: u64,
+    /// Its flowset's weight.
+    pub weight: u32,
 }
 
 fn addr(a: u128) -> String {
@@ -360,24 +365,31 @@ pub(crate) fn flow_reports(sc: &Sched) -> Vec<FlowReport> {
     for (i, fs) in sc.cfg.flowsets.iter().enumerate() {
         let mut v = sc.emu.flow_stats(i);
         v.sort_by_key(|s| std::cmp::Reverse(s.tally.bytes));
-        out.extend(v.into_iter().take(TOP_FLOWS).map(|s| FlowReport {
-            flowset: fs.name.clone(),
-            dir: sc.dir.name(),
-            key: format!(
-                "{} {}:{} > {}:{}",
-                proto_name(s.key.proto),
-                addr(s.key.src),
-                s.key.src_port,
-                addr(s.key.dst),
-                s.key.dst_port
-            ),
-            dscp: s.key.dscp,
-            vlan: s.key.vlan,
-            packets: s.tally.packets,
-            bytes: s.tally.bytes,
-            dropped: s.tally.dropped,
-            backlog_packets: s.backlog_packets,
-            backlog_bytes: s.backlog_bytes,
+        out.extend(v.into_iter().take(TOP_FLOWS).map(|s| {
+            FlowReport {
+                flowset: fs.name.clone(),
+                dir: sc.dir.name(),
+                key: format!(
+                    "{} {}:{} > {}:{}",
+                    proto_name(s.key.proto),
+                    addr(s.key.src),
+                    s.key.src_port,
+                    addr(s.key.dst),
+                    s.key.dst_port
+                ),
+                dscp: s.key.dscp,
+                vlan: s.key.vlan,
+                packets: s.tally.packets,
+                bytes: s.tally.bytes,
+                dropped: s.tally.dropped,
+                backlog_packets: s.backlog_packets,
+                backlog_bytes: s.backlog_bytes,
+                sent_bytes: s
+                    .tally
+                    .bytes
+                    .saturating_sub(s.tally.dropped_bytes + s.backlog_bytes),
+                weight: fs.weight.get(),
+            }
         }));
         // The flows that found the table full, in their shared queue.
         if let Some((t, packets, bytes)) = sc.emu.overflow_stat(i) {
@@ -390,6 +402,7 @@ pub(crate) fn flow_reports(sc: &Sched) -> Vec<FlowReport> {
                 dropped: t.dropped,
                 backlog_packets: packets,
                 backlog_bytes: bytes,
+                sent_bytes: t.bytes.saturating_sub(t.dropped_bytes + bytes),
                 ..FlowReport::default()
             });
         }

@@ -1422,3 +1422,81 @@ fn a_capture_shows_the_schedulers_decisions_and_tshark_reads_them() {
     let (ok, stdout) = x.stop();
     assert!(ok && stdout.contains("frames balanced"), "{stdout}");
 }
+
+/// `--web`: the live page, loaded in headless Chromium while two weighted
+/// UDP flows cross a QFQ pipe, shows one line per flow with recent,
+/// non-zero rates in their 1:3 shares, and the fairness figures.
+#[test]
+fn the_live_page_shows_each_flows_rate_in_a_browser() {
+    let _tb = Testbed::up("bridge");
+    assert!(ns("xs-dut", &["ip", "link", "set", "lo", "up"])
+        .status
+        .success());
+    let cfg = config_file(
+        "web.toml",
+        "[[pipe]]\nname = \"link\"\nbandwidth = \"50Mbit/s\"\nsched = \"qfq\"\n\
+         [[flowset]]\nname = \"light\"\npipe = \"link\"\nweight = 1\nqueue = 200\n\
+         [[flowset]]\nname = \"heavy\"\npipe = \"link\"\nweight = 3\nqueue = 200\n\
+         [[rule]]\nflowset = \"light\"\nmatch = { proto = \"udp\", dst_port = 5201 }\n\
+         [[rule]]\nflowset = \"heavy\"\nmatch = { proto = \"udp\", dst_port = 5202 }\n",
+    );
+    let x = start_bridge(&["--config", &cfg, "--web", "5007"]);
+    let flows = std::thread::spawn(|| {
+        iperf3(
+            &[5201, 5202],
+            &["-u", "-b", "60M", "-l", "1400", "-t", "10"],
+        )
+    });
+    sleep(Duration::from_secs(3));
+    let mut page =
+        testbed::browser::Browser::open(Some("xs-dut"), "http://127.0.0.1:5007/", 1200, 800);
+    // Several updates a second: wait for a few, then read what it shows.
+    let t0 = Instant::now();
+    let state = loop {
+        let s = page.eval("window.liveState ? window.liveState() : null");
+        if s["updates"].as_u64().unwrap_or(0) >= 8 || t0.elapsed() > Duration::from_secs(10) {
+            break s;
+        }
+        sleep(Duration::from_millis(200));
+    };
+    let shown = page.eval("[...document.querySelectorAll('#legend li.flow')].map(li => [li.dataset.name, Number(li.dataset.last)])");
+    let title = page.eval("document.title");
+    let png = page.screenshot();
+    drop(page);
+    let _ = flows.join();
+    let (ok, stdout) = x.stop();
+    assert!(ok && stdout.contains("frames balanced"), "{stdout}");
+    assert!(state["updates"].as_u64() >= Some(8), "{state}");
+    assert!(
+        title.as_str().is_some_and(|t| t.contains("dutA")),
+        "{title}"
+    );
+    let rate = |name: &str| -> f64 {
+        shown
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|r| r[0].as_str().is_some_and(|n| n.starts_with(name)))
+            .and_then(|r| r[1].as_f64())
+            .unwrap_or_else(|| panic!("no line for {name}: {shown}"))
+    };
+    let (light, heavy) = (rate("light"), rate("heavy"));
+    assert_eq!(state["flows"].as_array().map(Vec::len), Some(2), "{state}");
+    assert!(light > 5e6 && heavy > 5e6, "{shown}");
+    // QFQ at weights 1:3 (a quarter-second window is noisy: ± 15 %).
+    let share = light / (light + heavy);
+    assert!((share - 0.25).abs() < 0.15 * 0.25 + 0.03, "{shown}");
+    assert!(state["fairness"]["jain"].as_f64() > Some(0.95), "{state}");
+    assert!(
+        state["fairness"]["reference"]
+            .as_str()
+            .is_some_and(|r| r.contains("weighted")),
+        "{state}"
+    );
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "{} bytes",
+        png.len()
+    );
+    std::fs::write(scratch("web.png"), png).expect("keep the screenshot");
+}

@@ -132,3 +132,5 @@ pub fn wait_for_path(from: &str, to: &str) -> bool {
     }
     false
 }
+
+pub mod browser;

@@ -50,6 +50,9 @@ pub struct FlowTally {
     pub bytes: u64,
     /// Packets of this flow dropped on arrival (limits, loss, bad length).
     pub dropped: u64,
+    /// Their bytes. (`bytes - dropped_bytes` less what is queued is what the
+    /// flow's queue has sent on to the link.)
+    pub dropped_bytes: u64,
 }
 
 /// One flow's figures, for reports.
@@ -273,6 +276,7 @@ impl Flowset {
         t.packets += o.packets;
         t.bytes += o.bytes;
         t.dropped += o.dropped;
+        t.dropped_bytes += o.dropped_bytes;
         n
     }
 

@@ -319,6 +319,7 @@ impl<P: Packet + Copy + Default> Emulator<P> {
             },
             Err(d) => {
                 tally.dropped += 1;
+                tally.dropped_bytes += u64::from(d.pkt.len());
                 Verdict::Dropped(d.pkt, Cause::Pipe(d.reason))
             }
         }

@@ -175,6 +175,7 @@ impl<P: Packet + Copy + Default> Emulator<P> {
                     t.packets += u.packets;
                     t.bytes += u.bytes;
                     t.dropped += u.dropped;
+                    t.dropped_bytes += u.dropped_bytes;
                     Some((t, p + q, b + c))
                 }
                 (a, b) => a.or(b),
