@@ -156,6 +156,22 @@ where
     };
     let quiet = a.quiet || a.json.as_deref() == Some(Path::new("-"));
     let iv = plan.engine.interval_ns;
+    let web = match a.web.as_deref() {
+        None => None,
+        Some(w) => {
+            let addr = web_addr(w)?;
+            let live = live::Live::serve(addr)
+                .map_err(|e| anyhow::anyhow!("--web {addr}: listening: {e} (is the port free?)"))?;
+            if !quiet {
+                eprintln!("xdpgen: live page at http://{}/", live.addr());
+            }
+            Some(live)
+        }
+    };
+    let title = plan
+        .description
+        .clone()
+        .unwrap_or_else(|| format!("xdpgen: {} flow(s), received rates", flows.len()));
     if !quiet {
         eprintln!(
             "xdpgen: {} flow(s) from {} to {}, {:.1} s{}",
@@ -180,6 +196,9 @@ where
         }
         if let Some(w) = stream.as_mut() {
             writeln!(w, "{}", output::interval_event(ev, iv))?;
+        }
+        if let Some(live) = &web {
+            live.publish(&web_snapshot(plan, &title, ev));
         }
         if let Some(w) = hdr.as_mut() {
             output::hdr_interval(w, ev, iv)?;
@@ -228,6 +247,94 @@ where
     Ok(())
 }
 
+/// `--web`'s address: a port (loopback) or an address and port.
+fn web_addr(s: &str) -> anyhow::Result<std::net::SocketAddr> {
+    if let Ok(port) = s.parse::<u16>() {
+        return Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    s.parse().map_err(|_| {
+        anyhow::anyhow!(
+            "--web {s:?}: expected a port (5006) or an address and port (127.0.0.1:5006)"
+        )
+    })
+}
+
+/// The live page's view of one interval: each flow's received rate, Jain's
+/// index of the active flows' rates per unit of weight, and the largest
+/// error against the max-min fair shares of --link-rate (as a share of the
+/// link, like the summary's) or else against the weighted shares.
+pub fn web_snapshot(plan: &SendPlan, title: &str, ev: &IntervalEvent) -> live::Snapshot {
+    let flows = &plan.engine.flows;
+    let secs = plan.engine.interval_ns as f64 / 1e9;
+    let rates: Vec<f64> = ev.bytes.iter().map(|&b| b as f64 * 8.0 / secs).collect();
+    let active: Vec<usize> = (0..rates.len()).filter(|&i| rates[i] > 0.0).collect();
+    let w = |i: usize| if plan.weighted { flows[i].weight } else { 1.0 };
+    let fairness = (active.len() >= 2).then(|| {
+        let norm: Vec<f64> = active.iter().map(|&i| rates[i] / w(i)).collect();
+        let jain = live::jain(&norm);
+        match plan.link_bps {
+            Some(link) => {
+                // On the wire: frames plus the link's per-frame overhead.
+                let oh = u64::from(plan.link_overhead);
+                let wire = |i: usize| {
+                    (ev.bytes[i] + ev.packets.get(i).copied().unwrap_or(0) * oh) as f64 * 8.0 / secs
+                };
+                let offered: Vec<f64> = active
+                    .iter()
+                    .map(|&i| {
+                        let f = &flows[i];
+                        f.rate_bps.map_or(f64::INFINITY, |r| {
+                            r as f64 * (f.size + plan.link_overhead) as f64 / f.size as f64
+                        })
+                    })
+                    .collect();
+                let weights: Vec<f64> = active.iter().map(|&i| w(i)).collect();
+                let fair = crate::measure::summary::max_min_shares(&offered, &weights, link);
+                let err = active
+                    .iter()
+                    .zip(&fair)
+                    .map(|(&i, s)| (wire(i) - s).abs() / link)
+                    .fold(0.0, f64::max);
+                live::Fairness {
+                    jain,
+                    max_error: err,
+                    reference: format!(
+                        "max-min fair shares of the {:.0} Mbit/s link (as a share of it)",
+                        link / 1e6
+                    ),
+                }
+            }
+            None => {
+                let r: Vec<f64> = active.iter().map(|&i| rates[i]).collect();
+                let weights: Vec<f64> = active.iter().map(|&i| w(i)).collect();
+                live::Fairness {
+                    jain,
+                    max_error: live::max_share_error(&r, &weights),
+                    reference: if plan.weighted {
+                        "weighted shares"
+                    } else {
+                        "equal shares"
+                    }
+                    .into(),
+                }
+            }
+        }
+    });
+    live::Snapshot {
+        title: title.to_owned(),
+        t: (ev.index + 1) as f64 * secs,
+        flows: flows
+            .iter()
+            .zip(&rates)
+            .map(|(f, &bps)| live::FlowRate {
+                name: f.name.clone(),
+                bps,
+            })
+            .collect(),
+        fairness,
+    }
+}
+
 /// `xdpgen capacity`.
 pub fn capacity(c: &CapacityArgs, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     if c.port.mode == Mode::Socket {
@@ -250,6 +357,7 @@ pub fn capacity(c: &CapacityArgs, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         weights: None,
         link_rate: None,
         link_overhead: c.overhead,
+        web: None,
         json: None,
         json_stream: None,
         csv: None,

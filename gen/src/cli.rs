@@ -152,6 +152,12 @@ pub struct SendArgs {
     /// preamble, SFD, inter-frame gap and FCS, as xdpsched's pipes count).
     #[arg(long, default_value_t = 24)]
     pub link_overhead: u32,
+    /// Serve a live page at http://ADDR/ while the flows run: each flow's
+    /// received rate per interval over the last minute, Jain's index and
+    /// the error against the max-min fair shares of --link-rate (else the
+    /// weighted shares). A port ("5006": loopback) or an address and port.
+    #[arg(long)]
+    pub web: Option<String>,
     /// Final summary as JSON (`-`: stdout).
     #[arg(long)]
     pub json: Option<PathBuf>,

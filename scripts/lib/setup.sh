@@ -56,9 +56,9 @@ ensure_datapath_deps() {
     # xsk-rs builds libxdp/libbpf from source; the testbed needs iproute2,
     # ethtool and ping; the TCP end-to-end tests need iperf3; xdpgen's plots
     # need a TTF font (DejaVu Sans); the capture test reads pcapng back with
-    # tshark.
+    # tshark; the live pages' tests load them in headless Chromium.
     apt_install clang llvm libelf-dev libpcap-dev zlib1g-dev m4 pkg-config \
-        iproute2 ethtool iputils-ping iperf3 fonts-dejavu-core tshark
+        iproute2 ethtool iputils-ping iperf3 fonts-dejavu-core tshark chromium
 }
 
 bench_env() {
