@@ -7,7 +7,9 @@
 //! The producer (xdpsched's control thread, xdpgen's interval loop) calls
 //! [`Live::publish`] several times a second; each page holds a server-sent
 //! events stream (`/events`) that gets every snapshot as one JSON line.
-//! `/data` answers the latest snapshot (scripts, tests). A thread accepts
+//! A page that connects first gets the last minute of snapshots (the
+//! server keeps them), so it opens on the picture so far, not on an empty
+//! chart. `/data` answers the latest snapshot (scripts, tests). A thread accepts
 //! connections and one thread serves each (at most [`MAX_CLIENTS`]); the
 //! producer only swaps a string and wakes them, so a slow or stuck browser
 //! never slows it.
@@ -28,6 +30,10 @@ pub const MAX_CLIENTS: usize = 16;
 /// A stream with nothing new sends a comment this often (keeps proxies and
 /// the browser's reconnect logic quiet).
 const KEEPALIVE: Duration = Duration::from_secs(2);
+/// Seconds of snapshots kept for pages that connect later (the page's window
+/// is 60 s), and at most this many of them.
+const HISTORY_S: f64 = 62.0;
+const HISTORY_MAX: usize = 1000;
 
 /// One flow's rate now.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -92,6 +98,8 @@ pub fn max_share_error(rates: &[f64], weights: &[f64]) -> f64 {
 struct Latest {
     gen: u64,
     json: String,
+    /// The last `HISTORY_S` seconds: (t, JSON), oldest first.
+    history: std::collections::VecDeque<(f64, String)>,
 }
 
 struct Shared {
@@ -166,6 +174,12 @@ impl Live {
         let json = serde_json::to_string(s).unwrap_or_default();
         if let Ok(mut l) = self.shared.latest.lock() {
             l.gen += 1;
+            while l.history.front().is_some_and(|(t, _)| *t < s.t - HISTORY_S)
+                || l.history.len() >= HISTORY_MAX
+            {
+                l.history.pop_front();
+            }
+            l.history.push_back((s.t, json.clone()));
             l.json = json;
         }
         self.shared.changed.notify_all();
@@ -233,7 +247,18 @@ fn events(mut s: &TcpStream, sh: &Shared) -> std::io::Result<()> {
         s,
         "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\nConnection: keep-alive\r\n\r\nretry: 1000\n\n"
     )?;
-    let mut seen = 0u64;
+    // The picture so far, then every new snapshot.
+    let (past, mut seen) = match sh.latest.lock() {
+        Ok(l) => (
+            l.history.iter().map(|(_, j)| j.clone()).collect::<Vec<_>>(),
+            l.gen,
+        ),
+        Err(_) => return Ok(()),
+    };
+    for json in past {
+        write!(s, "data: {json}\n\n")?;
+    }
+    s.flush()?;
     loop {
         let next = {
             let Ok(l) = sh.latest.lock() else {
@@ -322,5 +347,29 @@ mod tests {
         );
         assert!(get(live.addr(), "/data").contains("\"bps\":1000000.0"));
         assert_eq!(live.clients(), 1);
+        // A page that connects later gets the last minute first: snapshots
+        // older than that are gone.
+        for t in [10.0, 80.0, 81.0] {
+            live.publish(&Snapshot { t, ..snap.clone() });
+        }
+        let mut late = TcpStream::connect(live.addr()).expect("connect");
+        late.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        write!(late, "GET /events HTTP/1.1\r\n\r\n").expect("write");
+        let mut got = Vec::new();
+        while String::from_utf8_lossy(&got).matches("data: ").count() < 2 {
+            let n = late.read(&mut buf).expect("read");
+            assert!(n > 0, "stream ended");
+            got.extend_from_slice(&buf[..n]);
+        }
+        let text = String::from_utf8_lossy(&got);
+        assert!(
+            text.contains("\"t\":80.0") && text.contains("\"t\":81.0"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("\"t\":1.5") && !text.contains("\"t\":10.0"),
+            "{text}"
+        );
     }
 }
