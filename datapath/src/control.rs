@@ -98,8 +98,13 @@ pub struct Web {
     live: live::Live,
     title: String,
     started: Instant,
-    last: Option<(Instant, HashMap<String, u64>)>,
+    /// When the last snapshot was made, and each flow's (sent bytes, when
+    /// its worker read them).
+    last: Option<(Instant, Readings)>,
 }
+
+/// Per flow: (bytes sent, when its worker read them).
+type Readings = HashMap<String, (u64, u64)>;
 
 impl Web {
     pub fn new(live: live::Live, ports: String) -> Web {
@@ -120,20 +125,28 @@ impl Web {
     /// A snapshot from the workers' figures `now`.
     fn publish(&mut self, now: &LaneShow) {
         let t = Instant::now();
-        let sent: HashMap<String, u64> = now
+        let mut sent: Readings = now
             .flows
             .iter()
-            .map(|f| (flow_key(f), f.sent_bytes))
+            .map(|f| (flow_key(f), (f.sent_bytes, f.at_ns)))
             .collect();
         let mut flows = Vec::new();
         let (mut rates, mut weights) = (Vec::new(), Vec::new());
-        if let Some((t0, before)) = &self.last {
-            let dt = t.duration_since(*t0).as_secs_f64().max(1e-3);
+        if let Some((_, before)) = &self.last {
             for f in &now.flows {
                 let k = flow_key(f);
                 // A flow seen for the first time has no rate yet.
-                let Some(b) = before.get(&k) else { continue };
-                let bps = f.sent_bytes.saturating_sub(*b) as f64 * 8.0 / dt;
+                let Some(&(b, at)) = before.get(&k) else {
+                    continue;
+                };
+                // Figures a worker did not renew (it did not answer in
+                // time): keep the older reading as the baseline.
+                if f.at_ns <= at {
+                    sent.insert(k, (b, at));
+                    continue;
+                }
+                let dt = (f.at_ns - at) as f64 / 1e9;
+                let bps = f.sent_bytes.saturating_sub(b) as f64 * 8.0 / dt;
                 // Competing flows: those with packets waiting for their turn.
                 if f.backlog_packets > 0 {
                     rates.push(bps);

@@ -457,6 +457,10 @@ impl<'a> Worker<'a> {
             slot.flowsets.extend(flowset_reports(sc));
             slot.flows.extend(flow_reports(sc));
         }
+        let at = self.clock.now_ns();
+        for f in &mut slot.flows {
+            f.at_ns = at;
+        }
         slot.gen = want;
         self.show_served = want;
     }

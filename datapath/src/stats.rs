@@ -346,6 +346,10 @@ pub struct FlowReport {
     pub sent_bytes: u64,
     /// Its flowset's weight.
     pub weight: u32,
+    /// When the worker read these figures (the run's clock, ns): rates are
+    /// measured between such instants, not between the reader's requests.
+    #[serde(skip)]
+    pub at_ns: u64,
 }
 
 fn addr(a: u128) -> String {
@@ -389,6 +393,7 @@ pub(crate) fn flow_reports(sc: &Sched) -> Vec<FlowReport> {
                     .bytes
                     .saturating_sub(s.tally.dropped_bytes + s.backlog_bytes),
                 weight: fs.weight.get(),
+                at_ns: 0,
             }
         }));
         // The flows that found the table full, in their shared queue.
