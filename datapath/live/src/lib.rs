@@ -346,7 +346,7 @@ mod tests {
             "{text}"
         );
         assert!(get(live.addr(), "/data").contains("\"bps\":1000000.0"));
-        assert_eq!(live.clients(), 1);
+        assert!(live.clients() >= 1);
         // A page that connects later gets the last minute first: snapshots
         // older than that are gone.
         for t in [10.0, 80.0, 81.0] {
@@ -357,7 +357,7 @@ mod tests {
             .expect("timeout");
         write!(late, "GET /events HTTP/1.1\r\n\r\n").expect("write");
         let mut got = Vec::new();
-        while String::from_utf8_lossy(&got).matches("data: ").count() < 2 {
+        while !String::from_utf8_lossy(&got).contains("\"t\":81.0") {
             let n = late.read(&mut buf).expect("read");
             assert!(n > 0, "stream ended");
             got.extend_from_slice(&buf[..n]);
