@@ -15,7 +15,9 @@
 # kernel's defaults. TG_CPUS=2: two trafgen processes (one per CPU);
 # DUT_PREFIX="chrt -f 10": xdpsched started under that command.
 # DUT_VARIANTS="--ring-size 512|--batch 32": each also measured with these
-# flags (a row per variant); SIZES="60", SCHEDS="fifo" narrow the run.
+# flags (a row per variant); SIZES="60", SCHEDS="fifo" narrow the run. A
+# variant with "--metrics 9108" has /metrics scraped every second during the
+# flood, one with "--web 5007" a page's event stream held open.
 # trafgen sends through the qdisc layer (--qdisc-path; veth's default qdisc
 # is noqueue, so frames go straight to the device; earlier runs spelled it
 # -q, which is the same flag, not "quiet").
@@ -83,7 +85,20 @@ xdpsched_run() { # sched size [xdpsched flags...] -> line (started and stopped a
     ip netns exec xs-dut ${DUT_PREFIX:-} ./target/release/xdpsched --iface dutA --out dutB --sched "$sched" --stats-json "$s" "$@" >/dev/null 2>&1 &
     for _ in $(seq 50); do ip netns exec xs-gen ping -c 1 -W 1 10.211.0.2 >/dev/null 2>&1 && break; sleep 0.2; done
     pid=$(ip netns pids xs-dut | head -1)
+    # With --metrics / --web among the flags: scraped every second, and a
+    # page's event stream held open, during the flood (what a monitored
+    # instance does); the readers are stopped after it.
+    local readers=()
+    case " $* " in *" --metrics "*)
+        ip netns exec xs-dut bash -c 'while :; do exec 3<>/dev/tcp/127.0.0.1/9108 || exit; printf "GET /metrics HTTP/1.0\r\n\r\n" >&3; cat <&3 >/dev/null; exec 3>&-; sleep 1; done' &
+        readers+=($!) ;;
+    esac
+    case " $* " in *" --web "*)
+        ip netns exec xs-dut bash -c 'exec 4<>/dev/tcp/127.0.0.1/5007 && printf "GET /events HTTP/1.0\r\n\r\n" >&4 && cat <&4 >/dev/null' &
+        readers+=($!) ;;
+    esac
     line=$(flood "$name" "$size" "$sink_mac" 10.211.0.2 "$pid" "$s")
+    for r in "${readers[@]}"; do kill "$r" 2>/dev/null || true; done
     ip netns pids xs-dut | xargs -r kill -INT
     sleep 1
     # lost before RX, and (with --capture) frames written to the capture and not recorded.
