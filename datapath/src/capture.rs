@@ -8,7 +8,7 @@
 //! tcpdump see the wire; this shows the queueing in between.
 //!
 //! Bounded cost: off by default; when on, a worker copies the first
-//! [`SNAP`] bytes of the frame and a few words into a fixed-size record and
+//! `SNAP` (128) bytes of the frame and a few words into a fixed-size record and
 //! pushes it into its lane's ring (no allocation, no lock); a full ring
 //! drops the record (counted as `lost`), never slows the packet path. The
 //! capture thread drains the rings, formats the comments and writes the
@@ -344,7 +344,16 @@ fn write(tap: &Tap, ifaces: &[String], epoch_ns: u64, halt: &AtomicBool, job: Jo
             ..Status::default()
         }
     });
-    let file = std::fs::File::create(&job.path);
+    // Packet heads, written by root: readable by the owner only.
+    let file = {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&job.path)
+    };
     // Unbuffered: the rings are drained into `buf` in 64 KiB pieces, each
     // one write.
     let mut w = match file {
@@ -364,6 +373,10 @@ fn write(tap: &Tap, ifaces: &[String], epoch_ns: u64, halt: &AtomicBool, job: Jo
         pcapng::interface(&mut buf, name, SNAP as u32);
     }
     let mut err = w.write_all(&buf).err();
+    // Records a worker left after an earlier capture ended belong to none.
+    for ring in &tap.rings {
+        while ring.pop().is_some() {}
+    }
     tap.on.store(true, Ordering::Relaxed);
     tracing::info!("capture: writing {}", job.path.display());
     let started = Instant::now();
@@ -379,12 +392,14 @@ fn write(tap: &Tap, ifaces: &[String], epoch_ns: u64, halt: &AtomicBool, job: Jo
             tap.on.store(false, Ordering::Relaxed);
             stopping = true;
             std::thread::sleep(DRAIN_EVERY * 5);
-        } else if !done {
+        } else if !done && tap.rings.iter().all(ArrayQueue::is_empty) {
+            // Sleeps only when it has caught up.
             std::thread::sleep(DRAIN_EVERY);
         }
         let names = tap.names.lock().map(|n| n.clone()).unwrap_or_default();
         for ring in &tap.rings {
             buf.clear();
+            let mut n = 0u64;
             while let Some(r) = ring.pop() {
                 comment(&mut text, &r, &names);
                 pcapng::packet(
@@ -396,13 +411,20 @@ fn write(tap: &Tap, ifaces: &[String], epoch_ns: u64, halt: &AtomicBool, job: Jo
                     !matches!(r.event, Event::Dropped { .. }),
                     &text,
                 );
-                written += 1;
+                n += 1;
+                // One write per 64 KiB; the ring is drained to the end.
                 if buf.len() > 1 << 16 {
-                    break;
+                    if err.is_none() {
+                        err = w.write_all(&buf).err();
+                        written += n * u64::from(err.is_none());
+                    }
+                    buf.clear();
+                    n = 0;
                 }
             }
             if err.is_none() && !buf.is_empty() {
                 err = w.write_all(&buf).err();
+                written += n * u64::from(err.is_none());
             }
         }
         set_status(tap, |s| s.written = written);

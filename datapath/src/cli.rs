@@ -421,6 +421,25 @@ impl Cli {
             Some(list) => parse_core_list(list, num_cpus())?,
             None => Vec::new(),
         };
+        // A capture file that cannot be written is an error now, not a
+        // log line later.
+        let capture = match self.capture {
+            Some(p) => {
+                use std::os::unix::fs::OpenOptionsExt;
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .mode(0o600)
+                    .open(&p)
+                    .with_context(|| format!("--capture {}", p.display()))?;
+                Some(
+                    std::path::absolute(&p)
+                        .with_context(|| format!("--capture {}", p.display()))?,
+                )
+            }
+            None => None,
+        };
         // Arguments are all valid: now the machine.
         crate::preflight::check_privileges()?;
         for name in std::iter::once(&iface).chain(self.out.iter()) {
@@ -448,7 +467,7 @@ impl Cli {
                 .is_some_and(|o| fix.unwrap_or_else(|| crate::preflight::is_virtual(o))),
         ];
         Ok(RunConfig {
-            capture: self.capture,
+            capture,
             complete_checksums,
             iface,
             out: self.out,

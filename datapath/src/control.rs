@@ -116,10 +116,15 @@ impl Web {
         }
     }
 
+    /// Four times a second while a page is open; once a second otherwise
+    /// (the last minute is kept for a page that opens later).
     fn due(&self) -> bool {
-        self.last
-            .as_ref()
-            .is_none_or(|(t, _)| t.elapsed() >= WEB_EVERY)
+        let every = if self.live.clients() > 0 {
+            WEB_EVERY
+        } else {
+            WEB_EVERY * 4
+        };
+        self.last.as_ref().is_none_or(|(t, _)| t.elapsed() >= every)
     }
 
     /// A snapshot from the workers' figures `now`.
@@ -282,9 +287,13 @@ impl Control {
             let _ = self.answer(s, sh, cfg, program);
         }
         if self.web.as_ref().is_some_and(Web::due) {
-            let (now, _) = collect(sh);
+            // A worker that did not answer in time: no snapshot this round
+            // (its flows would read as gone).
+            let (now, complete) = collect(sh);
             if let Some(w) = self.web.as_mut() {
-                w.publish(&now);
+                if complete {
+                    w.publish(&now);
+                }
             }
         }
         let mut scrapes = Vec::new();

@@ -79,6 +79,10 @@ fn bad_arguments_are_rejected_with_the_value_named() {
         (&["--iface", "lo", "--fail-open", "bridge"][..], "one port"),
         (&["--iface", "lo", "--bind", "fast"][..], "--bind \"fast\""),
         (
+            &["--iface", "lo", "--capture", "/nonexistent/x.pcapng"][..],
+            "--capture /nonexistent/x.pcapng: No such file",
+        ),
+        (
             &["--iface", "lo", "--fail-open", "open"][..],
             "expected auto",
         ),

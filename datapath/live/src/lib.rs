@@ -135,7 +135,11 @@ impl Live {
             .name("web".into())
             .spawn(move || {
                 for conn in listener.incoming() {
-                    let Ok(stream) = conn else { continue };
+                    let Ok(stream) = conn else {
+                        // Out of file descriptors and the like: not a spin.
+                        std::thread::sleep(Duration::from_millis(50));
+                        continue;
+                    };
                     if sh.clients.fetch_add(1, Ordering::AcqRel) >= MAX_CLIENTS {
                         sh.clients.fetch_sub(1, Ordering::AcqRel);
                         let _ =
@@ -255,10 +259,14 @@ fn events(mut s: &TcpStream, sh: &Shared) -> std::io::Result<()> {
         ),
         Err(_) => return Ok(()),
     };
+    // Each event in one write (no small segments).
+    let mut out = String::new();
     for json in past {
-        write!(s, "data: {json}\n\n")?;
+        out.push_str("data: ");
+        out.push_str(&json);
+        out.push_str("\n\n");
     }
-    s.flush()?;
+    s.write_all(out.as_bytes())?;
     loop {
         let next = {
             let Ok(l) = sh.latest.lock() else {
@@ -273,11 +281,11 @@ fn events(mut s: &TcpStream, sh: &Shared) -> std::io::Result<()> {
                 l.json.clone()
             })
         };
-        match next {
-            Some(json) => write!(s, "data: {json}\n\n")?,
-            None => write!(s, ": keepalive\n\n")?,
-        }
-        s.flush()?;
+        let event = match next {
+            Some(json) => format!("data: {json}\n\n"),
+            None => ": keepalive\n\n".to_owned(),
+        };
+        s.write_all(event.as_bytes())?;
     }
 }
 

@@ -131,6 +131,11 @@ impl Browser {
             "Runtime.evaluate",
             json!({ "expression": expr, "returnByValue": true, "awaitPromise": true }),
         );
+        assert!(
+            r["exceptionDetails"].is_null(),
+            "{expr}: {}",
+            r["exceptionDetails"]
+        );
         r["result"]["value"].clone()
     }
 
