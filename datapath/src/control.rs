@@ -316,30 +316,17 @@ impl Control {
         program: &impl Fn() -> (u64, u64),
     ) -> std::io::Result<()> {
         s.set_nonblocking(false)?;
-        s.set_read_timeout(Some(IO_TIMEOUT))?;
-        s.set_write_timeout(Some(IO_TIMEOUT))?;
-        let mut r = BufReader::new(&s);
-        let mut first = String::new();
-        r.read_line(&mut first)?;
-        // The rest of the head, up to the blank line.
-        loop {
-            let mut l = String::new();
-            if r.read_line(&mut l)? == 0 || l.trim().is_empty() {
-                break;
-            }
-        }
-        let path = first.split_whitespace().nth(1).unwrap_or("");
-        let (status, kind, body) =
-            if first.starts_with("GET ") && (path == "/metrics" || path.starts_with("/metrics?")) {
-                let figures = self.show(sh, program, false);
-                (
-                    "200 OK",
-                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                    crate::metrics::render(&figures),
-                )
-            } else {
-                ("404 Not Found", "text/plain", "try /metrics\n".to_owned())
-            };
+        let (get, path) = live::read_request(&s)?;
+        let (status, kind, body) = if get && path == "/metrics" {
+            let figures = self.show(sh, program, false);
+            (
+                "200 OK",
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                crate::metrics::render(&figures),
+            )
+        } else {
+            ("404 Not Found", "text/plain", "try /metrics\n".to_owned())
+        };
         let mut w = &s;
         write!(
             w,
@@ -498,7 +485,11 @@ impl Control {
         let t0 = Instant::now();
         let mut report = Vec::new();
         let mut pending = owners.clone();
-        while !pending.is_empty() && t0.elapsed() < RELOAD_WAIT {
+        // Each worker that has carried it out: its report, and off the list.
+        // At the end (`withdraw`), the others are withdrawn from it under the
+        // lock: a worker takes all of its slot or nothing, and one that took
+        // it meanwhile counts as done.
+        let mut settle = |pending: &mut Vec<usize>, withdraw: bool| {
             pending.retain(|&o| match sh.reload[o].lock() {
                 Ok(slot) if slot.done >= gen => {
                     report.extend(
@@ -508,29 +499,19 @@ impl Control {
                     );
                     false
                 }
+                Ok(mut slot) if withdraw => {
+                    slot.gen = 0;
+                    slot.new = [None, None];
+                    true
+                }
                 _ => true,
             });
+        };
+        while !pending.is_empty() && t0.elapsed() < RELOAD_WAIT {
+            settle(&mut pending, false);
             std::thread::sleep(Duration::from_millis(1));
         }
-        // Withdrawn from the workers that did not take it (under the lock:
-        // a worker takes all of its slot or nothing; one that took it
-        // meanwhile counts as done).
-        pending.retain(|&o| match sh.reload[o].lock() {
-            Ok(slot) if slot.done >= gen => {
-                report.extend(
-                    slot.report
-                        .iter()
-                        .map(|&(e, t)| takeover_json(e, bridge, &t)),
-                );
-                false
-            }
-            Ok(mut slot) => {
-                slot.gen = 0;
-                slot.new = [None, None];
-                true
-            }
-            Err(_) => true,
-        });
+        settle(&mut pending, true);
         if !pending.is_empty() {
             if report.is_empty() {
                 bail!(

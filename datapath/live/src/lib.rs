@@ -199,12 +199,16 @@ fn respond(mut s: &TcpStream, status: &str, kind: &str, body: &[u8]) -> std::io:
     s.write_all(body)
 }
 
-fn handle(stream: TcpStream, sh: &Shared) -> std::io::Result<()> {
+/// Reads an HTTP request's head from `stream` (2 s timeouts set on it):
+/// whether it is a GET, and its path without the query. Shared with
+/// xdpsched's `/metrics`.
+pub fn read_request(stream: &TcpStream) -> std::io::Result<(bool, String)> {
     stream.set_read_timeout(Some(Duration::from_secs(2)))?;
     stream.set_write_timeout(Some(Duration::from_secs(2)))?;
-    let mut r = BufReader::new(&stream);
+    let mut r = BufReader::new(stream);
     let mut first = String::new();
     r.read_line(&mut first)?;
+    // The rest of the head, up to the blank line.
     loop {
         let mut l = String::new();
         if r.read_line(&mut l)? == 0 || l.trim().is_empty() {
@@ -213,7 +217,12 @@ fn handle(stream: TcpStream, sh: &Shared) -> std::io::Result<()> {
     }
     let path = first.split_whitespace().nth(1).unwrap_or("/");
     let path = path.split('?').next().unwrap_or("/");
-    match (first.starts_with("GET "), path) {
+    Ok((first.starts_with("GET "), path.to_owned()))
+}
+
+fn handle(stream: TcpStream, sh: &Shared) -> std::io::Result<()> {
+    let (get, path) = read_request(&stream)?;
+    match (get, path.as_str()) {
         (true, "/" | "/index.html") => respond(
             &stream,
             "200 OK",
