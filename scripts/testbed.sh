@@ -31,6 +31,13 @@ TX=${XS_TX:-on}
 
 down() {
     for ns in $NS_GEN $NS_DUT $NS_SINK; do
+        # A killed xdpsched's control sockets there (named by the namespace's
+        # inode) would outlive it.
+        local ino
+        ino=$(stat -L -c %i "/run/netns/$ns" 2>/dev/null || true)
+        if [ -n "$ino" ]; then
+            rm -f /run/xdpsched/*."$ino".sock
+        fi
         ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
         ip netns del "$ns" 2>/dev/null || true
     done
