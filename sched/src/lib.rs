@@ -33,9 +33,10 @@ pub use algo::engine::Engine;
 pub use algo::plugin::{Algorithm, Flow};
 pub use algo::queue::FlowQueue;
 pub use algo::{
-    build, AnySched, Drr, DrrLqd, Fifo, Kind, Prio, PrioLqd, Qfq, QfqLqd, Scheduler, Wf2q, Wf2qLqd,
+    build, AnySched, Drr, DrrLqd, Fifo, FqCodel, FqCodelLqd, Kind, Prio, PrioLqd, Qfq, QfqLqd,
+    Scheduler, Wf2q, Wf2qLqd,
 };
 pub use types::{
-    Backlog, ConfigError, DropCounters, DropReason, Dropped, FlowConfig, FlowId, Lmax,
+    Backlog, ConfigError, Departure, DropCounters, DropReason, Dropped, FlowConfig, FlowId, Lmax,
     OverflowPolicy, Packet, Priority, Quantum, QueueLimit, SchedConfig, Weight,
 };

@@ -35,6 +35,18 @@ impl fmt::Display for FlowId {
 pub trait Packet {
     /// Length in bytes, as charged to the flow's share.
     fn len(&self) -> u32;
+    /// Whether the packet is ECN-capable (ECT(0), ECT(1) or already CE): an
+    /// AQM with ECN on marks such a packet instead of dropping it. Packets
+    /// that carry no ECN field (the default) are never marked.
+    #[inline]
+    fn ecn_capable(&self) -> bool {
+        false
+    }
+    /// Marks the packet Congestion Experienced. Called only for packets whose
+    /// [`Packet::ecn_capable`] is true; the datapath rewrites the frame
+    /// (IPv4 TOS with its checksum, IPv6 traffic class) when it sends it.
+    #[inline]
+    fn set_ce(&mut self) {}
 }
 
 impl Packet for u32 {
@@ -206,6 +218,8 @@ pub struct FlowConfig {
     pub lmax: Lmax,
     /// Per-flow queue limit.
     pub limit: QueueLimit,
+    /// The flow queue's active queue management.
+    pub aqm: crate::algo::aqm::Aqm,
 }
 
 impl FlowConfig {
@@ -306,17 +320,22 @@ pub enum DropReason {
     GlobalLimit,
     /// Pushed out of the longest queue to make room ([`OverflowPolicy::DropLongest`]).
     PushedOut,
+    /// Dropped by the flow's active queue management (CoDel at dequeue).
+    Aqm,
 }
 
 impl DropReason {
     /// All reasons, in the order of [`DropCounters::by_reason`].
-    pub const ALL: [DropReason; 5] = [
+    pub const ALL: [DropReason; DropReason::COUNT] = [
         DropReason::UnknownFlow,
         DropReason::BadLength,
         DropReason::FlowLimit,
         DropReason::GlobalLimit,
         DropReason::PushedOut,
+        DropReason::Aqm,
     ];
+    /// Number of reasons.
+    pub const COUNT: usize = 6;
 
     /// A short lowercase name for stats output.
     pub fn name(self) -> &'static str {
@@ -326,6 +345,7 @@ impl DropReason {
             DropReason::FlowLimit => "flow_limit",
             DropReason::GlobalLimit => "global_limit",
             DropReason::PushedOut => "pushed_out",
+            DropReason::Aqm => "aqm",
         }
     }
 }
@@ -339,6 +359,18 @@ pub struct Dropped<P> {
     pub flow: FlowId,
     /// Why.
     pub reason: DropReason,
+}
+
+/// A packet leaving the scheduler, with the time it spent queued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Departure<P> {
+    /// Its flow.
+    pub flow: FlowId,
+    /// The packet (marked CE if queue management marked it).
+    pub pkt: P,
+    /// Its sojourn time: from its enqueue to this dequeue, in ns (the two
+    /// `now_ns` the scheduler was given).
+    pub sojourn_ns: u64,
 }
 
 /// Packets and bytes queued.
@@ -358,7 +390,10 @@ pub struct DropCounters {
     /// Packets returned by `dequeue`.
     pub dequeued: u64,
     /// Drops, indexed like [`DropReason::ALL`].
-    pub by_reason: [u64; 5],
+    pub by_reason: [u64; DropReason::COUNT],
+    /// ECN-capable packets marked CE by queue management instead of being
+    /// dropped (they were delivered: also in `dequeued`).
+    pub marked: u64,
 }
 
 impl DropCounters {

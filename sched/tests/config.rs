@@ -3,6 +3,7 @@
 //! values parse back; arbitrary and mutated text never panics).
 
 use proptest::prelude::*;
+use sched::algo::aqm::{Aqm, CodelParams};
 use sched::classify::FlowMask;
 use sched::config::*;
 use sched::units;
@@ -907,6 +908,18 @@ fn examples_mean_what_their_commands_say() {
         .flowsets
         .iter()
         .all(|f| f.priority.get() > 0 || f.name == c.flowsets[ef].name));
+    // tc qdisc add dev eth0 root fq_codel limit 10240 target 5ms interval 100ms ecn
+    let c = parse(include_str!("../../examples/11-fq-codel.toml"));
+    assert_eq!(c.pipes[0].sched, Kind::FqCodel);
+    assert_eq!(c.pipes[0].limit, Some(10_240));
+    assert_eq!(c.pipes[0].overflow, sched::OverflowPolicy::DropLongest);
+    assert_eq!(c.pipes[0].aqm, Aqm::Codel(CodelParams::default()));
+    let fs = &c.flowsets[c.flowset_index("pipe:eth0").expect("implicit")];
+    assert_eq!(fs.mask, FlowMask::FIVE_TUPLE);
+    assert_eq!(fs.queue, QueueSpec::Packets(10_240));
+    // ... and sched = "fq_codel" alone means the same.
+    let short = parse("[[pipe]]\nname = \"eth0\"\nsched = \"fq_codel\"\nbandwidth = \"100Mbit/s\"\n[default]\npipe = \"eth0\"\n");
+    assert_eq!(short, c);
     // default.toml spells out the defaults
     let c = parse(include_str!("../../examples/default.toml"));
     assert_eq!(c.pipes[0], PipeSpec::new(c.pipes[0].name.clone()));
@@ -1144,4 +1157,70 @@ proptest! {
             prop_assert!(e.to_string().contains("rule 1: match."), "{}", e);
         }
     }
+}
+
+#[test]
+fn queue_management_keys() {
+    const MS: u64 = 1_000_000;
+    // CoDel on one flowset of a DRR pipe, its own target and interval.
+    let c = parse(&format!(
+        "{PIPE}sched = \"drr\"\n[[flowset]]\nname = \"bulk\"\npipe = \"wan\"\naqm = \"codel\"\ntarget = \"2ms\"\ninterval = \"40ms\"\necn = false\n[[flowset]]\nname = \"other\"\npipe = \"wan\"\n"
+    ));
+    assert_eq!(
+        c.flowsets[0].aqm,
+        Some(Aqm::Codel(
+            CodelParams::new(2 * MS, 40 * MS, false, None).expect("params")
+        ))
+    );
+    assert_eq!(c.flowsets[1].aqm, None, "the pipe's (none)");
+    assert_eq!(c.pipes[0].aqm, Aqm::None);
+    // A CoDel key alone implies CoDel with the other defaults.
+    let c = parse(&format!("{PIPE}ce_threshold = \"1ms\"\n"));
+    assert_eq!(
+        c.pipes[0].aqm,
+        Aqm::Codel(CodelParams::new(5 * MS, 100 * MS, true, Some(MS)).expect("params"))
+    );
+    // fq_codel without CoDel is allowed (pure flow queueing).
+    let c = parse(&format!("{PIPE}sched = \"fq_codel\"\naqm = \"none\"\n"));
+    assert_eq!(c.pipes[0].aqm, Aqm::None);
+    assert_eq!(c.pipes[0].overflow, sched::OverflowPolicy::DropLongest);
+    // Overflow and limit on any pipe with per-flow queues.
+    let c = parse(&format!(
+        "{PIPE}sched = \"qfq\"\noverflow = \"longest\"\nlimit = 500\n"
+    ));
+    assert_eq!(c.pipes[0].overflow, sched::OverflowPolicy::DropLongest);
+    assert_eq!(c.pipes[0].limit, Some(500));
+
+    rejects(
+        &format!("{PIPE}aqm = \"red\"\n"),
+        &["pipe \"wan\"", "aqm", "\"red\"", "\"none\" or \"codel\""],
+    );
+    rejects(
+        &format!("{PIPE}target = \"200ms\"\n"),
+        &[
+            "pipe \"wan\"",
+            "target",
+            "200000000",
+            "allowed 1000..=100000000",
+        ],
+    );
+    rejects(
+        &format!("{PIPE}interval = \"0ms\"\n"),
+        &["interval", "allowed 1000..=100000000000"],
+    );
+    rejects(&format!("{PIPE}ecn = \"yes\"\n"), &["ecn", "true or false"]);
+    rejects(
+        &format!("{PIPE}aqm = \"none\"\ntarget = \"5ms\"\n"),
+        &["need aqm = \"codel\""],
+    );
+    rejects(
+        &format!("{PIPE}overflow = \"longest\"\nsched = \"fifo\"\n"),
+        &["overflow", "fifo has one queue"],
+    );
+    rejects(
+        &format!("{PIPE}overflow = \"head\"\n"),
+        &["\"tail\" or \"longest\""],
+    );
+    rejects(&format!("{PIPE}limit = 0\n"), &["limit", "0"]);
+    rejects(&format!("{PIPE}limit = 70000\n"), &["limit", "65536"]);
 }

@@ -319,14 +319,14 @@ fn fairness_snapshot() {
         // The header keeps the module's old path (sched::sim, now testkit::sim): the snapshot
         // stays byte-identical across the move.
         "# Fairness against fluid GPS (sched::sim, byte-time units). Regenerate: UPDATE_SNAPSHOTS=1 cargo test --release -p sched --test fairness\n\
-         # scenario                     | sched | share_err | jain      | worst_behind (B) | worst_ahead (B)\n",
+         # scenario                     | sched    | share_err | jain      | worst_behind (B) | worst_ahead (B)\n",
     );
     for sc in &scenarios {
         for kind in Kind::ALL {
             let mut s = build(kind, config(sc.weights.len())).expect("build");
             let r = run(&mut s, sc);
             table.push_str(&format!(
-                "{:<30} | {:<5} | {:>9.5} | {:>9.6} | {:>16.1} | {:>15.1}\n",
+                "{:<30} | {:<8} | {:>9.5} | {:>9.6} | {:>16.1} | {:>15.1}\n",
                 sc.name, r.sched, r.share_error, r.jain, r.worst.max_behind, r.worst.max_ahead
             ));
         }

@@ -78,6 +78,7 @@ fn flow_config(s: &FlowSpec) -> FlowConfig {
         quantum: None,
         lmax: Lmax::new(s.lmax as u64).expect("lmax"),
         limit: QueueLimit::new(s.limit_pkts, s.limit_bytes).expect("limit"),
+        ..FlowConfig::default()
     }
 }
 

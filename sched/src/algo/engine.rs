@@ -10,12 +10,13 @@
 //! reserved up front (`SchedConfig::max_flows`, `SchedConfig::limit_packets`)
 //! and reused through free lists.
 
+use super::aqm::{Aqm, AqmFlow, Decision};
 use super::plugin::{Algorithm, Flow};
 use super::queue::{link, mark_empty, unlink_head, FlowQueue, Node, NIL};
 use super::Scheduler;
 use crate::types::{
-    Backlog, ConfigError, DropCounters, DropReason, Dropped, FlowConfig, FlowId, OverflowPolicy,
-    Packet, SchedConfig,
+    Backlog, ConfigError, Departure, DropCounters, DropReason, Dropped, FlowConfig, FlowId,
+    OverflowPolicy, Packet, SchedConfig,
 };
 
 /// How far `enqueue`'s fast path got before giving up: which room counters it
@@ -103,6 +104,9 @@ pub struct Engine<P, A: Algorithm, const LQD: bool = false> {
     counters: DropCounters,
     /// Empty unless `LQD`.
     lq: LongestQueue,
+    /// Per flow slot: its queue management, once any flow has some (empty
+    /// until then; then as long as `flows`, reserved for `max_flows`).
+    aqm: Vec<AqmFlow>,
     algo: A,
 }
 
@@ -139,6 +143,7 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Engine<P, A, LQD
                         NIL
                     },
                     next_len: 0,
+                    stamp: 0,
                 })
                 .collect(),
             hot: Box::new(Hot {
@@ -158,6 +163,7 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Engine<P, A, LQD
             } else {
                 LongestQueue::default()
             },
+            aqm: Vec::new(),
             algo: A::new(&cfg),
             cfg,
         })
@@ -197,6 +203,43 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Engine<P, A, LQD
             }
     }
 
+    /// Gives slot `id` fresh queue management `params` (its state starts
+    /// over). The per-slot table is made on the first flow with any.
+    fn set_aqm(&mut self, id: usize, params: Aqm) {
+        if self.aqm.is_empty() {
+            if params == Aqm::None {
+                return;
+            }
+            // Configuration time, once: reserved for every flow the slab may
+            // hold, so that adding flows later never reallocates.
+            self.aqm.reserve_exact(self.cfg.max_flows as usize);
+        }
+        if self.aqm.len() < self.flows.len() {
+            self.aqm.resize(self.flows.len(), AqmFlow::default());
+        }
+        self.aqm[id] = AqmFlow::new(params);
+    }
+
+    /// The queue management of `flow`, if configured and any flow has some.
+    pub fn aqm_flow(&self, flow: FlowId) -> Option<&AqmFlow> {
+        self.flow_state(flow)?;
+        self.aqm.get(flow.index())
+    }
+
+    /// Queue management state summed over the flows: (flows in CoDel's
+    /// dropping state, the largest CoDel count among them). Walks the slab:
+    /// for reports.
+    pub fn aqm_summary(&self) -> AqmSummary {
+        let mut s = AqmSummary::default();
+        for (f, m) in self.flows.iter().zip(&self.aqm) {
+            if f.q.is_configured() && m.codel().dropping() {
+                s.dropping += 1;
+                s.max_count = s.max_count.max(m.codel().count());
+            }
+        }
+        s
+    }
+
     /// The configuration the scheduler was built with.
     pub fn config(&self) -> &SchedConfig {
         &self.cfg
@@ -205,7 +248,10 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Engine<P, A, LQD
     /// Packets queued in total.
     #[inline]
     fn total_pkts(&self) -> u32 {
-        (self.hot.accepted - self.hot.dequeued - self.counters.drops(DropReason::PushedOut)) as u32
+        (self.hot.accepted
+            - self.hot.dequeued
+            - self.counters.drops(DropReason::PushedOut)
+            - self.counters.drops(DropReason::Aqm)) as u32
     }
 
     fn idle_flow(&self, flow: FlowId) -> Result<usize, ConfigError> {
@@ -331,7 +377,7 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Engine<P, A, LQD
         // timestamps stay as computed for the dropped packet (it is charged for it:
         // at most one lmax of its service).
         let old = vq.pkts();
-        let (vpkt, vlen, emptied) = unlink_head(
+        let (vpkt, vlen, _, emptied) = unlink_head(
             &mut self.flows[victim].q,
             &mut self.nodes,
             &mut self.hot.free_node,
@@ -339,6 +385,9 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Engine<P, A, LQD
         debug_assert!(!emptied, "a victim keeps at least one packet");
         self.hot.room_bytes += vlen as u64;
         lq_move(&mut self.lq, victim, old, old - 1);
+        if let Some(m) = self.aqm.get_mut(victim) {
+            m.on_pushed_out();
+        }
         self.counters.by_reason[DropReason::PushedOut as usize] += 1;
         Ok((FlowId(victim as u32), vpkt))
     }
@@ -373,6 +422,7 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Scheduler<P> for
             self.free_ids.pop();
         }
         Self::apply_queue_config(&mut self.flows[id].q, &cfg);
+        self.set_aqm(id, cfg.aqm);
         self.configured += 1;
         Ok(FlowId(id as u32))
     }
@@ -381,6 +431,7 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Scheduler<P> for
         let id = self.idle_flow(flow)?;
         self.algo.configure(&mut self.flows, id, &cfg, false)?;
         Self::apply_queue_config(&mut self.flows[id].q, &cfg);
+        self.set_aqm(id, cfg.aqm);
         Ok(())
     }
 
@@ -388,6 +439,7 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Scheduler<P> for
         let id = self.idle_flow(flow)?;
         self.algo.remove(&mut self.flows, id);
         self.flows[id] = Flow::default();
+        self.set_aqm(id, Aqm::None);
         self.free_ids.push(id as u32);
         self.configured -= 1;
         Ok(())
@@ -434,6 +486,7 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Scheduler<P> for
             hot.free_node = slot.next;
             hot.accepted += 1;
             slot.pkt = pkt;
+            slot.stamp = now_ns;
             let was_idle = link(q, &mut self.nodes, n, len);
             if LQD {
                 let c = q.pkts();
@@ -451,6 +504,7 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Scheduler<P> for
         let v = self.enqueue_slow(now_ns, id, taken, len);
         if let Some(slot) = self.nodes.get_mut(v.node as usize) {
             slot.pkt = pkt;
+            slot.stamp = now_ns;
         }
         match v.drop {
             None => Ok(()),
@@ -473,7 +527,7 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Scheduler<P> for
         let flows = &mut self.flows[..];
         let id = self.algo.select(flows)?;
         let q = &mut flows[id].q;
-        let (pkt, len, now_empty) = unlink_head(q, &mut self.nodes, &mut hot.free_node);
+        let (pkt, len, _, now_empty) = unlink_head(q, &mut self.nodes, &mut hot.free_node);
         hot.room_bytes += len as u64;
         hot.dequeued += 1;
         if LQD {
@@ -488,6 +542,69 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Scheduler<P> for
             self.algo.served(flows, id, len, false, now_ns);
         }
         Some((FlowId(id as u32), pkt))
+    }
+
+    fn dequeue_managed(
+        &mut self,
+        now_ns: u64,
+        dropped: &mut dyn FnMut(Dropped<P>),
+    ) -> Option<Departure<P>> {
+        loop {
+            let hot = &mut *self.hot;
+            let flows = &mut self.flows[..];
+            let id = self.algo.select(flows)?;
+            let q = &mut flows[id].q;
+            let (mut pkt, len, stamp, now_empty) =
+                unlink_head(q, &mut self.nodes, &mut hot.free_node);
+            hot.room_bytes += len as u64;
+            if LQD {
+                let n = q.pkts();
+                lq_move(&mut self.lq, id, n + 1, n);
+            }
+            if now_empty {
+                mark_empty(q);
+            }
+            let sojourn_ns = now_ns.saturating_sub(stamp);
+            let flow = FlowId(id as u32);
+            let decision = match self.aqm.get_mut(id) {
+                None => Decision::Deliver,
+                Some(m) => {
+                    let left = self.cfg.limit_bytes - hot.room_bytes;
+                    let d = m.on_dequeue(now_ns, sojourn_ns, left, pkt.ecn_capable());
+                    if now_empty {
+                        m.on_empty();
+                    }
+                    d
+                }
+            };
+            match decision {
+                Decision::Drop => {
+                    self.counters.by_reason[DropReason::Aqm as usize] += 1;
+                    // Linux fq_codel does not charge a flow's deficit for the
+                    // packets CoDel drops; virtual-time algorithms must be.
+                    let charged = if A::CHARGES_DROPS { len } else { 0 };
+                    self.algo.served(flows, id, charged, now_empty, now_ns);
+                    dropped(Dropped {
+                        pkt,
+                        flow,
+                        reason: DropReason::Aqm,
+                    });
+                    continue;
+                }
+                Decision::Mark => {
+                    pkt.set_ce();
+                    self.counters.marked += 1;
+                }
+                Decision::Deliver => {}
+            }
+            hot.dequeued += 1;
+            self.algo.served(flows, id, len, now_empty, now_ns);
+            return Some(Departure {
+                flow,
+                pkt,
+                sojourn_ns,
+            });
+        }
     }
 
     fn peek(&mut self, _now_ns: u64) -> Option<(FlowId, &P)> {
@@ -522,6 +639,15 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Scheduler<P> for
     fn flows(&self) -> u32 {
         self.configured
     }
+}
+
+/// Queue management state over a scheduler's flows ([`Engine::aqm_summary`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AqmSummary {
+    /// Flows in CoDel's dropping state.
+    pub dropping: u32,
+    /// The largest CoDel count among them.
+    pub max_count: u32,
 }
 
 // --- longest-queue-drop buckets ------------------------------------------

@@ -4,9 +4,11 @@
 //! and one file per algorithm. [`build`] makes an [`AnySched`] from a
 //! [`Kind`] and a validated [`SchedConfig`].
 
+pub mod aqm;
 pub mod drr;
 pub mod engine;
 pub mod fifo;
+pub mod fq_codel;
 pub mod plugin;
 pub mod prio;
 pub mod qfq;
@@ -15,8 +17,8 @@ pub mod vtheap;
 pub mod wf2q;
 
 use crate::types::{
-    Backlog, ConfigError, DropCounters, Dropped, FlowConfig, FlowId, OverflowPolicy, Packet,
-    SchedConfig,
+    Backlog, ConfigError, Departure, DropCounters, Dropped, FlowConfig, FlowId, OverflowPolicy,
+    Packet, SchedConfig,
 };
 use engine::Engine;
 
@@ -40,6 +42,14 @@ use engine::Engine;
 /// - **Dequeue** returns the next packet and its flow. Every algorithm here is
 ///   *work-conserving*: `dequeue` returns `None` only when nothing is queued
 ///   (a rate limit is the pipe's business, not the scheduler's).
+/// - **Queue management.** `dequeue` takes the next packet as the algorithm
+///   orders them, whatever the flows' [`crate::algo::aqm::Aqm`] (the caller's
+///   drain and reload use it). `dequeue_managed` is the sending path: each
+///   head packet is first put to its flow's queue management, which may mark
+///   it CE or drop it; drops are handed to `dropped` (counted under
+///   [`crate::DropReason::Aqm`]) and the next packet is looked at, so that
+///   the call returns `None` only when nothing is queued. It also returns how
+///   long the packet was queued (from the `now_ns` of its `enqueue`).
 /// - **Order.** Packets of one flow leave in the order they were accepted.
 /// - **Peek** returns what the next `dequeue` will return, provided nothing is
 ///   enqueued or reconfigured in between. It takes `&mut self` because some
@@ -61,6 +71,14 @@ pub trait Scheduler<P: Packet> {
     /// Takes the next packet to send.
     #[must_use]
     fn dequeue(&mut self, now_ns: u64) -> Option<(FlowId, P)>;
+    /// Takes the next packet to send under the flows' queue management; see
+    /// the contract above.
+    #[must_use]
+    fn dequeue_managed(
+        &mut self,
+        now_ns: u64,
+        dropped: &mut dyn FnMut(Dropped<P>),
+    ) -> Option<Departure<P>>;
     /// Looks at the next packet to send without taking it.
     fn peek(&mut self, now_ns: u64) -> Option<(FlowId, &P)>;
     /// Everything queued.
@@ -86,11 +104,21 @@ pub enum Kind {
     Wf2q,
     /// Quick Fair Queueing.
     Qfq,
+    /// FQ-CoDel: DRR over new and old flow lists, new flows first (CoDel on
+    /// each flow is the flows' queue management, on by default).
+    FqCodel,
 }
 
 impl Kind {
     /// Every kind, in the order used by reports.
-    pub const ALL: [Kind; 5] = [Kind::Fifo, Kind::Prio, Kind::Drr, Kind::Wf2q, Kind::Qfq];
+    pub const ALL: [Kind; 6] = [
+        Kind::Fifo,
+        Kind::Prio,
+        Kind::Drr,
+        Kind::Wf2q,
+        Kind::Qfq,
+        Kind::FqCodel,
+    ];
 
     /// The command-line name.
     pub fn name(self) -> &'static str {
@@ -100,6 +128,7 @@ impl Kind {
             Kind::Drr => "drr",
             Kind::Wf2q => "wf2q",
             Kind::Qfq => "qfq",
+            Kind::FqCodel => "fq_codel",
         }
     }
 }
@@ -113,8 +142,9 @@ impl std::str::FromStr for Kind {
             "drr" => Ok(Kind::Drr),
             "wf2q" | "wf2q+" | "wf2qp" => Ok(Kind::Wf2q),
             "qfq" => Ok(Kind::Qfq),
+            "fq_codel" | "fq-codel" | "fqcodel" => Ok(Kind::FqCodel),
             other => Err(format!(
-                "unknown scheduler '{other}' (expected one of: fifo, prio, drr, wf2q, qfq)"
+                "unknown scheduler '{other}' (expected one of: fifo, prio, drr, wf2q, qfq, fq_codel)"
             )),
         }
     }
@@ -136,6 +166,11 @@ pub type Drr<P> = Engine<P, drr::Drr>;
 pub type Wf2q<P> = Engine<P, wf2q::Wf2q>;
 /// QFQ scheduler over packets `P`.
 pub type Qfq<P> = Engine<P, qfq::Qfq>;
+/// FQ-CoDel's flow scheduler over packets `P` (CoDel comes with the flows'
+/// [`aqm::Aqm`]).
+pub type FqCodel<P> = Engine<P, fq_codel::FqCodel>;
+/// FQ-CoDel with longest-queue-drop (as Linux's, at the global limit).
+pub type FqCodelLqd<P> = Engine<P, fq_codel::FqCodel, true>;
 /// PRIO with longest-queue-drop ([`OverflowPolicy::DropLongest`]).
 pub type PrioLqd<P> = Engine<P, prio::Prio, true>;
 /// DRR with longest-queue-drop.
@@ -168,6 +203,10 @@ pub enum AnySched<P: Packet + Copy + Default> {
     Wf2qLqd(Wf2qLqd<P>),
     /// QFQ, longest-queue-drop.
     QfqLqd(QfqLqd<P>),
+    /// FQ-CoDel.
+    FqCodel(FqCodel<P>),
+    /// FQ-CoDel, longest-queue-drop.
+    FqCodelLqd(FqCodelLqd<P>),
 }
 
 /// Builds a scheduler of the given kind, with the overflow policy of `cfg`
@@ -188,6 +227,8 @@ pub fn build<P: Packet + Copy + Default>(
         (Kind::Drr, true) => AnySched::DrrLqd(Engine::new(cfg)?),
         (Kind::Wf2q, true) => AnySched::Wf2qLqd(Engine::new(cfg)?),
         (Kind::Qfq, true) => AnySched::QfqLqd(Engine::new(cfg)?),
+        (Kind::FqCodel, false) => AnySched::FqCodel(Engine::new(cfg)?),
+        (Kind::FqCodel, true) => AnySched::FqCodelLqd(Engine::new(cfg)?),
     })
 }
 
@@ -203,6 +244,8 @@ macro_rules! dispatch {
             AnySched::DrrLqd($s) => $e,
             AnySched::Wf2qLqd($s) => $e,
             AnySched::QfqLqd($s) => $e,
+            AnySched::FqCodel($s) => $e,
+            AnySched::FqCodelLqd($s) => $e,
         }
     };
 }
@@ -228,6 +271,14 @@ impl<P: Packet + Copy + Default> Scheduler<P> for AnySched<P> {
     fn dequeue(&mut self, now_ns: u64) -> Option<(FlowId, P)> {
         dispatch!(self, s => s.dequeue(now_ns))
     }
+    #[inline]
+    fn dequeue_managed(
+        &mut self,
+        now_ns: u64,
+        dropped: &mut dyn FnMut(Dropped<P>),
+    ) -> Option<Departure<P>> {
+        dispatch!(self, s => s.dequeue_managed(now_ns, dropped))
+    }
     fn peek(&mut self, now_ns: u64) -> Option<(FlowId, &P)> {
         dispatch!(self, s => s.peek(now_ns))
     }
@@ -246,6 +297,16 @@ impl<P: Packet + Copy + Default> Scheduler<P> for AnySched<P> {
 }
 
 impl<P: Packet + Copy + Default> AnySched<P> {
+    /// See [`Engine::aqm_summary`].
+    pub fn aqm_summary(&self) -> engine::AqmSummary {
+        dispatch!(self, s => s.aqm_summary())
+    }
+
+    /// See [`Engine::aqm_flow`].
+    pub fn aqm_flow(&self, flow: FlowId) -> Option<&aqm::AqmFlow> {
+        dispatch!(self, s => s.aqm_flow(flow))
+    }
+
     /// Test hook: see [`crate::Algorithm::set_virtual_time`].
     pub fn set_virtual_time(&mut self, v: u64) -> Result<(), ConfigError> {
         dispatch!(self, s => s.set_virtual_time(v))

@@ -35,6 +35,12 @@ pub trait Algorithm: Sized {
     const NAME: &'static str;
     /// Whether `OverflowPolicy::DropLongest` may be used (it needs per-flow service order).
     const PUSHOUT: bool = true;
+    /// Whether a packet dropped by queue management at dequeue is charged to
+    /// its flow as if it had been sent (`served` gets its length) or not
+    /// (`served` gets 0). Virtual-time algorithms must charge it: their
+    /// timestamps advance by each head's length. Round robins follow fq_codel,
+    /// which does not.
+    const CHARGES_DROPS: bool = true;
     /// Bytes the algorithm reserves per potential flow outside the slab (heaps, ...),
     /// for [`super::engine::Engine::memory_per_flow`].
     const RESERVED_BYTES_PER_FLOW: usize = 0;

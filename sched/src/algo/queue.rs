@@ -86,6 +86,9 @@ impl FlowQueue {
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Node<P> {
     pub(super) pkt: P,
+    /// When the packet was enqueued (`now_ns` of its `enqueue`): its sojourn
+    /// time at dequeue is measured from here.
+    pub(super) stamp: u64,
     pub(super) next: u32,
     pub(super) next_len: u32,
 }
@@ -113,7 +116,8 @@ pub(super) fn link<P>(q: &mut FlowQueue, nodes: &mut [Node<P>], n: u32, len: u32
 }
 
 /// Removes the head packet of the non-empty queue `q`, returning its node to
-/// the free list. Returns the packet, its length and whether `q` is now empty
+/// the free list. Returns the packet, its length, its enqueue stamp and
+/// whether `q` is now empty
 /// (the head was the tail: the node's own `next` is stale, see [`Node`]); if
 /// so, the caller must [`mark_empty`] it.
 #[inline(always)]
@@ -121,7 +125,7 @@ pub(super) fn unlink_head<P: Copy>(
     q: &mut FlowQueue,
     nodes: &mut [Node<P>],
     free: &mut u32,
-) -> (P, u32, bool) {
+) -> (P, u32, u64, bool) {
     let n = q.head;
     let slot = &mut nodes[n as usize];
     let node = *slot;
@@ -132,7 +136,7 @@ pub(super) fn unlink_head<P: Copy>(
     q.room_bytes += len;
     q.head = node.next;
     q.head_len = node.next_len;
-    (node.pkt, len, n == q.tail)
+    (node.pkt, len, node.stamp, n == q.tail)
 }
 
 /// Marks `q` empty after `unlink_head` took its last packet.

@@ -46,13 +46,25 @@
 //! # [pipe.gilbert_elliott]  # instead of plr: p, r required; k default 1, h default 0
 //! queue = 50                # the implicit flowset's per-flow queue: packets, or bytes with a unit; default 50 packets
 //! overhead = 24             # bytes added to every frame for rate accounting, 0..=1024; default 24
-//! sched = "wf2q"            # fifo, prio, drr, wf2q, qfq; default wf2q (dummynet's)
+//! sched = "wf2q"            # fifo, prio, drr, wf2q, qfq, fq_codel; default wf2q (dummynet's)
 //! mask = { src_ip = "0.0.0.255" }  # optional: a dynamic pipe, one instance per masked key
 //! max_instances = 1024      # dynamic pipes only: most instances at once, 1..=2^24; default 1024
 //!                           # (more keys share one overflow instance)
 //! idle_timeout = "30s"      # dynamic pipes only: idle instances expire; default 30s
 //! next = "uplink"           # optional: what leaves this pipe goes on into pipe "uplink"
 //!                           # (or next = { flowset = "name" }); no cycles
+//! aqm = "codel"             # queue management of its queues: "none" (default) or "codel"
+//!                           # (flowsets without their own take the pipe's)
+//! target = "5ms"            # CoDel: 1us..=interval; default 5ms (any CoDel key implies aqm = "codel")
+//! interval = "100ms"        # CoDel: 1us..=100s; default 100ms
+//! ecn = true                # CoDel: mark ECN-capable packets CE instead of dropping; default true
+//! ce_threshold = "1ms"      # CoDel: mark every ECN-capable packet queued longer; default off
+//! limit = 10240             # packets in the pipe's scheduler over all flows, 1..=65536;
+//!                           # default what its flowsets hold (capped at 65536)
+//! overflow = "tail"         # at `limit`: "tail" (default) or "longest" (push out a packet of
+//!                           # the flow with the most queued; not with fifo)
+//! # sched = "fq_codel" changes the pipe's defaults to Linux fq_codel's: aqm "codel",
+//! # queue and limit 10240, overflow "longest", and its implicit flowset a queue per 5-tuple.
 //!
 //! [[flowset]]
 //! name = "web"              # required
@@ -66,6 +78,8 @@
 //! max_flows = 65536         # per-flow queues at once, 1..=2^24; default 65536
 //!                           # (more flows share the flowset's overflow queue)
 //! idle_timeout = "30s"      # idle per-flow queues expire; default 30s
+//! aqm = "codel"             # and target, interval, ecn, ce_threshold: as on a pipe;
+//!                           # default: the pipe's queue management
 //!
 //! [[rule]]                  # ordered; first match wins
 //! flowset = "web"           # or pipe = "wan"

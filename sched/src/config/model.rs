@@ -4,10 +4,11 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
+use crate::algo::aqm::{Aqm, CodelParams};
 use crate::classify::FlowMask;
 pub use crate::classify::{Match, Prefix};
 pub use crate::emu::loss::LossModel;
-use crate::{Kind, Lmax, Priority, Quantum, Weight};
+use crate::{Kind, Lmax, OverflowPolicy, Priority, Quantum, Weight};
 
 /// Default queue limit of a flowset or of a pipe's implicit flowset: 50
 /// packets, as dummynet.
@@ -33,6 +34,9 @@ pub const MIN_QUEUE_BYTES: u64 = 64;
 pub const MAX_QUEUE_BYTES: u64 = u32::MAX as u64;
 /// Longest object name.
 pub const MAX_NAME_LEN: usize = 64;
+/// Packets an `fq_codel` pipe holds in total unless `limit` says otherwise
+/// (Linux fq_codel's `limit`).
+pub const FQ_CODEL_LIMIT: u32 = 10_240;
 
 /// A validated configuration.
 #[derive(Debug, Clone, PartialEq)]
@@ -193,6 +197,15 @@ pub struct PipeSpec {
     /// [`Config::flowsets`]; a pipe's implicit flowset for `next = "pipe"`).
     /// Never leads back to this pipe.
     pub next: Option<usize>,
+    /// Queue management of its implicit flowset, and of its flowsets that
+    /// set none ([`Aqm::Codel`] by default on an `fq_codel` pipe).
+    pub aqm: Aqm,
+    /// Most packets queued in the pipe's scheduler at once, over all its
+    /// flows; `None`: what its flowsets can hold (capped at
+    /// [`crate::emu::MAX_PIPE_PACKETS`]).
+    pub limit: Option<u32>,
+    /// What happens when `limit` is reached.
+    pub overflow: OverflowPolicy,
 }
 
 impl PipeSpec {
@@ -211,6 +224,25 @@ impl PipeSpec {
             max_instances: DEFAULT_MAX_INSTANCES,
             idle_timeout_ns: DEFAULT_IDLE_TIMEOUT_NS,
             next: None,
+            aqm: Aqm::None,
+            limit: None,
+            overflow: OverflowPolicy::TailDrop,
+        }
+    }
+
+    /// A pipe with `sched = "fq_codel"` and its defaults, as `tc qdisc add
+    /// dev X root fq_codel`: CoDel (target 5 ms, interval 100 ms, ECN) on
+    /// every flow, 10240 packets in all and no smaller limit per flow,
+    /// longest-queue-drop at that limit. Its implicit flowset has a queue per
+    /// 5-tuple (see `config::validate`).
+    pub fn fq_codel(name: impl Into<String>) -> Self {
+        Self {
+            sched: Kind::FqCodel,
+            aqm: Aqm::Codel(CodelParams::default()),
+            queue: QueueSpec::Packets(FQ_CODEL_LIMIT),
+            limit: Some(FQ_CODEL_LIMIT),
+            overflow: OverflowPolicy::DropLongest,
+            ..Self::new(name)
         }
     }
 }
@@ -254,6 +286,8 @@ pub struct FlowsetSpec {
     /// A per-flow queue idle (empty) this long is removed, in nanoseconds;
     /// 0 = as soon as it is empty.
     pub idle_timeout_ns: u64,
+    /// Each flow's queue management; `None`: its pipe's [`PipeSpec::aqm`].
+    pub aqm: Option<Aqm>,
 }
 
 impl FlowsetSpec {
@@ -272,6 +306,7 @@ impl FlowsetSpec {
             queue: DEFAULT_QUEUE,
             max_flows: DEFAULT_MAX_FLOWS,
             idle_timeout_ns: DEFAULT_IDLE_TIMEOUT_NS,
+            aqm: None,
         }
     }
 }

@@ -36,6 +36,13 @@ pub(super) struct RawPipe {
     pub(super) max_instances: Field,
     pub(super) idle_timeout: Field,
     pub(super) next: Field,
+    pub(super) aqm: Field,
+    pub(super) target: Field,
+    pub(super) interval: Field,
+    pub(super) ecn: Field,
+    pub(super) ce_threshold: Field,
+    pub(super) limit: Field,
+    pub(super) overflow: Field,
 }
 
 #[derive(Deserialize)]
@@ -60,6 +67,11 @@ pub(super) struct RawFlowset {
     pub(super) queue: Field,
     pub(super) max_flows: Field,
     pub(super) idle_timeout: Field,
+    pub(super) aqm: Field,
+    pub(super) target: Field,
+    pub(super) interval: Field,
+    pub(super) ecn: Field,
+    pub(super) ce_threshold: Field,
 }
 
 #[derive(Deserialize)]

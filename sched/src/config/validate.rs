@@ -10,7 +10,17 @@ use super::error::{ConfigFileError, Location};
 use super::model::*;
 use super::raw::*;
 use super::values::*;
-use crate::{Lmax, Priority, Quantum, SchedConfig, Weight};
+use crate::algo::aqm::{Aqm, CodelParams};
+use crate::{Kind, Lmax, OverflowPolicy, Priority, Quantum, SchedConfig, Weight};
+
+/// The queue management keys of a pipe or flowset, as written.
+struct AqmKeys<'a> {
+    aqm: &'a Field,
+    target: &'a Field,
+    interval: &'a Field,
+    ecn: &'a Field,
+    ce_threshold: &'a Field,
+}
 
 // ---------------------------------------------------------------------------
 // Validation.
@@ -300,6 +310,38 @@ impl Cx<'_> {
         if let Some(k) = self.opt(o, &p.sched, sched)? {
             spec.sched = k;
         }
+        if spec.sched == Kind::FqCodel {
+            let d = PipeSpec::fq_codel("");
+            (spec.aqm, spec.limit, spec.overflow) = (d.aqm, d.limit, d.overflow);
+            if p.queue.is_none() {
+                spec.queue = d.queue;
+            }
+        }
+        let keys = AqmKeys {
+            aqm: &p.aqm,
+            target: &p.target,
+            interval: &p.interval,
+            ecn: &p.ecn,
+            ce_threshold: &p.ce_threshold,
+        };
+        if let Some(a) = self.aqm(o, &keys, raw.span())? {
+            spec.aqm = a;
+        }
+        if let Some(n) = self.opt(o, &p.limit, |v| {
+            count("limit", v, crate::emu::MAX_PIPE_PACKETS)
+        })? {
+            spec.limit = Some(n);
+        }
+        if let Some(ov) = self.opt(o, &p.overflow, overflow)? {
+            spec.overflow = ov;
+        }
+        if spec.overflow == OverflowPolicy::DropLongest && spec.sched == Kind::Fifo {
+            return Err(self.err(
+                o,
+                p.overflow.as_ref().map(|v| v.span()),
+                "overflow = \"longest\" needs per-flow queues; fifo has one queue (use \"tail\" or another sched)".to_owned(),
+            ));
+        }
         if let Some(m) = self.opt(o, &p.mask, |v| mask("mask", v))? {
             spec.mask = if m.is_none() { None } else { Some(m) };
         }
@@ -422,7 +464,56 @@ impl Cx<'_> {
         })? {
             spec.idle_timeout_ns = t;
         }
+        let keys = AqmKeys {
+            aqm: &f.aqm,
+            target: &f.target,
+            interval: &f.interval,
+            ecn: &f.ecn,
+            ce_threshold: &f.ce_threshold,
+        };
+        spec.aqm = self.aqm(o, &keys, raw.span())?;
         Ok(spec)
+    }
+
+    /// The queue management keys: `aqm = "none" | "codel"`; CoDel's
+    /// `target`, `interval`, `ecn`, `ce_threshold` (which imply
+    /// `aqm = "codel"`), defaults as fq_codel's. `None`: no key given.
+    fn aqm(
+        &self,
+        o: &str,
+        k: &AqmKeys<'_>,
+        span: Range<usize>,
+    ) -> Result<Option<Aqm>, ConfigFileError> {
+        let codel = self.opt(o, k.aqm, aqm_codel)?;
+        let max = CodelParams::MAX_INTERVAL_NS;
+        let target = self.opt(o, k.target, |v| duration("target", v, max))?;
+        let interval = self.opt(o, k.interval, |v| duration("interval", v, max))?;
+        let ecn = self.opt(o, k.ecn, |v| boolean("ecn", v))?;
+        let ce = self.opt(o, k.ce_threshold, |v| duration("ce_threshold", v, max))?;
+        let params = [k.target, k.interval, k.ecn, k.ce_threshold];
+        let first_param = params.iter().find_map(|f| f.as_ref().map(|v| v.span()));
+        match codel {
+            None if first_param.is_none() => Ok(None),
+            Some(false) => match first_param {
+                None => Ok(Some(Aqm::None)),
+                Some(at) => Err(self.err(
+                    o,
+                    Some(at),
+                    "target, interval, ecn and ce_threshold are CoDel's: they need aqm = \"codel\", not \"none\"".to_owned(),
+                )),
+            },
+            _ => {
+                let d = CodelParams::default();
+                CodelParams::new(
+                    target.unwrap_or(d.target_ns()),
+                    interval.unwrap_or(d.interval_ns()),
+                    ecn.unwrap_or(d.ecn()),
+                    ce,
+                )
+                .map(|p| Some(Aqm::Codel(p)))
+                .map_err(|e| self.err(o, first_param.or(Some(span)), e.to_string()))
+            }
+        }
     }
 
     /// Resolves `flowset = ` / `pipe = ` of a rule or `[default]`.
@@ -550,6 +641,12 @@ impl Targets<'_> {
         let mut spec = FlowsetSpec::new(format!("pipe:{}", pipe.name), p);
         spec.queue = pipe.queue;
         spec.max_flows = 1;
+        if pipe.sched == Kind::FqCodel {
+            // fq_codel is flow queueing: a queue per 5-tuple, as Linux's
+            // hash of the same fields (exact here, no collisions).
+            spec.mask = crate::classify::FlowMask::FIVE_TUPLE;
+            spec.max_flows = DEFAULT_MAX_FLOWS;
+        }
         let f = self.flowsets.len();
         self.flowsets.push(spec);
         self.implicit.insert(p, f);

@@ -242,9 +242,45 @@ pub(super) fn sched(v: &Value) -> Result<Kind, Msg> {
         Value::String(s) => s.parse::<Kind>().map_err(|e| format!("sched: {e}")),
         _ => Err(wrong_type(
             "sched",
-            "one of \"fifo\", \"prio\", \"drr\", \"wf2q\", \"qfq\"",
+            "one of \"fifo\", \"prio\", \"drr\", \"wf2q\", \"qfq\", \"fq_codel\"",
             v,
         )),
+    }
+}
+
+/// `aqm = "none" | "codel"`: true for CoDel.
+pub(super) fn aqm_codel(v: &Value) -> Result<bool, Msg> {
+    match v {
+        Value::String(s) => match s.to_ascii_lowercase().as_str() {
+            "none" => Ok(false),
+            "codel" => Ok(true),
+            other => Err(format!(
+                "aqm: unknown queue management {other:?} (expected \"none\" or \"codel\")"
+            )),
+        },
+        _ => Err(wrong_type("aqm", "\"none\" or \"codel\"", v)),
+    }
+}
+
+/// `overflow = "tail" | "longest"`.
+pub(super) fn overflow(v: &Value) -> Result<crate::OverflowPolicy, Msg> {
+    match v {
+        Value::String(s) => match s.to_ascii_lowercase().as_str() {
+            "tail" => Ok(crate::OverflowPolicy::TailDrop),
+            "longest" => Ok(crate::OverflowPolicy::DropLongest),
+            other => Err(format!(
+                "overflow: unknown policy {other:?} (expected \"tail\" or \"longest\")"
+            )),
+        },
+        _ => Err(wrong_type("overflow", "\"tail\" or \"longest\"", v)),
+    }
+}
+
+/// A boolean.
+pub(super) fn boolean(key: &str, v: &Value) -> Result<bool, Msg> {
+    match v {
+        Value::Boolean(b) => Ok(*b),
+        _ => Err(wrong_type(key, "true or false", v)),
     }
 }
 

@@ -7,7 +7,7 @@ use super::pipe::{Pipe, PipeParams};
 use super::{Emulator, EmulatorCounters, FlowsetRt, PipeRt, Target};
 use crate::classify::{Classifier, KeyTable, Match};
 use crate::config::{Config, DefaultAction, FlowsetSpec, PipeSpec, QueueSpec};
-use crate::types::{FlowConfig, OverflowPolicy, Packet, QueueLimit, SchedConfig};
+use crate::types::{FlowConfig, Packet, QueueLimit, SchedConfig};
 use crate::{build, ConfigError};
 use std::collections::VecDeque;
 
@@ -46,12 +46,15 @@ pub const MAX_FLOWS_PER_INSTANCE: u32 = 256;
 pub const MAX_PIPE_PACKETS: u32 = 65_536;
 
 /// Packet budget of a pipe: what its flowsets can hold at once, capped.
-fn pipe_packets(flowsets: &[&FlowsetSpec], per_instance: bool) -> u32 {
+fn pipe_packets(pipe: &PipeSpec, flowsets: &[&FlowsetSpec], per_instance: bool) -> u32 {
+    if let Some(n) = pipe.limit {
+        return n.clamp(1, MAX_PIPE_PACKETS);
+    }
     let total: u64 = flowsets
         .iter()
         .map(|f| {
             // Its flows and its overflow queue.
-            let flows = flowset_params(f, per_instance).max_flows as u64 + 1;
+            let flows = flowset_params(f, pipe, per_instance).max_flows as u64 + 1;
             let per_flow = match f.queue {
                 QueueSpec::Packets(n) => n as u64,
                 QueueSpec::Bytes(b) => b / MIN_FRAME + 1,
@@ -62,7 +65,7 @@ fn pipe_packets(flowsets: &[&FlowsetSpec], per_instance: bool) -> u32 {
     total.clamp(1, MAX_PIPE_PACKETS as u64) as u32
 }
 
-fn flowset_params(f: &FlowsetSpec, per_instance: bool) -> FlowsetParams {
+fn flowset_params(f: &FlowsetSpec, pipe: &PipeSpec, per_instance: bool) -> FlowsetParams {
     let limit = match f.queue {
         QueueSpec::Packets(n) => QueueLimit {
             packets: n.max(1),
@@ -81,6 +84,7 @@ fn flowset_params(f: &FlowsetSpec, per_instance: bool) -> FlowsetParams {
             quantum: f.quantum,
             lmax: f.lmax,
             limit,
+            aqm: f.aqm.unwrap_or(pipe.aqm),
         },
         max_flows: if per_instance {
             f.max_flows.min(MAX_FLOWS_PER_INSTANCE)
@@ -163,18 +167,18 @@ impl<P: Packet + Copy + Default> Emulator<P> {
             let attached: Vec<&FlowsetSpec> =
                 cfg.flowsets.iter().filter(|f| f.pipe == pi).collect();
             let dynamic = p.mask.is_some();
-            let packets = pipe_packets(&attached, dynamic);
+            let packets = pipe_packets(p, &attached, dynamic);
             // Each flowset's flows and its overflow queue.
             let max_flows: u64 = attached
                 .iter()
-                .map(|f| flowset_params(f, dynamic).max_flows as u64 + 1)
+                .map(|f| flowset_params(f, p, dynamic).max_flows as u64 + 1)
                 .sum::<u64>()
                 .clamp(1, SchedConfig::MAX_FLOWS as u64);
             let sched_cfg = SchedConfig {
                 max_flows: max_flows as u32,
                 limit_packets: packets,
                 limit_bytes: u64::MAX,
-                overflow: OverflowPolicy::TailDrop,
+                overflow: p.overflow,
             };
             let pseed = seed ^ (pi as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
             let sched_err = |source| BuildError::Sched {
@@ -194,7 +198,10 @@ impl<P: Packet + Copy + Default> Emulator<P> {
                         kind: p.sched,
                         sched_cfg,
                         params: pipe_params(p, packets, pseed, true),
-                        flowsets: attached.iter().map(|f| flowset_params(f, true)).collect(),
+                        flowsets: attached
+                            .iter()
+                            .map(|f| flowset_params(f, p, true))
+                            .collect(),
                         table: KeyTable::new(p.max_instances as usize, pseed),
                         slots: Vec::new(),
                         free: Vec::new(),
@@ -218,7 +225,7 @@ impl<P: Packet + Copy + Default> Emulator<P> {
             locals[f.pipe] += 1;
             let fs = match pipes[f.pipe] {
                 PipeRt::Static(_) => Some(Flowset::new(
-                    flowset_params(f, false),
+                    flowset_params(f, &cfg.pipes[f.pipe], false),
                     seed.wrapping_add(i as u64 + 1),
                 )),
                 PipeRt::Dynamic(_) => None,

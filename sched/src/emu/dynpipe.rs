@@ -26,6 +26,8 @@ pub(super) struct Retired {
     pub(super) drops: DropCounters,
     /// By local flowset index.
     pub(super) flowsets: Vec<FlowsetCounters>,
+    /// Sojourn times (empty until an instance retires).
+    pub(super) sojourn: Option<hdrhistogram::Histogram<u64>>,
 }
 
 /// dummynet's `pipe N config mask ...`: every masked key gets its own
@@ -128,13 +130,17 @@ impl<P: Packet + Copy + Default> DynPipe<P> {
         Some(idx)
     }
 
-    pub(super) fn dequeue(&mut self, now_ns: u64) -> Option<(u64, FlowId, P)> {
+    pub(super) fn dequeue(
+        &mut self,
+        now_ns: u64,
+        dropped: &mut impl FnMut(super::PipeDropped<P>),
+    ) -> Option<(u64, FlowId, P)> {
         for _ in 0..self.active.len() {
             let i = self.active.pop_front()?;
             let Some(inst) = self.slots.get_mut(i as usize).and_then(Option::as_mut) else {
                 continue;
             };
-            let out = inst.pipe.dequeue_timed(now_ns);
+            let out = inst.pipe.dequeue_timed(now_ns, dropped);
             if inst.pipe.backlog_packets() == 0 {
                 inst.active = false;
             } else {
@@ -194,6 +200,11 @@ impl<P: Packet + Copy + Default> DynPipe<P> {
         let r = &mut self.retired;
         add_pipe(&mut r.pipe, &inst.pipe.counters());
         add_drops(&mut r.drops, &inst.pipe.drops());
+        // Same bounds: cannot fail.
+        let _ = r
+            .sojourn
+            .get_or_insert_with(super::pipe::sojourn_histogram)
+            .add(inst.pipe.sojourn());
         r.flowsets.resize(
             inst.flowsets.len().max(r.flowsets.len()),
             FlowsetCounters::default(),

@@ -136,6 +136,21 @@ impl Flowset {
         self.counters
     }
 
+    /// Counts a packet of `len` bytes with key `key` that its scheduler
+    /// dropped after accepting it (queue management) in its flow's tally,
+    /// if the flow is `flow` of this flowset. Returns whether it was.
+    pub fn count_drop(&mut self, key: &FlowKey, flow: FlowId, len: u32) -> bool {
+        let mk = key.masked(&self.params.mask);
+        let tally = match self.table.get_mut(&mk) {
+            Some(e) if e.id == flow => &mut e.tally,
+            _ if self.overflow == Some(flow) => &mut self.overflow_tally,
+            _ => return false,
+        };
+        tally.dropped += 1;
+        tally.dropped_bytes += u64::from(len);
+        true
+    }
+
     /// The flow a packet with key `key` belongs to, created in `sched` if new.
     /// `None` when the flowset or the scheduler has no room for another flow.
     #[inline]

@@ -93,7 +93,7 @@ pub struct Drops {
     /// Random loss in the pipes.
     pub loss: u64,
     /// The schedulers' drops, indexed like [`DropReason::ALL`].
-    pub sched: [u64; 5],
+    pub sched: [u64; DropReason::COUNT],
 }
 
 impl Drops {
@@ -336,9 +336,23 @@ impl<P: Packet + Copy + Default> Emulator<P> {
         while k < n {
             let i = (self.next_pipe + k) % n;
             k += 1;
+            let flowsets = &mut self.flowsets;
+            let mut dropped = |d: PipeDropped<P>| {
+                // Queue management's drops (the only ones at dequeue):
+                // counted in their flow's tally like drops on arrival.
+                let key = host.key(&d.pkt);
+                for rt in flowsets.iter_mut().filter(|rt| rt.pipe == i) {
+                    if let Some(fs) = rt.fs.as_mut() {
+                        if fs.count_drop(&key, d.flow, d.pkt.len()) {
+                            break;
+                        }
+                    }
+                }
+                host.dropped(d.pkt, Cause::Pipe(d.reason));
+            };
             let out = match &mut self.pipes[i] {
-                PipeRt::Static(p) => p.dequeue_timed(now_ns),
-                PipeRt::Dynamic(d) => d.dequeue(now_ns),
+                PipeRt::Static(p) => p.dequeue_timed(now_ns, &mut dropped),
+                PipeRt::Dynamic(d) => d.dequeue(now_ns, &mut dropped),
             };
             let Some((due, flow, pkt)) = out else {
                 continue;

@@ -29,13 +29,33 @@
 //! queue — and never drops: it starts with `delay_reserve` slots and grows
 //! (amortised doubling, never shrinking) when more are in flight, so the
 //! caller's own buffers (UMEM frames in xdpsched) are the bound. Every
-//! packet a pipe drops is handed back to the caller from `enqueue`.
+//! packet a pipe drops is handed back to the caller: from `enqueue` (loss,
+//! limits), or to the `dropped` sink of `dequeue` (queue management, which
+//! decides when a packet's transmission would start).
+//!
+//! Each packet's sojourn time in the scheduler — from its arrival to the
+//! start of its transmission on the emulated link, in the pipe's own time
+//! (the `now_ns` it arrived with, and the instant the link became free for
+//! it) — goes into a histogram ([`Pipe::sojourn`]); queue management (CoDel)
+//! judges the same figure.
 
 use super::loss::{Loss, LossModel};
 use crate::rng::Rng;
 use crate::types::{DropCounters, DropReason, Dropped, FlowId, Packet};
 use crate::{AnySched, Scheduler};
+use hdrhistogram::Histogram;
 use std::collections::VecDeque;
+
+/// Largest sojourn time the histograms hold, ns (longer ones count as this).
+pub const SOJOURN_MAX_NS: u64 = 100_000_000_000;
+
+/// An empty sojourn-time histogram: 1 ns to [`SOJOURN_MAX_NS`], 2
+/// significant digits (about 30 KiB).
+pub fn sojourn_histogram() -> Histogram<u64> {
+    // Fixed bounds: never resizes, so recording never allocates.
+    #[allow(clippy::expect_used)] // constant, valid bounds: cannot fail
+    Histogram::new_with_bounds(1, SOJOURN_MAX_NS, 2).expect("valid histogram bounds")
+}
 
 /// Why a pipe dropped a packet (beyond the scheduler's own reasons).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -120,6 +140,8 @@ pub struct Pipe<P: Packet + Copy + Default> {
     /// Drops of the schedulers this pipe had before a reload (see
     /// [`Pipe::drops`]).
     carried: DropCounters,
+    /// Sojourn times of the packets sent (see the module docs).
+    sojourn: Histogram<u64>,
 }
 
 impl<P: Packet + Copy + Default> Pipe<P> {
@@ -138,7 +160,13 @@ impl<P: Packet + Copy + Default> Pipe<P> {
             rng: Rng::new(params.seed),
             counters: PipeCounters::default(),
             carried: DropCounters::default(),
+            sojourn: sojourn_histogram(),
         }
+    }
+
+    /// Sojourn times of the packets sent so far, ns (see the module docs).
+    pub fn sojourn(&self) -> &Histogram<u64> {
+        &self.sojourn
     }
 
     /// The scheduler (to add and configure flows).
@@ -223,12 +251,29 @@ impl<P: Packet + Copy + Default> Pipe<P> {
 
     /// Moves packets whose transmission can start by `now_ns` from the
     /// scheduler onto the link (into the delay line, due when their
-    /// transmission ends plus the delay).
-    fn transmit(&mut self, now_ns: u64) {
+    /// transmission ends plus the delay); queue management's drops go to
+    /// `dropped`.
+    fn transmit(&mut self, now_ns: u64, dropped: &mut impl FnMut(PipeDropped<P>)) {
+        let mut sink = |d: Dropped<P>| {
+            dropped(PipeDropped {
+                pkt: d.pkt,
+                flow: d.flow,
+                reason: PipeDrop::Sched(d.reason),
+            })
+        };
         while self.bandwidth_bps == 0 || self.busy_until <= now_ns {
-            let Some((flow, pkt)) = self.sched.dequeue(now_ns) else {
+            // The instant the link takes the next packet: queue management
+            // judges its sojourn then, not at this (possibly late) call.
+            let start = if self.bandwidth_bps == 0 {
+                now_ns
+            } else {
+                self.busy_until
+            };
+            let Some(dep) = self.sched.dequeue_managed(start, &mut sink) else {
                 break;
             };
+            self.sojourn.saturating_record(dep.sojourn_ns.max(1));
+            let (flow, pkt) = (dep.flow, dep.pkt);
             let done = if self.bandwidth_bps == 0 {
                 now_ns
             } else {
@@ -247,13 +292,18 @@ impl<P: Packet + Copy + Default> Pipe<P> {
 
     /// Takes the next packet that has left the pipe by `now_ns`, with the
     /// instant it left (its due time, `<= now_ns`): (due, flow, packet).
-    pub fn dequeue_timed(&mut self, now_ns: u64) -> Option<(u64, FlowId, P)> {
+    /// Packets queue management dropped on the way go to `dropped`.
+    pub fn dequeue_timed(
+        &mut self,
+        now_ns: u64,
+        dropped: &mut impl FnMut(PipeDropped<P>),
+    ) -> Option<(u64, FlowId, P)> {
         if self
             .delay_line
             .front()
             .is_none_or(|&(due, _, _)| due > now_ns)
         {
-            self.transmit(now_ns);
+            self.transmit(now_ns, dropped);
         }
         match self.delay_line.front() {
             Some(&(due, _, _)) if due <= now_ns => {
@@ -266,9 +316,14 @@ impl<P: Packet + Copy + Default> Pipe<P> {
         }
     }
 
-    /// Takes the next packet that has left the pipe by `now_ns`.
-    pub fn dequeue(&mut self, now_ns: u64) -> Option<(FlowId, P)> {
-        self.dequeue_timed(now_ns).map(|(_, f, p)| (f, p))
+    /// Takes the next packet that has left the pipe by `now_ns`; drops of
+    /// queue management go to `dropped`.
+    pub fn dequeue(
+        &mut self,
+        now_ns: u64,
+        dropped: &mut impl FnMut(PipeDropped<P>),
+    ) -> Option<(FlowId, P)> {
+        self.dequeue_timed(now_ns, dropped).map(|(_, f, p)| (f, p))
     }
 
     /// Hands every packet to `f`: the delay line's, then the scheduler's (not
@@ -297,6 +352,8 @@ impl<P: Packet + Copy + Default> Pipe<P> {
         super::dynpipe::add_pipe(&mut self.counters, &old.counters);
         let d = old.drops();
         super::dynpipe::add_drops(&mut self.carried, &d);
+        // Same bounds: cannot fail.
+        let _ = self.sojourn.add(&old.sojourn);
     }
 
     /// At a reload: the packets on the link or in the delay line, handed to `f`.
@@ -350,6 +407,11 @@ mod tests {
     use super::*;
     use crate::{build, FlowConfig, Kind, Lmax, SchedConfig, Weight};
 
+    /// The `dropped` sink of pipes without queue management.
+    fn no_drop(d: PipeDropped<u32>) {
+        panic!("no queue management, yet a drop at dequeue: {d:?}")
+    }
+
     fn pipe(kind: Kind, params: PipeParams, flows: &[u32]) -> (Pipe<u32>, Vec<FlowId>) {
         let cfg = SchedConfig {
             max_flows: 64,
@@ -389,7 +451,7 @@ mod tests {
         }
         let mut now = 0;
         loop {
-            while let Some((f, l)) = p.dequeue(now) {
+            while let Some((f, l)) = p.dequeue(now, &mut no_drop) {
                 let i = ids.iter().position(|&x| x == f).expect("known flow");
                 out.push((i, now, l));
                 p.enqueue(now, f, len).expect("refill");
@@ -451,11 +513,11 @@ mod tests {
         // One 1000-byte packet at t = 5 ms: 1024 bytes on the wire at 1 Gbit/s = 8192 ns.
         p.enqueue(5_000_000, ids[0], 1000).expect("enqueue");
         assert_eq!(p.next_wakeup(), Some(5_000_000));
-        assert_eq!(p.dequeue(5_000_000), None);
+        assert_eq!(p.dequeue(5_000_000, &mut no_drop), None);
         let due = 5_000_000 + 8192 + 20_000_000;
         assert_eq!(p.next_wakeup(), Some(due));
-        assert_eq!(p.dequeue(due - 1), None);
-        assert_eq!(p.dequeue(due), Some((ids[0], 1000)));
+        assert_eq!(p.dequeue(due - 1, &mut no_drop), None);
+        assert_eq!(p.dequeue(due, &mut no_drop), Some((ids[0], 1000)));
         assert_eq!(p.next_wakeup(), None);
     }
 
@@ -464,7 +526,7 @@ mod tests {
         let (mut p, ids) = pipe(Kind::Fifo, PipeParams::default(), &[1]);
         p.enqueue(7, ids[0], 64).expect("enqueue");
         assert_eq!(p.next_wakeup(), Some(0));
-        assert_eq!(p.dequeue(7), Some((ids[0], 64)));
+        assert_eq!(p.dequeue(7, &mut no_drop), Some((ids[0], 64)));
     }
 
     #[test]
@@ -486,7 +548,7 @@ mod tests {
                     }) => lost += 1,
                     Err(e) => panic!("unexpected drop {e:?}"),
                     Ok(()) => {
-                        let _ = p.dequeue(0);
+                        let _ = p.dequeue(0, &mut no_drop);
                     }
                 }
             }
@@ -526,7 +588,7 @@ mod tests {
                     runs += 1;
                 }
             } else {
-                let _ = p.dequeue(0);
+                let _ = p.dequeue(0, &mut no_drop);
             }
             prev_lost = l;
         }
@@ -607,7 +669,7 @@ mod tests {
         let mut last_due = 0;
         for i in 0..1334u64 {
             let now = i * 1_500_000;
-            while let Some((due, _, len)) = p.dequeue_timed(now) {
+            while let Some((due, _, len)) = p.dequeue_timed(now, &mut no_drop) {
                 assert_eq!(len, 1500);
                 assert!(due <= now && due >= last_due, "due {due} at {now}");
                 last_due = due;
@@ -622,7 +684,7 @@ mod tests {
         let mut now = 1334 * 1_500_000;
         while got < sent {
             now += 1_000_000;
-            while p.dequeue(now).is_some() {
+            while p.dequeue(now, &mut no_drop).is_some() {
                 got += 1;
             }
             assert!(now < 10_000_000_000, "drained");
