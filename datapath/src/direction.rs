@@ -6,22 +6,78 @@ use sched::config::{Config, Direction};
 use sched::emu::Emulator;
 use sched::Packet;
 
-/// What the scheduler queues: a UMEM frame number and the packet length.
+/// What the scheduler queues: a UMEM frame number, the packet length and
+/// what an ECN mark needs. 16 bytes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Desc {
     /// Frame number in the UMEM.
     pub frame: u32,
-    /// Packet length in bytes.
-    pub len: u32,
+    /// Packet length in bytes (a UMEM frame is at most 4096).
+    pub len: u16,
+    /// Offset of the IP header in the frame (after Ethernet and VLAN tags).
+    pub l3: u8,
+    /// The IP header's ECN field (bits 0-1, `ECN_*`), whether it is IPv6
+    /// (`V6`) and whether queue management marked it CE (`MARK_CE`: the
+    /// frame is rewritten when it leaves).
+    pub ecn: u8,
     /// When it reached the emulator (the run's clock, ns): for the queue
     /// delay a capture reports.
     pub arrived: u64,
 }
 
+impl Desc {
+    /// `ecn`: the ECN codepoint's bits.
+    const ECN_MASK: u8 = 0b11;
+    /// `ecn`: the IP header is IPv6.
+    const V6: u8 = 0b100;
+    /// `ecn`: queue management marked it CE.
+    const MARK_CE: u8 = 0b1000;
+
+    /// A frame of `len` bytes that reached the emulator at `now`.
+    pub fn new(frame: u32, len: u32, now: u64) -> Self {
+        Desc {
+            frame,
+            // UMEM frames are at most 4096 bytes.
+            len: u16::try_from(len).unwrap_or(u16::MAX),
+            l3: 0,
+            ecn: 0,
+            arrived: now,
+        }
+    }
+
+    /// Where the CE mark goes, if queue management marked it: (IP header
+    /// offset, IPv6).
+    #[inline]
+    pub fn ce_mark(&self) -> Option<(usize, bool)> {
+        (self.ecn & Self::MARK_CE != 0).then_some((self.l3 as usize, self.ecn & Self::V6 != 0))
+    }
+}
+
 impl Packet for Desc {
     #[inline]
     fn len(&self) -> u32 {
-        self.len
+        u32::from(self.len)
+    }
+    #[inline]
+    fn ecn_capable(&self) -> bool {
+        self.ecn & Self::ECN_MASK != 0
+    }
+    #[inline]
+    fn set_ce(&mut self) {
+        self.ecn |= Self::MARK_CE;
+    }
+    #[inline]
+    fn parsed(&mut self, h: &sched::wire::Headers) {
+        let ip = match h.family {
+            sched::wire::Family::V4 => 0,
+            sched::wire::Family::V6 => Self::V6,
+            _ => return,
+        };
+        // Ethernet and at most two VLAN tags: at most 22.
+        if let Ok(l3) = u8::try_from(h.l3_offset) {
+            self.l3 = l3;
+            self.ecn = (h.ecn & Self::ECN_MASK) | ip;
+        }
     }
 }
 

@@ -142,12 +142,7 @@ impl<'a> Egress<'a> {
             self.pending[e].push(f);
             return;
         };
-        let len = lane.frame_len(f);
-        let d = Desc {
-            frame: f,
-            len,
-            arrived: now,
-        };
+        let d = Desc::new(f, lane.frame_len(f), now);
         match sc.emu.enqueue(now, lane.data(f), d) {
             Verdict::Queued { .. } => sc.queued += 1,
             Verdict::QueuedPushedOut { victim, .. } => {
@@ -222,6 +217,10 @@ impl<'a> Egress<'a> {
                     break;
                 };
                 sc.queued -= 1;
+                if let Some((l3, v6)) = d.ce_mark() {
+                    let m = lane.with_data_mut(d.frame, |b| sched::wire::ecn::set_ce(b, l3, v6));
+                    c.ce_marked += u64::from(m == sched::wire::ecn::Marked::Marked);
+                }
                 if capturing {
                     let ev = Event::Sent {
                         pipe: pipe as u16,

@@ -54,6 +54,13 @@ struct DropLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct QuantileLabels {
+    direction: String,
+    pipe: String,
+    quantile: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct FlowsetLabels {
     direction: String,
     flowset: String,
@@ -195,11 +202,48 @@ pub(crate) fn render(s: &Show) -> String {
         "xdpsched_drops",
         "Packets a pipe dropped, by reason (loss: its loss model)",
     );
+    let marks = family::<PipeLabels>(
+        &mut reg,
+        "xdpsched_ecn_marks",
+        "ECN-capable packets a pipe's queue management marked CE instead of dropping",
+    );
+    let sojourn = Family::<QuantileLabels, Gauge<f64, AtomicU64>>::default();
+    reg.register(
+        "xdpsched_sojourn_seconds",
+        "Time the packets a pipe sent spent in its scheduler, since start: quantiles 0.5, 0.99 and 1 (the maximum)",
+        sojourn.clone(),
+    );
+    let sojourned = family::<PipeLabels>(
+        &mut reg,
+        "xdpsched_sojourn_packets",
+        "Packets in xdpsched_sojourn_seconds",
+    );
+    let dropping = Family::<PipeLabels, Gauge>::default();
+    reg.register(
+        "xdpsched_codel_dropping_flows",
+        "Flows of a pipe in CoDel's dropping state now",
+        dropping.clone(),
+    );
     for p in &s.pipes {
         let l = PipeLabels {
             direction: p.report.dir.into(),
             pipe: p.report.name.clone(),
         };
+        marks.get_or_create(&l).inc_by(p.report.ecn_marked);
+        let so = &p.report.sojourn;
+        for (q, ns) in [("0.5", so.p50_ns), ("0.99", so.p99_ns), ("1", so.max_ns)] {
+            sojourn
+                .get_or_create(&QuantileLabels {
+                    direction: l.direction.clone(),
+                    pipe: l.pipe.clone(),
+                    quantile: q.into(),
+                })
+                .set(ns as f64 * 1e-9);
+        }
+        sojourned.get_or_create(&l).inc_by(so.count);
+        dropping
+            .get_or_create(&l)
+            .set(i64::from(p.report.codel_dropping));
         packets.get_or_create(&l).inc_by(p.report.delivered);
         backlog
             .get_or_create(&l)

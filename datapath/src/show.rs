@@ -62,6 +62,31 @@ fn rate(bps: f64) -> String {
 }
 
 /// Drops by reason, the non-zero ones: "flow_limit 12, loss 3" (or "none").
+/// A pipe's sojourn times and queue management, if it measured any.
+fn sojourn(p: &Value) -> String {
+    let so = &p["sojourn"];
+    if u(&so["count"]) == 0 {
+        return String::new();
+    }
+    let ms = |v: &Value| u(v) as f64 / 1e6;
+    let mut s = format!(
+        "\n  sojourn p50 {:.3}ms p99 {:.3}ms max {:.3}ms",
+        ms(&so["p50_ns"]),
+        ms(&so["p99_ns"]),
+        ms(&so["max_ns"])
+    );
+    if u(&p["ecn_marked"]) > 0 || u(&p["codel_dropping"]) > 0 || u(&p["drops"]["aqm"]) > 0 {
+        s.push_str(&format!(
+            " aqm drops {} ecn marks {} codel dropping flows {} (max count {})",
+            u(&p["drops"]["aqm"]),
+            u(&p["ecn_marked"]),
+            u(&p["codel_dropping"]),
+            u(&p["codel_max_count"])
+        ));
+    }
+    s
+}
+
 fn drops(d: &Value) -> String {
     let parts: Vec<String> = d
         .as_object()
@@ -141,7 +166,7 @@ pub fn format(v: &Value, part: Option<&str>) -> String {
         for p in v["pipes"].as_array().into_iter().flatten() {
             let _ = writeln!(
                 o,
-                "pipe {} {}: sent {} pkt {} rate {} (over {window:.1}s) backlog {}p {} lost {} drops {}{}",
+                "pipe {} {}: sent {} pkt {} rate {} (over {window:.1}s) backlog {}p {} lost {} drops {}{}{}",
                 p["name"].as_str().unwrap_or("?"),
                 p["dir"].as_str().unwrap_or("?"),
                 u(&p["delivered"]),
@@ -161,7 +186,8 @@ pub fn format(v: &Value, part: Option<&str>) -> String {
                     )
                 } else {
                     String::new()
-                }
+                },
+                sojourn(p)
             );
         }
     }

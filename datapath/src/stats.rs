@@ -25,6 +25,8 @@ pub(crate) struct Counts {
     pub sleeps: u64,
     /// Partial TCP/UDP checksums completed (`--checksum`).
     pub checksums_completed: u64,
+    /// Frames rewritten with a CE mark (queue management with ECN).
+    pub ce_marked: u64,
     /// Frames received per local port index (with the port's side and queue).
     pub rx_ports: Vec<(usize, u32, u64)>,
 }
@@ -169,8 +171,50 @@ pub struct PipeReport {
     pub backlog_packets: u64,
     /// Their bytes.
     pub backlog_bytes: u64,
-    /// Dropped by the scheduler, by reason (unknown_flow, bad_length, flow_limit, global_limit, pushed_out).
+    /// Dropped by the scheduler, by reason (unknown_flow, bad_length,
+    /// flow_limit, global_limit, pushed_out, aqm).
     pub drops: std::collections::BTreeMap<&'static str, u64>,
+    /// ECN-capable packets queue management marked CE instead of dropping.
+    pub ecn_marked: u64,
+    /// Time the packets sent spent in the scheduler, until their
+    /// transmission started on the emulated link.
+    pub sojourn: SojournReport,
+    /// Flows in CoDel's dropping state now.
+    pub codel_dropping: u32,
+    /// The largest CoDel count among them (drops and marks since the state
+    /// was entered).
+    pub codel_max_count: u32,
+}
+
+/// A sojourn-time distribution, ns.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SojournReport {
+    /// Packets measured.
+    pub count: u64,
+    /// Mean, ns.
+    pub mean_ns: u64,
+    /// Median, ns.
+    pub p50_ns: u64,
+    /// 99th percentile, ns.
+    pub p99_ns: u64,
+    /// Maximum, ns.
+    pub max_ns: u64,
+}
+
+impl SojournReport {
+    /// The figures of a histogram (empty: all zero).
+    pub fn of(h: &hdrhistogram::Histogram<u64>) -> Self {
+        if h.is_empty() {
+            return Self::default();
+        }
+        SojournReport {
+            count: h.len(),
+            mean_ns: h.mean() as u64,
+            p50_ns: h.value_at_quantile(0.5),
+            p99_ns: h.value_at_quantile(0.99),
+            max_ns: h.max(),
+        }
+    }
 }
 
 /// One flowset's figures.
@@ -236,6 +280,9 @@ pub struct RunStats {
     /// Partial TCP/UDP checksums completed (frames a local stack sent with
     /// the checksum left to the device; `--checksum`).
     pub checksums_completed: u64,
+    /// Frames rewritten with a CE mark on their way out (queue management
+    /// with ECN; a packet two pipes marked is rewritten once).
+    pub ce_marked: u64,
     /// Per port (A, B): whether partial checksums of the frames it receives
     /// are completed.
     pub complete_checksums: Vec<bool>,
@@ -279,6 +326,7 @@ impl RunStats {
         self.tx_kick_ns += c.kick_ns;
         self.sleeps += c.sleeps;
         self.checksums_completed += c.checksums_completed;
+        self.ce_marked += c.ce_marked;
         self.tx_in_flight_max = self.tx_in_flight_max.max(c.in_flight_max);
         for &(side, queue, n) in &c.rx_ports {
             self.rx_per_queue[side * queues + queue as usize] += n;
@@ -425,6 +473,7 @@ pub(crate) fn pipe_reports(sc: &Sched) -> Vec<PipeReport> {
             let (c, instances) = emu.pipe_counters(i).unwrap_or_default();
             let d = emu.pipe_drops(i).unwrap_or_default();
             let (created, expired, overflowed) = emu.instance_counters(i).unwrap_or_default();
+            let aqm = emu.pipe_aqm(i).unwrap_or_default();
             let (backlog_packets, backlog_bytes) = emu.pipe_backlog(i).unwrap_or_default();
             PipeReport {
                 backlog_packets,
@@ -442,6 +491,13 @@ pub(crate) fn pipe_reports(sc: &Sched) -> Vec<PipeReport> {
                     .iter()
                     .map(|r| (r.name(), d.drops(*r)))
                     .collect(),
+                ecn_marked: d.marked,
+                sojourn: emu
+                    .pipe_sojourn(i)
+                    .map(|h| SojournReport::of(&h))
+                    .unwrap_or_default(),
+                codel_dropping: aqm.dropping,
+                codel_max_count: aqm.max_count,
             }
         })
         .collect()

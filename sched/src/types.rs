@@ -47,6 +47,11 @@ pub trait Packet {
     /// (IPv4 TOS with its checksum, IPv6 traffic class) when it sends it.
     #[inline]
     fn set_ce(&mut self) {}
+    /// The emulator parsed the packet's frame ([`crate::emu::Emulator::enqueue`]):
+    /// a packet that can be marked keeps what it needs from the headers (the
+    /// datapath: the ECN field and where the IP header starts).
+    #[inline]
+    fn parsed(&mut self, _h: &crate::wire::Headers) {}
 }
 
 impl Packet for u32 {

@@ -218,7 +218,7 @@ impl<P: Packet + Copy + Default> Emulator<P> {
     }
 
     /// Offers a frame (its bytes, for classification) and its packet handle.
-    pub fn enqueue(&mut self, now_ns: u64, frame: &[u8], pkt: P) -> Verdict<P> {
+    pub fn enqueue(&mut self, now_ns: u64, frame: &[u8], mut pkt: P) -> Verdict<P> {
         self.counters.offered += 1;
         let h = match wire::parse(frame) {
             Ok(h) => h,
@@ -227,6 +227,7 @@ impl<P: Packet + Copy + Default> Emulator<P> {
                 return Verdict::Dropped(pkt, Cause::Malformed(e));
             }
         };
+        pkt.parsed(&h);
         let key = FlowKey::from_headers(&h);
         let target = if matches!(h.family, Family::V4 | Family::V6) {
             let (t, matched) = self.classify(&key);
@@ -389,7 +390,11 @@ impl<P: Packet + Copy + Default> Emulator<P> {
     /// every pipe is a static, rate-limited link that is transmitting with
     /// packets waiting behind (a new packet cannot start before then, it
     /// does not restart an idle link, and the scheduler decides nothing in
-    /// between; drop decisions see the same queue), else `now_ns`. IP traffic that
+    /// between; drop decisions see the same queue), else `now_ns`. (A
+    /// deferred packet's enqueue stamp is the later instant, so the sojourn
+    /// time queue management judges and the histogram record is short by at
+    /// most one transmission time — 120 µs for 1500 bytes at 100 Mbit/s,
+    /// against CoDel's 5 ms target.) IP traffic that
     /// matches no rule must not pass unscheduled (it would be delayed);
     /// non-IP frames that pass (ARP, ND) may wait. A caller that defers
     /// reading arrivals to this instant wakes once per departure instead of

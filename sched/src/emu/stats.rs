@@ -71,6 +71,46 @@ impl<P: Packet + Copy + Default> Emulator<P> {
         })
     }
 
+    /// Sojourn times of the packets pipe `i` sent (its instances' merged if
+    /// dynamic, expired ones included). Allocates: for reports.
+    pub fn pipe_sojourn(&self, i: usize) -> Option<hdrhistogram::Histogram<u64>> {
+        Some(match self.pipes.get(i)? {
+            PipeRt::Static(p) => p.sojourn().clone(),
+            PipeRt::Dynamic(d) => {
+                let mut h = d
+                    .retired
+                    .sojourn
+                    .clone()
+                    .unwrap_or_else(super::pipe::sojourn_histogram);
+                for inst in d.slots.iter().flatten() {
+                    // Same bounds: cannot fail.
+                    let _ = h.add(inst.pipe.sojourn());
+                }
+                h
+            }
+        })
+    }
+
+    /// Queue management state of pipe `i` now (summed over its instances if
+    /// dynamic): flows in CoDel's dropping state, the largest count.
+    pub fn pipe_aqm(&self, i: usize) -> Option<crate::algo::engine::AqmSummary> {
+        let add = |a: crate::algo::engine::AqmSummary, p: &Pipe<P>| {
+            let s = p.sched_ref().aqm_summary();
+            crate::algo::engine::AqmSummary {
+                dropping: a.dropping + s.dropping,
+                max_count: a.max_count.max(s.max_count),
+            }
+        };
+        Some(match self.pipes.get(i)? {
+            PipeRt::Static(p) => add(Default::default(), p),
+            PipeRt::Dynamic(d) => d
+                .slots
+                .iter()
+                .flatten()
+                .fold(Default::default(), |a, inst| add(a, &inst.pipe)),
+        })
+    }
+
     /// Every drop so far, by cause.
     pub fn drops(&self) -> Drops {
         // Malformed, flowset_full and pipe_full are the emulator's own

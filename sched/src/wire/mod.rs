@@ -54,6 +54,7 @@
 
 pub mod arp;
 pub mod checksum;
+pub mod ecn;
 pub mod error;
 pub mod ethernet;
 pub mod ethertype;
