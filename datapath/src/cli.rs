@@ -26,7 +26,9 @@ pub struct Cli {
     /// (or scheduled too: --reverse-*, or rules with dir = "b-to-a").
     #[arg(long)]
     pub out: Option<String>,
-    /// Scheduler for the simple form (A→B): fifo, prio, drr, wf2q, qfq.
+    /// Scheduler for the simple form (A→B): fifo, prio, drr, wf2q, qfq,
+    /// fq_codel (Linux's defaults: CoDel on each flow, 10240 packets in all,
+    /// longest-queue-drop; use with --rate).
     #[arg(long, default_value = "fifo")]
     pub sched: String,
     /// Egress rate for the simple form, A→B (e.g. 100mbit, 1Gbit/s); absent:
@@ -48,9 +50,32 @@ pub struct Cli {
     #[arg(long)]
     pub reverse_delay: Option<String>,
     /// Per-flow queue limit for the simple form: packets ("100") or bytes
-    /// with a unit ("150KB"). The default is the kernel fq's flow_limit.
-    #[arg(long, default_value = "100")]
-    pub flow_queue: String,
+    /// with a unit ("150KB"). The default is the kernel fq's flow_limit
+    /// (100), or fq_codel's limit (10240) with --sched fq_codel.
+    #[arg(long)]
+    pub flow_queue: Option<String>,
+    /// Queue management of every flow queue in the simple form: none or
+    /// codel (the default with --sched fq_codel).
+    #[arg(long)]
+    pub aqm: Option<String>,
+    /// CoDel's target, the standing delay it accepts (simple form; default 5ms).
+    #[arg(long)]
+    pub target: Option<String>,
+    /// CoDel's interval (simple form; default 100ms).
+    #[arg(long)]
+    pub interval: Option<String>,
+    /// CoDel marks ECN-capable packets CE instead of dropping them: on
+    /// (default) or off.
+    #[arg(long)]
+    pub ecn: Option<String>,
+    /// Packets queued at most over all flows of a direction (simple form;
+    /// default what the flows can hold, at most 65536; 10240 for fq_codel).
+    #[arg(long)]
+    pub limit: Option<u32>,
+    /// At --limit: tail (drop the arrival) or longest (push out a packet of
+    /// the flow with the most queued; the default for fq_codel).
+    #[arg(long)]
+    pub overflow: Option<String>,
     /// Full pipe/flowset/rule configuration (TOML); replaces the simple form's
     /// --sched/--rate/--delay/--flow-queue and --reverse-*.
     #[arg(long)]
@@ -222,6 +247,70 @@ pub enum Command {
     },
 }
 
+impl Cli {
+    /// The simple form's queue flags, validated.
+    fn queues(&self) -> anyhow::Result<Queues> {
+        use sched::algo::aqm::{Aqm, CodelParams};
+        let flow_queue = match &self.flow_queue {
+            Some(fq) => {
+                Some(sched::config::parse_queue("--flow-queue", fq).map_err(anyhow::Error::msg)?)
+            }
+            None => None,
+        };
+        let dur = |flag: &str, v: &Option<String>| -> anyhow::Result<Option<u64>> {
+            v.as_deref()
+                .map(|s| sched::units::parse_duration(s).with_context(|| format!("{flag} {s:?}")))
+                .transpose()
+        };
+        let target = dur("--target", &self.target)?;
+        let interval = dur("--interval", &self.interval)?;
+        let ecn = match self.ecn.as_deref() {
+            None => None,
+            Some("on") => Some(true),
+            Some("off") => Some(false),
+            Some(o) => bail!("--ecn {o:?}: expected on or off"),
+        };
+        let codel_flags = target.is_some() || interval.is_some() || ecn.is_some();
+        let aqm = match self.aqm.as_deref() {
+            Some("none") if codel_flags => {
+                bail!("--target, --interval and --ecn are CoDel's: they need --aqm codel, not none")
+            }
+            Some("none") => Some(Aqm::None),
+            Some("codel") | None if codel_flags || self.aqm.is_some() => {
+                let d = CodelParams::default();
+                Some(Aqm::Codel(
+                    CodelParams::new(
+                        target.unwrap_or(d.target_ns()),
+                        interval.unwrap_or(d.interval_ns()),
+                        ecn.unwrap_or(d.ecn()),
+                        None,
+                    )
+                    .map_err(|e| anyhow::anyhow!("--target/--interval: {e}"))?,
+                ))
+            }
+            None => None,
+            Some(o) => bail!("--aqm {o:?}: expected none or codel"),
+        };
+        let overflow = match self.overflow.as_deref() {
+            None => None,
+            Some("tail") => Some(sched::OverflowPolicy::TailDrop),
+            Some("longest") => Some(sched::OverflowPolicy::DropLongest),
+            Some(o) => bail!("--overflow {o:?}: expected tail or longest"),
+        };
+        if let Some(l) = self.limit {
+            if !(1..=sched::emu::MAX_PIPE_PACKETS).contains(&l) {
+                bail!("--limit {l}: allowed 1..={}", sched::emu::MAX_PIPE_PACKETS);
+            }
+        }
+        Ok(Queues {
+            flow_queue,
+            aqm,
+            limit: self.limit,
+            overflow,
+        })
+    }
+}
+
 /// One direction of the simple form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Simple {
@@ -233,35 +322,60 @@ pub struct Simple {
     pub delay_ns: u64,
 }
 
+/// The simple form's queues: what the flags set, `None` for a default
+/// (which depends on the scheduler).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Queues {
+    /// Each flow's queue limit (default 100 packets; 10240 for fq_codel).
+    pub flow_queue: Option<QueueSpec>,
+    /// Queue management (default none; CoDel for fq_codel).
+    pub aqm: Option<sched::algo::aqm::Aqm>,
+    /// Packets in all (default: what the flows hold; 10240 for fq_codel).
+    pub limit: Option<u32>,
+    /// At the limit (default tail; longest for fq_codel).
+    pub overflow: Option<sched::OverflowPolicy>,
+}
+
 /// The simple form: per direction one pipe with per-5-tuple flows of equal
-/// weight, each flow's queue `flow_queue`. A→B (`egress`) takes every frame
-/// (the default); B→A (`reverse`), if given, every IP packet (non-IP frames
-/// such as ARP pass).
-pub fn simple_config(ab: Simple, ba: Option<Simple>, flow_queue: QueueSpec) -> Config {
+/// weight, each flow's queue and queue management from `q`. A→B (`egress`)
+/// takes every frame (the default); B→A (`reverse`), if given, every IP
+/// packet (non-IP frames such as ARP pass).
+pub fn simple_config(ab: Simple, ba: Option<Simple>, q: Queues) -> Config {
     let pipe = |name: &str, s: Simple| {
-        let mut pipe = PipeSpec::new(name);
+        let mut pipe = if s.kind == Kind::FqCodel {
+            PipeSpec::fq_codel(name)
+        } else {
+            PipeSpec::new(name)
+        };
         pipe.bandwidth_bps = s.rate_bps;
         pipe.delay_ns = s.delay_ns;
         pipe.sched = s.kind;
+        pipe.aqm = q.aqm.unwrap_or(pipe.aqm);
+        pipe.limit = q.limit.or(pipe.limit);
+        pipe.overflow = q.overflow.unwrap_or(pipe.overflow);
         pipe
     };
-    let flowset = |name: &str, pipe: usize| {
+    let flowset = |name: &str, pipe: usize, kind: Kind| {
         let mut fs = FlowsetSpec::new(name, pipe);
         fs.mask = FlowMask::FIVE_TUPLE;
         fs.max_flows = 65_536;
-        fs.queue = flow_queue;
+        fs.queue = q.flow_queue.unwrap_or(if kind == Kind::FqCodel {
+            QueueSpec::Packets(sched::config::FQ_CODEL_LIMIT)
+        } else {
+            QueueSpec::Packets(100)
+        });
         fs
     };
     let mut c = Config {
         pipes: vec![pipe("egress", ab)],
-        flowsets: vec![flowset("flows", 0)],
+        flowsets: vec![flowset("flows", 0, ab.kind)],
         rules: Vec::new(),
         default: DefaultAction::Flowset(0),
         default_dir: Dir::AToB,
     };
     if let Some(ba) = ba {
         c.pipes.push(pipe("reverse", ba));
-        c.flowsets.push(flowset("reverse-flows", 1));
+        c.flowsets.push(flowset("reverse-flows", 1, ba.kind));
         c.rules.push(RuleSpec {
             matcher: Match::ANY,
             flowset: 1,
@@ -289,6 +403,13 @@ impl Cli {
                 ("--reverse-sched", self.reverse_sched.is_some()),
                 ("--reverse-rate", self.reverse_rate.is_some()),
                 ("--reverse-delay", self.reverse_delay.is_some()),
+                ("--flow-queue", self.flow_queue.is_some()),
+                ("--aqm", self.aqm.is_some()),
+                ("--target", self.target.is_some()),
+                ("--interval", self.interval.is_some()),
+                ("--ecn", self.ecn.is_some()),
+                ("--limit", self.limit.is_some()),
+                ("--overflow", self.overflow.is_some()),
             ] {
                 if given {
                     bail!("{flag} is a flag of the simple form, and --config replaces the simple form: say it in the file");
@@ -350,8 +471,12 @@ impl Cli {
                 } else {
                     None
                 };
-                let q = sched::config::parse_queue("--flow-queue", &self.flow_queue)
-                    .map_err(anyhow::Error::msg)?;
+                let q = self.queues()?;
+                if q.overflow == Some(sched::OverflowPolicy::DropLongest)
+                    && (ab.kind == Kind::Fifo || ba.is_some_and(|b| b.kind == Kind::Fifo))
+                {
+                    bail!("--overflow longest needs per-flow queues; fifo has one queue (use --sched drr, qfq, fq_codel, ...)");
+                }
                 simple_config(ab, ba, q)
             }
         };
@@ -601,7 +726,7 @@ mod tests {
             rate_bps: Some(100_000_000),
             delay_ns: 5_000_000,
         };
-        let c = simple_config(ab, None, QueueSpec::Packets(100));
+        let c = simple_config(ab, None, Queues::default());
         assert_eq!(c.pipes.len(), 1);
         assert_eq!(c.pipes[0].bandwidth_bps, Some(100_000_000));
         assert_eq!(c.pipes[0].delay_ns, 5_000_000);
@@ -614,7 +739,7 @@ mod tests {
             rate_bps: Some(2_000_000),
             delay_ns: 40_000_000,
         };
-        let c = simple_config(ab, Some(ba), QueueSpec::Packets(100));
+        let c = simple_config(ab, Some(ba), Queues::default());
         let rev = c.for_direction(sched::config::Direction::BToA);
         assert_eq!(rev.pipes.len(), 1);
         assert_eq!(rev.pipes[0].name, "reverse");
@@ -624,6 +749,61 @@ mod tests {
         assert_eq!(fwd.pipes.len(), 1);
         assert_eq!(fwd.pipes[0].name, "egress");
         assert!(fwd.rules.is_empty());
+    }
+
+    #[test]
+    fn fq_codel_and_queue_management_in_the_simple_form() {
+        use sched::algo::aqm::{Aqm, CodelParams};
+        let fq = Simple {
+            kind: Kind::FqCodel,
+            rate_bps: Some(100_000_000),
+            delay_ns: 0,
+        };
+        let c = simple_config(fq, None, Queues::default());
+        assert_eq!(c.pipes[0].aqm, Aqm::Codel(CodelParams::default()));
+        assert_eq!(c.pipes[0].limit, Some(10_240));
+        assert_eq!(c.pipes[0].overflow, sched::OverflowPolicy::DropLongest);
+        assert_eq!(c.flowsets[0].queue, QueueSpec::Packets(10_240));
+        assert_eq!(c.flowsets[0].aqm, None, "the pipe's");
+        let cli = |args: &[&str]| {
+            let mut v = vec!["xdpsched", "--iface", "lo"];
+            v.extend_from_slice(args);
+            Cli::try_parse_from(v).expect("parses")
+        };
+        let q = cli(&[
+            "--sched",
+            "drr",
+            "--target",
+            "2ms",
+            "--ecn",
+            "off",
+            "--overflow",
+            "longest",
+        ])
+        .queues()
+        .expect("valid");
+        assert_eq!(
+            q.aqm,
+            Some(Aqm::Codel(
+                CodelParams::new(2_000_000, 100_000_000, false, None).expect("params")
+            ))
+        );
+        assert_eq!(q.overflow, Some(sched::OverflowPolicy::DropLongest));
+        for (bad, says) in [
+            (&["--aqm", "red"][..], "--aqm \"red\""),
+            (
+                &["--aqm", "none", "--target", "5ms"][..],
+                "need --aqm codel",
+            ),
+            (&["--target", "1s", "--interval", "100ms"][..], "target"),
+            (&["--ecn", "yes"][..], "--ecn"),
+            (&["--overflow", "head"][..], "--overflow"),
+            (&["--limit", "0"][..], "--limit 0"),
+            (&["--overflow", "longest"][..], "fifo has one queue"),
+        ] {
+            let e = format!("{:#}", cli(bad).into_run_config().expect_err("rejected"));
+            assert!(e.contains(says), "{bad:?}: {e}");
+        }
     }
 
     #[test]
