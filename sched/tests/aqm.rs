@@ -5,7 +5,7 @@
 //! duplicates or reorders a packet and marks only ECN-capable ones.
 
 use proptest::prelude::*;
-use sched::algo::aqm::{Aqm, CodelParams};
+use sched::algo::aqm::{Aqm, CodelParams, PieParams, RedParams};
 use sched::emu::{Cause, Host, Pipe, PipeDrop, PipeDropped, PipeParams};
 use sched::{
     build, DropReason, Dropped, FlowConfig, FlowId, Kind, OverflowPolicy, Packet, SchedConfig,
@@ -339,6 +339,7 @@ proptest! {
     #[test]
     fn queue_management_conserves_and_keeps_order(
         kind in prop::sample::select(vec![Kind::Fifo, Kind::Drr, Kind::Qfq, Kind::Wf2q, Kind::FqCodel, Kind::Prio]),
+        algo in 0u8..4,
         ecn in any::<bool>(),
         lqd in any::<bool>(),
         ops in prop::collection::vec(op(), 1..400),
@@ -350,7 +351,13 @@ proptest! {
         };
         let c = SchedConfig { max_flows: 4, limit_packets: 64, overflow, ..SchedConfig::default() };
         let mut s = build::<Pk>(kind, c).expect("build");
-        let aqm = Aqm::Codel(CodelParams::new(200_000, 2_000_000, ecn, None).expect("params"));
+        // Aggressive parameters, so that each acts often on these short scripts.
+        let aqm = match algo {
+            0 => Aqm::Codel(CodelParams::new(200_000, 2_000_000, ecn, None).expect("codel")),
+            1 => Aqm::Red(RedParams::new(0.5, 1, 4, 0.5, false, false, ecn).expect("red")),
+            2 => Aqm::Red(RedParams::new(0.5, 1500, 6000, 0.5, true, true, ecn).expect("gred")),
+            _ => Aqm::Pie(PieParams::new(200_000, 1_000_000, 0, 2.0, 20.0, ecn, algo % 2 == 0).expect("pie")),
+        };
         let flows: Vec<FlowId> = (0..4)
             .map(|i| s.add_flow(FlowConfig { aqm: if i == 3 { Aqm::None } else { aqm }, ..FlowConfig::default() }).expect("flow"))
             .collect();
@@ -371,7 +378,13 @@ proptest! {
                             let head = queued[v].pop_front();
                             prop_assert_eq!(head, Some(d.pkt));
                         }
-                        Err(d) => prop_assert_eq!(d.pkt, pkt),
+                        Err(d) => {
+                            prop_assert_eq!(d.pkt, pkt);
+                            if d.reason == DropReason::Aqm {
+                                prop_assert!(f != 3, "a flow without AQM: {:?}", d);
+                                prop_assert!(!(ecn && d.pkt.ect && algo != 3), "ECN on: an ECT packet dropped at arrival");
+                            }
+                        }
                     }
                 }
                 Op::Deq { advance_us } => {
@@ -382,7 +395,7 @@ proptest! {
                         prop_assert_eq!(d.reason, DropReason::Aqm);
                         let f = d.flow.index();
                         prop_assert!(f != 3, "a flow without AQM lost a packet");
-                        prop_assert!(!(ecn && (d.pkt.ect)), "ECN on: an ECT packet was dropped");
+                        prop_assert!(!(ecn && d.pkt.ect), "ECN on: an ECT packet was dropped");
                         let head = queued[f].pop_front();
                         prop_assert_eq!(head, Some(d.pkt), "AQM drops the head");
                     }
@@ -401,5 +414,108 @@ proptest! {
         }
         let left: usize = queued.iter().map(VecDeque::len).sum();
         prop_assert_eq!(s.backlog().packets as usize, left);
+    }
+}
+
+/// The fraction of 150 Mbit/s of 1500-byte packets a 100 Mbit/s link (24
+/// bytes of overhead each) cannot carry.
+const EXCESS: f64 = 1.0 - (100e6 / (1524.0 * 8.0)) / (150e6 / (1500.0 * 8.0));
+
+/// 150 Mbit/s of unresponsive 1500-byte packets into a 100 Mbit/s pipe for
+/// 6 s: returns (fraction dropped by queue management over the last 3 s,
+/// mean sojourn of the packets sent then, ns).
+fn overload_with(aqm: Aqm, queue: u32) -> (f64, f64) {
+    let mut p = Pipe::new(
+        build(Kind::Fifo, cfg(4, OverflowPolicy::TailDrop)).expect("build"),
+        &PipeParams {
+            bandwidth_bps: Some(100_000_000),
+            ..PipeParams::default()
+        },
+    );
+    let f = p
+        .sched()
+        .add_flow(FlowConfig {
+            aqm,
+            limit: sched::QueueLimit::new(queue, u32::MAX).expect("limit"),
+            ..FlowConfig::default()
+        })
+        .expect("flow");
+    let gap = 1500 * 8 * 1000 / 150;
+    let (mut now, mut id) = (0u64, 0u32);
+    let (mut offered, mut dropped, mut other) = (0u64, 0u64, 0u64);
+    let (mut sojourn_sum, mut sent) = (0u128, 0u64);
+    let mut enq_at = std::collections::HashMap::new();
+    while now < 6_000 * MS {
+        let late = now >= 3_000 * MS;
+        id += 1;
+        let pkt = Pk {
+            id,
+            len: 1500,
+            ..Pk::default()
+        };
+        offered += late as u64;
+        match p.enqueue(now, f, pkt) {
+            Ok(()) => {
+                enq_at.insert(id, now);
+            }
+            Err(d) if d.reason == PipeDrop::Sched(DropReason::Aqm) => dropped += late as u64,
+            Err(_) => other += late as u64,
+        }
+        while let Some((due, _, pkt)) = p.dequeue_timed(now, &mut |_| dropped += late as u64) {
+            if late {
+                // Sojourn: from enqueue to the start of transmission.
+                let tx = (1500 + 24) * 8 * 10;
+                sojourn_sum += u128::from(due - tx - enq_at[&pkt.id]);
+                sent += 1;
+            }
+        }
+        now += gap;
+    }
+    assert_eq!(other, 0, "the queue limit was never the one dropping");
+    let r = (
+        dropped as f64 / offered as f64,
+        sojourn_sum as f64 / sent as f64,
+    );
+    eprintln!(
+        "{}: dropped {:.4}, mean sojourn {:.3} ms",
+        aqm.name(),
+        r.0,
+        r.1 / 1e6
+    );
+    r
+}
+
+#[test]
+fn pie_holds_the_delay_near_target_against_unresponsive_overload() {
+    // Needed: 34.4 % of the arrivals dropped. PIE's controller finds it and
+    // keeps the queue delay around its 15 ms target.
+    let (drop, sojourn) = overload_with(Aqm::Pie(PieParams::default()), 10_000);
+    assert!((drop - EXCESS).abs() < 0.005, "dropped {drop:.4}");
+    assert!(
+        (10e6..20e6).contains(&sojourn),
+        "mean sojourn {:.2} ms",
+        sojourn / 1e6
+    );
+}
+
+#[test]
+fn red_and_gred_hold_the_average_between_their_thresholds() {
+    for gentle in [false, true] {
+        let red = RedParams::new(0.002, 10, 30, 0.1, gentle, false, true)
+            .expect("red")
+            .on_link(Some(100_000_000));
+        let (drop, sojourn) = overload_with(Aqm::Red(red), 1000);
+        assert!(
+            (drop - EXCESS).abs() < 0.005,
+            "gentle {gentle}: dropped {drop:.4}"
+        );
+        // 34.4 % dropped needs p_b near 1/5 (uniformised: gap ~ 1/(2 p_b)),
+        // past max_p: RED holds the queue at max_th (30 packets, 3.7 ms),
+        // Gentle RED a little above it.
+        let pkts = sojourn / (1524.0 * 80.0);
+        assert!(
+            (25.0..45.0).contains(&pkts),
+            "gentle {gentle}: {pkts:.1} packets queued"
+        );
     }
 }

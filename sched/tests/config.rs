@@ -920,6 +920,38 @@ fn examples_mean_what_their_commands_say() {
     // ... and sched = "fq_codel" alone means the same.
     let short = parse("[[pipe]]\nname = \"eth0\"\nsched = \"fq_codel\"\nbandwidth = \"100Mbit/s\"\n[default]\npipe = \"eth0\"\n");
     assert_eq!(short, c);
+    // dnctl pipe 1 config bw 10Mbit/s queue 50 red 0.002/10/30/0.1
+    let c = parse(include_str!("../../examples/12-red.toml"));
+    assert_eq!(bw(&c), Some(10_000_000));
+    assert_eq!(c.pipes[0].queue, QueueSpec::Packets(50));
+    let Aqm::Red(r) = c.pipes[0].aqm else {
+        panic!("{:?}", c.pipes[0].aqm)
+    };
+    assert_eq!(
+        (r.w_q(), r.min_th(), r.max_th(), r.max_p()),
+        (0.002, 10, 30, 0.1)
+    );
+    assert!(!r.gentle() && !r.bytes() && !r.ecn());
+    // tc ... pie limit 1000 target 15ms tupdate 15ms alpha 2 beta 20 ecn
+    let c = parse(include_str!("../../examples/13-pie.toml"));
+    assert_eq!(bw(&c), Some(50_000_000));
+    assert_eq!(c.pipes[0].sched, Kind::Fifo);
+    assert_eq!(c.pipes[0].queue, QueueSpec::Packets(1000));
+    assert_eq!(
+        c.pipes[0].aqm,
+        Aqm::Pie(
+            sched::algo::aqm::PieParams::new(
+                15_000_000,
+                15_000_000,
+                150_000_000,
+                2.0 / 16.0,
+                20.0 / 16.0,
+                true,
+                false
+            )
+            .expect("params")
+        )
+    );
     // default.toml spells out the defaults
     let c = parse(include_str!("../../examples/default.toml"));
     assert_eq!(c.pipes[0], PipeSpec::new(c.pipes[0].name.clone()));
@@ -1192,8 +1224,13 @@ fn queue_management_keys() {
     assert_eq!(c.pipes[0].limit, Some(500));
 
     rejects(
-        &format!("{PIPE}aqm = \"red\"\n"),
-        &["pipe \"wan\"", "aqm", "\"red\"", "\"none\" or \"codel\""],
+        &format!("{PIPE}aqm = \"blue\"\n"),
+        &[
+            "pipe \"wan\"",
+            "aqm",
+            "\"blue\"",
+            "\"codel\", \"red\", \"gred\" or \"pie\"",
+        ],
     );
     rejects(
         &format!("{PIPE}target = \"200ms\"\n"),
@@ -1211,7 +1248,75 @@ fn queue_management_keys() {
     rejects(&format!("{PIPE}ecn = \"yes\"\n"), &["ecn", "true or false"]);
     rejects(
         &format!("{PIPE}aqm = \"none\"\ntarget = \"5ms\"\n"),
-        &["need aqm = \"codel\""],
+        &["target", "aqm = \"none\" has none"],
+    );
+    // RED and GRED, dummynet's four numbers or the keys.
+    let c = parse(&format!(
+        "{PIPE}bandwidth = \"10Mbit/s\"\nred = \"0.002/10/30/0.1\"\necn = false\n"
+    ));
+    let Aqm::Red(r) = c.pipes[0].aqm else {
+        panic!("{:?}", c.pipes[0].aqm)
+    };
+    assert_eq!(
+        (r.w_q(), r.min_th(), r.max_th(), r.max_p()),
+        (0.002, 10, 30, 0.1)
+    );
+    assert!(!r.gentle() && !r.bytes() && !r.ecn());
+    let c = parse(&format!(
+        "{PIPE}aqm = \"gred\"\nmin_th = \"15KB\"\nmax_th = \"45KB\"\n"
+    ));
+    let Aqm::Red(r) = c.pipes[0].aqm else {
+        panic!("{:?}", c.pipes[0].aqm)
+    };
+    assert_eq!(
+        (r.w_q(), r.min_th(), r.max_th(), r.max_p()),
+        (0.002, 15 * 1024, 45 * 1024, 0.1)
+    );
+    assert!(r.gentle() && r.bytes() && r.ecn());
+    // PIE with its RFC defaults, some changed.
+    let c = parse(&format!(
+        "{PIPE}aqm = \"pie\"\ntarget = \"20ms\"\ndq_rate_estimator = false\n"
+    ));
+    let Aqm::Pie(pp) = c.pipes[0].aqm else {
+        panic!("{:?}", c.pipes[0].aqm)
+    };
+    assert_eq!(
+        (pp.target_ns(), pp.tupdate_ns(), pp.max_burst_ns()),
+        (20 * MS, 15 * MS, 150 * MS)
+    );
+    assert_eq!(
+        (pp.alpha(), pp.beta(), pp.ecn(), pp.dq_rate_estimator()),
+        (0.125, 1.25, true, false)
+    );
+    rejects(
+        &format!("{PIPE}red = \"0.002/30/10/0.1\"\n"),
+        &["min_th", "allowed 0..=9"],
+    );
+    rejects(&format!("{PIPE}red = \"0.002/10/30\"\n"), &["four values"]);
+    rejects(&format!("{PIPE}red = \"2/10/30/0.1\"\n"), &["w_q"]);
+    rejects(
+        &format!("{PIPE}red = \"0.002/10/30KB/0.1\"\n"),
+        &["one is in packets, the other in bytes"],
+    );
+    rejects(
+        &format!("{PIPE}aqm = \"red\"\nmax_th = 30\n"),
+        &["min_th: missing"],
+    );
+    rejects(
+        &format!("{PIPE}aqm = \"pie\"\ninterval = \"100ms\"\n"),
+        &["interval is not a parameter of aqm = \"pie\"", "tupdate"],
+    );
+    rejects(
+        &format!("{PIPE}w_q = 0.1\n"),
+        &["w_q: say which queue management"],
+    );
+    rejects(
+        &format!("{PIPE}aqm = \"codel\"\nred = \"0.002/10/30/0.1\"\n"),
+        &["needs aqm = \"red\""],
+    );
+    rejects(
+        &format!("{PIPE}aqm = \"pie\"\nalpha = 40\n"),
+        &["alpha", "32000"],
     );
     rejects(
         &format!("{PIPE}overflow = \"longest\"\nsched = \"fifo\"\n"),

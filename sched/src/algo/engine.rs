@@ -10,7 +10,7 @@
 //! reserved up front (`SchedConfig::max_flows`, `SchedConfig::limit_packets`)
 //! and reused through free lists.
 
-use super::aqm::{Aqm, AqmFlow, Decision};
+use super::aqm::{Aqm, AqmFlow, Arrival, Decision, Head};
 use super::plugin::{Algorithm, Flow};
 use super::queue::{link, mark_empty, unlink_head, FlowQueue, Node, NIL};
 use super::Scheduler;
@@ -40,6 +40,8 @@ struct Verdict {
     /// The packet dropped, if any: the offered one, or for `PushedOut` (the
     /// offered one was queued) the victim parked in `Engine::victim`.
     drop: Option<DropReason>,
+    /// Queue management marks the offered packet CE.
+    mark: bool,
 }
 
 /// Longest-queue-drop bookkeeping (only allocated by an `Engine<_, _, true>`):
@@ -107,6 +109,12 @@ pub struct Engine<P, A: Algorithm, const LQD: bool = false> {
     /// Per flow slot: its queue management, once any flow has some (empty
     /// until then; then as long as `flows`, reserved for `max_flows`).
     aqm: Vec<AqmFlow>,
+    /// Some flow has queue management that decides at arrival (RED, PIE):
+    /// every enqueue takes the slow path.
+    aqm_at_arrival: bool,
+    /// Queued packets queue management dropped at dequeue (for the count of
+    /// packets queued; `counters` has them with the arrival drops).
+    aqm_dequeue_drops: u64,
     algo: A,
 }
 
@@ -164,6 +172,8 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Engine<P, A, LQD
                 LongestQueue::default()
             },
             aqm: Vec::new(),
+            aqm_at_arrival: false,
+            aqm_dequeue_drops: 0,
             algo: A::new(&cfg),
             cfg,
         })
@@ -217,7 +227,8 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Engine<P, A, LQD
         if self.aqm.len() < self.flows.len() {
             self.aqm.resize(self.flows.len(), AqmFlow::default());
         }
-        self.aqm[id] = AqmFlow::new(params);
+        self.aqm_at_arrival |= params.at_arrival();
+        self.aqm[id] = AqmFlow::new(params, (id as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
     }
 
     /// The queue management of `flow`, if configured and any flow has some.
@@ -232,9 +243,12 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Engine<P, A, LQD
     pub fn aqm_summary(&self) -> AqmSummary {
         let mut s = AqmSummary::default();
         for (f, m) in self.flows.iter().zip(&self.aqm) {
-            if f.q.is_configured() && m.codel().dropping() {
-                s.dropping += 1;
-                s.max_count = s.max_count.max(m.codel().count());
+            match m.codel() {
+                Some(c) if f.q.is_configured() && c.dropping() => {
+                    s.dropping += 1;
+                    s.max_count = s.max_count.max(c.count());
+                }
+                _ => {}
             }
         }
         s
@@ -251,7 +265,7 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Engine<P, A, LQD
         (self.hot.accepted
             - self.hot.dequeued
             - self.counters.drops(DropReason::PushedOut)
-            - self.counters.drops(DropReason::Aqm)) as u32
+            - self.aqm_dequeue_drops) as u32
     }
 
     fn idle_flow(&self, flow: FlowId) -> Result<usize, ConfigError> {
@@ -289,7 +303,14 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Engine<P, A, LQD
     /// the `Result` from the verdict, which comes back in a register.
     #[cold]
     #[inline(never)]
-    fn enqueue_slow(&mut self, now_ns: u64, id: usize, taken: Taken, len: u32) -> Verdict {
+    fn enqueue_slow(
+        &mut self,
+        now_ns: u64,
+        id: usize,
+        taken: Taken,
+        len: u32,
+        ecn_capable: bool,
+    ) -> Verdict {
         // Undo what the fast path took. Wrapping: a counter the fast path took
         // below zero (its borrow is how it saw the limit) comes back to zero.
         if taken != Taken::Nothing {
@@ -305,6 +326,7 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Engine<P, A, LQD
         let dropped = |r| Verdict {
             node: NIL,
             drop: Some(r),
+            mark: false,
         };
         let reason = match self.flows.get(id) {
             None => Some(DropReason::UnknownFlow),
@@ -319,6 +341,27 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Engine<P, A, LQD
         if let Some(r) = reason {
             self.counters.by_reason[r as usize] += 1;
             return dropped(r);
+        }
+        let mut mark = false;
+        if self.aqm_at_arrival {
+            if let Some(m) = self.aqm.get_mut(id) {
+                let q = &self.flows[id].q;
+                let a = Arrival {
+                    now_ns,
+                    pkts: q.pkts(),
+                    bytes: q.bytes(),
+                    len,
+                    ecn_capable,
+                };
+                match m.on_enqueue(a) {
+                    Decision::Deliver => {}
+                    Decision::Mark => mark = true,
+                    Decision::Drop => {
+                        self.counters.by_reason[DropReason::Aqm as usize] += 1;
+                        return dropped(DropReason::Aqm);
+                    }
+                }
+            }
         }
         let mut pushed_out = None;
         if self.hot.free_node as usize >= self.nodes.len() || len as u64 > self.hot.room_bytes {
@@ -348,6 +391,7 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Engine<P, A, LQD
                 self.victim = Some(v);
                 DropReason::PushedOut
             }),
+            mark,
         }
     }
 
@@ -457,6 +501,9 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Scheduler<P> for
         // undoes what the fast path took (`Taken`).
         let hot = &mut *self.hot;
         let taken = 'fast: {
+            if self.aqm_at_arrival {
+                break 'fast Taken::Nothing;
+            }
             let Some(f) = self.flows.get_mut(id) else {
                 break 'fast Taken::Nothing;
             };
@@ -501,7 +548,12 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Scheduler<P> for
             }
             return Ok(());
         };
-        let v = self.enqueue_slow(now_ns, id, taken, len);
+        let mut pkt = pkt;
+        let v = self.enqueue_slow(now_ns, id, taken, len, pkt.ecn_capable());
+        if v.mark {
+            pkt.set_ce();
+            self.counters.marked += 1;
+        }
         if let Some(slot) = self.nodes.get_mut(v.node as usize) {
             slot.pkt = pkt;
             slot.stamp = now_ns;
@@ -569,10 +621,16 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Scheduler<P> for
             let decision = match self.aqm.get_mut(id) {
                 None => Decision::Deliver,
                 Some(m) => {
-                    let left = self.cfg.limit_bytes - hot.room_bytes;
-                    let d = m.on_dequeue(now_ns, sojourn_ns, left, pkt.ecn_capable());
+                    let head = Head {
+                        sojourn_ns,
+                        len,
+                        ecn_capable: pkt.ecn_capable(),
+                        flow_bytes: q.bytes(),
+                        total_bytes: self.cfg.limit_bytes - hot.room_bytes,
+                    };
+                    let d = m.on_dequeue(now_ns, head);
                     if now_empty {
-                        m.on_empty();
+                        m.on_empty(now_ns);
                     }
                     d
                 }
@@ -580,6 +638,7 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Scheduler<P> for
             match decision {
                 Decision::Drop => {
                     self.counters.by_reason[DropReason::Aqm as usize] += 1;
+                    self.aqm_dequeue_drops += 1;
                     // Linux fq_codel does not charge a flow's deficit for the
                     // packets CoDel drops; virtual-time algorithms must be.
                     let charged = if A::CHARGES_DROPS { len } else { 0 };

@@ -53,12 +53,18 @@
 //! idle_timeout = "30s"      # dynamic pipes only: idle instances expire; default 30s
 //! next = "uplink"           # optional: what leaves this pipe goes on into pipe "uplink"
 //!                           # (or next = { flowset = "name" }); no cycles
-//! aqm = "codel"             # queue management of its queues: "none" (default) or "codel"
-//!                           # (flowsets without their own take the pipe's)
-//! target = "5ms"            # CoDel: 1us..=interval; default 5ms (any CoDel key implies aqm = "codel")
+//! aqm = "codel"             # queue management of its queues: "none" (default), "codel", "red",
+//!                           # "gred", "pie" (flowsets without their own take the pipe's)
+//! target = "5ms"            # CoDel: 1us..=interval; default 5ms (target, interval, ce_threshold
+//!                           # alone imply aqm = "codel")
 //! interval = "100ms"        # CoDel: 1us..=100s; default 100ms
-//! ecn = true                # CoDel: mark ECN-capable packets CE instead of dropping; default true
 //! ce_threshold = "1ms"      # CoDel: mark every ECN-capable packet queued longer; default off
+//! red = "0.002/10/30/0.1"   # RED, dummynet's w_q/min_th/max_th/max_p (gred = "..." for Gentle
+//!                           # RED); thresholds in packets, or bytes with a unit; or the keys
+//!                           # w_q (default 0.002), min_th, max_th (required), max_p (0.1)
+//! # aqm = "pie": target (15ms), tupdate (15ms), max_burst (150ms), alpha (0.125), beta (1.25),
+//! #   dq_rate_estimator (true: RFC 8033's departure rate; false: timestamps, as Linux)
+//! ecn = true                # any: mark ECN-capable packets CE instead of dropping; default true
 //! limit = 10240             # packets in the pipe's scheduler over all flows, 1..=65536;
 //!                           # default what its flowsets hold (capped at 65536)
 //! overflow = "tail"         # at `limit`: "tail" (default) or "longest" (push out a packet of

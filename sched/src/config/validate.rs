@@ -10,7 +10,7 @@ use super::error::{ConfigFileError, Location};
 use super::model::*;
 use super::raw::*;
 use super::values::*;
-use crate::algo::aqm::{Aqm, CodelParams};
+use crate::algo::aqm::{Aqm, CodelParams, PieParams, RedParams};
 use crate::{Kind, Lmax, OverflowPolicy, Priority, Quantum, SchedConfig, Weight};
 
 /// The queue management keys of a pipe or flowset, as written.
@@ -20,6 +20,81 @@ struct AqmKeys<'a> {
     interval: &'a Field,
     ecn: &'a Field,
     ce_threshold: &'a Field,
+    red: &'a Field,
+    gred: &'a Field,
+    w_q: &'a Field,
+    min_th: &'a Field,
+    max_th: &'a Field,
+    max_p: &'a Field,
+    tupdate: &'a Field,
+    max_burst: &'a Field,
+    alpha: &'a Field,
+    beta: &'a Field,
+    dq_rate_estimator: &'a Field,
+}
+
+macro_rules! aqm_keys {
+    ($r:expr) => {
+        AqmKeys {
+            aqm: &$r.aqm,
+            target: &$r.target,
+            interval: &$r.interval,
+            ecn: &$r.ecn,
+            ce_threshold: &$r.ce_threshold,
+            red: &$r.red,
+            gred: &$r.gred,
+            w_q: &$r.w_q,
+            min_th: &$r.min_th,
+            max_th: &$r.max_th,
+            max_p: &$r.max_p,
+            tupdate: &$r.tupdate,
+            max_burst: &$r.max_burst,
+            alpha: &$r.alpha,
+            beta: &$r.beta,
+            dq_rate_estimator: &$r.dq_rate_estimator,
+        }
+    };
+}
+
+impl AqmKeys<'_> {
+    /// (key, field) of every parameter key.
+    fn params(&self) -> [(&'static str, &Field); 15] {
+        [
+            ("target", self.target),
+            ("interval", self.interval),
+            ("ecn", self.ecn),
+            ("ce_threshold", self.ce_threshold),
+            ("red", self.red),
+            ("gred", self.gred),
+            ("w_q", self.w_q),
+            ("min_th", self.min_th),
+            ("max_th", self.max_th),
+            ("max_p", self.max_p),
+            ("tupdate", self.tupdate),
+            ("max_burst", self.max_burst),
+            ("alpha", self.alpha),
+            ("beta", self.beta),
+            ("dq_rate_estimator", self.dq_rate_estimator),
+        ]
+    }
+}
+
+/// The keys each queue management takes.
+fn aqm_allows(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "codel" => &["target", "interval", "ecn", "ce_threshold"],
+        "red" | "gred" => &["red", "gred", "w_q", "min_th", "max_th", "max_p", "ecn"],
+        "pie" => &[
+            "target",
+            "tupdate",
+            "max_burst",
+            "alpha",
+            "beta",
+            "ecn",
+            "dq_rate_estimator",
+        ],
+        _ => &[],
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -317,14 +392,7 @@ impl Cx<'_> {
                 spec.queue = d.queue;
             }
         }
-        let keys = AqmKeys {
-            aqm: &p.aqm,
-            target: &p.target,
-            interval: &p.interval,
-            ecn: &p.ecn,
-            ce_threshold: &p.ce_threshold,
-        };
-        if let Some(a) = self.aqm(o, &keys, raw.span())? {
+        if let Some(a) = self.aqm(o, &aqm_keys!(p), raw.span())? {
             spec.aqm = a;
         }
         if let Some(n) = self.opt(o, &p.limit, |v| {
@@ -464,46 +532,92 @@ impl Cx<'_> {
         })? {
             spec.idle_timeout_ns = t;
         }
-        let keys = AqmKeys {
-            aqm: &f.aqm,
-            target: &f.target,
-            interval: &f.interval,
-            ecn: &f.ecn,
-            ce_threshold: &f.ce_threshold,
-        };
-        spec.aqm = self.aqm(o, &keys, raw.span())?;
+        spec.aqm = self.aqm(o, &aqm_keys!(f), raw.span())?;
         Ok(spec)
     }
 
-    /// The queue management keys: `aqm = "none" | "codel"`; CoDel's
-    /// `target`, `interval`, `ecn`, `ce_threshold` (which imply
-    /// `aqm = "codel"`), defaults as fq_codel's. `None`: no key given.
+    /// The queue management keys: `aqm = "none" | "codel" | "red" | "gred"
+    /// | "pie"` and each one's parameters (see the module docs); CoDel's
+    /// `target`, `interval`, `ce_threshold` alone imply `aqm = "codel"`,
+    /// dummynet's `red = "w_q/min_th/max_th/max_p"` (or `gred = ...`)
+    /// implies RED. `None`: no key given.
     fn aqm(
         &self,
         o: &str,
         k: &AqmKeys<'_>,
         span: Range<usize>,
     ) -> Result<Option<Aqm>, ConfigFileError> {
-        let codel = self.opt(o, k.aqm, aqm_codel)?;
-        let max = CodelParams::MAX_INTERVAL_NS;
-        let target = self.opt(o, k.target, |v| duration("target", v, max))?;
-        let interval = self.opt(o, k.interval, |v| duration("interval", v, max))?;
-        let ecn = self.opt(o, k.ecn, |v| boolean("ecn", v))?;
-        let ce = self.opt(o, k.ce_threshold, |v| duration("ce_threshold", v, max))?;
-        let params = [k.target, k.interval, k.ecn, k.ce_threshold];
-        let first_param = params.iter().find_map(|f| f.as_ref().map(|v| v.span()));
-        match codel {
-            None if first_param.is_none() => Ok(None),
-            Some(false) => match first_param {
-                None => Ok(Some(Aqm::None)),
-                Some(at) => Err(self.err(
+        let named = self.opt(o, k.aqm, aqm_kind)?;
+        let shorthand = match (k.red, k.gred) {
+            (Some(_), Some(g)) => {
+                return Err(self.err(
                     o,
-                    Some(at),
-                    "target, interval, ecn and ce_threshold are CoDel's: they need aqm = \"codel\", not \"none\"".to_owned(),
-                )),
-            },
-            _ => {
+                    Some(g.span()),
+                    "red and gred: give one of them".to_owned(),
+                ))
+            }
+            (Some(_), None) => Some("red"),
+            (None, Some(_)) => Some("gred"),
+            (None, None) => None,
+        };
+        let given: Vec<(&str, Range<usize>)> = k
+            .params()
+            .iter()
+            .filter_map(|(key, f)| f.as_ref().map(|v| (*key, v.span())))
+            .collect();
+        let kind = match (named, shorthand) {
+            (Some(n), Some(sh)) if n != sh => {
+                let at = k.red.as_ref().or(k.gred.as_ref()).map(|v| v.span());
+                return Err(self.err(
+                    o,
+                    at,
+                    format!("{sh} = \"...\" is RED's; it needs aqm = \"{sh}\" (or no aqm key), not \"{n}\""),
+                ));
+            }
+            (Some(n), _) => n,
+            (None, Some(sh)) => sh,
+            (None, None) if given.is_empty() => return Ok(None),
+            (None, None) => {
+                if given
+                    .iter()
+                    .all(|(key, _)| aqm_allows("codel").contains(key))
+                {
+                    "codel"
+                } else {
+                    let (key, at) = &given[0];
+                    return Err(self.err(
+                        o,
+                        Some(at.clone()),
+                        format!("{key}: say which queue management it is for (aqm = \"red\", \"gred\", \"pie\" or \"codel\")"),
+                    ));
+                }
+            }
+        };
+        let allowed = aqm_allows(kind);
+        if let Some((key, at)) = given.iter().find(|(key, _)| !allowed.contains(key)) {
+            let msg = if allowed.is_empty() {
+                format!("{key} is a queue management parameter, and aqm = \"none\" has none")
+            } else {
+                format!(
+                    "{key} is not a parameter of aqm = \"{kind}\" (its keys: {})",
+                    allowed.join(", ")
+                )
+            };
+            return Err(self.err(o, Some(at.clone()), msg));
+        }
+        let at = given
+            .first()
+            .map_or_else(|| span.clone(), |(_, s)| s.clone());
+        let bad = |e: crate::ConfigError| self.err(o, Some(at.clone()), e.to_string());
+        let max = CodelParams::MAX_INTERVAL_NS;
+        let ecn = self.opt(o, k.ecn, |v| boolean("ecn", v))?;
+        match kind {
+            "none" => Ok(Some(Aqm::None)),
+            "codel" => {
                 let d = CodelParams::default();
+                let target = self.opt(o, k.target, |v| duration("target", v, max))?;
+                let interval = self.opt(o, k.interval, |v| duration("interval", v, max))?;
+                let ce = self.opt(o, k.ce_threshold, |v| duration("ce_threshold", v, max))?;
                 CodelParams::new(
                     target.unwrap_or(d.target_ns()),
                     interval.unwrap_or(d.interval_ns()),
@@ -511,7 +625,82 @@ impl Cx<'_> {
                     ce,
                 )
                 .map(|p| Some(Aqm::Codel(p)))
-                .map_err(|e| self.err(o, first_param.or(Some(span)), e.to_string()))
+                .map_err(bad)
+            }
+            "pie" => {
+                let d = PieParams::default();
+                let target = self.opt(o, k.target, |v| duration("target", v, max))?;
+                let tupdate = self.opt(o, k.tupdate, |v| duration("tupdate", v, max))?;
+                let burst = self.opt(o, k.max_burst, |v| duration("max_burst", v, max))?;
+                let alpha = self.opt(o, k.alpha, |v| number("alpha", v))?;
+                let beta = self.opt(o, k.beta, |v| number("beta", v))?;
+                let dq = self.opt(o, k.dq_rate_estimator, |v| boolean("dq_rate_estimator", v))?;
+                PieParams::new(
+                    target.unwrap_or(d.target_ns()),
+                    tupdate.unwrap_or(d.tupdate_ns()),
+                    burst.unwrap_or(d.max_burst_ns()),
+                    alpha.unwrap_or(d.alpha()),
+                    beta.unwrap_or(d.beta()),
+                    ecn.unwrap_or(d.ecn()),
+                    dq.unwrap_or(d.dq_rate_estimator()),
+                )
+                .map(|p| Some(Aqm::Pie(p)))
+                .map_err(bad)
+            }
+            _ => {
+                // RED / GRED: the shorthand, or the four keys.
+                let gentle = kind == "gred";
+                let (w_q, min_th, max_th, max_p) = match k.red.as_ref().or(k.gred.as_ref()) {
+                    Some(v) => {
+                        let key = shorthand.unwrap_or("red");
+                        if let Some((other, at)) = given
+                            .iter()
+                            .find(|(x, _)| ["w_q", "min_th", "max_th", "max_p"].contains(x))
+                        {
+                            return Err(self.err(
+                                o,
+                                Some(at.clone()),
+                                format!(
+                                    "{other}: {key} = \"w_q/min_th/max_th/max_p\" already gives it"
+                                ),
+                            ));
+                        }
+                        red_shorthand(key, v.get_ref())
+                            .map_err(|m| self.err(o, Some(v.span()), m))?
+                    }
+                    None => {
+                        let w_q = self.opt(o, k.w_q, |v| number("w_q", v))?.unwrap_or(0.002);
+                        let max_p = self.opt(o, k.max_p, |v| number("max_p", v))?.unwrap_or(0.1);
+                        let th = |f: &Field, key: &str| {
+                            self.opt(o, f, |v| threshold(key, v))?.ok_or_else(|| {
+                                self.err(
+                                    o,
+                                    Some(span.clone()),
+                                    format!("{key}: missing (RED needs min_th and max_th, in packets or bytes)"),
+                                )
+                            })
+                        };
+                        (w_q, th(k.min_th, "min_th")?, th(k.max_th, "max_th")?, max_p)
+                    }
+                };
+                if min_th.1 != max_th.1 {
+                    return Err(self.err(
+                        o,
+                        Some(at),
+                        "min_th and max_th: one is in packets, the other in bytes; give both in the same".to_owned(),
+                    ));
+                }
+                RedParams::new(
+                    w_q,
+                    min_th.0,
+                    max_th.0,
+                    max_p,
+                    gentle,
+                    min_th.1,
+                    ecn.unwrap_or(true),
+                )
+                .map(|p| Some(Aqm::Red(p)))
+                .map_err(bad)
             }
         }
     }

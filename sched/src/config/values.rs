@@ -248,18 +248,90 @@ pub(super) fn sched(v: &Value) -> Result<Kind, Msg> {
     }
 }
 
-/// `aqm = "none" | "codel"`: true for CoDel.
-pub(super) fn aqm_codel(v: &Value) -> Result<bool, Msg> {
+/// `aqm = "none" | "codel" | "red" | "gred" | "pie"`.
+pub(super) fn aqm_kind(v: &Value) -> Result<&'static str, Msg> {
+    const KINDS: &str = "\"none\", \"codel\", \"red\", \"gred\" or \"pie\"";
     match v {
         Value::String(s) => match s.to_ascii_lowercase().as_str() {
-            "none" => Ok(false),
-            "codel" => Ok(true),
+            "none" => Ok("none"),
+            "codel" => Ok("codel"),
+            "red" => Ok("red"),
+            "gred" => Ok("gred"),
+            "pie" => Ok("pie"),
             other => Err(format!(
-                "aqm: unknown queue management {other:?} (expected \"none\" or \"codel\")"
+                "aqm: unknown queue management {other:?} (expected {KINDS})"
             )),
         },
-        _ => Err(wrong_type("aqm", "\"none\" or \"codel\"", v)),
+        _ => Err(wrong_type("aqm", KINDS, v)),
     }
+}
+
+/// A real number (integers accepted).
+pub(super) fn number(key: &str, v: &Value) -> Result<f64, Msg> {
+    match v {
+        Value::Float(f) => Ok(*f),
+        Value::Integer(i) => Ok(*i as f64),
+        _ => Err(wrong_type(key, "a number", v)),
+    }
+}
+
+/// A RED threshold: packets (an integer or digits), or bytes with a unit
+/// ("15KB"). Returns (value, in bytes).
+pub(super) fn threshold(key: &str, v: &Value) -> Result<(u32, bool), Msg> {
+    let (n, bytes) = match v {
+        Value::Integer(_) => (int(key, v, 0, u64::from(u32::MAX))?, false),
+        Value::String(s)
+            if s.trim().chars().all(|c| c.is_ascii_digit()) && !s.trim().is_empty() =>
+        {
+            (
+                parse_uint(s.trim()).ok_or_else(|| out_of_range(key, s, 0, u64::from(u32::MAX)))?,
+                false,
+            )
+        }
+        Value::String(s) => (units::parse_size(s).map_err(|e| unit_error(key, e))?, true),
+        _ => {
+            return Err(wrong_type(
+                key,
+                "packets (an integer) or bytes with a unit (\"15KB\")",
+                v,
+            ))
+        }
+    };
+    let n = u32::try_from(n).map_err(|_| out_of_range(key, n, 0, u64::from(u32::MAX)))?;
+    Ok((n, bytes))
+}
+
+/// A RED threshold: (value, in bytes).
+pub(super) type Threshold = (u32, bool);
+
+/// dummynet's `red|gred w_q/min_th/max_th/max_p`, e.g. "0.002/10/30/0.1"
+/// (thresholds in packets, or bytes with a unit: "0.002/15KB/45KB/0.1").
+pub(super) fn red_shorthand(key: &str, v: &Value) -> Result<(f64, Threshold, Threshold, f64), Msg> {
+    let Value::String(s) = v else {
+        return Err(wrong_type(
+            key,
+            "\"w_q/min_th/max_th/max_p\" such as \"0.002/10/30/0.1\"",
+            v,
+        ));
+    };
+    let parts: Vec<&str> = s.split('/').map(str::trim).collect();
+    let [w_q, min_th, max_th, max_p] = parts[..] else {
+        return Err(format!(
+            "{key} = {s:?}: expected four values w_q/min_th/max_th/max_p, such as \"0.002/10/30/0.1\""
+        ));
+    };
+    let real = |name: &str, x: &str| {
+        x.parse::<f64>()
+            .map_err(|_| format!("{key} = {s:?}: {name} {x:?} is not a number"))
+    };
+    let th =
+        |name: &str, x: &str| threshold(&format!("{key} {name}"), &Value::String(x.to_owned()));
+    Ok((
+        real("w_q", w_q)?,
+        th("min_th", min_th)?,
+        th("max_th", max_th)?,
+        real("max_p", max_p)?,
+    ))
 }
 
 /// `overflow = "tail" | "longest"`.

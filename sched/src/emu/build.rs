@@ -84,7 +84,7 @@ fn flowset_params(f: &FlowsetSpec, pipe: &PipeSpec, per_instance: bool) -> Flows
             quantum: f.quantum,
             lmax: f.lmax,
             limit,
-            aqm: f.aqm.unwrap_or(pipe.aqm),
+            aqm: f.aqm.unwrap_or(pipe.aqm).on_link(pipe.bandwidth_bps),
         },
         max_flows: if per_instance {
             f.max_flows.min(MAX_FLOWS_PER_INSTANCE)
