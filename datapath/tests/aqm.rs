@@ -2,8 +2,9 @@
 //! 100 Mbit/s FQ-CoDel bottleneck, with the endpoints at the kernel's
 //! defaults (ECN off: CoDel drops) and with ECN on in their namespaces
 //! (CoDel marks CE, the frames are rewritten, TCP slows down without
-//! losses), and a sparse probe across the loaded link. Needs root; tears
-//! its namespaces down even on failure.
+//! losses), and a sparse probe across the loaded link; the RED and PIE
+//! examples under the same TCP load. Needs root; tears its namespaces down
+//! even on failure.
 
 mod common;
 
@@ -33,6 +34,7 @@ struct Run {
 }
 
 /// 4 greedy TCP flows gen → sink for 10 s through xdpsched with `args`
+/// (`rate_mbit`: the bottleneck, for the goodput's share of it)
 /// (whose pipe is called `pipe`), pings every 100 ms alongside; `ecn` sets
 /// net.ipv4.tcp_ecn=1 in both endpoints.
 fn run(name: &str, args: &[&str], pipe: &str, ecn: bool) -> Run {
@@ -187,6 +189,79 @@ fn fq_codel_marks_ecn_tcp_instead_of_dropping() {
     assert!(
         u(&so["p50_ns"]) <= 10_000_000,
         "sojourn p50 {} ns",
+        u(&so["p50_ns"])
+    );
+    assert!(util >= 0.95, "link {:.1} % utilised: {p}", 100.0 * util);
+}
+
+/// The link's share a run used: goodput scaled to frames with overhead.
+fn utilisation(r: &Run, rate_mbit: f64) -> f64 {
+    r.goodput_mbit * WIRE_PER_PAYLOAD / rate_mbit
+}
+
+fn drops_by(p: &serde_json::Value, reason: &str) -> u64 {
+    u(&p["drops"][reason])
+}
+
+/// examples/12-red.toml (dummynet's `pipe 1 config bw 10Mbit/s queue 50
+/// red 0.002/10/30/0.1`) and examples/13-pie.toml (tc's pie behind a
+/// 50 Mbit/s shaper), each under 4 greedy TCP flows from kernel-default
+/// endpoints: the queue management does the dropping and keeps the delay
+/// near where it aims (RED: the average between its thresholds; PIE: its
+/// 15 ms target), and the link stays full.
+#[test]
+fn the_red_and_pie_examples_manage_tcp_queues() {
+    let red = testbed::repo().join("examples/12-red.toml");
+    let r = run(
+        "aqm-red",
+        &["--config", red.to_str().expect("path")],
+        "1",
+        false,
+    );
+    let p = &r.pipe;
+    let so = &p["sojourn"];
+    let util = utilisation(&r, 10.0);
+    eprintln!(
+        "red: goodput {:.2} Mbit/s, link {:.1} %, sojourn p50 {:.2} ms p99 {:.2} ms, red drops {}, tail drops {}",
+        r.goodput_mbit,
+        100.0 * util,
+        u(&so["p50_ns"]) as f64 / 1e6,
+        u(&so["p99_ns"]) as f64 / 1e6,
+        drops_by(p, "aqm"),
+        drops_by(p, "flow_limit"),
+    );
+    assert!(drops_by(p, "aqm") > 0, "RED never dropped: {p}");
+    // Below max_th (30 packets of 1524 bytes at 10 Mbit/s, 36.6 ms) half the time.
+    assert!(
+        u(&so["p50_ns"]) <= 36_600_000,
+        "sojourn p50 {} ns: above max_th",
+        u(&so["p50_ns"])
+    );
+    assert!(util >= 0.95, "link {:.1} % utilised: {p}", 100.0 * util);
+
+    let pie = testbed::repo().join("examples/13-pie.toml");
+    let r = run(
+        "aqm-pie",
+        &["--config", pie.to_str().expect("path")],
+        "eth0",
+        false,
+    );
+    let p = &r.pipe;
+    let so = &p["sojourn"];
+    let util = utilisation(&r, 50.0);
+    eprintln!(
+        "pie: goodput {:.2} Mbit/s, link {:.1} %, sojourn p50 {:.2} ms p99 {:.2} ms, pie drops {}, tail drops {}",
+        r.goodput_mbit,
+        100.0 * util,
+        u(&so["p50_ns"]) as f64 / 1e6,
+        u(&so["p99_ns"]) as f64 / 1e6,
+        drops_by(p, "aqm"),
+        drops_by(p, "flow_limit"),
+    );
+    assert!(drops_by(p, "aqm") > 0, "PIE never dropped: {p}");
+    assert!(
+        u(&so["p50_ns"]) <= 30_000_000,
+        "sojourn p50 {} ns > 2 × PIE's target",
         u(&so["p50_ns"])
     );
     assert!(util >= 0.95, "link {:.1} % utilised: {p}", 100.0 * util);
