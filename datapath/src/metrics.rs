@@ -67,6 +67,20 @@ struct FlowsetLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FlowsetDropLabels {
+    direction: String,
+    flowset: String,
+    cause: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FlowsetQuantileLabels {
+    direction: String,
+    flowset: String,
+    quantile: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct FlowLabels {
     direction: String,
     flowset: String,
@@ -284,11 +298,47 @@ pub(crate) fn render(s: &Show) -> String {
         "xdpsched_flows_expired",
         "Idle per-flow queues a flowset expired",
     );
+    let fs_drops = family::<FlowsetDropLabels>(
+        &mut reg,
+        "xdpsched_flowset_drops",
+        "Packets a flowset's queues dropped, by cause (aqm: queue management; limit: queue limits)",
+    );
+    let fs_marks = family::<FlowsetLabels>(
+        &mut reg,
+        "xdpsched_flowset_ecn_marks",
+        "ECN-capable packets a flowset's queue management marked CE",
+    );
+    let fs_sojourn = Family::<FlowsetQuantileLabels, Gauge<f64, AtomicU64>>::default();
+    reg.register(
+        "xdpsched_flowset_sojourn_seconds",
+        "Time the packets a flowset sent spent queued, since start: quantiles 0.5, 0.99 and 1",
+        fs_sojourn.clone(),
+    );
     for f in &s.flowsets {
         let l = FlowsetLabels {
             direction: f.dir.into(),
             flowset: f.name.clone(),
         };
+        for (cause, n) in [("aqm", f.aqm_drops), ("limit", f.limit_drops)] {
+            fs_drops
+                .get_or_create(&FlowsetDropLabels {
+                    direction: l.direction.clone(),
+                    flowset: l.flowset.clone(),
+                    cause: cause.into(),
+                })
+                .inc_by(n);
+        }
+        fs_marks.get_or_create(&l).inc_by(f.ecn_marked);
+        let so = &f.sojourn;
+        for (q, ns) in [("0.5", so.p50_ns), ("0.99", so.p99_ns), ("1", so.max_ns)] {
+            fs_sojourn
+                .get_or_create(&FlowsetQuantileLabels {
+                    direction: l.direction.clone(),
+                    flowset: l.flowset.clone(),
+                    quantile: q.into(),
+                })
+                .set(ns as f64 * 1e-9);
+        }
         flows.get_or_create(&l).set(f.flows as i64);
         created.get_or_create(&l).inc_by(f.created);
         expired.get_or_create(&l).inc_by(f.expired);

@@ -62,7 +62,8 @@ fn rate(bps: f64) -> String {
 }
 
 /// Drops by reason, the non-zero ones: "flow_limit 12, loss 3" (or "none").
-/// A pipe's sojourn times and queue management, if it measured any.
+/// A pipe's or flowset's sojourn times and queue management, if it
+/// measured any.
 fn sojourn(p: &Value) -> String {
     let so = &p["sojourn"];
     if u(&so["count"]) == 0 {
@@ -75,10 +76,12 @@ fn sojourn(p: &Value) -> String {
         ms(&so["p99_ns"]),
         ms(&so["max_ns"])
     );
-    if u(&p["ecn_marked"]) > 0 || u(&p["codel_dropping"]) > 0 || u(&p["drops"]["aqm"]) > 0 {
+    // A pipe reports its AQM drops by reason, a flowset on its own.
+    let aqm = u(&p["drops"]["aqm"]) + u(&p["aqm_drops"]);
+    if u(&p["ecn_marked"]) > 0 || u(&p["codel_dropping"]) > 0 || aqm > 0 {
         s.push_str(&format!(
             " aqm drops {} ecn marks {} codel dropping flows {} (max count {})",
-            u(&p["drops"]["aqm"]),
+            aqm,
             u(&p["ecn_marked"]),
             u(&p["codel_dropping"]),
             u(&p["codel_max_count"])
@@ -195,14 +198,16 @@ pub fn format(v: &Value, part: Option<&str>) -> String {
         for f in v["flowsets"].as_array().into_iter().flatten() {
             let _ = writeln!(
                 o,
-                "flowset {} {}: flows {} (created {} expired {} overflowed {} refused {})",
+                "flowset {} {}: flows {} (created {} expired {} overflowed {} refused {}) limit drops {}{}",
                 f["name"].as_str().unwrap_or("?"),
                 f["dir"].as_str().unwrap_or("?"),
                 u(&f["flows"]),
                 u(&f["created"]),
                 u(&f["expired"]),
                 u(&f["overflowed"]),
-                u(&f["refused"])
+                u(&f["refused"]),
+                u(&f["limit_drops"]),
+                sojourn(f)
             );
         }
     }

@@ -235,6 +235,19 @@ pub struct FlowsetReport {
     pub overflowed: u64,
     /// Packets refused because not even the overflow queue had room.
     pub refused: u64,
+    /// Its queues' drops by queue management (at arrival or dequeue).
+    pub aqm_drops: u64,
+    /// Its queues' drops at their limits (the flow's queue, the pipe's
+    /// limit, longest-queue-drop) or for a bad length.
+    pub limit_drops: u64,
+    /// ECN-capable packets its queue management marked CE.
+    pub ecn_marked: u64,
+    /// Time its packets sent spent queued.
+    pub sojourn: SojournReport,
+    /// Its flows in CoDel's dropping state now.
+    pub codel_dropping: u32,
+    /// The largest CoDel count among them.
+    pub codel_max_count: u32,
 }
 
 /// Counters printed at exit.
@@ -510,6 +523,7 @@ pub(crate) fn flowset_reports(sc: &Sched) -> Vec<FlowsetReport> {
         .enumerate()
         .map(|(i, f)| {
             let (flows, c) = sc.emu.flowset_counters(i).unwrap_or_default();
+            let q = sc.emu.flowset_queues(i).unwrap_or_default();
             FlowsetReport {
                 name: f.name.clone(),
                 dir: sc.dir.name(),
@@ -518,6 +532,17 @@ pub(crate) fn flowset_reports(sc: &Sched) -> Vec<FlowsetReport> {
                 expired: c.expired,
                 overflowed: c.overflowed,
                 refused: c.refused,
+                aqm_drops: q.stats.aqm_drops,
+                limit_drops: q.stats.limit_drops,
+                ecn_marked: q.stats.marks,
+                sojourn: q
+                    .stats
+                    .sojourn
+                    .as_deref()
+                    .map(SojournReport::of)
+                    .unwrap_or_default(),
+                codel_dropping: q.codel_dropping,
+                codel_max_count: q.codel_max_count,
             }
         })
         .collect()

@@ -31,6 +31,10 @@ struct Run {
     stats: serde_json::Value,
     /// Probe RTTs across the loaded link, ms.
     probe_ms: Vec<f64>,
+    /// `xdpsched show` 6 s into the flows.
+    show: String,
+    /// `/metrics` then, if `--metrics` was given.
+    metrics: String,
 }
 
 /// 4 greedy TCP flows gen → sink for 10 s through xdpsched with `args`
@@ -54,11 +58,27 @@ fn run(name: &str, args: &[&str], pipe: &str, ecn: bool) -> Run {
         sleep(Duration::from_secs(3));
         ping_rtts("xs-gen", "10.211.0.2", 50, "0.1")
     });
+    let metrics_port = args
+        .iter()
+        .position(|a| *a == "--metrics")
+        .and_then(|i| args.get(i + 1)?.rsplit(':').next()?.parse::<u16>().ok());
+    let look = std::thread::spawn(move || {
+        sleep(Duration::from_secs(6));
+        let show = ns("xs-dut", &[XDPSCHED, "show", "--iface", "dutA"]);
+        let metrics = metrics_port.map_or_else(String::new, |port| {
+            let cmd = format!(
+                "exec 3<>/dev/tcp/127.0.0.1/{port}; printf 'GET /metrics HTTP/1.0\\r\\n\\r\\n' >&3; timeout 3 cat <&3"
+            );
+            String::from_utf8_lossy(&ns("xs-dut", &["bash", "-c", &cmd]).stdout).into_owned()
+        });
+        (String::from_utf8_lossy(&show.stdout).into_owned(), metrics)
+    });
     let servers = iperf3(
         &[5201, 5202, 5203, 5204],
         &["-t", "10", "-i", "1", "-C", "cubic"],
     );
     let probe_ms = probe.join().expect("ping");
+    let (show, metrics) = look.join().expect("show");
     let (ok, stdout) = x.stop();
     assert!(ok && stdout.contains("frames balanced"), "{stdout}");
     let bytes: f64 = servers
@@ -78,6 +98,8 @@ fn run(name: &str, args: &[&str], pipe: &str, ecn: bool) -> Run {
         pipe,
         stats,
         probe_ms,
+        show,
+        metrics,
     }
 }
 
@@ -153,7 +175,14 @@ fn fq_codel_keeps_greedy_tcp_queues_short_and_the_link_full() {
 fn fq_codel_marks_ecn_tcp_instead_of_dropping() {
     let r = run(
         "aqm-ecn",
-        &["--sched", "fq_codel", "--rate", "100mbit"],
+        &[
+            "--sched",
+            "fq_codel",
+            "--rate",
+            "100mbit",
+            "--metrics",
+            "127.0.0.1:9471",
+        ],
         "egress",
         true,
     );
@@ -192,6 +221,33 @@ fn fq_codel_marks_ecn_tcp_instead_of_dropping() {
         u(&so["p50_ns"])
     );
     assert!(util >= 0.95, "link {:.1} % utilised: {p}", 100.0 * util);
+    // The running instance shows them: `show` and /metrics mid-run.
+    assert!(r.show.contains("sojourn p50 "), "{}", r.show);
+    assert!(r.show.contains("ecn marks "), "{}", r.show);
+    let marks = r
+        .metrics
+        .lines()
+        .find(|l| l.starts_with("xdpsched_ecn_marks_total{") && l.contains("pipe=\"egress\""))
+        .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok());
+    assert!(marks.is_some_and(|m| m > 0), "{}", r.metrics);
+    assert!(
+        r.metrics.contains("xdpsched_sojourn_seconds{") && r.metrics.contains("quantile=\"0.99\""),
+        "{}",
+        r.metrics
+    );
+    assert!(
+        r.metrics.contains("xdpsched_flowset_ecn_marks_total{"),
+        "{}",
+        r.metrics
+    );
+    // The flowset's figures: all of the pipe's (one flowset).
+    let fs = r.stats["flowsets"]
+        .as_array()
+        .and_then(|f| f.iter().find(|f| f["name"] == "flows"))
+        .unwrap_or_else(|| panic!("{}", r.stats));
+    assert_eq!(fs["ecn_marked"], p["ecn_marked"], "{fs}");
+    assert_eq!(fs["sojourn"], p["sojourn"], "{fs}");
+    assert_eq!(u(&fs["limit_drops"]) + u(&fs["aqm_drops"]), drops, "{fs}");
 }
 
 /// The link's share a run used: goodput scaled to frames with overhead.

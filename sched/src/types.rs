@@ -376,6 +376,8 @@ pub struct Departure<P> {
     /// Its sojourn time: from its enqueue to this dequeue, in ns (the two
     /// `now_ns` the scheduler was given).
     pub sojourn_ns: u64,
+    /// Queue management marked it CE at this dequeue.
+    pub marked: bool,
 }
 
 /// Packets and bytes queued.

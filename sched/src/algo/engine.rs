@@ -254,6 +254,12 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Engine<P, A, LQD
         s
     }
 
+    /// Packets queue management marked CE so far.
+    #[inline]
+    pub fn marked(&self) -> u64 {
+        self.counters.marked
+    }
+
     /// The configuration the scheduler was built with.
     pub fn config(&self) -> &SchedConfig {
         &self.cfg
@@ -635,6 +641,7 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Scheduler<P> for
                     d
                 }
             };
+            let marked = decision == Decision::Mark;
             match decision {
                 Decision::Drop => {
                     self.counters.by_reason[DropReason::Aqm as usize] += 1;
@@ -662,6 +669,7 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Scheduler<P> for
                 flow,
                 pkt,
                 sojourn_ns,
+                marked,
             });
         }
     }

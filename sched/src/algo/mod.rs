@@ -297,6 +297,18 @@ impl<P: Packet + Copy + Default> Scheduler<P> for AnySched<P> {
 }
 
 impl<P: Packet + Copy + Default> AnySched<P> {
+    /// The configuration it was built with.
+    pub fn config(&self) -> &SchedConfig {
+        dispatch!(self, s => s.config())
+    }
+
+    /// Packets queue management marked CE so far (one field of
+    /// [`Scheduler::counters`], cheaply).
+    #[inline]
+    pub fn marked(&self) -> u64 {
+        dispatch!(self, s => s.marked())
+    }
+
     /// See [`Engine::aqm_summary`].
     pub fn aqm_summary(&self) -> engine::AqmSummary {
         dispatch!(self, s => s.aqm_summary())

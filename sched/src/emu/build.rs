@@ -186,10 +186,13 @@ impl<P: Packet + Copy + Default> Emulator<P> {
                 source,
             };
             pipes.push(match p.mask {
-                None => PipeRt::Static(Pipe::new(
-                    build(p.sched, sched_cfg).map_err(sched_err)?,
-                    &pipe_params(p, packets, pseed, false),
-                )),
+                None => PipeRt::Static(
+                    Pipe::new(
+                        build(p.sched, sched_cfg).map_err(sched_err)?,
+                        &pipe_params(p, packets, pseed, false),
+                    )
+                    .with_flowsets(attached.len()),
+                ),
                 Some(m) => {
                     // Validate the scheduler configuration once, up front.
                     build::<P>(p.sched, sched_cfg).map_err(sched_err)?;

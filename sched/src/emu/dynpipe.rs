@@ -28,6 +28,8 @@ pub(super) struct Retired {
     pub(super) flowsets: Vec<FlowsetCounters>,
     /// Sojourn times (empty until an instance retires).
     pub(super) sojourn: Option<hdrhistogram::Histogram<u64>>,
+    /// Queue figures by local flowset index.
+    pub(super) queues: Vec<super::pipe::QueueStats>,
 }
 
 /// dummynet's `pipe N config mask ...`: every masked key gets its own
@@ -105,7 +107,7 @@ impl<P: Packet + Copy + Default> DynPipe<P> {
             ..self.params.clone()
         };
         let inst = Instance {
-            pipe: Pipe::new(sched, &params),
+            pipe: Pipe::new(sched, &params).with_flowsets(self.flowsets.len()),
             flowsets: self
                 .flowsets
                 .iter()
@@ -209,6 +211,13 @@ impl<P: Packet + Copy + Default> DynPipe<P> {
             inst.flowsets.len().max(r.flowsets.len()),
             FlowsetCounters::default(),
         );
+        r.queues
+            .resize(inst.flowsets.len().max(r.queues.len()), Default::default());
+        for (j, q) in r.queues.iter_mut().enumerate() {
+            if let Some(s) = inst.pipe.queue_stats(j) {
+                q.add(s);
+            }
+        }
         for (acc, fs) in r.flowsets.iter_mut().zip(&inst.flowsets) {
             let mut c = fs.counters();
             c.expired += fs.flows() as u64;

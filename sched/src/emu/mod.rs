@@ -37,8 +37,9 @@ pub use build::{
 };
 pub use flowset::{FlowStat, FlowTally, Flowset, FlowsetCounters, FlowsetParams};
 pub use loss::LossModel;
-pub use pipe::{Pipe, PipeCounters, PipeDrop, PipeDropped, PipeParams};
+pub use pipe::{Pipe, PipeCounters, PipeDrop, PipeDropped, PipeParams, QueueStats};
 pub use reload::Takeover;
+pub use stats::FlowsetQueues;
 
 use crate::classify::{Classifier, FlowKey};
 use crate::types::{DropReason, FlowId, Packet};
@@ -273,6 +274,7 @@ impl<P: Packet + Copy + Default> Emulator<P> {
             return Verdict::Pass(pkt);
         };
         let pipe_idx = rt.pipe;
+        let local = rt.local;
         let (pipe, fs) = match (&mut self.pipes[pipe_idx], rt.fs.as_mut()) {
             (PipeRt::Static(p), Some(fs)) => (p, fs),
             (PipeRt::Dynamic(d), _) => {
@@ -305,7 +307,7 @@ impl<P: Packet + Copy + Default> Emulator<P> {
             self.counters.flowset_full += 1;
             return Verdict::Dropped(pkt, Cause::FlowsetFull);
         };
-        match pipe.offer(now_ns, flow, pkt, fresh) {
+        match pipe.offer(now_ns, flow, pkt, fresh, local) {
             Ok(()) => Verdict::Queued {
                 pipe: pipe_idx,
                 flow,

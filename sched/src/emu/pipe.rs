@@ -49,6 +49,47 @@ use std::collections::VecDeque;
 /// Largest sojourn time the histograms hold, ns (longer ones count as this).
 pub const SOJOURN_MAX_NS: u64 = 100_000_000_000;
 
+/// What one flowset's queues in a pipe did: the queue management's drops
+/// and marks, the drops at the queues' limits, and (when the pipe has more
+/// than one flowset) their sojourn times.
+#[derive(Debug, Clone, Default)]
+pub struct QueueStats {
+    /// Dropped by queue management (at arrival or dequeue).
+    pub aqm_drops: u64,
+    /// Marked CE by queue management.
+    pub marks: u64,
+    /// Dropped at a limit (the flow's queue, the pipe's `limit`, pushed out
+    /// by longest-queue-drop) or for a bad length.
+    pub limit_drops: u64,
+    /// Sojourn times of its packets sent; `None` until one is, and for the
+    /// only flowset of a pipe (the pipe's histogram is its).
+    pub sojourn: Option<Box<Histogram<u64>>>,
+}
+
+impl QueueStats {
+    fn count(&mut self, reason: DropReason) {
+        if reason == DropReason::Aqm {
+            self.aqm_drops += 1;
+        } else {
+            self.limit_drops += 1;
+        }
+    }
+
+    /// Adds `o` (a retired instance's, or an old pipe's at a reload).
+    pub fn add(&mut self, o: &QueueStats) {
+        self.aqm_drops += o.aqm_drops;
+        self.marks += o.marks;
+        self.limit_drops += o.limit_drops;
+        if let Some(h) = &o.sojourn {
+            // Same bounds: cannot fail.
+            let _ = self
+                .sojourn
+                .get_or_insert_with(|| Box::new(sojourn_histogram()))
+                .add(&**h);
+        }
+    }
+}
+
 /// An empty sojourn-time histogram: 1 ns to [`SOJOURN_MAX_NS`], 2
 /// significant digits (about 30 KiB).
 pub fn sojourn_histogram() -> Histogram<u64> {
@@ -142,6 +183,11 @@ pub struct Pipe<P: Packet + Copy + Default> {
     carried: DropCounters,
     /// Sojourn times of the packets sent (see the module docs).
     sojourn: Histogram<u64>,
+    /// Per flowset feeding the pipe (by its index among them): its queues'
+    /// figures.
+    queues: Vec<QueueStats>,
+    /// Flow id → the flowset it belongs to; empty with one flowset.
+    owner: Vec<u16>,
 }
 
 impl<P: Packet + Copy + Default> Pipe<P> {
@@ -161,7 +207,35 @@ impl<P: Packet + Copy + Default> Pipe<P> {
             counters: PipeCounters::default(),
             carried: DropCounters::default(),
             sojourn: sojourn_histogram(),
+            queues: vec![QueueStats::default()],
+            owner: Vec::new(),
         }
+    }
+
+    /// The same, fed by `n` flowsets (1..=65535) whose figures are kept
+    /// apart ([`Pipe::queue_stats`]); a flowset names itself when it offers
+    /// a packet.
+    pub fn with_flowsets(mut self, n: usize) -> Self {
+        let n = n.clamp(1, u16::MAX as usize);
+        self.queues = vec![QueueStats::default(); n];
+        if n > 1 {
+            // Configuration time: one entry per flow the scheduler can hold.
+            let flows = self.sched.config().max_flows as usize;
+            self.owner = vec![0; flows];
+        }
+        self
+    }
+
+    /// The figures of flowset `local`'s queues (its index among the
+    /// flowsets feeding the pipe).
+    pub fn queue_stats(&self, local: usize) -> Option<&QueueStats> {
+        self.queues.get(local)
+    }
+
+    /// The flowset `flow` belongs to.
+    #[inline]
+    fn owner_of(&self, flow: FlowId) -> usize {
+        self.owner.get(flow.index()).map_or(0, |&o| o as usize)
     }
 
     /// Sojourn times of the packets sent so far, ns (see the module docs).
@@ -210,18 +284,23 @@ impl<P: Packet + Copy + Default> Pipe<P> {
 
     /// Offers a packet at `now_ns`.
     pub fn enqueue(&mut self, now_ns: u64, flow: FlowId, pkt: P) -> Result<(), PipeDropped<P>> {
-        self.offer(now_ns, flow, pkt, true)
+        self.offer(now_ns, flow, pkt, true, 0)
     }
 
-    /// `enqueue`, or (not `fresh`) a packet moved here at a reload: it was
-    /// counted and went through the loss model where it was first offered.
+    /// `enqueue` from flowset `local` (its index among the pipe's), or (not
+    /// `fresh`) a packet moved here at a reload: it was counted and went
+    /// through the loss model where it was first offered.
     pub(super) fn offer(
         &mut self,
         now_ns: u64,
         flow: FlowId,
         pkt: P,
         fresh: bool,
+        local: usize,
     ) -> Result<(), PipeDropped<P>> {
+        if let Some(o) = self.owner.get_mut(flow.index()) {
+            *o = local as u16;
+        }
         self.counters.offered += fresh as u64;
         if fresh && self.loss.lose(&mut self.rng) {
             self.counters.lost += 1;
@@ -232,7 +311,13 @@ impl<P: Packet + Copy + Default> Pipe<P> {
             });
         }
         let idle = self.sched.backlog().packets == 0;
-        match self.sched.enqueue(now_ns, flow, pkt) {
+        let marked = self.sched.marked();
+        let result = self.sched.enqueue(now_ns, flow, pkt);
+        if self.sched.marked() != marked {
+            let q = self.owner_of(flow);
+            self.queues[q].marks += 1;
+        }
+        match result {
             Ok(()) => {
                 // A packet reaching an idle link starts at its arrival, not at the next poll.
                 if idle && self.busy_until < now_ns {
@@ -241,11 +326,16 @@ impl<P: Packet + Copy + Default> Pipe<P> {
                 }
                 Ok(())
             }
-            Err(Dropped { pkt, flow, reason }) => Err(PipeDropped {
-                pkt,
-                flow,
-                reason: PipeDrop::Sched(reason),
-            }),
+            Err(Dropped { pkt, flow, reason }) => {
+                // A pushed-out victim is counted for its own flowset.
+                let q = self.owner_of(flow);
+                self.queues[q].count(reason);
+                Err(PipeDropped {
+                    pkt,
+                    flow,
+                    reason: PipeDrop::Sched(reason),
+                })
+            }
         }
     }
 
@@ -254,13 +344,6 @@ impl<P: Packet + Copy + Default> Pipe<P> {
     /// transmission ends plus the delay); queue management's drops go to
     /// `dropped`.
     fn transmit(&mut self, now_ns: u64, dropped: &mut impl FnMut(PipeDropped<P>)) {
-        let mut sink = |d: Dropped<P>| {
-            dropped(PipeDropped {
-                pkt: d.pkt,
-                flow: d.flow,
-                reason: PipeDrop::Sched(d.reason),
-            })
-        };
         while self.bandwidth_bps == 0 || self.busy_until <= now_ns {
             // The instant the link takes the next packet: queue management
             // judges its sojourn then, not at this (possibly late) call.
@@ -269,10 +352,31 @@ impl<P: Packet + Copy + Default> Pipe<P> {
             } else {
                 self.busy_until
             };
+            let (owner, queues) = (&self.owner, &mut self.queues);
+            let mut sink = |d: Dropped<P>| {
+                let q = owner.get(d.flow.index()).map_or(0, |&o| o as usize);
+                queues[q].aqm_drops += 1;
+                dropped(PipeDropped {
+                    pkt: d.pkt,
+                    flow: d.flow,
+                    reason: PipeDrop::Sched(d.reason),
+                })
+            };
             let Some(dep) = self.sched.dequeue_managed(start, &mut sink) else {
                 break;
             };
-            self.sojourn.saturating_record(dep.sojourn_ns.max(1));
+            let sojourn = dep.sojourn_ns.max(1);
+            self.sojourn.saturating_record(sojourn);
+            if dep.marked || self.queues.len() > 1 {
+                let q =
+                    &mut self.queues[self.owner.get(dep.flow.index()).map_or(0, |&o| o as usize)];
+                q.marks += u64::from(dep.marked);
+                if !self.owner.is_empty() {
+                    q.sojourn
+                        .get_or_insert_with(|| Box::new(sojourn_histogram()))
+                        .saturating_record(sojourn);
+                }
+            }
             let (flow, pkt) = (dep.flow, dep.pkt);
             let done = if self.bandwidth_bps == 0 {
                 now_ns
@@ -354,6 +458,13 @@ impl<P: Packet + Copy + Default> Pipe<P> {
         super::dynpipe::add_drops(&mut self.carried, &d);
         // Same bounds: cannot fail.
         let _ = self.sojourn.add(&old.sojourn);
+        // Per flowset, where the flowsets are the same in number (a reload
+        // that adds or removes flowsets of a pipe restarts these).
+        if old.queues.len() == self.queues.len() {
+            for (q, o) in self.queues.iter_mut().zip(&old.queues) {
+                q.add(o);
+            }
+        }
     }
 
     /// At a reload: the packets on the link or in the delay line, handed to `f`.

@@ -2,10 +2,21 @@
 
 use super::dynpipe::{add_drops, add_pipe};
 use super::flowset::{Flowset, FlowsetCounters};
-use super::pipe::{Pipe, PipeCounters};
+use super::pipe::{Pipe, PipeCounters, QueueStats};
 use super::{Drops, Emulator, EmulatorCounters, PipeRt};
 use crate::classify::Classifier;
 use crate::types::{DropCounters, Packet};
+
+/// A flowset's queues, summed ([`Emulator::flowset_queues`]).
+#[derive(Debug, Clone, Default)]
+pub struct FlowsetQueues {
+    /// Drops, marks and sojourn times.
+    pub stats: QueueStats,
+    /// Its flows in CoDel's dropping state now.
+    pub codel_dropping: u32,
+    /// The largest CoDel count among them.
+    pub codel_max_count: u32,
+}
 
 impl<P: Packet + Copy + Default> Emulator<P> {
     /// The static pipes (for stats); dynamic pipes are summed in [`Emulator::pipe_counters`].
@@ -109,6 +120,64 @@ impl<P: Packet + Copy + Default> Emulator<P> {
                 .flatten()
                 .fold(Default::default(), |a, inst| add(a, &inst.pipe)),
         })
+    }
+
+    /// Flowset `i`'s queues (every instance's, for a dynamic pipe, expired
+    /// ones included): queue management's drops and marks, limit drops,
+    /// sojourn times (its pipe's when it is the pipe's only flowset), and
+    /// its flows in CoDel's dropping state now with their largest count.
+    /// Allocates: for reports.
+    pub fn flowset_queues(&self, i: usize) -> Option<FlowsetQueues> {
+        let rt = self.flowsets.get(i)?;
+        let mut out = FlowsetQueues::default();
+        if let (None, Some(PipeRt::Dynamic(d))) = (&rt.fs, self.pipes.get(rt.pipe)) {
+            if let Some(q) = d.retired.queues.get(rt.local) {
+                out.stats.add(q);
+            }
+        }
+        let mut add = |pipe: &Pipe<P>, fs: Option<&Flowset>| {
+            if let Some(q) = pipe.queue_stats(rt.local) {
+                out.stats.add(&QueueStats {
+                    sojourn: None,
+                    ..q.clone()
+                });
+                let h = match (&q.sojourn, pipe.queue_stats(1)) {
+                    (Some(h), _) => Some(&**h),
+                    // The only flowset: the pipe's histogram.
+                    (None, None) => Some(pipe.sojourn()),
+                    (None, Some(_)) => None,
+                };
+                if let Some(h) = h {
+                    // Same bounds: cannot fail.
+                    let _ = out
+                        .stats
+                        .sojourn
+                        .get_or_insert_with(|| Box::new(super::pipe::sojourn_histogram()))
+                        .add(h);
+                }
+            }
+            for f in fs
+                .map(|fs| fs.flow_stats(pipe.sched_ref()))
+                .unwrap_or_default()
+            {
+                if let Some(c) = pipe.sched_ref().aqm_flow(f.id).and_then(|m| m.codel()) {
+                    if c.dropping() {
+                        out.codel_dropping += 1;
+                        out.codel_max_count = out.codel_max_count.max(c.count());
+                    }
+                }
+            }
+        };
+        match (&rt.fs, self.pipes.get(rt.pipe)?) {
+            (Some(fs), PipeRt::Static(p)) => add(p, Some(fs)),
+            (None, PipeRt::Dynamic(d)) => {
+                for inst in d.slots.iter().flatten() {
+                    add(&inst.pipe, inst.flowsets.get(rt.local));
+                }
+            }
+            _ => return None,
+        }
+        Some(out)
     }
 
     /// Every drop so far, by cause.
