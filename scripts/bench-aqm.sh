@@ -68,18 +68,20 @@ start_kernel() {
 }
 
 flows() { # 4 TCP flows + the probe; JSON into $tmp
+    local pids=()
     for p in 5201 5202 5203 5204; do
         ip netns exec xs-sink timeout 60 iperf3 -s -1 -J -p $p > "$tmp/srv-$p.json" 2>/dev/null &
+        pids+=($!)
     done
     sleep 0.5
     (sleep 2; ip netns exec xs-gen ping -c 70 -i 0.1 -W 2 10.211.0.2 > "$tmp/ping.txt" 2>&1 || true) &
-    local pids=()
+    pids+=($!)
     for p in 5201 5202 5203 5204; do
         ip netns exec xs-gen timeout 60 iperf3 -c 10.211.0.2 -p $p -t 10 -i 1 -C cubic -J > "$tmp/cli-$p.json" 2>/dev/null &
         pids+=($!)
     done
+    # Not a bare `wait`: xdpsched runs in the background too.
     wait "${pids[@]}" || true
-    wait
 }
 
 row() { # scenario round
