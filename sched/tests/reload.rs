@@ -410,9 +410,16 @@ mod any_reload {
 
     /// A configuration: up to 3 pipes (name from a pool of 4) with a
     /// scheduler, rate and delay, each with a flowset (name from a pool)
-    /// taking one port.
+    /// taking one port, under queue management picked by its queue size
+    /// (none, CoDel, RED, PIE: aggressive, so that they act).
     fn config(pipes: &[PipeArgs]) -> String {
-        let scheds = ["fifo", "drr", "wf2q", "qfq", "prio"];
+        let scheds = ["fifo", "drr", "wf2q", "qfq", "prio", "fq_codel"];
+        let aqms = [
+            "",
+            "aqm = \"codel\"\ntarget = \"1ms\"\ninterval = \"5ms\"\n",
+            "red = \"0.2/2/8/0.5\"\n",
+            "aqm = \"pie\"\ntarget = \"1ms\"\ntupdate = \"1ms\"\nmax_burst = 0\n",
+        ];
         let mut t = String::new();
         let mut seen = Vec::new();
         for (i, &(name, s, mbit, delay_ms, queue, dynamic)) in pipes.iter().enumerate() {
@@ -431,6 +438,7 @@ mod any_reload {
                 t += "mask = { src_port = \"0xffff\" }\n";
             }
             t += &format!("[[flowset]]\nname = \"f{name}\"\npipe = \"p{name}\"\nmask = \"5-tuple\"\nqueue = {queue}\n");
+            t += aqms[queue as usize % aqms.len()];
             t += &format!(
                 "[[rule]]\nflowset = \"f{name}\"\nmatch = {{ dst_port = {} }}\n",
                 10001 + i
@@ -443,7 +451,7 @@ mod any_reload {
         prop::collection::vec(
             (
                 0usize..4,
-                0usize..5,
+                0usize..6,
                 prop::option::of(1u64..100),
                 0u64..30,
                 1u32..50,
