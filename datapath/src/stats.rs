@@ -539,7 +539,7 @@ pub(crate) fn flowset_reports(sc: &Sched) -> Vec<FlowsetReport> {
                     .stats
                     .sojourn
                     .as_deref()
-                    .map(SojournReport::of)
+                    .map(|h| SojournReport::of(&h.to_hdr()))
                     .unwrap_or_default(),
                 codel_dropping: q.codel_dropping,
                 codel_max_count: q.codel_max_count,

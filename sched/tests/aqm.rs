@@ -585,8 +585,18 @@ fn each_flowset_gets_its_own_queue_figures() {
     assert_eq!(plain.stats.aqm_drops, 0);
     assert!(plain.stats.limit_drops > 0, "{plain:?}");
     let (hm, hp) = (
-        managed.stats.sojourn.as_ref().expect("managed sojourn"),
-        plain.stats.sojourn.as_ref().expect("plain sojourn"),
+        managed
+            .stats
+            .sojourn
+            .as_ref()
+            .expect("managed sojourn")
+            .to_hdr(),
+        plain
+            .stats
+            .sojourn
+            .as_ref()
+            .expect("plain sojourn")
+            .to_hdr(),
     );
     // The pipe's histogram is the two together.
     assert_eq!(

@@ -260,6 +260,107 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Engine<P, A, LQD
         self.counters.marked
     }
 
+    /// The next packet as the algorithm orders them, with its enqueue stamp.
+    #[inline]
+    fn pop(&mut self, now_ns: u64) -> Option<(FlowId, P, u64)> {
+        // One load of the `Hot` pointer for the whole call.
+        let hot = &mut *self.hot;
+        let flows = &mut self.flows[..];
+        let id = self.algo.select(flows)?;
+        let q = &mut flows[id].q;
+        let (pkt, len, stamp, now_empty) = unlink_head(q, &mut self.nodes, &mut hot.free_node);
+        hot.room_bytes += len as u64;
+        hot.dequeued += 1;
+        if LQD {
+            let n = q.pkts();
+            lq_move(&mut self.lq, id, n + 1, n);
+        }
+        // One test of `now_empty`, and each call of `served` inlined with it constant.
+        if now_empty {
+            mark_empty(q);
+            self.algo.served(flows, id, len, true, now_ns);
+        } else {
+            self.algo.served(flows, id, len, false, now_ns);
+        }
+        Some((FlowId(id as u32), pkt, stamp))
+    }
+
+    /// `dequeue_managed` with queue management: each head packet is put to
+    /// its flow's AQM first. Out of line: the engines without queue
+    /// management keep their dequeue as small as it was.
+    #[inline(never)]
+    fn dequeue_aqm(
+        &mut self,
+        now_ns: u64,
+        dropped: &mut dyn FnMut(Dropped<P>),
+    ) -> Option<Departure<P>> {
+        loop {
+            let hot = &mut *self.hot;
+            let flows = &mut self.flows[..];
+            let id = self.algo.select(flows)?;
+            let q = &mut flows[id].q;
+            let (mut pkt, len, stamp, now_empty) =
+                unlink_head(q, &mut self.nodes, &mut hot.free_node);
+            hot.room_bytes += len as u64;
+            if LQD {
+                let n = q.pkts();
+                lq_move(&mut self.lq, id, n + 1, n);
+            }
+            if now_empty {
+                mark_empty(q);
+            }
+            let sojourn_ns = now_ns.saturating_sub(stamp);
+            let flow = FlowId(id as u32);
+            let decision = match self.aqm.get_mut(id) {
+                None => Decision::Deliver,
+                Some(m) => {
+                    let head = Head {
+                        sojourn_ns,
+                        len,
+                        ecn_capable: pkt.ecn_capable(),
+                        flow_bytes: q.bytes(),
+                        total_bytes: self.cfg.limit_bytes - hot.room_bytes,
+                    };
+                    let d = m.on_dequeue(now_ns, head);
+                    if now_empty {
+                        m.on_empty(now_ns);
+                    }
+                    d
+                }
+            };
+            let marked = decision == Decision::Mark;
+            match decision {
+                Decision::Drop => {
+                    self.counters.by_reason[DropReason::Aqm as usize] += 1;
+                    self.aqm_dequeue_drops += 1;
+                    // Linux fq_codel does not charge a flow's deficit for the
+                    // packets CoDel drops; virtual-time algorithms must be.
+                    let charged = if A::CHARGES_DROPS { len } else { 0 };
+                    self.algo.served(flows, id, charged, now_empty, now_ns);
+                    dropped(Dropped {
+                        pkt,
+                        flow,
+                        reason: DropReason::Aqm,
+                    });
+                    continue;
+                }
+                Decision::Mark => {
+                    pkt.set_ce();
+                    self.counters.marked += 1;
+                }
+                Decision::Deliver => {}
+            }
+            hot.dequeued += 1;
+            self.algo.served(flows, id, len, now_empty, now_ns);
+            return Some(Departure {
+                flow,
+                pkt,
+                sojourn_ns,
+                marked,
+            });
+        }
+    }
+
     /// The configuration the scheduler was built with.
     pub fn config(&self) -> &SchedConfig {
         &self.cfg
@@ -580,26 +681,7 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Scheduler<P> for
 
     #[inline]
     fn dequeue(&mut self, now_ns: u64) -> Option<(FlowId, P)> {
-        // One load of the `Hot` pointer for the whole call.
-        let hot = &mut *self.hot;
-        let flows = &mut self.flows[..];
-        let id = self.algo.select(flows)?;
-        let q = &mut flows[id].q;
-        let (pkt, len, _, now_empty) = unlink_head(q, &mut self.nodes, &mut hot.free_node);
-        hot.room_bytes += len as u64;
-        hot.dequeued += 1;
-        if LQD {
-            let n = q.pkts();
-            lq_move(&mut self.lq, id, n + 1, n);
-        }
-        // One test of `now_empty`, and each call of `served` inlined with it constant.
-        if now_empty {
-            mark_empty(q);
-            self.algo.served(flows, id, len, true, now_ns);
-        } else {
-            self.algo.served(flows, id, len, false, now_ns);
-        }
-        Some((FlowId(id as u32), pkt))
+        self.pop(now_ns).map(|(f, p, _)| (f, p))
     }
 
     fn dequeue_managed(
@@ -607,71 +689,16 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Scheduler<P> for
         now_ns: u64,
         dropped: &mut dyn FnMut(Dropped<P>),
     ) -> Option<Departure<P>> {
-        loop {
-            let hot = &mut *self.hot;
-            let flows = &mut self.flows[..];
-            let id = self.algo.select(flows)?;
-            let q = &mut flows[id].q;
-            let (mut pkt, len, stamp, now_empty) =
-                unlink_head(q, &mut self.nodes, &mut hot.free_node);
-            hot.room_bytes += len as u64;
-            if LQD {
-                let n = q.pkts();
-                lq_move(&mut self.lq, id, n + 1, n);
-            }
-            if now_empty {
-                mark_empty(q);
-            }
-            let sojourn_ns = now_ns.saturating_sub(stamp);
-            let flow = FlowId(id as u32);
-            let decision = match self.aqm.get_mut(id) {
-                None => Decision::Deliver,
-                Some(m) => {
-                    let head = Head {
-                        sojourn_ns,
-                        len,
-                        ecn_capable: pkt.ecn_capable(),
-                        flow_bytes: q.bytes(),
-                        total_bytes: self.cfg.limit_bytes - hot.room_bytes,
-                    };
-                    let d = m.on_dequeue(now_ns, head);
-                    if now_empty {
-                        m.on_empty(now_ns);
-                    }
-                    d
-                }
-            };
-            let marked = decision == Decision::Mark;
-            match decision {
-                Decision::Drop => {
-                    self.counters.by_reason[DropReason::Aqm as usize] += 1;
-                    self.aqm_dequeue_drops += 1;
-                    // Linux fq_codel does not charge a flow's deficit for the
-                    // packets CoDel drops; virtual-time algorithms must be.
-                    let charged = if A::CHARGES_DROPS { len } else { 0 };
-                    self.algo.served(flows, id, charged, now_empty, now_ns);
-                    dropped(Dropped {
-                        pkt,
-                        flow,
-                        reason: DropReason::Aqm,
-                    });
-                    continue;
-                }
-                Decision::Mark => {
-                    pkt.set_ce();
-                    self.counters.marked += 1;
-                }
-                Decision::Deliver => {}
-            }
-            hot.dequeued += 1;
-            self.algo.served(flows, id, len, now_empty, now_ns);
-            return Some(Departure {
+        if self.aqm.is_empty() {
+            // No queue management: the plain pop, with the packet's stamp.
+            return self.pop(now_ns).map(|(flow, pkt, stamp)| Departure {
                 flow,
                 pkt,
-                sojourn_ns,
-                marked,
+                sojourn_ns: now_ns.saturating_sub(stamp),
+                marked: false,
             });
         }
+        self.dequeue_aqm(now_ns, dropped)
     }
 
     fn peek(&mut self, _now_ns: u64) -> Option<(FlowId, &P)> {

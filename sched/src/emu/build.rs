@@ -168,6 +168,7 @@ impl<P: Packet + Copy + Default> Emulator<P> {
                 cfg.flowsets.iter().filter(|f| f.pipe == pi).collect();
             let dynamic = p.mask.is_some();
             let packets = pipe_packets(p, &attached, dynamic);
+            let marks_at_arrival = attached.iter().any(|f| f.aqm.unwrap_or(p.aqm).at_arrival());
             // Each flowset's flows and its overflow queue.
             let max_flows: u64 = attached
                 .iter()
@@ -191,7 +192,7 @@ impl<P: Packet + Copy + Default> Emulator<P> {
                         build(p.sched, sched_cfg).map_err(sched_err)?,
                         &pipe_params(p, packets, pseed, false),
                     )
-                    .with_flowsets(attached.len()),
+                    .with_flowsets(attached.len(), marks_at_arrival),
                 ),
                 Some(m) => {
                     // Validate the scheduler configuration once, up front.

@@ -27,7 +27,7 @@ pub(super) struct Retired {
     /// By local flowset index.
     pub(super) flowsets: Vec<FlowsetCounters>,
     /// Sojourn times (empty until an instance retires).
-    pub(super) sojourn: Option<hdrhistogram::Histogram<u64>>,
+    pub(super) sojourn: Option<super::sojourn::SojournHist>,
     /// Queue figures by local flowset index.
     pub(super) queues: Vec<super::pipe::QueueStats>,
 }
@@ -107,7 +107,10 @@ impl<P: Packet + Copy + Default> DynPipe<P> {
             ..self.params.clone()
         };
         let inst = Instance {
-            pipe: Pipe::new(sched, &params).with_flowsets(self.flowsets.len()),
+            pipe: Pipe::new(sched, &params).with_flowsets(
+                self.flowsets.len(),
+                self.flowsets.iter().any(|f| f.flow.aqm.at_arrival()),
+            ),
             flowsets: self
                 .flowsets
                 .iter()
@@ -202,10 +205,8 @@ impl<P: Packet + Copy + Default> DynPipe<P> {
         let r = &mut self.retired;
         add_pipe(&mut r.pipe, &inst.pipe.counters());
         add_drops(&mut r.drops, &inst.pipe.drops());
-        // Same bounds: cannot fail.
-        let _ = r
-            .sojourn
-            .get_or_insert_with(super::pipe::sojourn_histogram)
+        r.sojourn
+            .get_or_insert_with(Default::default)
             .add(inst.pipe.sojourn());
         r.flowsets.resize(
             inst.flowsets.len().max(r.flowsets.len()),

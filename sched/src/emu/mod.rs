@@ -30,6 +30,7 @@ pub mod flowset;
 pub mod loss;
 pub mod pipe;
 mod reload;
+pub mod sojourn;
 mod stats;
 
 pub use build::{

@@ -40,6 +40,7 @@
 //! judges the same figure.
 
 use super::loss::{Loss, LossModel};
+use super::sojourn::SojournHist;
 use crate::rng::Rng;
 use crate::types::{DropCounters, DropReason, Dropped, FlowId, Packet};
 use crate::{AnySched, Scheduler};
@@ -63,7 +64,7 @@ pub struct QueueStats {
     pub limit_drops: u64,
     /// Sojourn times of its packets sent; `None` until one is, and for the
     /// only flowset of a pipe (the pipe's histogram is its).
-    pub sojourn: Option<Box<Histogram<u64>>>,
+    pub sojourn: Option<Box<SojournHist>>,
 }
 
 impl QueueStats {
@@ -81,11 +82,7 @@ impl QueueStats {
         self.marks += o.marks;
         self.limit_drops += o.limit_drops;
         if let Some(h) = &o.sojourn {
-            // Same bounds: cannot fail.
-            let _ = self
-                .sojourn
-                .get_or_insert_with(|| Box::new(sojourn_histogram()))
-                .add(&**h);
+            self.sojourn.get_or_insert_default().add(h);
         }
     }
 }
@@ -182,12 +179,15 @@ pub struct Pipe<P: Packet + Copy + Default> {
     /// [`Pipe::drops`]).
     carried: DropCounters,
     /// Sojourn times of the packets sent (see the module docs).
-    sojourn: Histogram<u64>,
+    sojourn: SojournHist,
     /// Per flowset feeding the pipe (by its index among them): its queues'
     /// figures.
     queues: Vec<QueueStats>,
     /// Flow id → the flowset it belongs to; empty with one flowset.
     owner: Vec<u16>,
+    /// Some flowset's queue management may mark packets at arrival (RED,
+    /// PIE): `offer` then looks for a mark.
+    marks_at_arrival: bool,
 }
 
 impl<P: Packet + Copy + Default> Pipe<P> {
@@ -206,16 +206,19 @@ impl<P: Packet + Copy + Default> Pipe<P> {
             rng: Rng::new(params.seed),
             counters: PipeCounters::default(),
             carried: DropCounters::default(),
-            sojourn: sojourn_histogram(),
+            sojourn: SojournHist::new(),
             queues: vec![QueueStats::default()],
             owner: Vec::new(),
+            marks_at_arrival: true,
         }
     }
 
     /// The same, fed by `n` flowsets (1..=65535) whose figures are kept
     /// apart ([`Pipe::queue_stats`]); a flowset names itself when it offers
-    /// a packet.
-    pub fn with_flowsets(mut self, n: usize) -> Self {
+    /// a packet. `marks_at_arrival`: whether any of them has queue
+    /// management that marks at arrival (else `offer` need not look).
+    pub fn with_flowsets(mut self, n: usize, marks_at_arrival: bool) -> Self {
+        self.marks_at_arrival = marks_at_arrival;
         let n = n.clamp(1, u16::MAX as usize);
         self.queues = vec![QueueStats::default(); n];
         if n > 1 {
@@ -232,6 +235,16 @@ impl<P: Packet + Copy + Default> Pipe<P> {
         self.queues.get(local)
     }
 
+    /// Counts a mark queue management made at arrival (the scheduler's
+    /// mark count moved from `before`) for `flow`'s flowset.
+    #[cold]
+    fn count_arrival_mark(&mut self, flow: FlowId, before: u64) {
+        if self.sched.marked() != before {
+            let q = self.owner_of(flow);
+            self.queues[q].marks += 1;
+        }
+    }
+
     /// The flowset `flow` belongs to.
     #[inline]
     fn owner_of(&self, flow: FlowId) -> usize {
@@ -239,7 +252,7 @@ impl<P: Packet + Copy + Default> Pipe<P> {
     }
 
     /// Sojourn times of the packets sent so far, ns (see the module docs).
-    pub fn sojourn(&self) -> &Histogram<u64> {
+    pub fn sojourn(&self) -> &SojournHist {
         &self.sojourn
     }
 
@@ -311,11 +324,15 @@ impl<P: Packet + Copy + Default> Pipe<P> {
             });
         }
         let idle = self.sched.backlog().packets == 0;
-        let marked = self.sched.marked();
+        // One call site: the scheduler's enqueue stays inlined here.
+        let marked = if self.marks_at_arrival {
+            self.sched.marked()
+        } else {
+            0
+        };
         let result = self.sched.enqueue(now_ns, flow, pkt);
-        if self.sched.marked() != marked {
-            let q = self.owner_of(flow);
-            self.queues[q].marks += 1;
+        if self.marks_at_arrival {
+            self.count_arrival_mark(flow, marked);
         }
         match result {
             Ok(()) => {
@@ -365,16 +382,14 @@ impl<P: Packet + Copy + Default> Pipe<P> {
             let Some(dep) = self.sched.dequeue_managed(start, &mut sink) else {
                 break;
             };
-            let sojourn = dep.sojourn_ns.max(1);
-            self.sojourn.saturating_record(sojourn);
+            let sojourn = dep.sojourn_ns;
+            self.sojourn.record(sojourn);
             if dep.marked || self.queues.len() > 1 {
                 let q =
                     &mut self.queues[self.owner.get(dep.flow.index()).map_or(0, |&o| o as usize)];
                 q.marks += u64::from(dep.marked);
                 if !self.owner.is_empty() {
-                    q.sojourn
-                        .get_or_insert_with(|| Box::new(sojourn_histogram()))
-                        .saturating_record(sojourn);
+                    q.sojourn.get_or_insert_default().record(sojourn);
                 }
             }
             let (flow, pkt) = (dep.flow, dep.pkt);
@@ -456,8 +471,7 @@ impl<P: Packet + Copy + Default> Pipe<P> {
         super::dynpipe::add_pipe(&mut self.counters, &old.counters);
         let d = old.drops();
         super::dynpipe::add_drops(&mut self.carried, &d);
-        // Same bounds: cannot fail.
-        let _ = self.sojourn.add(&old.sojourn);
+        self.sojourn.add(&old.sojourn);
         // Per flowset, where the flowsets are the same in number (a reload
         // that adds or removes flowsets of a pipe restarts these).
         if old.queues.len() == self.queues.len() {

@@ -86,18 +86,13 @@ impl<P: Packet + Copy + Default> Emulator<P> {
     /// dynamic, expired ones included). Allocates: for reports.
     pub fn pipe_sojourn(&self, i: usize) -> Option<hdrhistogram::Histogram<u64>> {
         Some(match self.pipes.get(i)? {
-            PipeRt::Static(p) => p.sojourn().clone(),
+            PipeRt::Static(p) => p.sojourn().to_hdr(),
             PipeRt::Dynamic(d) => {
-                let mut h = d
-                    .retired
-                    .sojourn
-                    .clone()
-                    .unwrap_or_else(super::pipe::sojourn_histogram);
+                let mut h = d.retired.sojourn.clone().unwrap_or_default();
                 for inst in d.slots.iter().flatten() {
-                    // Same bounds: cannot fail.
-                    let _ = h.add(inst.pipe.sojourn());
+                    h.add(inst.pipe.sojourn());
                 }
-                h
+                h.to_hdr()
             }
         })
     }
@@ -148,12 +143,7 @@ impl<P: Packet + Copy + Default> Emulator<P> {
                     (None, Some(_)) => None,
                 };
                 if let Some(h) = h {
-                    // Same bounds: cannot fail.
-                    let _ = out
-                        .stats
-                        .sojourn
-                        .get_or_insert_with(|| Box::new(super::pipe::sojourn_histogram()))
-                        .add(h);
+                    out.stats.sojourn.get_or_insert_default().add(h);
                 }
             }
             for f in fs
