@@ -62,6 +62,16 @@ fn reason(c: &Cause) -> &'static str {
     }
 }
 
+/// Writes the CE mark queue management gave `d` into its frame, if any
+/// (every path by which a frame leaves an emulator to be sent).
+#[inline]
+fn mark_ce(lane: &mut Lane, c: &mut Counts, d: &Desc) {
+    if let Some((l3, v6)) = d.ce_mark() {
+        let m = lane.with_data_mut(d.frame, |b| sched::wire::ecn::set_ce(b, l3, v6));
+        c.ce_marked += u64::from(m == sched::wire::ecn::Marked::Marked);
+    }
+}
+
 /// Reflect mode: the frame goes back where it came from.
 fn swap_macs(b: &mut [u8]) {
     if b.len() >= 12 {
@@ -217,10 +227,7 @@ impl<'a> Egress<'a> {
                     break;
                 };
                 sc.queued -= 1;
-                if let Some((l3, v6)) = d.ce_mark() {
-                    let m = lane.with_data_mut(d.frame, |b| sched::wire::ecn::set_ce(b, l3, v6));
-                    c.ce_marked += u64::from(m == sched::wire::ecn::Marked::Marked);
-                }
+                mark_ce(lane, c, &d);
                 if capturing {
                     let ev = Event::Sent {
                         pipe: pipe as u16,
@@ -263,15 +270,28 @@ impl<'a> Egress<'a> {
                     dropped: 0,
                     tap: None,
                 };
+                // Released at once (a reload time, not per packet: a Vec
+                // is fine), then marked and sent.
+                let mut out = Vec::new();
                 t = new
                     .emu
-                    .take_over(old.emu, now, &mut host, &mut |d| pending.push(d.frame));
-                c.dropped += host.dropped;
-                new.queued = old.queued - (t.released + host.dropped) as usize;
+                    .take_over(old.emu, now, &mut host, &mut |d| out.push(d));
+                let dropped = host.dropped;
+                c.dropped += dropped;
+                for d in &out {
+                    mark_ce(lane, c, d);
+                    pending.push(d.frame);
+                }
+                new.queued = old.queued - (t.released + dropped) as usize;
                 self.sched[e] = Some(new);
             }
             (Some(mut old), None) => {
-                old.emu.drain(|d| pending.push(d.frame));
+                let mut out = Vec::new();
+                old.emu.drain(|d| out.push(d));
+                for d in &out {
+                    mark_ce(lane, c, d);
+                    pending.push(d.frame);
+                }
                 t.released = (pending.len() - first) as u64;
                 old.queued = 0;
                 self.retired.push(old);

@@ -399,7 +399,7 @@ pub struct DropCounters {
     /// Drops, indexed like [`DropReason::ALL`].
     pub by_reason: [u64; DropReason::COUNT],
     /// ECN-capable packets marked CE by queue management instead of being
-    /// dropped (they were delivered: also in `dequeued`).
+    /// dropped (at arrival, then queued; or at dequeue, then delivered).
     pub marked: u64,
 }
 

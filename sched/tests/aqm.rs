@@ -356,7 +356,7 @@ proptest! {
             0 => Aqm::Codel(CodelParams::new(200_000, 2_000_000, ecn, None).expect("codel")),
             1 => Aqm::Red(RedParams::new(0.5, 1, 4, 0.5, false, false, ecn).expect("red")),
             2 => Aqm::Red(RedParams::new(0.5, 1500, 6000, 0.5, true, true, ecn).expect("gred")),
-            _ => Aqm::Pie(PieParams::new(200_000, 1_000_000, 0, 2.0, 20.0, ecn, algo % 2 == 0).expect("pie")),
+            _ => Aqm::Pie(PieParams::new(200_000, 1_000_000, 0, 2.0, 2.0, ecn, algo % 2 == 0).expect("pie")),
         };
         let flows: Vec<FlowId> = (0..4)
             .map(|i| s.add_flow(FlowConfig { aqm: if i == 3 { Aqm::None } else { aqm }, ..FlowConfig::default() }).expect("flow"))
@@ -612,5 +612,113 @@ fn each_flowset_gets_its_own_queue_figures() {
     assert_eq!(
         managed.stats.aqm_drops + plain.stats.aqm_drops,
         emu.drops().sched[DropReason::Aqm as usize]
+    );
+}
+
+#[test]
+fn red_sees_every_arrival_even_at_a_full_queue_as_dummynet() {
+    // A flow queue of 5 packets that nothing drains, RED 0.1/3/4/0.1: the
+    // queue fills while the average lags; the arrivals that find it full
+    // still move the average (dummynet runs red_drops before the queue
+    // size check), which crosses max_th and makes them RED's drops.
+    let mut s = build::<Pk>(Kind::Drr, cfg(2, OverflowPolicy::TailDrop)).expect("build");
+    let red = RedParams::new(0.1, 3, 4, 0.1, false, false, false).expect("red");
+    let f = s
+        .add_flow(FlowConfig {
+            aqm: Aqm::Red(red),
+            limit: sched::QueueLimit::new(5, u32::MAX).expect("limit"),
+            ..FlowConfig::default()
+        })
+        .expect("flow");
+    let mut by = std::collections::HashMap::new();
+    for id in 0..100 {
+        if let Err(d) = s.enqueue(
+            0,
+            f,
+            Pk {
+                id,
+                len: 100,
+                ..Pk::default()
+            },
+        ) {
+            *by.entry(d.reason).or_insert(0u32) += 1;
+        }
+    }
+    assert_eq!(s.backlog().packets, 5);
+    let avg = s.aqm_flow(f).and_then(|m| m.red()).map(|r| r.avg());
+    assert!(avg.is_some_and(|a| a > 4.0), "average {avg:?}");
+    assert!(
+        by.get(&DropReason::Aqm).copied().unwrap_or(0) > 50,
+        "{by:?}"
+    );
+    assert!(by.contains_key(&DropReason::FlowLimit), "{by:?}");
+}
+
+#[test]
+fn codel_in_a_dynamic_pipe_counts_drops_and_marks_for_its_flows() {
+    // Per-source instances of a 10 Mbit/s pipe under CoDel; two sources
+    // each overload theirs, one with ECN-capable packets.
+    let toml = r#"
+        [[pipe]]
+        name = "access"
+        bandwidth = "10Mbit/s"
+        mask = { src_ip = "255.255.255.255" }
+        aqm = "codel"
+        queue = 10000
+        [default]
+        pipe = "access"
+    "#;
+    let cfg: sched::config::Config = toml.parse().expect("config");
+    let mut emu = sched::emu::Emulator::<Pk>::from_config(&cfg, 1).expect("build");
+    let mut host = TestHost {
+        dropped: Vec::new(),
+    };
+    let keys: Vec<sched::classify::FlowKey> = (1..=2u8)
+        .map(|h| sched::classify::FlowKey {
+            src: u128::from_be_bytes(sched::wire::ipv4_mapped([10, 0, 0, h])),
+            ..Default::default()
+        })
+        .collect();
+    let target = emu.classify(&keys[0]).0;
+    let gap = 1500 * 8 * 1000 / 15; // 15 Mbit/s per source
+    let (mut now, mut id, mut out) = (0, 0, Vec::new());
+    while now < 3_000 * MS {
+        for (i, k) in keys.iter().enumerate() {
+            id += 1;
+            let pkt = Pk {
+                id,
+                len: 1500,
+                ect: i == 1,
+                ce: false,
+            };
+            let v = emu.enqueue_key(now, k, target, pkt);
+            assert!(matches!(v, sched::emu::Verdict::Queued { .. }), "{v:?}");
+        }
+        while let Some((_, _, p)) = emu.dequeue(now, &mut host) {
+            out.push(p);
+        }
+        now += gap;
+    }
+    let d = emu.pipe_drops(0).expect("pipe");
+    let aqm = d.drops(DropReason::Aqm);
+    assert_eq!(aqm, host.dropped.len() as u64);
+    assert!(aqm > 0);
+    assert!(
+        host.dropped.iter().all(|&(id, _)| id % 2 == 1),
+        "only source 1 (not ECT) dropped"
+    );
+    let marked = out.iter().filter(|p| p.ce).count() as u64;
+    assert!(marked > 0);
+    assert_eq!(d.marked, marked, "the instances' marks summed");
+    let tallied: u64 = emu.flow_stats(0).iter().map(|f| f.tally.dropped).sum();
+    assert_eq!(tallied, aqm, "each instance's flow counted its CoDel drops");
+    let q = emu.flowset_queues(0).expect("flowset");
+    assert_eq!((q.stats.aqm_drops, q.stats.marks), (aqm, marked));
+    // Every packet sent was measured: delivered, or still on a link.
+    let measured = q.stats.sojourn.as_ref().map_or(0, |h| h.len());
+    assert!(
+        (out.len() as u64..=out.len() as u64 + 2).contains(&measured),
+        "{measured} measured, {} delivered",
+        out.len()
     );
 }

@@ -1315,8 +1315,8 @@ fn queue_management_keys() {
         &["needs aqm = \"red\""],
     );
     rejects(
-        &format!("{PIPE}aqm = \"pie\"\nalpha = 40\n"),
-        &["alpha", "32000"],
+        &format!("{PIPE}aqm = \"pie\"\nalpha = 2\nbeta = 20\n"),
+        &["beta", "20000", "allowed 0..=2000"],
     );
     rejects(
         &format!("{PIPE}overflow = \"longest\"\nsched = \"fifo\"\n"),

@@ -93,6 +93,8 @@ pub fn quantum_of(cfg: &FlowConfig) -> u32 {
 impl Algorithm for Drr {
     type Flow = DrrFlow;
     const NAME: &'static str = "drr";
+    // As fq_codel: a flow is not charged for what its queue management dropped.
+    const CHARGES_DROPS: bool = false;
 
     fn new(_cfg: &SchedConfig) -> Self {
         Self {

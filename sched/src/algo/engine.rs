@@ -213,8 +213,17 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Engine<P, A, LQD
             }
     }
 
+    /// Reserves the per-flow queue management table for every flow the
+    /// scheduler can hold, so that no flow added later allocates for it: the
+    /// emulator calls this at configuration time when some flowset of the
+    /// pipe has queue management (flows are added on their first packet).
+    pub fn reserve_aqm(&mut self) {
+        self.aqm.reserve_exact(self.cfg.max_flows as usize);
+    }
+
     /// Gives slot `id` fresh queue management `params` (its state starts
-    /// over). The per-slot table is made on the first flow with any.
+    /// over). The per-slot table is made on the first flow with any (see
+    /// [`Engine::reserve_aqm`]).
     fn set_aqm(&mut self, id: usize, params: Aqm) {
         if self.aqm.is_empty() {
             if params == Aqm::None {
@@ -442,32 +451,36 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Engine<P, A, LQD
             } else {
                 DropReason::BadLength
             }),
-            Some(f) if f.q.room_pkts == 0 || len > f.q.room_bytes => Some(DropReason::FlowLimit),
             Some(_) => None,
         };
         if let Some(r) = reason {
             self.counters.by_reason[r as usize] += 1;
             return dropped(r);
         }
+        // Arrival-time queue management: RED before the queue's limit (as
+        // dummynet: every arrival moves its average), PIE after it (as Linux).
         let mut mark = false;
-        if self.aqm_at_arrival {
-            if let Some(m) = self.aqm.get_mut(id) {
-                let q = &self.flows[id].q;
-                let a = Arrival {
-                    now_ns,
-                    pkts: q.pkts(),
-                    bytes: q.bytes(),
-                    len,
-                    ecn_capable,
-                };
-                match m.on_enqueue(a) {
-                    Decision::Deliver => {}
-                    Decision::Mark => mark = true,
-                    Decision::Drop => {
-                        self.counters.by_reason[DropReason::Aqm as usize] += 1;
-                        return dropped(DropReason::Aqm);
-                    }
-                }
+        let (has_aqm, before) = match self.aqm.get(id) {
+            Some(m) if self.aqm_at_arrival => (true, m.params().before_limits()),
+            _ => (false, false),
+        };
+        if before {
+            match self.arrival_aqm(now_ns, id, len, ecn_capable) {
+                Some(true) => mark = true,
+                Some(false) => {}
+                None => return dropped(DropReason::Aqm),
+            }
+        }
+        let q = &self.flows[id].q;
+        if q.room_pkts == 0 || len > q.room_bytes {
+            self.counters.by_reason[DropReason::FlowLimit as usize] += 1;
+            return dropped(DropReason::FlowLimit);
+        }
+        if has_aqm && !before {
+            match self.arrival_aqm(now_ns, id, len, ecn_capable) {
+                Some(true) => mark = true,
+                Some(false) => {}
+                None => return dropped(DropReason::Aqm),
             }
         }
         let mut pushed_out = None;
@@ -499,6 +512,30 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Engine<P, A, LQD
                 DropReason::PushedOut
             }),
             mark,
+        }
+    }
+
+    /// Flow `id`'s arrival-time queue management on a packet of `len` bytes:
+    /// `Some(mark)` to queue it (marked CE or not), `None` if it dropped it
+    /// (counted here).
+    fn arrival_aqm(&mut self, now_ns: u64, id: usize, len: u32, ecn_capable: bool) -> Option<bool> {
+        let (Some(m), Some(f)) = (self.aqm.get_mut(id), self.flows.get(id)) else {
+            return Some(false);
+        };
+        let a = Arrival {
+            now_ns,
+            pkts: f.q.pkts(),
+            bytes: f.q.bytes(),
+            len,
+            ecn_capable,
+        };
+        match m.on_enqueue(a) {
+            Decision::Deliver => Some(false),
+            Decision::Mark => Some(true),
+            Decision::Drop => {
+                self.counters.by_reason[DropReason::Aqm as usize] += 1;
+                None
+            }
         }
     }
 

@@ -309,6 +309,11 @@ impl<P: Packet + Copy + Default> AnySched<P> {
         dispatch!(self, s => s.marked())
     }
 
+    /// See [`Engine::reserve_aqm`].
+    pub fn reserve_aqm(&mut self) {
+        dispatch!(self, s => s.reserve_aqm())
+    }
+
     /// See [`Engine::aqm_summary`].
     pub fn aqm_summary(&self) -> engine::AqmSummary {
         dispatch!(self, s => s.aqm_summary())

@@ -169,6 +169,9 @@ impl<P: Packet + Copy + Default> Emulator<P> {
             let dynamic = p.mask.is_some();
             let packets = pipe_packets(p, &attached, dynamic);
             let marks_at_arrival = attached.iter().any(|f| f.aqm.unwrap_or(p.aqm).at_arrival());
+            let any_aqm = attached
+                .iter()
+                .any(|f| f.aqm.unwrap_or(p.aqm) != crate::algo::aqm::Aqm::None);
             // Each flowset's flows and its overflow queue.
             let max_flows: u64 = attached
                 .iter()
@@ -187,13 +190,16 @@ impl<P: Packet + Copy + Default> Emulator<P> {
                 source,
             };
             pipes.push(match p.mask {
-                None => PipeRt::Static(
-                    Pipe::new(
-                        build(p.sched, sched_cfg).map_err(sched_err)?,
-                        &pipe_params(p, packets, pseed, false),
+                None => {
+                    let mut sched = build(p.sched, sched_cfg).map_err(sched_err)?;
+                    if any_aqm {
+                        sched.reserve_aqm();
+                    }
+                    PipeRt::Static(
+                        Pipe::new(sched, &pipe_params(p, packets, pseed, false))
+                            .with_flowsets(attached.len(), marks_at_arrival),
                     )
-                    .with_flowsets(attached.len(), marks_at_arrival),
-                ),
+                }
                 Some(m) => {
                     // Validate the scheduler configuration once, up front.
                     build::<P>(p.sched, sched_cfg).map_err(sched_err)?;

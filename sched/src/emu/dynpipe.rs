@@ -98,7 +98,15 @@ impl<P: Packet + Copy + Default> DynPipe<P> {
 
     /// A new instance for masked key `mk` in a free slot.
     pub(super) fn create(&mut self, mk: FlowKey, now_ns: u64) -> Option<u32> {
-        let sched = build::<P>(self.kind, self.sched_cfg).ok()?;
+        let mut sched = build::<P>(self.kind, self.sched_cfg).ok()?;
+        if self
+            .flowsets
+            .iter()
+            .any(|f| f.flow.aqm != crate::algo::aqm::Aqm::None)
+        {
+            // With the instance's other allocations (its scheduler's pool).
+            sched.reserve_aqm();
+        }
         let seed = self
             .seed
             .wrapping_add(self.created.wrapping_mul(0x9e37_79b9_7f4a_7c15));
@@ -135,17 +143,22 @@ impl<P: Packet + Copy + Default> DynPipe<P> {
         Some(idx)
     }
 
+    /// The next packet out of an instance; queue management's drops go to
+    /// `dropped` with the flowsets of the instance that dropped them.
     pub(super) fn dequeue(
         &mut self,
         now_ns: u64,
-        dropped: &mut impl FnMut(super::PipeDropped<P>),
+        dropped: &mut impl FnMut(super::PipeDropped<P>, Option<&mut [Flowset]>),
     ) -> Option<(u64, FlowId, P)> {
         for _ in 0..self.active.len() {
             let i = self.active.pop_front()?;
             let Some(inst) = self.slots.get_mut(i as usize).and_then(Option::as_mut) else {
                 continue;
             };
-            let out = inst.pipe.dequeue_timed(now_ns, dropped);
+            let fs = &mut inst.flowsets;
+            let out = inst
+                .pipe
+                .dequeue_timed(now_ns, &mut |d| dropped(d, Some(&mut fs[..])));
             if inst.pipe.backlog_packets() == 0 {
                 inst.active = false;
             } else {
@@ -219,6 +232,12 @@ impl<P: Packet + Copy + Default> DynPipe<P> {
                 q.add(s);
             }
         }
+        if inst.flowsets.len() == 1 {
+            // Its only flowset: the pipe's histogram is the flowset's.
+            if let Some(q) = r.queues.first_mut() {
+                q.sojourn.get_or_insert_default().add(inst.pipe.sojourn());
+            }
+        }
         for (acc, fs) in r.flowsets.iter_mut().zip(&inst.flowsets) {
             let mut c = fs.counters();
             c.expired += fs.flows() as u64;
@@ -237,6 +256,7 @@ pub(super) fn add_pipe(a: &mut PipeCounters, b: &PipeCounters) {
 pub(super) fn add_drops(a: &mut DropCounters, b: &DropCounters) {
     a.enqueued += b.enqueued;
     a.dequeued += b.dequeued;
+    a.marked += b.marked;
     for (x, y) in a.by_reason.iter_mut().zip(b.by_reason) {
         *x += y;
     }

@@ -341,21 +341,28 @@ impl<P: Packet + Copy + Default> Emulator<P> {
             let i = (self.next_pipe + k) % n;
             k += 1;
             let flowsets = &mut self.flowsets;
-            let mut dropped = |d: PipeDropped<P>| {
-                // Queue management's drops (the only ones at dequeue):
-                // counted in their flow's tally like drops on arrival.
+            // Queue management's drops (the only ones at dequeue): counted
+            // in their flow's tally like drops on arrival — in the static
+            // pipe's flowsets, or those of the dynamic instance (`inst`).
+            let mut dropped = |d: PipeDropped<P>, inst: Option<&mut [Flowset]>| {
                 let key = host.key(&d.pkt);
-                for rt in flowsets.iter_mut().filter(|rt| rt.pipe == i) {
-                    if let Some(fs) = rt.fs.as_mut() {
-                        if fs.count_drop(&key, d.flow, d.pkt.len()) {
-                            break;
-                        }
+                let len = d.pkt.len();
+                match inst {
+                    Some(fss) => {
+                        let _ = fss.iter_mut().any(|fs| fs.count_drop(&key, d.flow, len));
+                    }
+                    None => {
+                        let _ = flowsets
+                            .iter_mut()
+                            .filter(|rt| rt.pipe == i)
+                            .filter_map(|rt| rt.fs.as_mut())
+                            .any(|fs| fs.count_drop(&key, d.flow, len));
                     }
                 }
                 host.dropped(d.pkt, Cause::Pipe(d.reason));
             };
             let out = match &mut self.pipes[i] {
-                PipeRt::Static(p) => p.dequeue_timed(now_ns, &mut dropped),
+                PipeRt::Static(p) => p.dequeue_timed(now_ns, &mut |d| dropped(d, None)),
                 PipeRt::Dynamic(d) => d.dequeue(now_ns, &mut dropped),
             };
             let Some((due, flow, pkt)) = out else {

@@ -87,6 +87,18 @@ impl QueueStats {
     }
 }
 
+/// The figures of the flowset `flow` belongs to (by `owner`; the only one
+/// without an owner table).
+#[inline]
+fn queue_of<'a>(
+    queues: &'a mut [QueueStats],
+    owner: &[u32],
+    flow: FlowId,
+) -> Option<&'a mut QueueStats> {
+    let i = owner.get(flow.index()).map_or(0, |&o| o as usize);
+    queues.get_mut(i)
+}
+
 /// An empty sojourn-time histogram: 1 ns to [`SOJOURN_MAX_NS`], 2
 /// significant digits (about 30 KiB).
 pub fn sojourn_histogram() -> Histogram<u64> {
@@ -184,7 +196,7 @@ pub struct Pipe<P: Packet + Copy + Default> {
     /// figures.
     queues: Vec<QueueStats>,
     /// Flow id → the flowset it belongs to; empty with one flowset.
-    owner: Vec<u16>,
+    owner: Vec<u32>,
     /// Some flowset's queue management may mark packets at arrival (RED,
     /// PIE): `offer` then looks for a mark.
     marks_at_arrival: bool,
@@ -213,18 +225,22 @@ impl<P: Packet + Copy + Default> Pipe<P> {
         }
     }
 
-    /// The same, fed by `n` flowsets (1..=65535) whose figures are kept
-    /// apart ([`Pipe::queue_stats`]); a flowset names itself when it offers
-    /// a packet. `marks_at_arrival`: whether any of them has queue
-    /// management that marks at arrival (else `offer` need not look).
+    /// The same, fed by `n` flowsets whose figures are kept apart
+    /// ([`Pipe::queue_stats`]); a flowset names itself when it offers a
+    /// packet. `marks_at_arrival`: whether any of them has queue management
+    /// that marks at arrival (else `offer` need not look).
     pub fn with_flowsets(mut self, n: usize, marks_at_arrival: bool) -> Self {
         self.marks_at_arrival = marks_at_arrival;
-        let n = n.clamp(1, u16::MAX as usize);
+        let n = n.max(1);
         self.queues = vec![QueueStats::default(); n];
         if n > 1 {
-            // Configuration time: one entry per flow the scheduler can hold.
+            // Configuration time: one entry per flow the scheduler can hold,
+            // and each flowset's histogram (with one flowset, the pipe's is it).
             let flows = self.sched.config().max_flows as usize;
             self.owner = vec![0; flows];
+            for q in &mut self.queues {
+                q.sojourn = Some(Box::default());
+            }
         }
         self
     }
@@ -240,15 +256,10 @@ impl<P: Packet + Copy + Default> Pipe<P> {
     #[cold]
     fn count_arrival_mark(&mut self, flow: FlowId, before: u64) {
         if self.sched.marked() != before {
-            let q = self.owner_of(flow);
-            self.queues[q].marks += 1;
+            if let Some(q) = queue_of(&mut self.queues, &self.owner, flow) {
+                q.marks += 1;
+            }
         }
-    }
-
-    /// The flowset `flow` belongs to.
-    #[inline]
-    fn owner_of(&self, flow: FlowId) -> usize {
-        self.owner.get(flow.index()).map_or(0, |&o| o as usize)
     }
 
     /// Sojourn times of the packets sent so far, ns (see the module docs).
@@ -312,7 +323,7 @@ impl<P: Packet + Copy + Default> Pipe<P> {
         local: usize,
     ) -> Result<(), PipeDropped<P>> {
         if let Some(o) = self.owner.get_mut(flow.index()) {
-            *o = local as u16;
+            *o = local as u32;
         }
         self.counters.offered += fresh as u64;
         if fresh && self.loss.lose(&mut self.rng) {
@@ -345,8 +356,9 @@ impl<P: Packet + Copy + Default> Pipe<P> {
             }
             Err(Dropped { pkt, flow, reason }) => {
                 // A pushed-out victim is counted for its own flowset.
-                let q = self.owner_of(flow);
-                self.queues[q].count(reason);
+                if let Some(q) = queue_of(&mut self.queues, &self.owner, flow) {
+                    q.count(reason);
+                }
                 Err(PipeDropped {
                     pkt,
                     flow,
@@ -371,8 +383,9 @@ impl<P: Packet + Copy + Default> Pipe<P> {
             };
             let (owner, queues) = (&self.owner, &mut self.queues);
             let mut sink = |d: Dropped<P>| {
-                let q = owner.get(d.flow.index()).map_or(0, |&o| o as usize);
-                queues[q].aqm_drops += 1;
+                if let Some(q) = queue_of(queues, owner, d.flow) {
+                    q.aqm_drops += 1;
+                }
                 dropped(PipeDropped {
                     pkt: d.pkt,
                     flow: d.flow,
@@ -384,12 +397,12 @@ impl<P: Packet + Copy + Default> Pipe<P> {
             };
             let sojourn = dep.sojourn_ns;
             self.sojourn.record(sojourn);
-            if dep.marked || self.queues.len() > 1 {
-                let q =
-                    &mut self.queues[self.owner.get(dep.flow.index()).map_or(0, |&o| o as usize)];
-                q.marks += u64::from(dep.marked);
-                if !self.owner.is_empty() {
-                    q.sojourn.get_or_insert_default().record(sojourn);
+            if dep.marked || !self.owner.is_empty() {
+                if let Some(q) = queue_of(&mut self.queues, &self.owner, dep.flow) {
+                    q.marks += u64::from(dep.marked);
+                    if let Some(h) = &mut q.sojourn {
+                        h.record(sojourn);
+                    }
                 }
             }
             let (flow, pkt) = (dep.flow, dep.pkt);
@@ -459,7 +472,9 @@ impl<P: Packet + Copy + Default> Pipe<P> {
     /// At a reload: takes over `old`'s link — the transmission under way and
     /// every packet sent and not yet out, with their due times — and its
     /// counters. `old` keeps what waits in its scheduler.
-    pub(super) fn take_link(&mut self, old: &mut Pipe<P>) {
+    /// `same` pairs the flowsets kept on this pipe: (index among the old
+    /// pipe's, index among this one's); their queue figures carry over.
+    pub(super) fn take_link(&mut self, old: &mut Pipe<P>, same: &[(usize, usize)]) {
         // The remainder is in units of the old rate: round up to a whole ns.
         // (Never earlier than a transmission this pipe already started.)
         let until = old.busy_until + (old.busy_rem != 0) as u64;
@@ -472,11 +487,21 @@ impl<P: Packet + Copy + Default> Pipe<P> {
         let d = old.drops();
         super::dynpipe::add_drops(&mut self.carried, &d);
         self.sojourn.add(&old.sojourn);
-        // Per flowset, where the flowsets are the same in number (a reload
-        // that adds or removes flowsets of a pipe restarts these).
-        if old.queues.len() == self.queues.len() {
-            for (q, o) in self.queues.iter_mut().zip(&old.queues) {
-                q.add(o);
+        // Per flowset kept on the pipe, by name (a flowset moved to
+        // another pipe starts its queue figures there afresh).
+        let single = self.queues.len() == 1;
+        for &(o, n) in same {
+            if let (Some(q), Some(oq)) = (self.queues.get_mut(n), old.queues.get(o)) {
+                let mut oq = oq.clone();
+                if oq.sojourn.is_none() && old.queues.len() == 1 {
+                    // The old pipe's only flowset: the pipe's histogram was its.
+                    oq.sojourn = Some(Box::new(old.sojourn.clone()));
+                }
+                if single {
+                    // This pipe's only flowset: its histogram is the pipe's.
+                    oq.sojourn = None;
+                }
+                q.add(&oq);
             }
         }
     }

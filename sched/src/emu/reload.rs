@@ -188,9 +188,20 @@ impl<P: Packet + Copy + Default> Emulator<P> {
                 .pipe_names
                 .iter()
                 .position(|n| *n == old.pipe_names[oi]);
+            // Its flowsets kept on it: (old local index, new local index).
+            let same: Vec<(usize, usize)> = old
+                .flowsets
+                .iter()
+                .enumerate()
+                .filter(|(_, rt)| rt.pipe == oi)
+                .filter_map(|(i, rt)| {
+                    let nrt = &self.flowsets[fs_map[i]?];
+                    (Some(nrt.pipe) == ni).then_some((rt.local, nrt.local))
+                })
+                .collect();
             if let Some(PipeRt::Static(np)) = ni.map(|n| &mut self.pipes[n]) {
                 t.in_flight_kept += p.in_flight() as u64;
-                np.take_link(p);
+                np.take_link(p, &same);
                 t.pipes_kept += 1;
                 kept[oi] = true;
             }
@@ -325,6 +336,14 @@ impl<P: Packet + Copy + Default> super::dynpipe::DynPipe<P> {
     pub(super) fn take_figures(&mut self, old: &Self) {
         add_pipe(&mut self.retired.pipe, &old.retired.pipe);
         add_drops(&mut self.retired.drops, &old.retired.drops);
+        if let Some(h) = &old.retired.sojourn {
+            self.retired.sojourn.get_or_insert_default().add(h);
+        }
+        let (r, o) = (&mut self.retired.queues, &old.retired.queues);
+        r.resize(r.len().max(o.len()), Default::default());
+        for (a, b) in r.iter_mut().zip(o) {
+            a.add(b);
+        }
         self.created += old.created;
         self.expired += old.expired;
         self.overflowed += old.overflowed;

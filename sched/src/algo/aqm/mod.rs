@@ -49,6 +49,13 @@ impl Aqm {
         }
     }
 
+    /// Whether it decides before the queue's limit is checked: RED (dummynet
+    /// runs `red_drops` first, so every arrival moves the average); PIE
+    /// decides after it (Linux drops at the limit first).
+    pub fn before_limits(&self) -> bool {
+        matches!(self, Aqm::Red(_))
+    }
+
     /// Whether it decides when packets arrive (RED, PIE).
     pub fn at_arrival(&self) -> bool {
         matches!(self, Aqm::Red(_) | Aqm::Pie(_))
@@ -105,13 +112,16 @@ pub struct Head {
     pub total_bytes: u64,
 }
 
+// Inline, not boxed: a flow's state is made when the flow is, which may be
+// on its first packet; the table of them is reserved at configuration time.
 #[derive(Debug, Clone, Default)]
+#[allow(clippy::large_enum_variant)]
 enum State {
     #[default]
     None,
     Codel(Codel),
     Red(Red),
-    Pie(Box<Pie>),
+    Pie(Pie),
 }
 
 /// One flow queue's queue management: its parameters and state.
@@ -136,7 +146,7 @@ impl AqmFlow {
             Aqm::None => State::None,
             Aqm::Codel(_) => State::Codel(Codel::default()),
             Aqm::Red(_) => State::Red(Red::default()),
-            Aqm::Pie(p) => State::Pie(Box::new(Pie::new(p))),
+            Aqm::Pie(p) => State::Pie(Pie::new(p)),
         };
         Self {
             params,

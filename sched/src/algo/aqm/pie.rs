@@ -75,7 +75,8 @@ impl Default for PieParams {
 
 impl PieParams {
     /// Validates: `target` 1 µs..=1 s, `tupdate` 1 ms..=1 s, `max_burst`
-    /// 0..=10 s, `alpha` and `beta` 0..=32 Hz (Linux's range).
+    /// 0..=10 s, `alpha` and `beta` 0..=2 Hz (Linux's range: tc takes
+    /// them in sixteenths, 0..=32).
     pub fn new(
         target_ns: u64,
         tupdate_ns: u64,
@@ -102,12 +103,12 @@ impl PieParams {
         range("max_burst (ns)", max_burst_ns, 0, 10_000_000_000)?;
         let milli = |x: f64| (x * 1e3).clamp(0.0, u64::MAX as f64) as u64;
         for (what, x) in [("alpha (1/1000 Hz)", alpha), ("beta (1/1000 Hz)", beta)] {
-            if !(0.0..=32.0).contains(&x) {
+            if !(0.0..=2.0).contains(&x) {
                 return Err(ConfigError::OutOfRange {
                     what,
                     value: milli(x),
                     min: 0,
-                    max: 32_000,
+                    max: 2_000,
                 });
             }
         }
