@@ -267,58 +267,45 @@ fn drops_by(p: &serde_json::Value, reason: &str) -> u64 {
 /// 15 ms target), and the link stays full.
 #[test]
 fn the_red_and_pie_examples_manage_tcp_queues() {
-    let red = testbed::repo().join("examples/12-red.toml");
-    let r = run(
-        "aqm-red",
-        &["--config", red.to_str().expect("path")],
-        "1",
-        false,
-    );
-    let p = &r.pipe;
-    let so = &p["sojourn"];
-    let util = utilisation(&r, 10.0);
-    eprintln!(
-        "red: goodput {:.2} Mbit/s, link {:.1} %, sojourn p50 {:.2} ms p99 {:.2} ms, red drops {}, tail drops {}",
-        r.goodput_mbit,
-        100.0 * util,
-        u(&so["p50_ns"]) as f64 / 1e6,
-        u(&so["p99_ns"]) as f64 / 1e6,
-        drops_by(p, "aqm"),
-        drops_by(p, "flow_limit"),
-    );
-    assert!(drops_by(p, "aqm") > 0, "RED never dropped: {p}");
-    // Below max_th (30 packets of 1524 bytes at 10 Mbit/s, 36.6 ms) half the time.
-    assert!(
-        u(&so["p50_ns"]) <= 36_600_000,
-        "sojourn p50 {} ns: above max_th",
-        u(&so["p50_ns"])
-    );
-    assert!(util >= 0.95, "link {:.1} % utilised: {p}", 100.0 * util);
-
-    let pie = testbed::repo().join("examples/13-pie.toml");
-    let r = run(
-        "aqm-pie",
-        &["--config", pie.to_str().expect("path")],
-        "eth0",
-        false,
-    );
-    let p = &r.pipe;
-    let so = &p["sojourn"];
-    let util = utilisation(&r, 50.0);
-    eprintln!(
-        "pie: goodput {:.2} Mbit/s, link {:.1} %, sojourn p50 {:.2} ms p99 {:.2} ms, pie drops {}, tail drops {}",
-        r.goodput_mbit,
-        100.0 * util,
-        u(&so["p50_ns"]) as f64 / 1e6,
-        u(&so["p99_ns"]) as f64 / 1e6,
-        drops_by(p, "aqm"),
-        drops_by(p, "flow_limit"),
-    );
-    assert!(drops_by(p, "aqm") > 0, "PIE never dropped: {p}");
-    assert!(
-        u(&so["p50_ns"]) <= 30_000_000,
-        "sojourn p50 {} ns > 2 × PIE's target",
-        u(&so["p50_ns"])
-    );
-    assert!(util >= 0.95, "link {:.1} % utilised: {p}", 100.0 * util);
+    // (example, its pipe, the rate, the sojourn p50 it must stay under: RED
+    // below max_th — 30 packets of 1524 bytes at 10 Mbit/s, 36.6 ms — half
+    // the time; PIE within 2 × its 15 ms target).
+    for (example, pipe, rate, p50_max) in [
+        ("12-red.toml", "1", 10.0, 36_600_000),
+        ("13-pie.toml", "eth0", 50.0, 30_000_000),
+    ] {
+        let path = testbed::repo().join("examples").join(example);
+        let r = run(
+            example,
+            &["--config", path.to_str().expect("path")],
+            pipe,
+            false,
+        );
+        let p = &r.pipe;
+        let so = &p["sojourn"];
+        let util = utilisation(&r, rate);
+        eprintln!(
+            "{example}: goodput {:.2} Mbit/s, link {:.1} %, sojourn p50 {:.2} ms p99 {:.2} ms, aqm drops {}, tail drops {}",
+            r.goodput_mbit,
+            100.0 * util,
+            u(&so["p50_ns"]) as f64 / 1e6,
+            u(&so["p99_ns"]) as f64 / 1e6,
+            drops_by(p, "aqm"),
+            drops_by(p, "flow_limit"),
+        );
+        assert!(
+            drops_by(p, "aqm") > 0,
+            "{example}: the AQM never dropped: {p}"
+        );
+        assert!(
+            u(&so["p50_ns"]) <= p50_max,
+            "{example}: sojourn p50 {} ns > {p50_max}",
+            u(&so["p50_ns"])
+        );
+        assert!(
+            util >= 0.95,
+            "{example}: link {:.1} % utilised: {p}",
+            100.0 * util
+        );
+    }
 }
