@@ -652,7 +652,44 @@ pub fn man_pages(dir: &std::path::Path) -> std::io::Result<Vec<std::path::PathBu
 pub fn load_config(path: &std::path::Path) -> anyhow::Result<Config> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    sched::config::from_toml(&text).with_context(|| format!("{}", path.display()))
+    let mut cfg = sched::config::from_toml(&text).with_context(|| format!("{}", path.display()))?;
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    sched::config::load_distributions(&mut cfg, |name| read_distribution(name, dir))
+        .with_context(|| format!("{}", path.display()))?;
+    Ok(cfg)
+}
+
+/// Where iproute2 installs its distribution tables (`TC_LIB_DIR` first, as
+/// tc itself looks).
+const TC_LIB_DIRS: [&str; 4] = [
+    "/usr/lib/x86_64-linux-gnu/tc",
+    "/usr/lib/tc",
+    "/usr/lib64/tc",
+    "/usr/local/lib/tc",
+];
+
+/// A jitter distribution table: a `.dist` path (relative to the
+/// configuration's folder), or a name tc knows (`normal`, `pareto`,
+/// `paretonormal`, `experimental`) read from iproute2's library folder.
+fn read_distribution(name: &str, config_dir: &std::path::Path) -> Result<String, String> {
+    if name.ends_with(".dist") {
+        let p = config_dir.join(name);
+        return std::fs::read_to_string(&p).map_err(|e| format!("reading {}: {e}", p.display()));
+    }
+    let env = std::env::var("TC_LIB_DIR").ok();
+    let dirs = env.iter().map(String::as_str).chain(TC_LIB_DIRS);
+    let mut tried = Vec::new();
+    for d in dirs {
+        let p = std::path::Path::new(d).join(format!("{name}.dist"));
+        match std::fs::read_to_string(&p) {
+            Ok(t) => return Ok(t),
+            Err(_) => tried.push(p.display().to_string()),
+        }
+    }
+    Err(format!(
+        "not found in {} (iproute2 installs these tables; set TC_LIB_DIR, or give a .dist file)",
+        tried.join(", ")
+    ))
 }
 
 fn parse_listen_addr(flag: &str, s: &str, eg: u16) -> anyhow::Result<std::net::SocketAddr> {

@@ -620,3 +620,59 @@ fn ten_times_the_rate_for_30_s_is_survived_and_accounted() {
         assert_eq!(s["out_of_order"].as_u64().unwrap_or(0), 0, "{s}");
     }
 }
+
+/// Standard normal CDF (Abramowitz & Stegun 7.1.26, |error| < 1.5e-7).
+fn normal_cdf(z: f64) -> f64 {
+    let x = z.abs() / std::f64::consts::SQRT_2;
+    let t = 1.0 / (1.0 + 0.327_591_1 * x);
+    let poly = t
+        * (0.254_829_592
+            + t * (-0.284_496_736
+                + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+    let erf = 1.0 - poly * (-x * x).exp();
+    0.5 * (1.0 + if z < 0.0 { -erf } else { erf })
+}
+
+/// netem's `delay 20ms 5ms distribution normal` on a pipe, with iproute2's
+/// own normal.dist table read where iproute2 installed it: 200 pings 25 ms
+/// apart see round-trip times that pass a Kolmogorov-Smirnov test against
+/// N(20 ms, 5 ms) at α = 0.001 (the return path and the stacks add ~0.1 ms,
+/// subtracted as the idle link's RTT).
+#[test]
+fn normal_jitter_from_iproute2s_table_shows_in_ping_rtts() {
+    let _tb = Testbed::up("bridge");
+    let idle = {
+        let x = start_bridge(&[]);
+        let rtts = ping_rtts("xs-gen", "10.211.0.2", 20, "0.05");
+        let (ok, stdout) = x.stop();
+        assert!(ok && stdout.contains("frames balanced"), "{stdout}");
+        let mut r = rtts;
+        r.sort_by(f64::total_cmp);
+        r[r.len() / 2]
+    };
+    let cfg = config_file(
+        "jitter.toml",
+        "[[pipe]]\nname = \"j\"\ndelay = \"20ms\"\njitter = \"5ms\"\ndistribution = \"normal\"\n[[rule]]\npipe = \"j\"\n",
+    );
+    let x = start_bridge(&["--config", &cfg]);
+    let mut rtts = ping_rtts("xs-gen", "10.211.0.2", 200, "0.025");
+    let (ok, stdout) = x.stop();
+    assert!(ok && stdout.contains("frames balanced"), "{stdout}");
+    assert!(rtts.len() >= 195, "{} replies", rtts.len());
+    rtts.sort_by(f64::total_cmp);
+    let n = rtts.len() as f64;
+    let d = rtts
+        .iter()
+        .enumerate()
+        .map(|(i, &r)| {
+            let f = normal_cdf((r - idle - 20.0) / 5.0);
+            (f - i as f64 / n).abs().max((f - (i + 1) as f64 / n).abs())
+        })
+        .fold(0.0, f64::max);
+    let mean = rtts.iter().sum::<f64>() / n;
+    eprintln!("jitter: {n} RTTs, mean {mean:.2} ms, idle {idle:.3} ms, KS D = {d:.4}");
+    assert!(
+        d < 1.949 / n.sqrt(),
+        "KS D = {d} against N(20, 5): {rtts:?}"
+    );
+}

@@ -1329,3 +1329,70 @@ fn queue_management_keys() {
     rejects(&format!("{PIPE}limit = 0\n"), &["limit", "0"]);
     rejects(&format!("{PIPE}limit = 70000\n"), &["limit", "65536"]);
 }
+
+#[test]
+fn jitter_keys_and_distribution_tables() {
+    const MS: u64 = 1_000_000;
+    // tc qdisc add dev eth0 root netem delay 100ms 20ms 25% distribution normal
+    let mut c = parse(include_str!("../../examples/15-netem-jitter.toml"));
+    assert_eq!(c.pipes[0].delay_ns, 100 * MS);
+    let j = c.pipes[0].jitter.clone().expect("jitter");
+    assert_eq!(
+        (j.jitter_ns, j.correlation, j.reorder),
+        (20 * MS, 0.25, false)
+    );
+    assert_eq!(
+        j.distribution,
+        Distribution::Table {
+            name: "normal".into(),
+            table: None
+        }
+    );
+    // Not loaded: building says so.
+    let e = sched::emu::Emulator::<u32>::from_config(&c, 1).expect_err("not loaded");
+    assert!(e.to_string().contains("normal"), "{e}");
+    // The caller reads the table (here a small one of its own).
+    load_distributions(&mut c, |name| {
+        assert_eq!(name, "normal");
+        Ok("# test\n-8192 0 8192\n".to_owned())
+    })
+    .expect("load");
+    let Some(JitterSpec {
+        distribution: Distribution::Table { table: Some(t), .. },
+        ..
+    }) = &c.pipes[0].jitter
+    else {
+        panic!("{:?}", c.pipes[0].jitter)
+    };
+    assert_eq!(&t[..], &[-8192, 0, 8192]);
+    assert!(sched::emu::Emulator::<u32>::from_config(&c, 1).is_ok());
+    // A reader's error and a bad table name the pipe and the table.
+    let mut c = parse(include_str!("../../examples/15-netem-jitter.toml"));
+    let e = load_distributions(&mut c, |_| Err("no such file".into())).expect_err("missing");
+    assert!(
+        e.to_string().contains("pipe \"eth0\"") && e.to_string().contains("no such file"),
+        "{e}"
+    );
+    let e = load_distributions(&mut c, |_| Ok("1 2 banana".into())).expect_err("bad");
+    assert!(e.to_string().contains("banana"), "{e}");
+    // Uniform by default; the other keys need a jitter.
+    let c = parse(&format!("{PIPE}delay = \"10ms\"\njitter = \"2ms\"\n"));
+    let j = c.pipes[0].jitter.clone().expect("jitter");
+    assert_eq!(
+        (j.distribution, j.correlation),
+        (Distribution::Uniform, 0.0)
+    );
+    rejects(
+        &format!("{PIPE}distribution = \"normal\"\n"),
+        &["distribution", "needs jitter"],
+    );
+    rejects(
+        &format!("{PIPE}jitter = \"1ms\"\ndistribution = \"gaussian\"\n"),
+        &["distribution = \"gaussian\"", ".dist"],
+    );
+    rejects(
+        &format!("{PIPE}jitter = \"1ms\"\njitter_correlation = 2\n"),
+        &["jitter_correlation", "0..=1"],
+    );
+    rejects(&format!("{PIPE}jitter = \"11s\"\n"), &["jitter", "10s"]);
+}

@@ -183,3 +183,38 @@ pub use error::{ConfigFileError, Location};
 pub use model::*;
 pub use validate::from_toml;
 pub use values::parse_queue;
+
+/// Reads the distribution tables the pipes' jitter names (`distribution =
+/// "normal"`, or a `.dist` file) through `read`, which the caller provides
+/// (the library does no I/O: xdpsched reads iproute2's installed tables;
+/// tests may hand in their own). Each table is read once per pipe; errors
+/// name the pipe, the table and why.
+pub fn load_distributions(
+    cfg: &mut Config,
+    mut read: impl FnMut(&str) -> Result<String, String>,
+) -> Result<(), ConfigFileError> {
+    for p in &mut cfg.pipes {
+        let Some(JitterSpec {
+            distribution: Distribution::Table { name, table },
+            ..
+        }) = &mut p.jitter
+        else {
+            continue;
+        };
+        if table.is_some() {
+            continue;
+        }
+        let text = read(name).map_err(|e| ConfigFileError::Invalid {
+            at: None,
+            object: format!("pipe {:?}", p.name),
+            message: format!("distribution {name:?}: {e}"),
+        })?;
+        let t = crate::emu::jitter::parse_table(&text).map_err(|e| ConfigFileError::Invalid {
+            at: None,
+            object: format!("pipe {:?}", p.name),
+            message: format!("distribution {name:?}: {e}"),
+        })?;
+        *table = Some(t);
+    }
+    Ok(())
+}

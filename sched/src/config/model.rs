@@ -206,6 +206,39 @@ pub struct PipeSpec {
     pub limit: Option<u32>,
     /// What happens when `limit` is reached.
     pub overflow: OverflowPolicy,
+    /// Delay jitter (netem's `delay D J`); `None`: the delay is constant.
+    pub jitter: Option<JitterSpec>,
+}
+
+/// Delay jitter on a pipe: netem's `delay D J [correlation] distribution X`
+/// (see [`crate::emu::jitter`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct JitterSpec {
+    /// The spread around the pipe's delay, ns (netem's `J`).
+    pub jitter_ns: u64,
+    /// Correlation of successive samples, 0..=1.
+    pub correlation: f64,
+    /// The distribution.
+    pub distribution: Distribution,
+    /// Let jitter reorder packets (netem without `rate`); by default a
+    /// packet never leaves before the one sent before it.
+    pub reorder: bool,
+}
+
+/// A jitter distribution.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Distribution {
+    /// Uniform on `[D − J, D + J)` (netem's default).
+    Uniform,
+    /// An iproute2 distribution table: `name` as written (`normal`,
+    /// `pareto`, `paretonormal`, or a `.dist` file), its entries once
+    /// [`crate::config::load_distributions`] has read it.
+    Table {
+        /// As written in the configuration.
+        name: String,
+        /// The entries; `None` until loaded.
+        table: Option<std::sync::Arc<[i16]>>,
+    },
 }
 
 impl PipeSpec {
@@ -227,6 +260,7 @@ impl PipeSpec {
             aqm: Aqm::None,
             limit: None,
             overflow: OverflowPolicy::TailDrop,
+            jitter: None,
         }
     }
 

@@ -54,6 +54,10 @@ pub(super) struct RawPipe {
     pub(super) dq_rate_estimator: Field,
     pub(super) limit: Field,
     pub(super) overflow: Field,
+    pub(super) jitter: Field,
+    pub(super) jitter_correlation: Field,
+    pub(super) distribution: Field,
+    pub(super) reorder_by_jitter: Field,
 }
 
 #[derive(Deserialize)]

@@ -403,6 +403,7 @@ impl Cx<'_> {
         if let Some(ov) = self.opt(o, &p.overflow, overflow)? {
             spec.overflow = ov;
         }
+        spec.jitter = self.jitter(o, p, raw.span())?;
         if spec.overflow == OverflowPolicy::DropLongest && spec.sched == Kind::Fifo {
             return Err(self.err(
                 o,
@@ -534,6 +535,48 @@ impl Cx<'_> {
         }
         spec.aqm = self.aqm(o, &aqm_keys!(f), raw.span())?;
         Ok(spec)
+    }
+
+    /// A pipe's jitter keys: `jitter`, and with it `jitter_correlation`,
+    /// `distribution`, `reorder_by_jitter`.
+    fn jitter(
+        &self,
+        o: &str,
+        p: &RawPipe,
+        span: Range<usize>,
+    ) -> Result<Option<JitterSpec>, ConfigFileError> {
+        let jitter = self.opt(o, &p.jitter, |v| {
+            duration("jitter", v, crate::emu::jitter::MAX_JITTER_NS)
+        })?;
+        let corr = self.opt(o, &p.jitter_correlation, |v| {
+            probability("jitter_correlation", v)
+        })?;
+        let dist = self.opt(o, &p.distribution, distribution)?;
+        let reorder = self.opt(o, &p.reorder_by_jitter, |v| boolean("reorder_by_jitter", v))?;
+        let Some(jitter_ns) = jitter.filter(|&j| j > 0) else {
+            let other = [
+                ("jitter_correlation", &p.jitter_correlation),
+                ("distribution", &p.distribution),
+                ("reorder_by_jitter", &p.reorder_by_jitter),
+            ]
+            .into_iter()
+            .find_map(|(k, f)| f.as_ref().map(|v| (k, v.span())));
+            return match other {
+                Some((k, at)) => Err(self.err(
+                    o,
+                    Some(at),
+                    format!("{k} shapes the jitter: it needs jitter = \"...\" (above 0)"),
+                )),
+                None => Ok(None),
+            };
+        };
+        let _ = span;
+        Ok(Some(JitterSpec {
+            jitter_ns,
+            correlation: corr.unwrap_or(0.0),
+            distribution: dist.unwrap_or(Distribution::Uniform),
+            reorder: reorder.unwrap_or(false),
+        }))
     }
 
     /// The queue management keys: `aqm = "none" | "codel" | "red" | "gred"

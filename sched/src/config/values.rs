@@ -348,6 +348,32 @@ pub(super) fn overflow(v: &Value) -> Result<crate::OverflowPolicy, Msg> {
     }
 }
 
+/// `distribution = "uniform" | "normal" | "pareto" | "paretonormal" |
+/// "experimental" | a path to a `.dist` file`.
+pub(super) fn distribution(v: &Value) -> Result<Distribution, Msg> {
+    let Value::String(s) = v else {
+        return Err(wrong_type(
+            "distribution",
+            "\"uniform\", \"normal\", \"pareto\", \"paretonormal\" or a .dist file",
+            v,
+        ));
+    };
+    match s.as_str() {
+        "uniform" => Ok(Distribution::Uniform),
+        "normal" | "pareto" | "paretonormal" | "experimental" => Ok(Distribution::Table {
+            name: s.clone(),
+            table: None,
+        }),
+        f if f.ends_with(".dist") => Ok(Distribution::Table {
+            name: s.clone(),
+            table: None,
+        }),
+        other => Err(format!(
+            "distribution = {other:?}: expected \"uniform\", \"normal\", \"pareto\", \"paretonormal\", \"experimental\" or a path ending in .dist"
+        )),
+    }
+}
+
 /// A boolean.
 pub(super) fn boolean(key: &str, v: &Value) -> Result<bool, Msg> {
     match v {

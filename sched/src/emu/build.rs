@@ -3,10 +3,10 @@
 
 use super::dynpipe::{DynPipe, Retired};
 use super::flowset::{Flowset, FlowsetParams};
-use super::pipe::{Pipe, PipeParams};
+use super::pipe::{JitterParams, Pipe, PipeParams};
 use super::{Emulator, EmulatorCounters, FlowsetRt, PipeRt, Target};
 use crate::classify::{Classifier, KeyTable, Match};
-use crate::config::{Config, DefaultAction, FlowsetSpec, PipeSpec, QueueSpec};
+use crate::config::{Config, DefaultAction, Distribution, FlowsetSpec, PipeSpec, QueueSpec};
 use crate::types::{FlowConfig, Packet, QueueLimit, SchedConfig};
 use crate::{build, ConfigError};
 use std::collections::VecDeque;
@@ -31,6 +31,10 @@ pub enum BuildError {
     /// `config::from_toml` rejects these).
     #[error("pipe {0:?}: its chain of next pipes leads back to it")]
     Cycle(String),
+    /// A pipe's jitter names a distribution table that was not loaded
+    /// ([`crate::config::load_distributions`]).
+    #[error("pipe {0:?}: distribution {1:?} was not loaded (config::load_distributions)")]
+    DistributionNotLoaded(String, String),
     /// A `next` names a flowset that does not exist.
     #[error("pipe {0:?}: next names flowset {1}, which does not exist")]
     NoSuchFlowset(String, usize),
@@ -124,6 +128,15 @@ fn pipe_params(p: &PipeSpec, packets: u32, seed: u64, dynamic: bool) -> PipePara
     );
     let cap = if dynamic { 1024 } else { 65_536 };
     PipeParams {
+        jitter: p.jitter.as_ref().map(|j| JitterParams {
+            jitter_ns: j.jitter_ns,
+            table: match &j.distribution {
+                Distribution::Uniform => None,
+                Distribution::Table { table, .. } => table.clone(),
+            },
+            correlation: j.correlation,
+            reorder: j.reorder,
+        }),
         bandwidth_bps: p.bandwidth_bps,
         overhead_bytes: p.overhead_bytes,
         delay_ns: p.delay_ns,
@@ -160,6 +173,18 @@ impl<P: Packet + Copy + Default> Emulator<P> {
                 if at == i {
                     return Err(BuildError::Cycle(p.name.clone()));
                 }
+            }
+        }
+        for p in &cfg.pipes {
+            if let Some(crate::config::JitterSpec {
+                distribution: Distribution::Table { name, table: None },
+                ..
+            }) = p.jitter.as_ref()
+            {
+                return Err(BuildError::DistributionNotLoaded(
+                    p.name.clone(),
+                    name.clone(),
+                ));
             }
         }
         let mut pipes = Vec::with_capacity(cfg.pipes.len());

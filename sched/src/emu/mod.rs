@@ -27,6 +27,7 @@
 pub mod build;
 mod dynpipe;
 pub mod flowset;
+pub mod jitter;
 pub mod loss;
 pub mod pipe;
 mod reload;

@@ -39,6 +39,7 @@
 //! it) — goes into a histogram ([`Pipe::sojourn`]); queue management (CoDel)
 //! judges the same figure.
 
+use super::jitter::Jitter;
 use super::loss::{Loss, LossModel};
 use super::sojourn::SojournHist;
 use crate::rng::Rng;
@@ -144,6 +145,22 @@ pub struct PipeParams {
     pub delay_reserve: usize,
     /// Seed of the loss RNG (deterministic runs).
     pub seed: u64,
+    /// Delay jitter: the spread, the distribution table (`None`: uniform),
+    /// the correlation, and whether it may reorder packets; `None`: none.
+    pub jitter: Option<JitterParams>,
+}
+
+/// A pipe's delay jitter (see [`super::jitter`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct JitterParams {
+    /// The spread, ns.
+    pub jitter_ns: u64,
+    /// The distribution table; `None`: uniform.
+    pub table: Option<std::sync::Arc<[i16]>>,
+    /// Correlation of successive samples, 0..=1.
+    pub correlation: f64,
+    /// Whether jitter may reorder packets.
+    pub reorder: bool,
 }
 
 impl Default for PipeParams {
@@ -155,6 +172,7 @@ impl Default for PipeParams {
             loss: LossModel::None,
             delay_reserve: 1024,
             seed: 1,
+            jitter: None,
         }
     }
 }
@@ -190,6 +208,11 @@ pub struct Pipe<P: Packet + Copy + Default> {
     /// Drops of the schedulers this pipe had before a reload (see
     /// [`Pipe::drops`]).
     carried: DropCounters,
+    /// Delay jitter, if any, and whether it may reorder.
+    jitter: Option<(Jitter, bool)>,
+    /// The due time of the packet last put on the delay line (jitter keeps
+    /// order by never letting one be due before it).
+    last_due: u64,
     /// Sojourn times of the packets sent (see the module docs).
     sojourn: SojournHist,
     /// Per flowset feeding the pipe (by its index among them): its queues'
@@ -218,6 +241,19 @@ impl<P: Packet + Copy + Default> Pipe<P> {
             rng: Rng::new(params.seed),
             counters: PipeCounters::default(),
             carried: DropCounters::default(),
+            jitter: params.jitter.as_ref().map(|j| {
+                (
+                    Jitter::new(
+                        params.delay_ns,
+                        j.jitter_ns,
+                        j.table.clone(),
+                        j.correlation,
+                        params.seed ^ 0x6a09_e667_f3bc_c908,
+                    ),
+                    j.reorder,
+                )
+            }),
+            last_due: 0,
             sojourn: SojournHist::new(),
             queues: vec![QueueStats::default()],
             owner: Vec::new(),
@@ -417,8 +453,24 @@ impl<P: Packet + Copy + Default> Pipe<P> {
                 self.busy_rem = (num % bw) as u64;
                 self.busy_until
             };
-            self.delay_line
-                .push_back((done.saturating_add(self.delay_ns), flow, pkt));
+            match &mut self.jitter {
+                None => self
+                    .delay_line
+                    .push_back((done.saturating_add(self.delay_ns), flow, pkt)),
+                Some((j, false)) => {
+                    // In order: never due before the packet sent before it.
+                    let due = done.saturating_add(j.sample()).max(self.last_due);
+                    self.last_due = due;
+                    self.delay_line.push_back((due, flow, pkt));
+                }
+                Some((j, true)) => {
+                    // Reordered by its delay: kept sorted by due time (most
+                    // land near the back), ties in sending order.
+                    let due = done.saturating_add(j.sample());
+                    let at = self.delay_line.partition_point(|&(d, _, _)| d <= due);
+                    self.delay_line.insert(at, (due, flow, pkt));
+                }
+            }
         }
     }
 
@@ -483,6 +535,9 @@ impl<P: Packet + Copy + Default> Pipe<P> {
             self.busy_rem = 0;
         }
         self.delay_line.append(&mut old.delay_line);
+        // Jitter keeps order behind what the old link sent.
+        let last = self.delay_line.back().map_or(0, |&(due, _, _)| due);
+        self.last_due = self.last_due.max(old.last_due).max(last);
         super::dynpipe::add_pipe(&mut self.counters, &old.counters);
         let d = old.drops();
         super::dynpipe::add_drops(&mut self.carried, &d);
@@ -844,5 +899,89 @@ mod tests {
             most >= 60,
             "at most {most} in flight: the line did not grow"
         );
+    }
+
+    fn jittery(reorder: bool) -> (Pipe<u32>, Vec<FlowId>) {
+        let params = PipeParams {
+            bandwidth_bps: Some(100_000_000),
+            delay_ns: 10_000_000,
+            jitter: Some(JitterParams {
+                jitter_ns: 5_000_000,
+                table: None,
+                correlation: 0.0,
+                reorder,
+            }),
+            ..PipeParams::default()
+        };
+        pipe(Kind::Fifo, params, &[1])
+    }
+
+    #[test]
+    fn jitter_keeps_order_by_default_and_reorders_when_asked() {
+        for reorder in [false, true] {
+            let (mut p, ids) = jittery(reorder);
+            let mut exits = Vec::new();
+            let mut now = 0;
+            for i in 0..10_000u64 {
+                now = i * 100_000;
+                p.enqueue(now, ids[0], 1000).expect("enqueue");
+                while let Some((due, _, _)) = p.dequeue_timed(now, &mut no_drop) {
+                    exits.push(due);
+                }
+            }
+            while let Some(t) = p.next_wakeup() {
+                now = now.max(t);
+                while let Some((due, _, _)) = p.dequeue_timed(now, &mut no_drop) {
+                    exits.push(due);
+                }
+            }
+            assert_eq!(exits.len(), 10_000);
+            // Due times come out non-decreasing either way (the line is sorted).
+            assert!(exits.windows(2).all(|w| w[0] <= w[1]));
+        }
+    }
+
+    #[test]
+    fn jitter_spreads_the_delay_uniformly_and_reorder_lets_packets_pass() {
+        for reorder in [false, true] {
+            let (mut p, ids) = jittery(reorder);
+            // Packet i has length 64 + i % 1000 and is sent at i * 100 µs; it
+            // leaves at send + transmission + delay.
+            let mut delays = Vec::new();
+            let mut order = Vec::new();
+            let mut now = 0;
+            let pull =
+                |p: &mut Pipe<u32>, now: u64, delays: &mut Vec<f64>, order: &mut Vec<u32>| {
+                    while let Some((due, _, len)) = p.dequeue_timed(now, &mut no_drop) {
+                        // Sent at (len - 64) * 100 µs; on the wire (len + 24) * 80 ns.
+                        let (sent, tx) =
+                            (u64::from(len - 64) * 100_000, (u64::from(len) + 24) * 80);
+                        delays.push((due - sent - tx) as f64);
+                        order.push(len);
+                    }
+                };
+            for i in 0..900u32 {
+                now = u64::from(i) * 100_000;
+                let len = 64 + i;
+                p.enqueue(now, ids[0], len).expect("enqueue");
+                pull(&mut p, now, &mut delays, &mut order);
+            }
+            now += 100_000_000;
+            pull(&mut p, now, &mut delays, &mut order);
+            assert_eq!(order.len(), 900);
+            let passed = order.windows(2).filter(|w| w[1] < w[0]).count();
+            if reorder {
+                // 5 ms of jitter against 100 µs gaps: packets pass each other,
+                // and each delay is its own draw, uniform on [5, 15) ms.
+                assert!(passed > 100, "only {passed} passed");
+                let mean = delays.iter().sum::<f64>() / delays.len() as f64;
+                assert!((mean - 10e6).abs() < 0.3e6, "mean {mean}");
+                assert!(delays.iter().all(|&d| (5e6..15e6 + 1.0).contains(&d)));
+            } else {
+                assert_eq!(passed, 0, "order kept");
+                // Raised to keep order: never below the draw's range.
+                assert!(delays.iter().all(|&d| d >= 5e6));
+            }
+        }
     }
 }

@@ -1,0 +1,219 @@
+//! Delay jitter, drawn as Linux netem draws it (`net/sched/sch_netem.c`:
+//! `tabledist`, `get_crandom`), for `delay D jitter J distribution X`.
+//!
+//! A packet's propagation delay is `D` plus a sample of the distribution
+//! scaled by `J`: uniform on `[D − J, D + J)` by default; with a table, `D +
+//! J · t / 8192` for an entry `t` picked at random from the table — an
+//! inverse CDF in units of 1/8192 of `J`, the format of iproute2's `.dist`
+//! files (`normal`, `pareto`, `paretonormal`, or a file of one's own; the
+//! tables are read where iproute2 installed them, never copied here). The
+//! random numbers are 32-bit; with a `correlation` ρ each is `(1 − ρ)·u +
+//! ρ·previous` in netem's fixed point (which, as netem's, narrows the
+//! spread as ρ grows rather than keeping the marginal distribution). A
+//! negative delay counts as 0.
+//!
+//! Order: by default a packet never leaves before the one sent before it on
+//! the same link (its delay is raised to keep it behind), as users expect of
+//! a link; `reorder_by_jitter` lets jitter reorder packets, as netem does
+//! without `rate`.
+
+use crate::rng::Rng;
+use std::sync::Arc;
+
+/// The unit of a distribution table's entries: one `jitter` is 8192.
+pub const DIST_SCALE: i64 = 8192;
+/// Largest jitter accepted: 10 s (netem keeps it in a signed 32-bit ns
+/// count within its arithmetic; beyond this it is a unit mistake).
+pub const MAX_JITTER_NS: u64 = 10_000_000_000;
+/// Most entries a table may have (tc's limit).
+pub const MAX_TABLE: usize = 16 * 1024;
+
+/// A distribution table as iproute2 writes it: `#` comments, then
+/// whitespace-separated integers in −32768..=32767. Errors name the
+/// offending word.
+pub fn parse_table(text: &str) -> Result<Arc<[i16]>, String> {
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("");
+        for w in line.split_whitespace() {
+            let v: i16 = w.parse().map_err(|_| {
+                format!("line {}: {w:?} is not an integer in -32768..=32767", n + 1)
+            })?;
+            out.push(v);
+        }
+    }
+    if out.is_empty() {
+        return Err("no entries".to_owned());
+    }
+    if out.len() > MAX_TABLE {
+        return Err(format!("{} entries: at most {MAX_TABLE}", out.len()));
+    }
+    Ok(out.into())
+}
+
+/// Draws each packet's delay.
+#[derive(Debug, Clone)]
+pub struct Jitter {
+    mu_ns: i64,
+    sigma_ns: i64,
+    table: Option<Arc<[i16]>>,
+    /// netem's `rho`: the correlation in units of 2^-32.
+    rho: u32,
+    last: u32,
+    rng: Rng,
+}
+
+impl Jitter {
+    /// Delay `mu_ns` with jitter `sigma_ns` (`table`: the distribution,
+    /// `None` uniform), correlation 0..=1, seeded.
+    pub fn new(
+        mu_ns: u64,
+        sigma_ns: u64,
+        table: Option<Arc<[i16]>>,
+        correlation: f64,
+        seed: u64,
+    ) -> Self {
+        Self {
+            mu_ns: i64::try_from(mu_ns).unwrap_or(i64::MAX),
+            sigma_ns: i64::try_from(sigma_ns).unwrap_or(i64::MAX),
+            table,
+            rho: (correlation.clamp(0.0, 1.0) * f64::from(u32::MAX)) as u32,
+            last: 0,
+            rng: Rng::new(seed),
+        }
+    }
+
+    /// `get_crandom`: the next 32-bit random number, correlated.
+    fn crandom(&mut self) -> u32 {
+        let value = (self.rng.next_u64() >> 32) as u32;
+        if self.rho == 0 {
+            return value;
+        }
+        let rho = u64::from(self.rho) + 1;
+        let answer = (u64::from(value) * ((1u64 << 32) - rho) + u64::from(self.last) * rho) >> 32;
+        self.last = answer as u32;
+        self.last
+    }
+
+    /// The next packet's delay, ns (never negative).
+    pub fn sample(&mut self) -> u64 {
+        if self.sigma_ns == 0 {
+            return self.mu_ns.max(0) as u64;
+        }
+        let rnd = i64::from(self.crandom());
+        let (mu, sigma) = (self.mu_ns, self.sigma_ns);
+        let d = match &self.table {
+            // `(rnd % 2σ) + μ − σ`.
+            None => rnd % (2 * sigma) + mu - sigma,
+            Some(t) => {
+                let e = i64::from(t[rnd as usize % t.len()]);
+                // σ·e/8192 without overflow, rounded half away from zero.
+                let mut x = (sigma % DIST_SCALE) * e;
+                x += if x >= 0 {
+                    DIST_SCALE / 2
+                } else {
+                    -DIST_SCALE / 2
+                };
+                x / DIST_SCALE + (sigma / DIST_SCALE) * e + mu
+            }
+        };
+        d.max(0) as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Kolmogorov-Smirnov statistic of `samples` against the CDF `cdf`.
+    fn ks(samples: &mut [f64], cdf: impl Fn(f64) -> f64) -> f64 {
+        samples.sort_by(f64::total_cmp);
+        let n = samples.len() as f64;
+        samples
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| {
+                let f = cdf(x);
+                (f - i as f64 / n).abs().max((f - (i + 1) as f64 / n).abs())
+            })
+            .fold(0.0, f64::max)
+    }
+
+    /// The critical value at α = 0.001 for n samples.
+    fn ks_critical(n: usize) -> f64 {
+        1.949 / (n as f64).sqrt()
+    }
+
+    #[test]
+    fn tables_parse_as_iproute2_writes_them() {
+        let t = parse_table("# a comment\n -32768 -1 0\n 5 32767 # more\n").expect("table");
+        assert_eq!(&t[..], &[-32768, -1, 0, 5, 32767]);
+        assert!(parse_table("1 2 x").expect_err("word").contains("\"x\""));
+        assert!(parse_table("40000").is_err());
+        assert!(parse_table("# nothing\n").is_err());
+    }
+
+    #[test]
+    fn uniform_jitter_is_uniform_on_mu_plus_minus_sigma() {
+        let mut j = Jitter::new(100_000_000, 20_000_000, None, 0.0, 1);
+        let mut s: Vec<f64> = (0..20_000).map(|_| j.sample() as f64).collect();
+        let d = ks(&mut s, |x| ((x - 80e6) / 40e6).clamp(0.0, 1.0));
+        assert!(d < ks_critical(20_000), "D = {d}");
+    }
+
+    /// A table's samples follow the table: each entry equally likely, scaled
+    /// as netem scales it (`μ + round(σ·e/8192)`). The distribution is
+    /// discrete, so the Kolmogorov-Smirnov distance is taken at its values.
+    #[test]
+    fn table_jitter_follows_the_tables_distribution() {
+        // A coarse "normal-like" inverse CDF: 64 entries.
+        let table: Arc<[i16]> = (0..64)
+            .map(|i| ((i as f64 - 31.5) / 16.0 * 8192.0) as i16)
+            .collect();
+        let (mu, sigma) = (50_000_000i64, 10_000_000i64);
+        let mut j = Jitter::new(mu as u64, sigma as u64, Some(table.clone()), 0.0, 7);
+        let scaled = |e: i64| mu + (sigma as f64 * e as f64 / DIST_SCALE as f64).round() as i64;
+        let mut values: Vec<i64> = table.iter().map(|&e| scaled(i64::from(e))).collect();
+        values.sort_unstable();
+        let n = 20_000;
+        let mut s: Vec<i64> = (0..n).map(|_| j.sample() as i64).collect();
+        s.sort_unstable();
+        assert!(
+            s.iter().all(|x| values.binary_search(x).is_ok()),
+            "a value off the table"
+        );
+        let d = values
+            .iter()
+            .map(|&x| {
+                let emp = s.partition_point(|&v| v <= x) as f64 / n as f64;
+                let model = values.partition_point(|&v| v <= x) as f64 / values.len() as f64;
+                (emp - model).abs()
+            })
+            .fold(0.0, f64::max);
+        assert!(d < ks_critical(n), "D = {d}");
+    }
+
+    #[test]
+    fn correlation_makes_successive_samples_alike() {
+        let corr = |rho: f64| {
+            let mut j = Jitter::new(0, 1 << 30, None, rho, 3);
+            let s: Vec<f64> = (0..50_000).map(|_| j.crandom() as f64).collect();
+            let m = s.iter().sum::<f64>() / s.len() as f64;
+            let (mut num, mut den) = (0.0, 0.0);
+            for w in s.windows(2) {
+                num += (w[0] - m) * (w[1] - m);
+                den += (w[0] - m) * (w[0] - m);
+            }
+            num / den
+        };
+        assert!(corr(0.0).abs() < 0.05);
+        assert!((corr(0.5) - 0.5).abs() < 0.05, "{}", corr(0.5));
+        assert!((corr(0.9) - 0.9).abs() < 0.05, "{}", corr(0.9));
+    }
+
+    #[test]
+    fn negative_delays_count_as_zero() {
+        let mut j = Jitter::new(1_000, 1_000_000, None, 0.0, 9);
+        assert!((0..1000).map(|_| j.sample()).any(|d| d == 0));
+    }
+}
