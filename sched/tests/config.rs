@@ -1396,3 +1396,44 @@ fn jitter_keys_and_distribution_tables() {
     );
     rejects(&format!("{PIPE}jitter = \"11s\"\n"), &["jitter", "10s"]);
 }
+
+#[test]
+fn netems_four_state_loss() {
+    // tc ... netem loss state 1% (p31 = 99 %, p32 = 0, p23 = 100 %, p14 = 0)
+    let c = parse(&format!("{PIPE}[pipe.loss_4state]\np13 = 0.01\n"));
+    assert_eq!(
+        c.pipes[0].loss,
+        LossModel::FourState {
+            p13: 0.01,
+            p31: 0.99,
+            p32: 0.0,
+            p23: 1.0,
+            p14: 0.0
+        }
+    );
+    let c = parse(&format!(
+        "{PIPE}[pipe.loss_4state]\np13 = 0.01\np31 = 0.3\np32 = 0.2\np23 = 0.4\np14 = 0.005\n"
+    ));
+    // pi1 = 1 / (1 + p13 p32 / (p31 p23) + p13 / p31 + p14); loss = pi1 (p13 / p31 + p14).
+    assert!(
+        (c.pipes[0].loss.mean_loss() - 0.036_335).abs() < 1e-6,
+        "{:?}",
+        c.pipes[0].loss.mean_loss()
+    );
+    rejects(
+        &format!("{PIPE}[pipe.loss_4state]\np31 = 0.5\n"),
+        &["loss_4state.p13: missing"],
+    );
+    rejects(
+        &format!("{PIPE}[pipe.loss_4state]\np13 = 0.6\np14 = 0.6\n"),
+        &["p13 + p14", "above 1"],
+    );
+    rejects(
+        &format!("{PIPE}[pipe.loss_4state]\np13 = 1.5\n"),
+        &["loss_4state.p13", "0..=1"],
+    );
+    rejects(
+        &format!("{PIPE}plr = 0.1\n[pipe.loss_4state]\np13 = 0.01\n"),
+        &["three loss models"],
+    );
+}

@@ -29,6 +29,7 @@ pub(super) struct RawPipe {
     pub(super) delay: Field,
     pub(super) plr: Field,
     pub(super) gilbert_elliott: Option<Spanned<RawGilbertElliott>>,
+    pub(super) loss_4state: Option<Spanned<RawFourState>>,
     pub(super) queue: Field,
     pub(super) overhead: Field,
     pub(super) sched: Field,
@@ -67,6 +68,16 @@ pub(super) struct RawGilbertElliott {
     pub(super) r: Field,
     pub(super) k: Field,
     pub(super) h: Field,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFourState {
+    pub(super) p13: Field,
+    pub(super) p31: Field,
+    pub(super) p32: Field,
+    pub(super) p23: Field,
+    pub(super) p14: Field,
 }
 
 #[derive(Deserialize)]

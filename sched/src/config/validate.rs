@@ -355,7 +355,20 @@ impl Cx<'_> {
             spec.delay_ns = d;
         }
         let plr = self.opt(o, &p.plr, |v| probability("plr", v))?;
+        if let Some(fs) = &p.loss_4state {
+            if p.plr.is_some() || p.gilbert_elliott.is_some() {
+                return Err(self.err(
+                    o,
+                    Some(fs.span()),
+                    "loss_4state, plr and gilbert_elliott are three loss models: give one of them"
+                        .to_owned(),
+                ));
+            }
+        }
         spec.loss = match (plr, &p.gilbert_elliott) {
+            (None, None) if p.loss_4state.is_some() => {
+                self.four_state(o, p.loss_4state.as_ref())?
+            }
             (Some(_), Some(ge)) => {
                 return Err(self.err(
                     o,
@@ -425,6 +438,52 @@ impl Cx<'_> {
             spec.idle_timeout_ns = t;
         }
         Ok(spec)
+    }
+
+    /// `[pipe.loss_4state]`: netem's `loss state p13 [p31 [p32 [p23 p14]]]`
+    /// with tc's defaults (p31 = 1 − p13, p32 = 0, p23 = 1, p14 = 0).
+    fn four_state(
+        &self,
+        o: &str,
+        fs: Option<&Spanned<RawFourState>>,
+    ) -> Result<LossModel, ConfigFileError> {
+        let Some(fs) = fs else {
+            return Ok(LossModel::None);
+        };
+        let g = fs.get_ref();
+        let get = |f: &Field, key: &str| {
+            self.opt(o, f, |v| probability(&format!("loss_4state.{key}"), v))
+        };
+        let p13 = get(&g.p13, "p13")?.ok_or_else(|| {
+            self.err(
+                o,
+                Some(fs.span()),
+                "loss_4state.p13: missing (the others have tc's defaults)".to_owned(),
+            )
+        })?;
+        let p31 = get(&g.p31, "p31")?.unwrap_or(1.0 - p13);
+        let p32 = get(&g.p32, "p32")?.unwrap_or(0.0);
+        let p23 = get(&g.p23, "p23")?.unwrap_or(1.0);
+        let p14 = get(&g.p14, "p14")?.unwrap_or(0.0);
+        for (a, b, what) in [(p13, p14, "p13 + p14"), (p31, p32, "p31 + p32")] {
+            if a + b > 1.0 {
+                return Err(self.err(
+                    o,
+                    Some(fs.span()),
+                    format!(
+                        "loss_4state: {what} = {} is above 1 (they leave one state)",
+                        a + b
+                    ),
+                ));
+            }
+        }
+        Ok(LossModel::FourState {
+            p13,
+            p31,
+            p32,
+            p23,
+            p14,
+        })
     }
 
     fn gilbert_elliott(
