@@ -676,3 +676,37 @@ fn normal_jitter_from_iproute2s_table_shows_in_ping_rtts() {
         "KS D = {d} against N(20, 5): {rtts:?}"
     );
 }
+
+/// examples/16-netem-reorder.toml (`netem delay 10ms reorder 25% 50%`)
+/// through xdpsched: the pings that skip the 10 ms (their RTT is the idle
+/// link's) are as many as netem's generator gives — its 50 % correlation
+/// narrows the draws toward the middle, so fewer than 25 % (the share is
+/// taken from the same generator over a million draws) — within a 4σ
+/// binomial bound, doubled for the correlation; the rest take the delay.
+#[test]
+fn the_reorder_example_sends_netems_share_ahead_of_the_delay() {
+    let _tb = Testbed::up("bridge");
+    let example = testbed::repo().join("examples/16-netem-reorder.toml");
+    let x = start_bridge(&["--config", example.to_str().expect("path")]);
+    let rtts = ping_rtts("xs-gen", "10.211.0.2", 200, "0.02");
+    let (ok, stdout) = x.stop();
+    assert!(ok && stdout.contains("frames balanced"), "{stdout}");
+    assert!(rtts.len() >= 195, "{} replies", rtts.len());
+    let quick = rtts.iter().filter(|&&r| r < 5.0).count() as f64;
+    let slow = rtts.iter().filter(|&&r| (9.9..12.0).contains(&r)).count() as f64;
+    let n = rtts.len() as f64;
+    eprintln!("reorder: {quick} of {n} pings skipped the delay, {slow} took it");
+    let mut r = sched::emu::jitter::Reorder::new(0.25, 0.5, 1, 99);
+    let p = (0..1_000_000).filter(|_| r.skips_delay()).count() as f64 / 1e6;
+    let (want, sd) = (p * n, (n * p * (1.0 - p)).sqrt());
+    eprintln!("netem's generator: {:.2} % skip", 100.0 * p);
+    assert!(
+        (quick - want).abs() < 8.0 * sd,
+        "{quick} quick, want {want}: {rtts:?}"
+    );
+    assert_eq!(
+        quick + slow,
+        n,
+        "each RTT is the idle link's or the delay's: {rtts:?}"
+    );
+}

@@ -1437,3 +1437,34 @@ fn netems_four_state_loss() {
         &["three loss models"],
     );
 }
+
+#[test]
+fn netems_reorder() {
+    // tc qdisc add dev eth0 root netem delay 10ms reorder 25% 50%
+    let c = parse(include_str!("../../examples/16-netem-reorder.toml"));
+    assert_eq!(c.pipes[0].delay_ns, 10_000_000);
+    assert_eq!(
+        c.pipes[0].reorder,
+        Some(ReorderSpec {
+            probability: 0.25,
+            correlation: 0.5,
+            gap: 1
+        })
+    );
+    let c = parse(&format!(
+        "{PIPE}delay = \"5ms\"\nreorder = 0.5\nreorder_gap = 5\n"
+    ));
+    assert_eq!(c.pipes[0].reorder.map(|r| r.gap), Some(5));
+    rejects(
+        &format!("{PIPE}reorder = 0.25\n"),
+        &["reorder", "needs a delay"],
+    );
+    rejects(
+        &format!("{PIPE}delay = \"5ms\"\nreorder_gap = 5\n"),
+        &["reorder_gap", "needs reorder"],
+    );
+    rejects(
+        &format!("{PIPE}delay = \"5ms\"\nreorder = 0.2\nreorder_gap = 0\n"),
+        &["reorder_gap"],
+    );
+}

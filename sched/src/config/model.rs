@@ -208,6 +208,21 @@ pub struct PipeSpec {
     pub overflow: OverflowPolicy,
     /// Delay jitter (netem's `delay D J`); `None`: the delay is constant.
     pub jitter: Option<JitterSpec>,
+    /// netem's `reorder P [CORR] gap G`: packets that skip the delay.
+    pub reorder: Option<ReorderSpec>,
+}
+
+/// netem's reordering: after `gap − 1` delayed packets, each packet skips
+/// the pipe's delay with probability `probability`, so it leaves ahead of
+/// packets sent before it (see [`crate::emu::jitter::Reorder`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReorderSpec {
+    /// 0..=1.
+    pub probability: f64,
+    /// Correlation of successive draws, 0..=1.
+    pub correlation: f64,
+    /// At least 1 (tc's default when `gap` is not given).
+    pub gap: u32,
 }
 
 /// Delay jitter on a pipe: netem's `delay D J [correlation] distribution X`
@@ -261,6 +276,7 @@ impl PipeSpec {
             limit: None,
             overflow: OverflowPolicy::TailDrop,
             jitter: None,
+            reorder: None,
         }
     }
 

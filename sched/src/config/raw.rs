@@ -59,6 +59,9 @@ pub(super) struct RawPipe {
     pub(super) jitter_correlation: Field,
     pub(super) distribution: Field,
     pub(super) reorder_by_jitter: Field,
+    pub(super) reorder: Field,
+    pub(super) reorder_correlation: Field,
+    pub(super) reorder_gap: Field,
 }
 
 #[derive(Deserialize)]

@@ -417,6 +417,44 @@ impl Cx<'_> {
             spec.overflow = ov;
         }
         spec.jitter = self.jitter(o, p, raw.span())?;
+        let reorder = self.opt(o, &p.reorder, |v| probability("reorder", v))?;
+        let rcorr = self.opt(o, &p.reorder_correlation, |v| {
+            probability("reorder_correlation", v)
+        })?;
+        let gap = self.opt(o, &p.reorder_gap, |v| count("reorder_gap", v, u32::MAX))?;
+        spec.reorder = match reorder.filter(|&r| r > 0.0) {
+            Some(probability) => {
+                if spec.delay_ns == 0 {
+                    return Err(self.err(
+                        o,
+                        p.reorder.as_ref().map(|v| v.span()),
+                        "reorder sends some packets ahead of the delayed ones: it needs a delay"
+                            .to_owned(),
+                    ));
+                }
+                Some(ReorderSpec {
+                    probability,
+                    correlation: rcorr.unwrap_or(0.0),
+                    gap: gap.unwrap_or(1),
+                })
+            }
+            None => {
+                if let Some((k, at)) = [
+                    ("reorder_correlation", &p.reorder_correlation),
+                    ("reorder_gap", &p.reorder_gap),
+                ]
+                .into_iter()
+                .find_map(|(k, f)| f.as_ref().map(|v| (k, v.span())))
+                {
+                    return Err(self.err(
+                        o,
+                        Some(at),
+                        format!("{k} shapes reordering: it needs reorder = P (above 0)"),
+                    ));
+                }
+                None
+            }
+        };
         if spec.overflow == OverflowPolicy::DropLongest && spec.sched == Kind::Fifo {
             return Err(self.err(
                 o,

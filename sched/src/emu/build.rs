@@ -128,6 +128,7 @@ fn pipe_params(p: &PipeSpec, packets: u32, seed: u64, dynamic: bool) -> PipePara
     );
     let cap = if dynamic { 1024 } else { 65_536 };
     PipeParams {
+        reorder: p.reorder.map(|r| (r.probability, r.correlation, r.gap)),
         jitter: p.jitter.as_ref().map(|j| JitterParams {
             jitter_ns: j.jitter_ns,
             table: match &j.distribution {

@@ -9,8 +9,9 @@
 //! tables are read where iproute2 installed them, never copied here). The
 //! random numbers are 32-bit; with a `correlation` ρ each is `(1 − ρ)·u +
 //! ρ·previous` in netem's fixed point (which, as netem's, narrows the
-//! spread as ρ grows rather than keeping the marginal distribution). A
-//! negative delay counts as 0.
+//! spread as ρ grows rather than keeping the marginal distribution: a
+//! probability compared with such draws, as `reorder 25% 50%` does, comes
+//! out near 7 %, not 25 %). A negative delay counts as 0.
 //!
 //! Order: by default a packet never leaves before the one sent before it on
 //! the same link (its delay is raised to keep it behind), as users expect of
@@ -51,16 +52,86 @@ pub fn parse_table(text: &str) -> Result<Arc<[i16]>, String> {
     Ok(out.into())
 }
 
+/// netem's correlated random numbers (`get_crandom`): each 32-bit draw is
+/// `(1 − ρ)·u + ρ·previous` in fixed point.
+#[derive(Debug, Clone)]
+pub struct CorrRandom {
+    /// The correlation in units of 2^-32.
+    rho: u32,
+    last: u32,
+    rng: Rng,
+}
+
+impl CorrRandom {
+    /// Correlation 0..=1, seeded.
+    pub fn new(correlation: f64, seed: u64) -> Self {
+        Self {
+            rho: (correlation.clamp(0.0, 1.0) * f64::from(u32::MAX)) as u32,
+            last: 0,
+            rng: Rng::new(seed),
+        }
+    }
+
+    /// The next 32-bit number.
+    pub fn draw(&mut self) -> u32 {
+        let value = (self.rng.next_u64() >> 32) as u32;
+        if self.rho == 0 {
+            return value;
+        }
+        let rho = u64::from(self.rho) + 1;
+        let answer = (u64::from(value) * ((1u64 << 32) - rho) + u64::from(self.last) * rho) >> 32;
+        self.last = answer as u32;
+        self.last
+    }
+}
+
+/// A probability as a 32-bit threshold, as tc passes netem's percentages.
+fn threshold32(p: f64) -> u32 {
+    (p.clamp(0.0, 1.0) * f64::from(u32::MAX)) as u32
+}
+
+/// netem's `reorder P [CORR] gap G`: after `G − 1` packets sent with the
+/// delay, each packet skips it with probability `P` (correlated), which
+/// sends it ahead of the delayed ones; the count restarts after one does.
+#[derive(Debug, Clone)]
+pub struct Reorder {
+    p: u32,
+    gap: u32,
+    counter: u32,
+    rnd: CorrRandom,
+}
+
+impl Reorder {
+    /// Probability 0..=1, correlation 0..=1, gap ≥ 1, seeded.
+    pub fn new(p: f64, correlation: f64, gap: u32, seed: u64) -> Self {
+        Self {
+            p: threshold32(p),
+            gap: gap.max(1),
+            counter: 0,
+            rnd: CorrRandom::new(correlation, seed),
+        }
+    }
+
+    /// Whether the next packet skips the delay (netem's test, inverted:
+    /// delayed when `counter < gap − 1` or `p < rnd`).
+    pub fn skips_delay(&mut self) -> bool {
+        if self.counter < self.gap - 1 || self.p < self.rnd.draw() {
+            self.counter += 1;
+            false
+        } else {
+            self.counter = 0;
+            true
+        }
+    }
+}
+
 /// Draws each packet's delay.
 #[derive(Debug, Clone)]
 pub struct Jitter {
     mu_ns: i64,
     sigma_ns: i64,
     table: Option<Arc<[i16]>>,
-    /// netem's `rho`: the correlation in units of 2^-32.
-    rho: u32,
-    last: u32,
-    rng: Rng,
+    rnd: CorrRandom,
 }
 
 impl Jitter {
@@ -77,22 +148,8 @@ impl Jitter {
             mu_ns: i64::try_from(mu_ns).unwrap_or(i64::MAX),
             sigma_ns: i64::try_from(sigma_ns).unwrap_or(i64::MAX),
             table,
-            rho: (correlation.clamp(0.0, 1.0) * f64::from(u32::MAX)) as u32,
-            last: 0,
-            rng: Rng::new(seed),
+            rnd: CorrRandom::new(correlation, seed),
         }
-    }
-
-    /// `get_crandom`: the next 32-bit random number, correlated.
-    fn crandom(&mut self) -> u32 {
-        let value = (self.rng.next_u64() >> 32) as u32;
-        if self.rho == 0 {
-            return value;
-        }
-        let rho = u64::from(self.rho) + 1;
-        let answer = (u64::from(value) * ((1u64 << 32) - rho) + u64::from(self.last) * rho) >> 32;
-        self.last = answer as u32;
-        self.last
     }
 
     /// The next packet's delay, ns (never negative).
@@ -100,7 +157,7 @@ impl Jitter {
         if self.sigma_ns == 0 {
             return self.mu_ns.max(0) as u64;
         }
-        let rnd = i64::from(self.crandom());
+        let rnd = i64::from(self.rnd.draw());
         let (mu, sigma) = (self.mu_ns, self.sigma_ns);
         let d = match &self.table {
             // `(rnd % 2σ) + μ − σ`.
@@ -197,7 +254,7 @@ mod tests {
     fn correlation_makes_successive_samples_alike() {
         let corr = |rho: f64| {
             let mut j = Jitter::new(0, 1 << 30, None, rho, 3);
-            let s: Vec<f64> = (0..50_000).map(|_| j.crandom() as f64).collect();
+            let s: Vec<f64> = (0..50_000).map(|_| j.rnd.draw() as f64).collect();
             let m = s.iter().sum::<f64>() / s.len() as f64;
             let (mut num, mut den) = (0.0, 0.0);
             for w in s.windows(2) {
@@ -215,5 +272,23 @@ mod tests {
     fn negative_delays_count_as_zero() {
         let mut j = Jitter::new(1_000, 1_000_000, None, 0.0, 9);
         assert!((0..1000).map(|_| j.sample()).any(|d| d == 0));
+    }
+
+    /// The share of packets that skip the delay: `P` with gap 1; with gap
+    /// `G`, one per `G − 1 + 1/P` packets.
+    #[test]
+    fn reorder_skips_the_delay_at_netems_rate() {
+        for (p, gap) in [(0.25, 1u32), (0.5, 5), (0.1, 3)] {
+            let mut r = Reorder::new(p, 0.0, gap, 5);
+            let n = 200_000;
+            let k = (0..n).filter(|_| r.skips_delay()).count() as f64;
+            let want = 1.0 / (f64::from(gap - 1) + 1.0 / p);
+            let sd = (n as f64 * want * (1.0 - want)).sqrt();
+            assert!(
+                (k - n as f64 * want).abs() < 4.0 * sd + 0.01 * n as f64 * want,
+                "p {p} gap {gap}: {k} of {n}, want {:.0}",
+                n as f64 * want
+            );
+        }
     }
 }

@@ -39,7 +39,7 @@
 //! it) — goes into a histogram ([`Pipe::sojourn`]); queue management (CoDel)
 //! judges the same figure.
 
-use super::jitter::Jitter;
+use super::jitter::{Jitter, Reorder};
 use super::loss::{Loss, LossModel};
 use super::sojourn::SojournHist;
 use crate::rng::Rng;
@@ -148,6 +148,8 @@ pub struct PipeParams {
     /// Delay jitter: the spread, the distribution table (`None`: uniform),
     /// the correlation, and whether it may reorder packets; `None`: none.
     pub jitter: Option<JitterParams>,
+    /// netem's reordering: (probability, correlation, gap); `None`: none.
+    pub reorder: Option<(f64, f64, u32)>,
 }
 
 /// A pipe's delay jitter (see [`super::jitter`]).
@@ -173,6 +175,7 @@ impl Default for PipeParams {
             delay_reserve: 1024,
             seed: 1,
             jitter: None,
+            reorder: None,
         }
     }
 }
@@ -210,6 +213,8 @@ pub struct Pipe<P: Packet + Copy + Default> {
     carried: DropCounters,
     /// Delay jitter, if any, and whether it may reorder.
     jitter: Option<(Jitter, bool)>,
+    /// netem's reordering, if any.
+    reorder: Option<Reorder>,
     /// The due time of the packet last put on the delay line (jitter keeps
     /// order by never letting one be due before it).
     last_due: u64,
@@ -254,6 +259,9 @@ impl<P: Packet + Copy + Default> Pipe<P> {
                 )
             }),
             last_due: 0,
+            reorder: params
+                .reorder
+                .map(|(p, c, g)| Reorder::new(p, c, g, params.seed ^ 0xbb67_ae85_84ca_a73b)),
             sojourn: SojournHist::new(),
             queues: vec![QueueStats::default()],
             owner: Vec::new(),
@@ -453,6 +461,13 @@ impl<P: Packet + Copy + Default> Pipe<P> {
                 self.busy_rem = (num % bw) as u64;
                 self.busy_until
             };
+            if self.reorder.as_mut().is_some_and(Reorder::skips_delay) {
+                // netem's reordering: this one skips the delay, ahead of the
+                // delayed packets (the line stays sorted by due time).
+                let at = self.delay_line.partition_point(|&(d, _, _)| d <= done);
+                self.delay_line.insert(at, (done, flow, pkt));
+                continue;
+            }
             match &mut self.jitter {
                 None => self
                     .delay_line
@@ -983,5 +998,50 @@ mod tests {
                 assert!(delays.iter().all(|&d| d >= 5e6));
             }
         }
+    }
+
+    /// netem's `delay 10ms reorder 25%`: a quarter of the packets leave
+    /// without the delay, ahead of those sent before them; the rest take it.
+    #[test]
+    fn reorder_sends_a_share_ahead_without_the_delay() {
+        // Unlimited rate: packet i (of length 64 + i) leaves its link at once.
+        let params = PipeParams {
+            delay_ns: 10_000_000,
+            reorder: Some((0.25, 0.0, 1)),
+            ..PipeParams::default()
+        };
+        let (mut p, ids) = pipe(Kind::Fifo, params, &[1]);
+        let n = 8_000u32;
+        let (mut out, mut now) = (Vec::new(), 0);
+        for i in 0..n {
+            now = u64::from(i) * 100_000;
+            p.enqueue(now, ids[0], 64 + i).expect("enqueue");
+            while let Some((due, _, len)) = p.dequeue_timed(now, &mut no_drop) {
+                out.push((due, len));
+            }
+        }
+        while let Some(t) = p.next_wakeup() {
+            now = now.max(t);
+            while let Some((due, _, len)) = p.dequeue_timed(now, &mut no_drop) {
+                out.push((due, len));
+            }
+        }
+        assert_eq!(out.len(), n as usize);
+        // Sent at id * 100 µs, the id read from the length.
+        let id = |len: u32| len - 64;
+        let quick = out
+            .iter()
+            .filter(|&&(due, len)| due - u64::from(id(len)) * 100_000 < 1_000_000)
+            .count() as f64;
+        let want = 0.25 * f64::from(n);
+        let sd = (want * 0.75).sqrt();
+        assert!(
+            (quick - want).abs() < 4.0 * sd,
+            "{quick} skipped the delay, want {want}"
+        );
+        // They overtook: the exit order is not the sending order.
+        let passed = out.windows(2).filter(|w| id(w[1].1) < id(w[0].1)).count();
+        assert!(passed as f64 > 0.2 * f64::from(n), "{passed} passed");
+        assert!(out.windows(2).all(|w| w[0].0 <= w[1].0));
     }
 }
