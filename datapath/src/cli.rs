@@ -372,6 +372,7 @@ pub fn simple_config(ab: Simple, ba: Option<Simple>, q: Queues) -> Config {
         rules: Vec::new(),
         default: DefaultAction::Flowset(0),
         default_dir: Dir::AToB,
+        seed: None,
     };
     if let Some(ba) = ba {
         c.pipes.push(pipe("reverse", ba));
@@ -380,6 +381,8 @@ pub fn simple_config(ab: Simple, ba: Option<Simple>, q: Queues) -> Config {
             matcher: Match::ANY,
             flowset: 1,
             dir: Dir::BToA,
+            prob: None,
+            set_dscp: None,
         });
     }
     c
@@ -654,8 +657,14 @@ pub fn load_config(path: &std::path::Path) -> anyhow::Result<Config> {
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut cfg = sched::config::from_toml(&text).with_context(|| format!("{}", path.display()))?;
     let dir = path.parent().unwrap_or(std::path::Path::new("."));
-    sched::config::load_distributions(&mut cfg, |name| read_distribution(name, dir))
+    sched::config::load_files(&mut cfg, |kind, name| read_file(kind, name, dir))
         .with_context(|| format!("{}", path.display()))?;
+    // Packet logs are written relative to the configuration's folder too.
+    for p in &mut cfg.pipes {
+        if let Some(log) = p.trace.as_mut().and_then(|t| t.log.as_mut()) {
+            *log = dir.join(&*log).display().to_string();
+        }
+    }
     Ok(cfg)
 }
 
@@ -668,11 +677,16 @@ const TC_LIB_DIRS: [&str; 4] = [
     "/usr/local/lib/tc",
 ];
 
-/// A jitter distribution table: a `.dist` path (relative to the
-/// configuration's folder), or a name tc knows (`normal`, `pareto`,
-/// `paretonormal`, `experimental`) read from iproute2's library folder.
-fn read_distribution(name: &str, config_dir: &std::path::Path) -> Result<String, String> {
-    if name.ends_with(".dist") {
+/// A file the configuration names: a profile, a trace or a `.dist` table
+/// (paths relative to the configuration's folder), or a distribution tc
+/// knows (`normal`, `pareto`, `paretonormal`, `experimental`) read from
+/// iproute2's library folder.
+fn read_file(
+    kind: sched::config::FileKind,
+    name: &str,
+    config_dir: &std::path::Path,
+) -> Result<String, String> {
+    if kind != sched::config::FileKind::Distribution || name.ends_with(".dist") {
         let p = config_dir.join(name);
         return std::fs::read_to_string(&p).map_err(|e| format!("reading {}: {e}", p.display()));
     }

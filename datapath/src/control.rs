@@ -80,6 +80,8 @@ pub struct Control {
     pub config: Option<PathBuf>,
     /// Reloads applied.
     pub reloads: u64,
+    /// The run's seed (a reload's configuration may set its own).
+    pub seed: u64,
     /// Set by SIGHUP: reload the configuration file.
     pub hup: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
     /// Per port: its XDP attach mode and whether its sockets are zero copy.
@@ -244,6 +246,7 @@ impl Control {
             last: None,
             config: None,
             reloads: 0,
+            seed: 0,
             hup: None,
             modes: Vec::new(),
             web: None,
@@ -426,7 +429,8 @@ impl Control {
         if !bridge && emulator.only_b_to_a() {
             bail!("{}: a rule or default for b-to-a only, but this instance reflects (no --out): it has only a-to-b", path.display());
         }
-        let scheds = crate::direction::directions(&emulator, bridge, seed)
+        let base = emulator.seed.unwrap_or(self.seed);
+        let scheds = crate::direction::directions(&emulator, bridge, base, seed)
             .with_context(|| path.display().to_string())?;
         let dirs: Vec<(sched::config::Direction, &sched::config::Config)> = scheds
             .iter()
@@ -620,6 +624,7 @@ impl Control {
             },
             config: self.config.as_ref().map(|p| p.display().to_string()),
             reloads: self.reloads,
+            seed: self.seed,
         };
         self.last = Some((t, bytes_of(&now)));
         show

@@ -45,6 +45,12 @@ impl Desc {
         }
     }
 
+    /// Where its IP header is, if it has one: (offset, IPv6).
+    #[inline]
+    pub fn ip(&self) -> Option<(usize, bool)> {
+        (self.l3 != 0).then_some((self.l3 as usize, self.ecn & Self::V6 != 0))
+    }
+
     /// Where the CE mark goes, if queue management marked it: (IP header
     /// offset, IPv6).
     #[inline]
@@ -65,6 +71,10 @@ impl Packet for Desc {
     #[inline]
     fn set_ce(&mut self) {
         self.ecn |= Self::MARK_CE;
+    }
+    #[inline]
+    fn l3_offset(&self) -> u32 {
+        u32::from(self.l3)
     }
     #[inline]
     fn parsed(&mut self, h: &sched::wire::Headers) {
@@ -89,15 +99,30 @@ pub(crate) struct Sched {
     pub emu: Emulator<Desc>,
     /// Frames inside the emulator.
     pub queued: usize,
+    /// Its trace-driven pipes' packet logs (`trace_log`).
+    pub logs: Vec<crate::tracelog::LogTarget>,
+}
+
+/// The run's seed: the configuration's `seed`, or one drawn from the
+/// operating system's randomness (reported at start and in the statistics,
+/// so the run can be replayed with `seed = N`).
+pub(crate) fn run_seed(emulator: &Config) -> u64 {
+    use std::hash::BuildHasher;
+    emulator.seed.unwrap_or_else(|| {
+        // RandomState's keys come from the OS; below 2^63 so that TOML
+        // (signed 64-bit integers) can say it back.
+        std::collections::hash_map::RandomState::new().hash_one(std::process::id()) >> 1
+    })
 }
 
 /// The scheduled directions of `emulator`, by egress side: A→B leaves on B
 /// (on A when reflecting), B→A on A when the configuration schedules it.
-/// `salt` varies the seeds (of the loss models): 0 at start, the reload's
-/// number at a reload.
+/// `seed` is the run's (see [`run_seed`]); `salt` varies it: 0 at start,
+/// the reload's number at a reload.
 pub(crate) fn directions(
     emulator: &Config,
     bridge: bool,
+    seed: u64,
     salt: u64,
 ) -> anyhow::Result<[Option<Sched>; 2]> {
     let mut scheds: [Option<Sched>; 2] = [None, None];
@@ -117,17 +142,46 @@ pub(crate) fn directions(
             continue;
         }
         let dcfg = emulator.for_direction(dir);
-        let seed = 0x5eed_1234
-            ^ (egress as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        let seed = seed
+            ^ (egress as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)
             ^ salt.wrapping_mul(0xbf58_476d_1ce4_e5b9);
         let emu = Emulator::from_config(&dcfg, seed)
             .map_err(|e| anyhow::anyhow!("{}: {e}", dir.name()))?;
+        let logs = trace_logs(&dcfg, dir);
         scheds[egress] = Some(Sched {
             dir,
             cfg: dcfg,
             emu,
             queued: 0,
+            logs,
         });
     }
     Ok(scheds)
+}
+
+/// The packet logs of `cfg`'s trace-driven pipes in direction `dir`: the
+/// file named by `trace_log` (with `.b-to-a` appended for B→A, so that a
+/// pipe used both ways writes two), and Mahimahi's header.
+fn trace_logs(cfg: &Config, dir: Direction) -> Vec<crate::tracelog::LogTarget> {
+    let init_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    cfg.pipes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| {
+            let t = p.trace.as_ref()?;
+            let log = t.log.as_ref()?;
+            let path = match dir {
+                Direction::AToB => log.clone(),
+                Direction::BToA => format!("{log}.b-to-a"),
+            };
+            let link = format!("{} {}", p.name, dir.name());
+            Some(crate::tracelog::LogTarget {
+                pipe: i,
+                path: path.into(),
+                header: sched::emu::trace::log_header(&link, &t.file, init_ms).into(),
+            })
+        })
+        .collect()
 }

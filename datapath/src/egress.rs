@@ -28,6 +28,8 @@ const EXPIRE_BUDGET: usize = 256;
 struct LaneHost<'a> {
     lane: &'a mut Lane,
     dropped: u64,
+    /// Frames taken from the free list for duplicates.
+    copies: u64,
     /// Where drops are recorded when capturing: (tap, lane, port, egress, now).
     tap: Option<(&'a Tap, usize, usize, usize, u64)>,
 }
@@ -48,6 +50,42 @@ impl Host<Desc> for LaneHost<'_> {
         }
         self.lane.release(d.frame);
         self.dropped += 1;
+    }
+
+    fn duplicate(&mut self, d: &Desc) -> Option<Desc> {
+        // A free frame of this lane, or none (the pipe counts it): never waits.
+        let frame = self.lane.copy_frame(d.frame)?;
+        self.copies += 1;
+        Some(Desc { frame, ..*d })
+    }
+
+    fn corrupt(&mut self, d: &mut Desc, flip: sched::emu::impair::Flip) {
+        // Past the Ethernet header (and VLAN tags): from the IP header on,
+        // or byte 14 of a frame that has none.
+        let l2 = d.ip().map_or(14, |(l3, _)| l3);
+        self.lane.with_data_mut(d.frame, |b| {
+            if let Some(o) = flip.offset(b.len(), l2) {
+                b[o] ^= 1 << flip.bit;
+            }
+        });
+    }
+}
+
+/// Hands the packet log lines `sc`'s trace-driven pipes kept to the
+/// writer (once per sweep, not per packet).
+fn drain_logs(sc: &mut Sched, logs: &crate::tracelog::TraceLogs) {
+    let mut per: Vec<Vec<sched::emu::trace::LogLine>> = vec![Vec::new(); sc.logs.len()];
+    let targets = &sc.logs;
+    let lost = sc.emu.drain_trace_logs(|pipe, l| {
+        if let Some(i) = targets.iter().position(|t| t.pipe == pipe) {
+            per[i].push(*l);
+        }
+    });
+    logs.lost.fetch_add(lost, Ordering::Relaxed);
+    for (t, lines) in sc.logs.iter().zip(per) {
+        if !lines.is_empty() {
+            logs.send(t, lines);
+        }
     }
 }
 
@@ -98,6 +136,8 @@ pub(crate) struct Egress<'a> {
     /// The capture tap (records when it is on), and this worker's lane.
     tap: &'a Tap,
     me: usize,
+    /// Where the trace-driven pipes' packet logs go.
+    logs: &'a crate::tracelog::TraceLogs,
 }
 
 impl<'a> Egress<'a> {
@@ -107,6 +147,7 @@ impl<'a> Egress<'a> {
         fix_checksums: [bool; 2],
         batch: usize,
         tap: &'a Tap,
+        logs: &'a crate::tracelog::TraceLogs,
         me: usize,
     ) -> Self {
         Egress {
@@ -118,6 +159,7 @@ impl<'a> Egress<'a> {
             last_expire: 0,
             tap,
             me,
+            logs,
         }
     }
 
@@ -152,8 +194,31 @@ impl<'a> Egress<'a> {
             self.pending[e].push(f);
             return;
         };
-        let d = Desc::new(f, lane.frame_len(f), now);
-        match sc.emu.enqueue(now, lane.data(f), d) {
+        let mut d = Desc::new(f, lane.frame_len(f), now);
+        let verdict = match sc.emu.classify_frame(lane.data(f), &mut d) {
+            Err(e) => Verdict::Dropped(d, Cause::Malformed(e)),
+            Ok(cl) => {
+                if let (Some(dscp), Some((l3, v6))) = (cl.set_dscp, d.ip()) {
+                    let changed =
+                        lane.with_data_mut(f, |b| sched::wire::dscp::set(b, l3, v6, dscp));
+                    c.dscp_rewritten += u64::from(changed);
+                }
+                let mut host = LaneHost {
+                    lane,
+                    dropped: 0,
+                    copies: 0,
+                    tap: capturing.then_some((self.tap, self.me, in_port, e, now)),
+                };
+                let v = sc.emu.enqueue_classified(now, &cl, d, &mut host);
+                // Copies queued (or dropped, and given back) with it.
+                sc.queued += host.copies as usize;
+                sc.queued -= host.dropped as usize;
+                c.dropped += host.dropped;
+                c.duplicated += host.copies;
+                v
+            }
+        };
+        match verdict {
             Verdict::Queued { .. } => sc.queued += 1,
             Verdict::QueuedPushedOut { victim, .. } => {
                 if capturing {
@@ -212,17 +277,24 @@ impl<'a> Egress<'a> {
             };
             if expire {
                 sc.emu.expire(now, EXPIRE_BUDGET);
+                if !sc.logs.is_empty() {
+                    drain_logs(sc, self.logs);
+                }
             }
             let (out_port, in_port) = if self.reflect { (0, 0) } else { (e, 1 - e) };
             while out.len() < batch {
                 let mut host = LaneHost {
                     lane,
                     dropped: 0,
+                    copies: 0,
                     tap: capturing.then_some((self.tap, self.me, in_port, e, now)),
                 };
                 let got = sc.emu.dequeue(now, &mut host);
+                // Duplicates made along a chain join the emulator.
+                sc.queued += host.copies as usize;
                 sc.queued -= host.dropped as usize;
                 c.dropped += host.dropped;
+                c.duplicated += host.copies;
                 let Some((pipe, flow, d)) = got else {
                     break;
                 };
@@ -265,9 +337,12 @@ impl<'a> Egress<'a> {
         let old = self.sched[e].take();
         match (old, new) {
             (Some(old), Some(mut new)) => {
+                // Schedules, traces and slots start from the reload.
+                new.emu.set_epoch(now);
                 let mut host = LaneHost {
                     lane,
                     dropped: 0,
+                    copies: 0,
                     tap: None,
                 };
                 // Released at once (a reload time, not per packet: a Vec
@@ -296,7 +371,12 @@ impl<'a> Egress<'a> {
                 old.queued = 0;
                 self.retired.push(old);
             }
-            (None, new) => self.sched[e] = new,
+            (None, mut new) => {
+                if let Some(n) = &mut new {
+                    n.emu.set_epoch(now);
+                }
+                self.sched[e] = new
+            }
         }
         if self.reflect {
             for &f in &pending[first..] {

@@ -39,6 +39,8 @@ const BUSY_POLL_US: u32 = 20;
 /// What the workers share: hand-off queues, wake-ups and live counters.
 pub(crate) struct Shared {
     pub plan: Plan,
+    /// The trace-driven pipes' packet logs (their writer).
+    pub trace_logs: crate::tracelog::TraceLogs,
     /// Asked to stop (a signal, the duration, a worker that failed): the
     /// thread that started the workers takes the sockets out of the XDP
     /// programs, lets the workers read what the RX rings hold, then halts
@@ -92,8 +94,14 @@ pub(crate) struct ReloadSlot {
 impl Shared {
     /// Room for every frame of the UMEM (`total`) in every queue: a push
     /// cannot fail.
-    pub fn new(plan: Plan, stop: Arc<AtomicBool>, total: usize) -> anyhow::Result<Self> {
+    pub fn new(
+        plan: Plan,
+        stop: Arc<AtomicBool>,
+        total: usize,
+        trace_logs: crate::tracelog::TraceLogs,
+    ) -> anyhow::Result<Self> {
         Ok(Shared {
+            trace_logs,
             plan,
             stop,
             halt: AtomicBool::new(false),
@@ -220,6 +228,7 @@ impl<'a> Worker<'a> {
                 },
                 batch,
                 &sh.tap,
+                &sh.trace_logs,
                 lane.id,
             ),
             out,

@@ -45,4 +45,5 @@ pub mod run;
 pub mod show;
 pub mod signals;
 pub mod stats;
+mod tracelog;
 mod wake;

@@ -55,7 +55,16 @@ pub fn run(
         queues,
         bridge,
     };
-    let mut scheds = directions(&cfg.emulator, bridge, 0)?;
+    let seed = crate::direction::run_seed(&cfg.emulator);
+    tracing::info!(
+        "seed {seed}{} (seed = {seed} in the configuration replays its random processes)",
+        if cfg.emulator.seed.is_some() {
+            ", from the configuration"
+        } else {
+            ", drawn at start"
+        }
+    );
+    let mut scheds = directions(&cfg.emulator, bridge, seed, 0)?;
     let dirs: Vec<(Direction, &Config)> = scheds
         .iter()
         .flatten()
@@ -67,6 +76,7 @@ pub fn run(
     // Before anything touches the ports: a second instance on them is refused.
     let mut control = crate::control::Control::bind(&ifaces, cfg.metrics)?;
     control.config.clone_from(&cfg.config_path);
+    control.seed = seed;
     let mut xsk = Xsk::open_lanes(&ifaces, &cfg.xsk, &plan)?;
     control.modes = xsk.port_modes();
     if let Some(addr) = cfg.web {
@@ -87,7 +97,8 @@ pub fn run(
     // first, then the programs.
     let _bridge = fail_open(cfg)?;
     let total = xsk.total_frames();
-    let sh = Shared::new(plan, stop, total)?;
+    let (trace_logs, log_writer) = crate::tracelog::TraceLogs::start();
+    let mut sh = Shared::new(plan, stop, total, trace_logs)?;
     crate::capture::set_names(&sh.tap, &scheds, bridge);
     if let Some(path) = &cfg.capture {
         sh.tap.start(crate::capture::Job {
@@ -108,6 +119,7 @@ pub fn run(
         complete_checksums: cfg.complete_checksums[..ifaces.len()].to_vec(),
         rx_per_queue: vec![0; sockets],
         workers: lanes,
+        seed,
         ..RunStats::default()
     };
     let mut done: Vec<(Sched, Vec<FlowReport>)> = Vec::new();
@@ -118,6 +130,13 @@ pub fn run(
         xsk.lanes.push(out.lane);
     }
     stats.frames_balanced = settle(&mut xsk, &sh) == total as u64;
+    // The workers are gone: the packet logs end.
+    sh.trace_logs.close();
+    let _ = log_writer.join();
+    stats.trace_log_lost = sh
+        .trace_logs
+        .lost
+        .load(std::sync::atomic::Ordering::Relaxed);
     for lane in &xsk.lanes {
         for (p, port) in lane.ports.iter().enumerate() {
             if let Some(Ok(s)) = lane.socket_stats(p) {

@@ -27,6 +27,10 @@ pub(crate) struct Counts {
     pub checksums_completed: u64,
     /// Frames rewritten with a CE mark (queue management with ECN).
     pub ce_marked: u64,
+    /// Frames whose DSCP a rule's `set_dscp` rewrote.
+    pub dscp_rewritten: u64,
+    /// Frames taken from the free list for duplicates (netem `duplicate`).
+    pub duplicated: u64,
     /// Frames received per local port index (with the port's side and queue).
     pub rx_ports: Vec<(usize, u32, u64)>,
 }
@@ -88,6 +92,8 @@ pub struct Show {
     pub config: Option<String>,
     /// Reloads applied since it started.
     pub reloads: u64,
+    /// The seed of its random processes (see `RunStats::seed`).
+    pub seed: u64,
 }
 
 /// One port's frames.
@@ -165,8 +171,15 @@ pub struct PipeReport {
     pub delivered: u64,
     /// Bytes delivered.
     pub delivered_bytes: u64,
-    /// Lost to the loss model.
+    /// Lost to the loss model (and to a profile's loss level).
     pub lost: u64,
+    /// Duplicates made (netem `duplicate`), and those no free frame was
+    /// there for (not made).
+    pub duplicated: u64,
+    /// See `duplicated`.
+    pub duplicate_no_frame: u64,
+    /// Packets with a bit flipped (netem `corrupt`).
+    pub corrupted: u64,
     /// Packets it holds now: queued, on the link, propagating.
     pub backlog_packets: u64,
     /// Their bytes.
@@ -296,6 +309,18 @@ pub struct RunStats {
     /// Frames rewritten with a CE mark on their way out (queue management
     /// with ECN; a packet two pipes marked is rewritten once).
     pub ce_marked: u64,
+    /// Frames whose DSCP a rule's `set_dscp` rewrote.
+    pub dscp_rewritten: u64,
+    /// Frames taken from the free list for duplicates (netem `duplicate`;
+    /// per pipe, with those that found none, in `pipes`).
+    pub duplicated: u64,
+    /// Packet log lines of trace-driven pipes that were not written (the
+    /// writer fell behind).
+    pub trace_log_lost: u64,
+    /// The seed of the run's random processes (`seed` in the
+    /// configuration, or the one picked at start): the same seed and input
+    /// replay the same losses, delays and duplicates.
+    pub seed: u64,
     /// Per port (A, B): whether partial checksums of the frames it receives
     /// are completed.
     pub complete_checksums: Vec<bool>,
@@ -340,6 +365,8 @@ impl RunStats {
         self.sleeps += c.sleeps;
         self.checksums_completed += c.checksums_completed;
         self.ce_marked += c.ce_marked;
+        self.dscp_rewritten += c.dscp_rewritten;
+        self.duplicated += c.duplicated;
         self.tx_in_flight_max = self.tx_in_flight_max.max(c.in_flight_max);
         for &(side, queue, n) in &c.rx_ports {
             self.rx_per_queue[side * queues + queue as usize] += n;
@@ -500,6 +527,9 @@ pub(crate) fn pipe_reports(sc: &Sched) -> Vec<PipeReport> {
                 delivered: c.delivered,
                 delivered_bytes: c.delivered_bytes,
                 lost: c.lost,
+                duplicated: c.duplicated,
+                duplicate_no_frame: c.dup_no_frame,
+                corrupted: c.corrupted,
                 drops: sched::DropReason::ALL
                     .iter()
                     .map(|r| (r.name(), d.drops(*r)))

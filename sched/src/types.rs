@@ -52,6 +52,13 @@ pub trait Packet {
     /// datapath: the ECN field and where the IP header starts).
     #[inline]
     fn parsed(&mut self, _h: &crate::wire::Headers) {}
+    /// Where the network header starts in the packet's bytes (0 when
+    /// unknown or without a link layer): a trace-driven link charges the
+    /// bytes from there on, as Mahimahi sees IP packets.
+    #[inline]
+    fn l3_offset(&self) -> u32 {
+        0
+    }
 }
 
 impl Packet for u32 {

@@ -458,7 +458,7 @@ fn overload_with(aqm: Aqm, queue: u32) -> (f64, f64) {
         };
         offered += late as u64;
         match p.enqueue(now, f, pkt) {
-            Ok(()) => {
+            Ok(_) => {
                 enq_at.insert(id, now);
             }
             Err(d) if d.reason == PipeDrop::Sched(DropReason::Aqm) => dropped += late as u64,

@@ -107,6 +107,8 @@ action = "pass"
             },
             flowset: 0,
             dir: Dir::AToB,
+            prob: None,
+            set_dscp: None,
         }]
     );
     assert_eq!(c.default, DefaultAction::Pass);
@@ -1352,8 +1354,8 @@ fn jitter_keys_and_distribution_tables() {
     let e = sched::emu::Emulator::<u32>::from_config(&c, 1).expect_err("not loaded");
     assert!(e.to_string().contains("normal"), "{e}");
     // The caller reads the table (here a small one of its own).
-    load_distributions(&mut c, |name| {
-        assert_eq!(name, "normal");
+    load_files(&mut c, |kind, name| {
+        assert_eq!((kind, name), (FileKind::Distribution, "normal"));
         Ok("# test\n-8192 0 8192\n".to_owned())
     })
     .expect("load");
@@ -1368,12 +1370,12 @@ fn jitter_keys_and_distribution_tables() {
     assert!(sched::emu::Emulator::<u32>::from_config(&c, 1).is_ok());
     // A reader's error and a bad table name the pipe and the table.
     let mut c = parse(include_str!("../../examples/15-netem-jitter.toml"));
-    let e = load_distributions(&mut c, |_| Err("no such file".into())).expect_err("missing");
+    let e = load_files(&mut c, |_, _| Err("no such file".into())).expect_err("missing");
     assert!(
         e.to_string().contains("pipe \"eth0\"") && e.to_string().contains("no such file"),
         "{e}"
     );
-    let e = load_distributions(&mut c, |_| Ok("1 2 banana".into())).expect_err("bad");
+    let e = load_files(&mut c, |_, _| Ok("1 2 banana".into())).expect_err("bad");
     assert!(e.to_string().contains("banana"), "{e}");
     // Uniform by default; the other keys need a jitter.
     let c = parse(&format!("{PIPE}delay = \"10ms\"\njitter = \"2ms\"\n"));
@@ -1466,5 +1468,129 @@ fn netems_reorder() {
     rejects(
         &format!("{PIPE}delay = \"5ms\"\nreorder = 0.2\nreorder_gap = 0\n"),
         &["reorder_gap"],
+    );
+}
+
+#[test]
+fn netem_and_dummynet_impairment_keys_parse_and_bad_ones_are_named() {
+    let c = parse(&format!(
+        "{PIPE}delay = \"10ms\"\nduplicate = 0.01\nduplicate_correlation = 0.25\ncorrupt = 0.001\nprofile = \"p.profile\"\nbandwidth = \"1Mbit/s\"\n[pipe.slot]\nmin = \"800us\"\nmax = \"8.5ms\"\npackets = 4\nbytes = 6000\n"
+    ));
+    let p = &c.pipes[0];
+    assert_eq!(
+        p.duplicate,
+        Some(ChanceSpec {
+            probability: 0.01,
+            correlation: 0.25
+        })
+    );
+    assert_eq!(p.corrupt.map(|c| c.probability), Some(0.001));
+    let s = p.slot.clone().expect("slot");
+    assert_eq!(
+        (s.delay, s.packets, s.bytes),
+        (
+            SlotDelaySpec::Uniform {
+                min_ns: 800_000,
+                max_ns: 8_500_000
+            },
+            4,
+            6000
+        )
+    );
+    assert_eq!(
+        p.profile.as_ref().map(|f| f.file.as_str()),
+        Some("p.profile")
+    );
+    // A slot from a distribution, a trace with its log, a schedule.
+    let c = parse(&format!(
+        "{PIPE}trace = \"up.trace\"\ntrace_log = \"up.log\"\nschedule_repeat = \"30s\"\n[pipe.slot]\ndistribution = \"normal\"\ndelay = \"2ms\"\njitter = \"1ms\"\n[[pipe.schedule]]\nat = \"0s\"\ndelay = \"20ms\"\n[[pipe.schedule]]\nat = \"10s\"\nplr = 0.05\n"
+    ));
+    let p = &c.pipes[0];
+    assert!(matches!(
+        p.slot.as_ref().map(|s| &s.delay),
+        Some(SlotDelaySpec::Table {
+            delay_ns: 2_000_000,
+            jitter_ns: 1_000_000,
+            ..
+        })
+    ));
+    let t = p.trace.clone().expect("trace");
+    assert_eq!(
+        (t.file.as_str(), t.log.as_deref()),
+        ("up.trace", Some("up.log"))
+    );
+    let sc = p.schedule.clone().expect("schedule");
+    assert_eq!(sc.repeat_ns, Some(30_000_000_000));
+    assert_eq!(sc.steps.len(), 2);
+    assert_eq!(
+        (sc.steps[1].at_ns, sc.steps[1].plr),
+        (10_000_000_000, Some(0.05))
+    );
+    // Not loaded yet: building says which file.
+    let e = sched::emu::Emulator::<u32>::from_config(&c, 1).expect_err("not loaded");
+    assert!(e.to_string().contains("normal"), "{e}");
+    // Rules: prob and set_dscp; the seed.
+    let c = parse(&format!(
+        "seed = 42\n{PIPE}\n[[rule]]\npipe = \"wan\"\nprob = 0.25\nset_dscp = \"af41\"\n"
+    ));
+    assert_eq!(c.seed, Some(42));
+    assert_eq!(
+        (c.rules[0].prob, c.rules[0].set_dscp),
+        (Some(0.25), Some(34))
+    );
+    for (text, parts) in [
+        (format!("{PIPE}duplicate_correlation = 0.5\n"), vec!["duplicate_correlation", "needs duplicate"]),
+        (format!("{PIPE}corrupt = 1.5\n"), vec!["corrupt"]),
+        (format!("{PIPE}[pipe.slot]\nmin = \"5ms\"\nmax = \"1ms\"\n"), vec!["max is below min"]),
+        (format!("{PIPE}[pipe.slot]\npackets = 4\n"), vec!["slot: needs min"]),
+        (format!("{PIPE}[pipe.slot]\nmin = \"1ms\"\ndistribution = \"normal\"\n"), vec!["not both"]),
+        (format!("{PIPE}trace = \"t\"\nbandwidth = \"10Mbit/s\"\n"), vec!["bandwidth", "trace"]),
+        (format!("{PIPE}trace_log = \"l\"\n"), vec!["needs trace"]),
+        (format!("{PIPE}[[pipe.schedule]]\nat = \"1s\"\n"), vec!["names none"]),
+        (format!("{PIPE}[[pipe.schedule]]\nat = \"2s\"\nplr = 0.1\n[[pipe.schedule]]\nat = \"1s\"\nplr = 0\n"), vec!["step 2", "time order"]),
+        (format!("{PIPE}schedule_repeat = \"1s\"\n"), vec!["there is none"]),
+        (format!("{PIPE}schedule_repeat = \"1s\"\n[[pipe.schedule]]\nat = \"1s\"\nplr = 0\n"), vec!["longer than the last step"]),
+        (format!("{PIPE}delay = \"10ms\"\njitter = \"1ms\"\n[[pipe.schedule]]\nat = \"1s\"\ndelay = \"5ms\"\n"), vec!["jitter"]),
+        (format!("{PIPE}\n[[rule]]\npipe = \"wan\"\nprob = 0\n"), vec!["rule 1", "never match"]),
+        (format!("{PIPE}\n[[rule]]\npipe = \"wan\"\nset_dscp = \"bogus\"\n"), vec!["rule 1", "set_dscp"]),
+        ("seed = -1\n".to_owned() + PIPE, vec!["seed"]),
+    ] {
+        rejects(&text, &parts);
+    }
+}
+
+#[test]
+fn files_are_read_once_through_the_callers_reader_and_their_errors_name_them() {
+    let mut c = parse(&format!(
+        "{PIPE}profile = \"p.profile\"\n[pipe.slot]\ndistribution = \"pareto\"\ndelay = \"2ms\"\njitter = \"1ms\"\n"
+    ));
+    let mut asked = Vec::new();
+    load_files(&mut c, |kind, name| {
+        asked.push((kind, name.to_owned()));
+        Ok(match kind {
+            FileKind::Profile => "bw 2Mbit/s\nprob delay\n0 1\n1 3\n".to_owned(),
+            _ => "-8192 0 8192\n".to_owned(),
+        })
+    })
+    .expect("load");
+    assert_eq!(
+        asked,
+        vec![
+            (FileKind::Distribution, "pareto".to_owned()),
+            (FileKind::Profile, "p.profile".to_owned())
+        ]
+    );
+    // The profile's bw is the pipe's bandwidth when it sets none.
+    assert_eq!(c.pipes[0].bandwidth_bps, Some(2_000_000));
+    assert!(sched::emu::Emulator::<u32>::from_config(&c, 1).is_ok());
+    // A profile without any bandwidth, a bad trace: named.
+    let mut c = parse(&format!("{PIPE}profile = \"p\"\n"));
+    let e = load_files(&mut c, |_, _| Ok("prob delay\n0 1\n1 2\n".into())).expect_err("no bw");
+    assert!(e.to_string().contains("needs a bandwidth"), "{e}");
+    let mut c = parse(&format!("{PIPE}trace = \"t\"\n"));
+    let e = load_files(&mut c, |_, _| Ok("5\n3\n".into())).expect_err("bad trace");
+    assert!(
+        e.to_string().contains("trace \"t\"") && e.to_string().contains("line 2"),
+        "{e}"
     );
 }

@@ -157,6 +157,26 @@ impl Lane {
         self.book.pop_free()
     }
 
+    /// Copies the packet in frame `i` (held by this lane) into a free frame
+    /// of this lane, for duplication: the copy's number, or `None` when no
+    /// frame is free (nothing changes then).
+    pub fn copy_frame(&mut self, i: u32) -> Option<u32> {
+        const MAX: usize = 4096;
+        if self.book.free_frames() == 0 {
+            return None;
+        }
+        let mut buf = [0u8; MAX];
+        let src = self.data(i);
+        let n = src.len().min(MAX);
+        buf[..n].copy_from_slice(&src[..n]);
+        let j = self.pop_free()?;
+        self.with_frame_mut(j, n, |b| {
+            let m = b.len().min(n);
+            b[..m].copy_from_slice(&buf[..m]);
+        });
+        Some(j)
+    }
+
     /// Free frames on hand.
     pub fn free_frames(&self) -> usize {
         self.book.free_frames()

@@ -78,6 +78,7 @@ fn config(kind: Kind, delay_ns: u64) -> Config {
         rules: Vec::new(),
         default: DefaultAction::Flowset(0),
         default_dir: Dir::AToB,
+        seed: None,
     }
 }
 

@@ -382,6 +382,17 @@ impl RuleTable {
             .is_some_and(|(m, _)| m.matches(&k))
     }
 
+    /// The first rule after rule `r` matching `k` (a linear scan: for a
+    /// rule whose `prob` said no).
+    pub fn lookup_after(&self, k: &FlowKey, r: usize) -> Option<(usize, u32)> {
+        self.rules
+            .iter()
+            .enumerate()
+            .skip(r + 1)
+            .find(|(_, (m, _))| m.matches(k))
+            .map(|(i, &(_, t))| (i, t))
+    }
+
     /// Reference lookup: a linear scan (tests compare the two).
     pub fn lookup_linear(&self, k: &FlowKey) -> Option<(usize, u32)> {
         self.rules

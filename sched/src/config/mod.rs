@@ -174,6 +174,7 @@
 //! kind of value (rates, masks, prefixes, ports, ...).
 
 pub mod error;
+mod impair;
 pub mod model;
 mod raw;
 mod validate;
@@ -184,37 +185,92 @@ pub use model::*;
 pub use validate::from_toml;
 pub use values::parse_queue;
 
-/// Reads the distribution tables the pipes' jitter names (`distribution =
-/// "normal"`, or a `.dist` file) through `read`, which the caller provides
-/// (the library does no I/O: xdpsched reads iproute2's installed tables;
-/// tests may hand in their own). Each table is read once per pipe; errors
-/// name the pipe, the table and why.
-pub fn load_distributions(
+/// What kind of file a configuration names (for the caller's reader: a
+/// distribution is looked up where iproute2 installs its tables unless it
+/// is a `.dist` path; the others are paths, relative to the configuration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    /// A jitter or slot distribution table (`normal`, or a `.dist` file).
+    Distribution,
+    /// A dummynet delay profile.
+    Profile,
+    /// A Mahimahi trace.
+    Trace,
+}
+
+/// Reads the files the pipes name — distribution tables (jitter, slots),
+/// dummynet profiles, Mahimahi traces — through `read`, which the caller
+/// provides (the library does no I/O: xdpsched reads iproute2's installed
+/// tables and paths relative to the configuration; tests hand in their
+/// own). Each file is read once per pipe and parsed; errors name the pipe,
+/// the key, the file and why.
+pub fn load_files(
     cfg: &mut Config,
-    mut read: impl FnMut(&str) -> Result<String, String>,
+    mut read: impl FnMut(FileKind, &str) -> Result<String, String>,
 ) -> Result<(), ConfigFileError> {
-    for p in &mut cfg.pipes {
-        let Some(JitterSpec {
-            distribution: Distribution::Table { name, table },
-            ..
-        }) = &mut p.jitter
-        else {
-            continue;
+    fn table(
+        pipe: &str,
+        what: &str,
+        d: &mut Distribution,
+        read: &mut impl FnMut(FileKind, &str) -> Result<String, String>,
+    ) -> Result<(), ConfigFileError> {
+        let Distribution::Table { name, table } = d else {
+            return Ok(());
         };
         if table.is_some() {
-            continue;
+            return Ok(());
         }
-        let text = read(name).map_err(|e| ConfigFileError::Invalid {
-            at: None,
-            object: format!("pipe {:?}", p.name),
-            message: format!("distribution {name:?}: {e}"),
-        })?;
-        let t = crate::emu::jitter::parse_table(&text).map_err(|e| ConfigFileError::Invalid {
-            at: None,
-            object: format!("pipe {:?}", p.name),
-            message: format!("distribution {name:?}: {e}"),
-        })?;
+        let t = read(FileKind::Distribution, name)
+            .and_then(|text| crate::emu::jitter::parse_table(&text))
+            .map_err(|e| invalid(pipe, &format!("{what} {name:?}: {e}")))?;
         *table = Some(t);
+        Ok(())
+    }
+    fn invalid(pipe: &str, message: &str) -> ConfigFileError {
+        ConfigFileError::Invalid {
+            at: None,
+            object: format!("pipe {pipe:?}"),
+            message: message.to_owned(),
+        }
+    }
+    for p in &mut cfg.pipes {
+        let name = p.name.clone();
+        if let Some(j) = &mut p.jitter {
+            table(&name, "distribution", &mut j.distribution, &mut read)?;
+        }
+        if let Some(SlotSpec {
+            delay: SlotDelaySpec::Table { distribution, .. },
+            ..
+        }) = &mut p.slot
+        {
+            table(&name, "slot distribution", distribution, &mut read)?;
+        }
+        if let Some(f) = p.profile.as_mut().filter(|f| f.profile.is_none()) {
+            let pf = read(FileKind::Profile, &f.file)
+                .and_then(|text| crate::emu::impair::Profile::parse(&text))
+                .map_err(|e| invalid(&name, &format!("profile {:?}: {e}", f.file)))?;
+            // The profile's `bw` is the link's rate unless the pipe sets one.
+            match (p.bandwidth_bps, pf.bandwidth_bps) {
+                (None, Some(bw)) => p.bandwidth_bps = Some(bw),
+                (None, None) => {
+                    return Err(invalid(
+                        &name,
+                        &format!(
+                            "profile {:?}: its extra air time needs a bandwidth (a `bw` line in the profile, or bandwidth on the pipe)",
+                            f.file
+                        ),
+                    ))
+                }
+                _ => {}
+            }
+            f.profile = Some(std::sync::Arc::new(pf));
+        }
+        if let Some(t) = p.trace.as_mut().filter(|t| t.trace.is_none()) {
+            let tr = read(FileKind::Trace, &t.file)
+                .and_then(|text| crate::emu::trace::Trace::parse(&text))
+                .map_err(|e| invalid(&name, &format!("trace {:?}: {e}", t.file)))?;
+            t.trace = Some(std::sync::Arc::new(tr));
+        }
     }
     Ok(())
 }

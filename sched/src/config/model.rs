@@ -52,9 +52,41 @@ pub struct Config {
     pub default: DefaultAction,
     /// The direction(s) `default` applies to; in the other one such packets pass.
     pub default_dir: Dir,
+    /// The seed of every random process (loss, jitter, duplication, rules'
+    /// `prob`, ...): the same seed replays a run. `None`: the program picks
+    /// one (xdpsched: at random, reported at start and in its statistics).
+    pub seed: Option<u64>,
 }
 
 impl Config {
+    /// Files the configuration names that have not been read yet
+    /// ([`crate::config::load_files`]): (pipe, what, file).
+    pub fn unloaded(&self) -> Option<(String, &'static str, String)> {
+        for p in &self.pipes {
+            let pending = |d: &Distribution| match d {
+                Distribution::Table { name, table: None } => Some(name.clone()),
+                _ => None,
+            };
+            if let Some(n) = p.jitter.as_ref().and_then(|j| pending(&j.distribution)) {
+                return Some((p.name.clone(), "distribution", n));
+            }
+            if let Some(SlotDelaySpec::Table { distribution, .. }) =
+                p.slot.as_ref().map(|s| &s.delay)
+            {
+                if let Some(n) = pending(distribution) {
+                    return Some((p.name.clone(), "slot distribution", n));
+                }
+            }
+            if let Some(f) = p.profile.as_ref().filter(|f| f.profile.is_none()) {
+                return Some((p.name.clone(), "profile", f.file.clone()));
+            }
+            if let Some(t) = p.trace.as_ref().filter(|t| t.trace.is_none()) {
+                return Some((p.name.clone(), "trace", t.file.clone()));
+            }
+        }
+        None
+    }
+
     /// The index in [`Config::pipes`] of the pipe called `name`.
     pub fn pipe_index(&self, name: &str) -> Option<usize> {
         self.pipes.iter().position(|p| p.name == name)
@@ -150,6 +182,8 @@ impl Config {
                     matcher: r.matcher,
                     flowset: fs_map[r.flowset]?,
                     dir: Dir::Both,
+                    prob: r.prob,
+                    set_dscp: r.set_dscp,
                 })
             })
             .collect();
@@ -165,6 +199,7 @@ impl Config {
             rules,
             default,
             default_dir: Dir::Both,
+            seed: self.seed,
         }
     }
 }
@@ -210,6 +245,114 @@ pub struct PipeSpec {
     pub jitter: Option<JitterSpec>,
     /// netem's `reorder P [CORR] gap G`: packets that skip the delay.
     pub reorder: Option<ReorderSpec>,
+    /// netem's `duplicate P [CORR]`.
+    pub duplicate: Option<ChanceSpec>,
+    /// netem's `corrupt P [CORR]`.
+    pub corrupt: Option<ChanceSpec>,
+    /// netem's `slot`.
+    pub slot: Option<SlotSpec>,
+    /// dummynet's `profile FILE`.
+    pub profile: Option<ProfileSpec>,
+    /// A Mahimahi trace as the link (instead of `bandwidth`).
+    pub trace: Option<TraceSpec>,
+    /// Bandwidth, delay and loss changes over time.
+    pub schedule: Option<std::sync::Arc<crate::emu::schedule::ScheduleSpec>>,
+}
+
+/// A probability with netem's correlation (`duplicate`, `corrupt`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ChanceSpec {
+    /// 0..=1.
+    pub probability: f64,
+    /// 0..=1.
+    pub correlation: f64,
+}
+
+/// netem's `slot` (see [`crate::emu::impair`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlotSpec {
+    /// How the gaps between slots are drawn.
+    pub delay: SlotDelaySpec,
+    /// Packets per slot; 0: no limit.
+    pub packets: u32,
+    /// Bytes per slot; 0: no limit.
+    pub bytes: u64,
+}
+
+/// The gaps between slots.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SlotDelaySpec {
+    /// Uniform in `[min, max)`.
+    Uniform {
+        /// ns.
+        min_ns: u64,
+        /// ns.
+        max_ns: u64,
+    },
+    /// `delay` ± `jitter` from a distribution table.
+    Table {
+        /// ns.
+        delay_ns: u64,
+        /// ns.
+        jitter_ns: u64,
+        /// The table, as for jitter ([`Distribution::Table`]).
+        distribution: Distribution,
+    },
+}
+
+impl SlotSpec {
+    /// The emulator's parameters (a table not loaded yet counts as none:
+    /// [`Config::unloaded`] says so first).
+    pub fn params(&self) -> crate::emu::impair::SlotParams {
+        use crate::emu::impair::SlotDelay;
+        let delay = match &self.delay {
+            SlotDelaySpec::Uniform { min_ns, max_ns } => SlotDelay::Uniform {
+                min_ns: *min_ns,
+                max_ns: *max_ns,
+            },
+            SlotDelaySpec::Table {
+                delay_ns,
+                jitter_ns,
+                distribution,
+            } => match distribution {
+                Distribution::Table { table: Some(t), .. } => SlotDelay::Table {
+                    delay_ns: *delay_ns,
+                    jitter_ns: *jitter_ns,
+                    table: t.clone(),
+                },
+                _ => SlotDelay::Uniform {
+                    min_ns: delay_ns.saturating_sub(*jitter_ns),
+                    max_ns: delay_ns + jitter_ns,
+                },
+            },
+        };
+        crate::emu::impair::SlotParams {
+            delay,
+            packets: self.packets,
+            bytes: self.bytes,
+        }
+    }
+}
+
+/// dummynet's `profile FILE` on a pipe.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProfileSpec {
+    /// The file as written (relative to the configuration's folder).
+    pub file: String,
+    /// Its contents once [`crate::config::load_files`] has read it.
+    pub profile: Option<std::sync::Arc<crate::emu::impair::Profile>>,
+}
+
+/// A Mahimahi trace as a pipe's link.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TraceSpec {
+    /// The file as written (relative to the configuration's folder).
+    pub file: String,
+    /// Its contents once [`crate::config::load_files`] has read it.
+    pub trace: Option<std::sync::Arc<crate::emu::trace::Trace>>,
+    /// Where to write Mahimahi's packet log, if anywhere (the program
+    /// writes it: xdpsched).
+    pub log: Option<String>,
 }
 
 /// netem's reordering: after `gap − 1` delayed packets, each packet skips
@@ -277,6 +420,12 @@ impl PipeSpec {
             overflow: OverflowPolicy::TailDrop,
             jitter: None,
             reorder: None,
+            duplicate: None,
+            corrupt: None,
+            slot: None,
+            profile: None,
+            trace: None,
+            schedule: None,
         }
     }
 
@@ -362,7 +511,7 @@ impl FlowsetSpec {
 }
 
 /// One rule: packets matching `matcher` go to flowset `flowset`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RuleSpec {
     /// What the rule matches.
     pub matcher: Match,
@@ -370,6 +519,12 @@ pub struct RuleSpec {
     pub flowset: usize,
     /// The direction(s) it applies to.
     pub dir: Dir,
+    /// dummynet's `prob`: the rule matches with this probability (else the
+    /// next rule is tried); `None`: always.
+    pub prob: Option<f64>,
+    /// Rewrites the DSCP of the packets it matches (dummynet `setdscp`, tc
+    /// `skbedit`/`pedit`).
+    pub set_dscp: Option<u8>,
 }
 
 /// An IPv4 address in the mapped 128-bit form `::ffff:a.b.c.d`.

@@ -19,6 +19,7 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub(super) rule: Vec<Spanned<RawRule>>,
     pub(super) default: Option<Spanned<RawDefault>>,
+    pub(super) seed: Field,
 }
 
 #[derive(Deserialize)]
@@ -62,6 +63,37 @@ pub(super) struct RawPipe {
     pub(super) reorder: Field,
     pub(super) reorder_correlation: Field,
     pub(super) reorder_gap: Field,
+    pub(super) duplicate: Field,
+    pub(super) duplicate_correlation: Field,
+    pub(super) corrupt: Field,
+    pub(super) corrupt_correlation: Field,
+    pub(super) slot: Option<Spanned<RawSlot>>,
+    pub(super) profile: Field,
+    pub(super) trace: Field,
+    pub(super) trace_log: Field,
+    pub(super) schedule: Option<Vec<Spanned<RawStep>>>,
+    pub(super) schedule_repeat: Field,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSlot {
+    pub(super) min: Field,
+    pub(super) max: Field,
+    pub(super) distribution: Field,
+    pub(super) delay: Field,
+    pub(super) jitter: Field,
+    pub(super) packets: Field,
+    pub(super) bytes: Field,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawStep {
+    pub(super) at: Field,
+    pub(super) bandwidth: Field,
+    pub(super) delay: Field,
+    pub(super) plr: Field,
 }
 
 #[derive(Deserialize)]
@@ -122,6 +154,8 @@ pub(super) struct RawRule {
     #[serde(rename = "match")]
     pub(super) matcher: Option<Spanned<RawMatch>>,
     pub(super) dir: Field,
+    pub(super) prob: Field,
+    pub(super) set_dscp: Field,
 }
 
 #[derive(Deserialize)]

@@ -140,12 +140,17 @@ fn locate(text: &str, offset: usize) -> Location {
     }
 }
 
-struct Cx<'a> {
+pub(super) struct Cx<'a> {
     text: &'a str,
 }
 
 impl Cx<'_> {
-    fn err(&self, object: &str, span: Option<Range<usize>>, message: Msg) -> ConfigFileError {
+    pub(super) fn err(
+        &self,
+        object: &str,
+        span: Option<Range<usize>>,
+        message: Msg,
+    ) -> ConfigFileError {
         ConfigFileError::Invalid {
             at: span.map(|s| locate(self.text, s.start)),
             object: object.to_owned(),
@@ -154,7 +159,7 @@ impl Cx<'_> {
     }
 
     /// Parses an optional field with `f`, naming `object` on error.
-    fn opt<T>(
+    pub(super) fn opt<T>(
         &self,
         object: &str,
         field: &Field,
@@ -231,10 +236,22 @@ impl Cx<'_> {
                 Some(m) => self.matcher(&object, m)?,
             };
             let dir = self.opt(&object, &rr.dir, dir)?.unwrap_or_default();
+            let prob = self.opt(&object, &rr.prob, |v| probability("prob", v))?;
+            if prob == Some(0.0) {
+                return Err(self.err(
+                    &object,
+                    rr.prob.as_ref().map(Spanned::span),
+                    "prob = 0: the rule would never match (give 0 < prob <= 1, or remove the rule)"
+                        .to_owned(),
+                ));
+            }
+            let set_dscp = self.opt(&object, &rr.set_dscp, |v| dscp("set_dscp", v))?;
             rules.push(RuleSpec {
                 matcher,
                 flowset,
                 dir,
+                prob: prob.filter(|&p| p < 1.0),
+                set_dscp,
             });
         }
         let (default, default_dir) = match &raw.default {
@@ -282,12 +299,16 @@ impl Cx<'_> {
                 }
             }
         }
+        let seed = self.opt("the configuration", &raw.seed, |v| {
+            int("seed", v, 0, i64::MAX as u64)
+        })?;
         Ok(Config {
             pipes,
             flowsets,
             rules,
             default,
             default_dir,
+            seed,
         })
     }
 
@@ -455,6 +476,7 @@ impl Cx<'_> {
                 None
             }
         };
+        self.impairments(o, p, &mut spec)?;
         if spec.overflow == OverflowPolicy::DropLongest && spec.sched == Kind::Fifo {
             return Err(self.err(
                 o,

@@ -31,10 +31,10 @@ pub enum BuildError {
     /// `config::from_toml` rejects these).
     #[error("pipe {0:?}: its chain of next pipes leads back to it")]
     Cycle(String),
-    /// A pipe's jitter names a distribution table that was not loaded
-    /// ([`crate::config::load_distributions`]).
-    #[error("pipe {0:?}: distribution {1:?} was not loaded (config::load_distributions)")]
-    DistributionNotLoaded(String, String),
+    /// A pipe names a file (a distribution table, a profile, a trace) that
+    /// was not read ([`crate::config::load_files`]).
+    #[error("pipe {0:?}: {1} {2:?} was not loaded (config::load_files)")]
+    NotLoaded(String, &'static str, String),
     /// A `next` names a flowset that does not exist.
     #[error("pipe {0:?}: next names flowset {1}, which does not exist")]
     NoSuchFlowset(String, usize),
@@ -144,6 +144,16 @@ fn pipe_params(p: &PipeSpec, packets: u32, seed: u64, dynamic: bool) -> PipePara
         loss: p.loss,
         delay_reserve: (link.max(u64::from(packets).min(4096)) as usize).min(cap),
         seed,
+        duplicate: p.duplicate.map(|c| (c.probability, c.correlation)),
+        corrupt: p.corrupt.map(|c| (c.probability, c.correlation)),
+        slot: p.slot.as_ref().map(|s| s.params()),
+        profile: p.profile.as_ref().and_then(|f| f.profile.clone()),
+        trace: p
+            .trace
+            .as_ref()
+            .and_then(|t| t.trace.clone().map(|tr| (tr, t.log.is_some()))),
+        schedule: p.schedule.clone(),
+        epoch_ns: 0,
     }
 }
 
@@ -176,17 +186,8 @@ impl<P: Packet + Copy + Default> Emulator<P> {
                 }
             }
         }
-        for p in &cfg.pipes {
-            if let Some(crate::config::JitterSpec {
-                distribution: Distribution::Table { name, table: None },
-                ..
-            }) = p.jitter.as_ref()
-            {
-                return Err(BuildError::DistributionNotLoaded(
-                    p.name.clone(),
-                    name.clone(),
-                ));
-            }
+        if let Some((pipe, what, file)) = cfg.unloaded() {
+            return Err(BuildError::NotLoaded(pipe, what, file));
         }
         let mut pipes = Vec::with_capacity(cfg.pipes.len());
         for (pi, p) in cfg.pipes.iter().enumerate() {
@@ -295,6 +296,20 @@ impl<P: Packet + Copy + Default> Emulator<P> {
             pipe_names: cfg.pipes.iter().map(|p| p.name.clone()).collect(),
             flowset_names: cfg.flowsets.iter().map(|f| f.name.clone()).collect(),
             retired: super::Drops::default(),
+            rule_prob: if cfg.rules.iter().any(|r| r.prob.is_some()) {
+                cfg.rules
+                    .iter()
+                    .map(|r| match r.prob {
+                        // p · 2^64, 1 (or more) as "always".
+                        Some(p) if p < 1.0 => (p.max(0.0) * 18_446_744_073_709_551_616.0) as u64,
+                        _ => u64::MAX,
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            },
+            rule_dscp: cfg.rules.iter().map(|r| r.set_dscp).collect(),
+            rng: crate::rng::Rng::new(seed ^ 0x1f83_d9ab_fb41_bd6b),
         })
     }
 }

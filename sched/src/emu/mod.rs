@@ -27,12 +27,15 @@
 pub mod build;
 mod dynpipe;
 pub mod flowset;
+pub mod impair;
 pub mod jitter;
 pub mod loss;
 pub mod pipe;
 mod reload;
+pub mod schedule;
 pub mod sojourn;
 mod stats;
+pub mod trace;
 
 pub use build::{
     in_flight, BuildError, FLOW_CACHE_SLOTS, FULL_FRAME, MAX_FLOWS_PER_INSTANCE, MAX_PIPE_PACKETS,
@@ -72,15 +75,68 @@ pub enum Cause {
     Pipe(PipeDrop),
 }
 
-/// The caller's side of the emulator while packets move on from a chained
-/// pipe into the next one.
+/// The caller's side of the emulator where a packet needs its buffer:
+/// while packets move on from a chained pipe into the next one, and for
+/// netem's duplication and corruption.
 pub trait Host<P> {
     /// The flow key of `pkt` (the next pipe's flowset classifies it again):
     /// xdpsched reads it from the frame.
     fn key(&mut self, pkt: &P) -> FlowKey;
-    /// `pkt` was dropped on its way into the next pipe (loss, limits); the
+    /// `pkt` was dropped where no verdict could return it (on its way into
+    /// the next pipe, a copy's drop, queue management at dequeue); the
     /// caller frees it and counts it.
     fn dropped(&mut self, pkt: P, cause: Cause);
+    /// A copy of `pkt` in a buffer of its own, for duplication (xdpsched
+    /// takes a free frame of the lane and copies the bytes); `None` when no
+    /// buffer is free right now — the pipe counts it
+    /// ([`PipeCounters::dup_no_frame`]) and goes on, never waits. The
+    /// default has no buffers.
+    fn duplicate(&mut self, _pkt: &P) -> Option<P> {
+        None
+    }
+    /// Flips the bit `flip` says in `pkt`'s bytes past the link-layer
+    /// header (corruption; checksums are left as they become). The default
+    /// has no bytes to flip (simulations).
+    fn corrupt(&mut self, _pkt: &mut P, _flip: impair::Flip) {}
+}
+
+/// A host without buffers: no copies, nothing to flip, keys unknown, and
+/// drops handed to it vanish — only for packets that have no buffer
+/// (simulations that call [`Emulator::enqueue`] and [`Emulator::enqueue_key`],
+/// whose copies are counted as not made and which hold no chain drops).
+#[derive(Debug, Default)]
+pub struct NoHost;
+
+impl<P> Host<P> for NoHost {
+    fn key(&mut self, _pkt: &P) -> FlowKey {
+        FlowKey::default()
+    }
+    fn dropped(&mut self, _pkt: P, _cause: Cause) {}
+}
+
+/// A frame parsed and classified ([`Emulator::classify_frame`]): its key,
+/// where it goes, and the DSCP the matching rule rewrites it to (the
+/// caller writes it into the frame: [`crate::wire::dscp::set`]); the key
+/// already carries the new DSCP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Classified {
+    /// The flow key.
+    pub key: FlowKey,
+    /// Where it goes.
+    pub target: Target,
+    /// The rule's `set_dscp`, if any.
+    pub set_dscp: Option<u8>,
+}
+
+/// How a packet enters a pipe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Entry {
+    /// A new packet: counted, through loss, duplication, corruption.
+    Fresh,
+    /// A duplicate: the same, but not duplicated again.
+    Copy,
+    /// Moved at a reload: it went through the entrance where it was first offered.
+    Moved,
 }
 
 /// Drops by cause, summed over every pipe, instance and flowset (instances
@@ -208,42 +264,105 @@ pub struct Emulator<P: Packet + Copy + Default> {
     flowset_names: Vec<String>,
     /// Drops of pipes a reload removed (they stay in [`Emulator::drops`]).
     retired: Drops,
+    /// Per rule: its `prob` as a 64-bit threshold (`u64::MAX`: always);
+    /// empty when no rule has one.
+    rule_prob: Vec<u64>,
+    /// Per rule: the DSCP it rewrites packets to.
+    rule_dscp: Vec<Option<u8>>,
+    /// Draws the rules' `prob`.
+    rng: crate::rng::Rng,
 }
 
 impl<P: Packet + Copy + Default> Emulator<P> {
     /// Where a frame goes: (target, matched a rule).
     #[inline]
     pub fn classify(&mut self, key: &FlowKey) -> (Target, bool) {
-        match self.rules.lookup(key) {
-            Some((_, fs)) => (Target::Flowset(fs as usize), true),
-            None => (self.default, false),
+        let (t, rule) = self.classify_rule(key);
+        (t, rule.is_some())
+    }
+
+    /// Where a frame goes, and the rule that matched. A rule with `prob`
+    /// matches with that probability, else the next matching rule is tried
+    /// (dummynet's `prob`).
+    #[inline]
+    fn classify_rule(&mut self, key: &FlowKey) -> (Target, Option<usize>) {
+        let mut hit = self.rules.lookup(key);
+        if !self.rule_prob.is_empty() {
+            while let Some((r, _)) = hit {
+                let p = self.rule_prob.get(r).copied().unwrap_or(u64::MAX);
+                if p == u64::MAX || self.rng.next_u64() < p {
+                    break;
+                }
+                hit = self.rules.table().lookup_after(key, r);
+            }
+        }
+        match hit {
+            Some((r, fs)) => (Target::Flowset(fs as usize), Some(r)),
+            None => (self.default, None),
         }
     }
 
-    /// Offers a frame (its bytes, for classification) and its packet handle.
-    pub fn enqueue(&mut self, now_ns: u64, frame: &[u8], mut pkt: P) -> Verdict<P> {
+    /// Parses and classifies a frame (counting it offered, and malformed
+    /// if it does not parse); the packet keeps what it needs from the
+    /// headers ([`Packet::parsed`]). The first half of [`Emulator::enqueue`],
+    /// for a caller that rewrites the frame (a rule's `set_dscp`) before
+    /// [`Emulator::enqueue_classified`].
+    #[inline]
+    pub fn classify_frame(&mut self, frame: &[u8], pkt: &mut P) -> Result<Classified, ParseError> {
         self.counters.offered += 1;
         let h = match wire::parse(frame) {
             Ok(h) => h,
             Err(e) => {
                 self.counters.malformed += 1;
-                return Verdict::Dropped(pkt, Cause::Malformed(e));
+                return Err(e);
             }
         };
         pkt.parsed(&h);
-        let key = FlowKey::from_headers(&h);
-        let target = if matches!(h.family, Family::V4 | Family::V6) {
-            let (t, matched) = self.classify(&key);
-            self.counters.matched += matched as u64;
-            t
+        let mut key = FlowKey::from_headers(&h);
+        let (target, set_dscp) = if matches!(h.family, Family::V4 | Family::V6) {
+            let (t, rule) = self.classify_rule(&key);
+            self.counters.matched += rule.is_some() as u64;
+            let dscp = rule.and_then(|r| self.rule_dscp.get(r).copied().flatten());
+            if let Some(d) = dscp {
+                key.dscp = d;
+            }
+            (t, dscp)
         } else {
-            self.non_ip
+            (self.non_ip, None)
         };
-        self.enqueue_key(now_ns, &key, target, pkt)
+        Ok(Classified {
+            key,
+            target,
+            set_dscp,
+        })
     }
 
-    /// Offers a packet already classified to `target` (used by `enqueue`, and
-    /// by simulations that have no frame bytes).
+    /// Offers a frame (its bytes, for classification) and its packet handle,
+    /// read-only: a rule's DSCP rewrite and netem's duplication and
+    /// corruption need the caller's buffers (see
+    /// [`Emulator::classify_frame`], [`Emulator::enqueue_classified`]).
+    pub fn enqueue(&mut self, now_ns: u64, frame: &[u8], mut pkt: P) -> Verdict<P> {
+        match self.classify_frame(frame, &mut pkt) {
+            Ok(c) => self.enqueue_classified(now_ns, &c, pkt, &mut NoHost),
+            Err(e) => Verdict::Dropped(pkt, Cause::Malformed(e)),
+        }
+    }
+
+    /// Offers a classified packet; `host` makes duplicates, flips bits and
+    /// takes back what is dropped beyond the verdict (a duplicate's drop).
+    #[inline]
+    pub fn enqueue_classified(
+        &mut self,
+        now_ns: u64,
+        c: &Classified,
+        pkt: P,
+        host: &mut impl Host<P>,
+    ) -> Verdict<P> {
+        self.offer(now_ns, &c.key, c.target, pkt, Entry::Fresh, host)
+    }
+
+    /// Offers a packet already classified to `target` (used by simulations
+    /// that have no frame bytes; no buffers for duplicates).
     pub fn enqueue_key(
         &mut self,
         now_ns: u64,
@@ -251,18 +370,31 @@ impl<P: Packet + Copy + Default> Emulator<P> {
         target: Target,
         pkt: P,
     ) -> Verdict<P> {
-        self.offer(now_ns, key, target, pkt, true)
+        self.offer(now_ns, key, target, pkt, Entry::Fresh, &mut NoHost)
     }
 
-    /// `enqueue_key`, or (not `fresh`) a packet moved at a reload, which was
-    /// counted and went through the loss model where it was first offered.
-    fn offer(
+    /// `enqueue_key` with a host (simulations that make duplicates).
+    pub fn enqueue_key_with(
         &mut self,
         now_ns: u64,
         key: &FlowKey,
         target: Target,
         pkt: P,
-        fresh: bool,
+        host: &mut impl Host<P>,
+    ) -> Verdict<P> {
+        self.offer(now_ns, key, target, pkt, Entry::Fresh, host)
+    }
+
+    /// Offers a packet: a new one, a duplicate, or one moved at a reload
+    /// (see [`Entry`]).
+    fn offer(
+        &mut self,
+        now_ns: u64,
+        key: &FlowKey,
+        target: Target,
+        mut pkt: P,
+        entry: Entry,
+        host: &mut impl Host<P>,
     ) -> Verdict<P> {
         let fsi = match target {
             Target::Pass => {
@@ -305,11 +437,28 @@ impl<P: Packet + Copy + Default> Emulator<P> {
                 return Verdict::Dropped(pkt, Cause::FlowsetFull);
             }
         };
+        let fresh = entry != Entry::Moved;
         let Some((flow, tally)) = fs.flow_of(key, now_ns, pkt.len(), pipe.sched(), fresh) else {
             self.counters.flowset_full += 1;
             return Verdict::Dropped(pkt, Cause::FlowsetFull);
         };
-        match pipe.offer(now_ns, flow, pkt, fresh, local) {
+        let mut copy = None;
+        if fresh {
+            let Some(a) = pipe.admit(now_ns, entry == Entry::Fresh) else {
+                tally.dropped += 1;
+                tally.dropped_bytes += u64::from(pkt.len());
+                return Verdict::Dropped(pkt, Cause::Pipe(PipeDrop::Loss));
+            };
+            if a.copy {
+                // netem clones before it corrupts: the copy is intact.
+                copy = host.duplicate(&pkt);
+                pipe.copied(copy.is_some());
+            }
+            if let Some(f) = a.flip {
+                host.corrupt(&mut pkt, f);
+            }
+        }
+        let verdict = match pipe.offer(now_ns, flow, pkt, local) {
             Ok(()) => Verdict::Queued {
                 pipe: pipe_idx,
                 flow,
@@ -327,7 +476,23 @@ impl<P: Packet + Copy + Default> Emulator<P> {
                 tally.dropped_bytes += u64::from(d.pkt.len());
                 Verdict::Dropped(d.pkt, Cause::Pipe(d.reason))
             }
+        };
+        if let Some(c) = copy {
+            // The copy enters the same flowset as a new packet (netem
+            // re-enqueues it at the root), not duplicated again; what it
+            // displaces or what drops it goes back to the host.
+            match self.offer(now_ns, key, target, c, Entry::Copy, host) {
+                Verdict::Queued { .. } => {}
+                Verdict::QueuedPushedOut { victim, .. } => {
+                    host.dropped(victim, Cause::Pipe(PipeDrop::Sched(DropReason::PushedOut)))
+                }
+                Verdict::Dropped(p, cause) => host.dropped(p, cause),
+                // The original went to this flowset: unreachable, but a
+                // buffer is never lost.
+                Verdict::Pass(p) => host.dropped(p, Cause::FlowsetFull),
+            }
         }
+        verdict
     }
 
     /// The next packet that has left a pipe by `now_ns`: (pipe, flow,
@@ -378,7 +543,7 @@ impl<P: Packet + Copy + Default> Emulator<P> {
             // packet moves forward along an acyclic chain, so this ends.
             self.counters.chained += 1;
             let key = host.key(&pkt);
-            match self.enqueue_key(due, &key, Target::Flowset(next), pkt) {
+            match self.offer(due, &key, Target::Flowset(next), pkt, Entry::Fresh, host) {
                 Verdict::Queued { .. } => {}
                 Verdict::QueuedPushedOut { victim, .. } => {
                     host.dropped(victim, Cause::Pipe(PipeDrop::Sched(DropReason::PushedOut)))
@@ -394,6 +559,39 @@ impl<P: Packet + Copy + Default> Emulator<P> {
             k = 0;
         }
         None
+    }
+
+    /// Starts the pipes' schedules, traces and slots at `now_ns` (a
+    /// caller whose clock does not start at 0 when the emulator is built,
+    /// or a reload's new emulator). Dynamic pipes' instances, made later,
+    /// take it too.
+    pub fn set_epoch(&mut self, now_ns: u64) {
+        for p in &mut self.pipes {
+            match p {
+                PipeRt::Static(p) => p.set_epoch(now_ns),
+                PipeRt::Dynamic(d) => {
+                    d.params.epoch_ns = now_ns;
+                    for inst in d.slots.iter_mut().flatten() {
+                        inst.pipe.set_epoch(now_ns);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Hands the packet log lines of the pipes that replay a trace with a
+    /// log to `f` (pipe index, line); returns the lines that did not fit
+    /// since the last call (see [`trace`]).
+    pub fn drain_trace_logs(&mut self, mut f: impl FnMut(usize, &trace::LogLine)) -> u64 {
+        let mut lost = 0;
+        for (i, p) in self.pipes.iter_mut().enumerate() {
+            if let PipeRt::Static(p) = p {
+                if p.trace_logging() {
+                    lost += p.drain_trace_log(&mut |l| f(i, l));
+                }
+            }
+        }
+        lost
     }
 
     /// Until when a frame arriving now could wait unread without changing

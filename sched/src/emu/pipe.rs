@@ -39,14 +39,18 @@
 //! it) — goes into a histogram ([`Pipe::sojourn`]); queue management (CoDel)
 //! judges the same figure.
 
+use super::impair::{Chance, Corrupt, Flip, Profile, ProfileDraw, SlotParams, Slots};
 use super::jitter::{Jitter, Reorder};
 use super::loss::{Loss, LossModel};
+use super::schedule::{Schedule, ScheduleSpec};
 use super::sojourn::SojournHist;
+use super::trace::{LogLine, Trace, TraceLink};
 use crate::rng::Rng;
 use crate::types::{DropCounters, DropReason, Dropped, FlowId, Packet};
 use crate::{AnySched, Scheduler};
 use hdrhistogram::Histogram;
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 /// Largest sojourn time the histograms hold, ns (longer ones count as this).
 pub const SOJOURN_MAX_NS: u64 = 100_000_000_000;
@@ -150,6 +154,32 @@ pub struct PipeParams {
     pub jitter: Option<JitterParams>,
     /// netem's reordering: (probability, correlation, gap); `None`: none.
     pub reorder: Option<(f64, f64, u32)>,
+    /// netem's duplication: (probability, correlation); `None`: none.
+    pub duplicate: Option<(f64, f64)>,
+    /// netem's corruption: (probability, correlation); `None`: none.
+    pub corrupt: Option<(f64, f64)>,
+    /// netem's slots; `None`: packets leave when due.
+    pub slot: Option<SlotParams>,
+    /// A dummynet delay profile (needs a bandwidth); `None`: none.
+    pub profile: Option<Arc<Profile>>,
+    /// A Mahimahi trace as the link (instead of `bandwidth_bps`), and
+    /// whether to keep its packet log.
+    pub trace: Option<(Arc<Trace>, bool)>,
+    /// Bandwidth, delay and loss changes over time; `None`: none.
+    pub schedule: Option<Arc<ScheduleSpec>>,
+    /// The instant the pipe starts (its schedule's and trace's zero), ns.
+    pub epoch_ns: u64,
+}
+
+/// What the pipe's entrance decided for a packet it admitted: whether the
+/// caller should make a copy of it (netem's duplication) and flip one of
+/// its bits (netem's corruption).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Admitted {
+    /// Make a copy and offer it too (not to be duplicated again).
+    pub copy: bool,
+    /// Flip this bit of the packet.
+    pub flip: Option<Flip>,
 }
 
 /// A pipe's delay jitter (see [`super::jitter`]).
@@ -176,6 +206,13 @@ impl Default for PipeParams {
             seed: 1,
             jitter: None,
             reorder: None,
+            duplicate: None,
+            corrupt: None,
+            slot: None,
+            profile: None,
+            trace: None,
+            schedule: None,
+            epoch_ns: 0,
         }
     }
 }
@@ -191,6 +228,13 @@ pub struct PipeCounters {
     pub delivered: u64,
     /// Bytes that left through `dequeue`.
     pub delivered_bytes: u64,
+    /// Copies the caller made for duplication (each also counted as offered).
+    pub duplicated: u64,
+    /// Duplications the caller had no buffer for (netem's `duplicate`
+    /// decided a copy, none was made).
+    pub dup_no_frame: u64,
+    /// Packets with a bit flipped (corruption).
+    pub corrupted: u64,
 }
 
 /// An emulated link with its scheduler.
@@ -228,13 +272,28 @@ pub struct Pipe<P: Packet + Copy + Default> {
     /// Some flowset's queue management may mark packets at arrival (RED,
     /// PIE): `offer` then looks for a mark.
     marks_at_arrival: bool,
+    /// netem's duplication and corruption, if on.
+    dup: Option<Chance>,
+    corrupt: Option<Corrupt>,
+    /// netem's slots, dummynet's profile, a Mahimahi trace as the link, if on.
+    slots: Option<Box<Slots>>,
+    profile: Option<Box<ProfileDraw>>,
+    trace: Option<Box<TraceLink>>,
+    /// The schedule, twice: the link's changes (bandwidth, delay) are
+    /// applied as transmissions reach them, the loss changes as packets
+    /// arrive.
+    link_steps: Option<Box<Schedule>>,
+    loss_steps: Option<Box<Schedule>>,
+    /// What the pipe was built from (a new epoch restarts the schedule,
+    /// the trace and the slots from it).
+    params: Box<PipeParams>,
 }
 
 impl<P: Packet + Copy + Default> Pipe<P> {
     /// A pipe around `sched`.
     pub fn new(sched: AnySched<P>, params: &PipeParams) -> Self {
         let loss = Loss::new(&params.loss);
-        Self {
+        let mut pipe = Self {
             sched,
             bandwidth_bps: params.bandwidth_bps.unwrap_or(0),
             overhead: params.overhead_bytes as u64,
@@ -266,7 +325,48 @@ impl<P: Packet + Copy + Default> Pipe<P> {
             queues: vec![QueueStats::default()],
             owner: Vec::new(),
             marks_at_arrival: true,
-        }
+            dup: params
+                .duplicate
+                .map(|(p, c)| Chance::new(p, c, params.seed ^ 0x3c6e_f372_fe94_f82b)),
+            corrupt: params
+                .corrupt
+                .map(|(p, c)| Corrupt::new(p, c, params.seed ^ 0xa54f_f53a_5f1d_36f1)),
+            slots: None,
+            profile: params.profile.as_ref().map(|pf| {
+                Box::new(ProfileDraw::new(
+                    pf.clone(),
+                    params.seed ^ 0x510e_527f_ade6_82d1,
+                ))
+            }),
+            trace: None,
+            link_steps: None,
+            loss_steps: None,
+            params: Box::new(params.clone()),
+        };
+        pipe.set_epoch(params.epoch_ns);
+        pipe
+    }
+
+    /// Starts the pipe's schedule, trace and slots at `epoch_ns` (the
+    /// emulator's start; a reload's new pipes start at the reload).
+    pub fn set_epoch(&mut self, epoch_ns: u64) {
+        let p = &self.params;
+        self.slots = p.slot.as_ref().map(|s| {
+            Box::new(Slots::new(
+                s.clone(),
+                p.seed ^ 0x9b05_688c_2b3e_6c1f,
+                epoch_ns,
+            ))
+        });
+        self.trace = p
+            .trace
+            .as_ref()
+            .map(|(t, log)| Box::new(TraceLink::new(t.clone(), epoch_ns, *log)));
+        self.link_steps = p
+            .schedule
+            .as_ref()
+            .map(|s| Box::new(Schedule::new(s.clone(), epoch_ns)));
+        self.loss_steps = self.link_steps.clone();
     }
 
     /// The same, fed by `n` flowsets whose figures are kept apart
@@ -350,33 +450,98 @@ impl<P: Packet + Copy + Default> Pipe<P> {
                 .sum::<u64>()
     }
 
-    /// Offers a packet at `now_ns`.
-    pub fn enqueue(&mut self, now_ns: u64, flow: FlowId, pkt: P) -> Result<(), PipeDropped<P>> {
-        self.offer(now_ns, flow, pkt, true, 0)
-    }
-
-    /// `enqueue` from flowset `local` (its index among the pipe's), or (not
-    /// `fresh`) a packet moved here at a reload: it was counted and went
-    /// through the loss model where it was first offered.
-    pub(super) fn offer(
+    /// Offers a packet at `now_ns`: through the entrance ([`Pipe::admit`])
+    /// into the scheduler. A caller that can copy packets and flip their
+    /// bits acts on what it returns (the emulator does, through its
+    /// [`super::Host`]).
+    pub fn enqueue(
         &mut self,
         now_ns: u64,
         flow: FlowId,
         pkt: P,
-        fresh: bool,
-        local: usize,
-    ) -> Result<(), PipeDropped<P>> {
-        if let Some(o) = self.owner.get_mut(flow.index()) {
-            *o = local as u32;
-        }
-        self.counters.offered += fresh as u64;
-        if fresh && self.loss.lose(&mut self.rng) {
-            self.counters.lost += 1;
+    ) -> Result<Admitted, PipeDropped<P>> {
+        let Some(a) = self.admit(now_ns, true) else {
             return Err(PipeDropped {
                 pkt,
                 flow,
                 reason: PipeDrop::Loss,
             });
+        };
+        self.offer(now_ns, flow, pkt, 0).map(|()| a)
+    }
+
+    /// The entrance of a new packet arriving at `now_ns` (`may_copy`: not a
+    /// copy itself): counts it, applies the schedule's loss changes due by
+    /// then, and draws as netem does — duplication, then loss (a duplicated
+    /// packet that is lost goes through once, uncopied), then corruption.
+    /// `None`: lost.
+    #[inline]
+    pub(super) fn admit(&mut self, now_ns: u64, may_copy: bool) -> Option<Admitted> {
+        self.counters.offered += 1;
+        if self
+            .loss_steps
+            .as_ref()
+            .is_some_and(|s| s.next_at() <= now_ns)
+        {
+            self.apply_loss_steps(now_ns);
+        }
+        let copy = may_copy && self.dup.as_mut().is_some_and(Chance::hit);
+        let lost = self.loss.lose(&mut self.rng);
+        if lost && !copy {
+            self.counters.lost += 1;
+            return None;
+        }
+        let flip = match &mut self.corrupt {
+            None => None,
+            Some(c) => c.draw(),
+        };
+        self.counters.corrupted += u64::from(flip.is_some());
+        Some(Admitted {
+            copy: copy && !lost,
+            flip,
+        })
+    }
+
+    /// The schedule's loss changes due by `t`.
+    #[cold]
+    fn apply_loss_steps(&mut self, t: u64) {
+        while let Some((_, step)) = self.loss_steps.as_mut().and_then(|s| s.pop_due(t)) {
+            if let Some(plr) = step.plr {
+                let model = if plr > 0.0 {
+                    LossModel::Uniform { plr }
+                } else {
+                    LossModel::None
+                };
+                self.loss = Loss::new(&model);
+            }
+        }
+    }
+
+    /// The caller made the copy [`Admitted::copy`] asked for (`made`), or
+    /// had no buffer for it.
+    pub fn copied(&mut self, made: bool) {
+        if made {
+            self.counters.duplicated += 1;
+        } else {
+            self.counters.dup_no_frame += 1;
+        }
+    }
+
+    /// Offers an admitted packet (or, at a reload, one moved here: it was
+    /// counted and went through the entrance where it was first offered)
+    /// to the scheduler, from flowset `local` (its index among the pipe's).
+    pub(super) fn offer(
+        &mut self,
+        now_ns: u64,
+        flow: FlowId,
+        pkt: P,
+        local: usize,
+    ) -> Result<(), PipeDropped<P>> {
+        if let Some(o) = self.owner.get_mut(flow.index()) {
+            *o = local as u32;
+        }
+        if let Some(t) = &mut self.trace {
+            t.arrived(now_ns, pkt.len().saturating_sub(pkt.l3_offset()));
         }
         let idle = self.sched.backlog().packets == 0;
         // One call site: the scheduler's enqueue stays inlined here.
@@ -403,6 +568,9 @@ impl<P: Packet + Copy + Default> Pipe<P> {
                 if let Some(q) = queue_of(&mut self.queues, &self.owner, flow) {
                     q.count(reason);
                 }
+                if let Some(t) = &mut self.trace {
+                    t.dropped(now_ns, pkt.len().saturating_sub(pkt.l3_offset()));
+                }
                 Err(PipeDropped {
                     pkt,
                     flow,
@@ -412,19 +580,92 @@ impl<P: Packet + Copy + Default> Pipe<P> {
         }
     }
 
+    /// Whether the link takes time per packet (a rate or a trace).
+    #[inline]
+    fn paced(&self) -> bool {
+        self.bandwidth_bps != 0 || self.trace.is_some()
+    }
+
+    /// The schedule's link changes due by `t` (bandwidth, delay).
+    #[cold]
+    fn apply_link_steps(&mut self, t: u64) {
+        while let Some((at, step)) = self.link_steps.as_mut().and_then(|s| s.pop_due(t)) {
+            self.apply_link_step(at, step);
+        }
+    }
+
+    fn apply_link_step(&mut self, at: u64, step: super::schedule::Step) {
+        if let Some(bw) = step.bandwidth_bps {
+            // The link was free by `at` (or a transmission is split there:
+            // see `occupy`): the next one starts no earlier than `at`
+            // at the new rate, its remainder in the new units.
+            if self.busy_until <= at {
+                self.busy_until = at;
+                self.busy_rem = 0;
+            }
+            self.bandwidth_bps = bw;
+        }
+        if let Some(d) = step.delay_ns {
+            self.delay_ns = d;
+        }
+    }
+
+    /// Occupies the rate-limited link with `bits` from its current end:
+    /// returns the end of this transmission. Exact: whole ns plus a
+    /// remainder carried over; a bandwidth step of the schedule inside the
+    /// transmission splits it (the bits before the step at the old rate).
+    #[inline]
+    fn occupy(&mut self, bits: u64) -> u64 {
+        let mut work = u128::from(bits) * 1_000_000_000;
+        loop {
+            let bw = u128::from(self.bandwidth_bps);
+            if bw == 0 {
+                // Unlimited from a step on: the rest goes at once.
+                return self.busy_until;
+            }
+            let num = work + u128::from(self.busy_rem);
+            let end = self.busy_until + (num / bw) as u64;
+            let step = self.link_steps.as_ref().map_or(u64::MAX, |s| s.next_at());
+            if step >= end {
+                self.busy_until = end;
+                self.busy_rem = (num % bw) as u64;
+                return end;
+            }
+            // The step falls inside: the work done by then at this rate
+            // (steps up to the start were applied, so step > busy_until).
+            let by_step = u128::from(step - self.busy_until) * bw - u128::from(self.busy_rem);
+            work -= by_step.min(work);
+            self.busy_until = step;
+            self.busy_rem = 0;
+            if let Some((at, st)) = self.link_steps.as_mut().and_then(|s| s.pop_due(step)) {
+                self.apply_link_step(at, st);
+            }
+        }
+    }
+
     /// Moves packets whose transmission can start by `now_ns` from the
     /// scheduler onto the link (into the delay line, due when their
-    /// transmission ends plus the delay); queue management's drops go to
-    /// `dropped`.
+    /// transmission ends plus the delay); queue management's drops and
+    /// the profile's go to `dropped`.
     fn transmit(&mut self, now_ns: u64, dropped: &mut impl FnMut(PipeDropped<P>)) {
-        while self.bandwidth_bps == 0 || self.busy_until <= now_ns {
+        while !self.paced() || self.busy_until <= now_ns {
             // The instant the link takes the next packet: queue management
             // judges its sojourn then, not at this (possibly late) call.
-            let start = if self.bandwidth_bps == 0 {
-                now_ns
-            } else {
+            let start = if self.paced() {
                 self.busy_until
+            } else {
+                now_ns
             };
+            if self
+                .link_steps
+                .as_ref()
+                .is_some_and(|s| s.next_at() <= start)
+            {
+                self.apply_link_steps(start);
+                if !self.paced() || self.busy_until > now_ns {
+                    continue;
+                }
+            }
             let (owner, queues) = (&self.owner, &mut self.queues);
             let mut sink = |d: Dropped<P>| {
                 if let Some(q) = queue_of(queues, owner, d.flow) {
@@ -450,17 +691,42 @@ impl<P: Packet + Copy + Default> Pipe<P> {
                 }
             }
             let (flow, pkt) = (dep.flow, dep.pkt);
-            let done = if self.bandwidth_bps == 0 {
+            let mut doomed = false;
+            let done = if let Some(t) = &mut self.trace {
+                let bytes = pkt.len().saturating_sub(pkt.l3_offset());
+                let end = t.depart(start.saturating_sub(sojourn), bytes);
+                self.busy_until = end;
+                end
+            } else if self.bandwidth_bps == 0 {
                 now_ns
             } else {
-                // bits * 1e9 / bps, exactly: whole ns plus a remainder carried over.
-                let bits = (pkt.len() as u64 + self.overhead) * 8;
-                let num = bits as u128 * 1_000_000_000 + self.busy_rem as u128;
-                let bw = self.bandwidth_bps as u128;
-                self.busy_until += (num / bw) as u64;
-                self.busy_rem = (num % bw) as u64;
-                self.busy_until
+                let mut bits = (pkt.len() as u64 + self.overhead) * 8;
+                if let Some(p) = &mut self.profile {
+                    // dummynet's extra air time; past its loss level the
+                    // packet uses it and is dropped.
+                    let (extra, drop) = p.draw(self.bandwidth_bps);
+                    bits += extra;
+                    doomed = drop;
+                }
+                self.occupy(bits)
             };
+            if doomed {
+                self.counters.lost += 1;
+                dropped(PipeDropped {
+                    pkt,
+                    flow,
+                    reason: PipeDrop::Loss,
+                });
+                continue;
+            }
+            if self
+                .link_steps
+                .as_ref()
+                .is_some_and(|s| s.next_at() <= done)
+            {
+                // A delay step at or before the end of this transmission.
+                self.apply_link_steps(done);
+            }
             if self.reorder.as_mut().is_some_and(Reorder::skips_delay) {
                 // netem's reordering: this one skips the delay, ahead of the
                 // delayed packets (the line stays sorted by due time).
@@ -469,9 +735,13 @@ impl<P: Packet + Copy + Default> Pipe<P> {
                 continue;
             }
             match &mut self.jitter {
-                None => self
-                    .delay_line
-                    .push_back((done.saturating_add(self.delay_ns), flow, pkt)),
+                None => {
+                    // Never due before the packet sent before it (a delay
+                    // the schedule shortened).
+                    let due = done.saturating_add(self.delay_ns).max(self.last_due);
+                    self.last_due = due;
+                    self.delay_line.push_back((due, flow, pkt));
+                }
                 Some((j, false)) => {
                     // In order: never due before the packet sent before it.
                     let due = done.saturating_add(j.sample()).max(self.last_due);
@@ -489,27 +759,38 @@ impl<P: Packet + Copy + Default> Pipe<P> {
         }
     }
 
+    /// When the head of the delay line may leave: its due time, or with
+    /// slots, when a slot is open for it.
+    #[inline]
+    fn head_leaves(&mut self) -> Option<u64> {
+        let &(due, _, _) = self.delay_line.front()?;
+        Some(match &mut self.slots {
+            None => due,
+            Some(s) => s.gate(due),
+        })
+    }
+
     /// Takes the next packet that has left the pipe by `now_ns`, with the
-    /// instant it left (its due time, `<= now_ns`): (due, flow, packet).
-    /// Packets queue management dropped on the way go to `dropped`.
+    /// instant it left (its due time, or the slot that let it out; `<=
+    /// now_ns`): (instant, flow, packet). Packets queue management dropped
+    /// on the way go to `dropped`.
     pub fn dequeue_timed(
         &mut self,
         now_ns: u64,
         dropped: &mut impl FnMut(PipeDropped<P>),
     ) -> Option<(u64, FlowId, P)> {
-        if self
-            .delay_line
-            .front()
-            .is_none_or(|&(due, _, _)| due > now_ns)
-        {
+        if self.head_leaves().is_none_or(|t| t > now_ns) {
             self.transmit(now_ns, dropped);
         }
-        match self.delay_line.front() {
-            Some(&(due, _, _)) if due <= now_ns => {
-                let out = self.delay_line.pop_front()?;
+        match self.head_leaves() {
+            Some(at) if at <= now_ns => {
+                let (_, flow, pkt) = self.delay_line.pop_front()?;
+                if let Some(s) = &mut self.slots {
+                    s.sent(pkt.len(), at);
+                }
                 self.counters.delivered += 1;
-                self.counters.delivered_bytes += out.2.len() as u64;
-                Some(out)
+                self.counters.delivered_bytes += pkt.len() as u64;
+                Some((at, flow, pkt))
             }
             _ => None,
         }
@@ -523,6 +804,17 @@ impl<P: Packet + Copy + Default> Pipe<P> {
         dropped: &mut impl FnMut(PipeDropped<P>),
     ) -> Option<(FlowId, P)> {
         self.dequeue_timed(now_ns, dropped).map(|(_, f, p)| (f, p))
+    }
+
+    /// Hands the trace's packet log lines kept so far to `f` (see
+    /// [`super::trace`]); returns how many did not fit since the last call.
+    pub fn drain_trace_log(&mut self, f: &mut impl FnMut(&LogLine)) -> u64 {
+        self.trace.as_mut().map_or(0, |t| t.drain_log(f))
+    }
+
+    /// Whether the pipe replays a trace with a packet log.
+    pub fn trace_logging(&self) -> bool {
+        self.trace.as_ref().is_some_and(|t| t.logging())
     }
 
     /// Hands every packet to `f`: the delay line's, then the scheduler's (not
@@ -598,16 +890,24 @@ impl<P: Packet + Copy + Default> Pipe<P> {
     /// of the transmission under way (no packet can start before it, and one
     /// arriving before it does not start the link). `None` otherwise.
     pub fn busy_with_backlog(&self) -> Option<u64> {
-        (self.bandwidth_bps != 0 && self.sched.backlog().packets != 0).then_some(self.busy_until)
+        (self.paced() && self.sched.backlog().packets != 0).then_some(self.busy_until)
     }
 
     /// When something next becomes due: the head of the delay line, or the
     /// end of the current transmission if packets wait in the scheduler.
     /// `None` when the pipe is empty.
     pub fn next_wakeup(&self) -> Option<u64> {
-        let line = self.delay_line.front().map(|&(due, _, _)| due);
+        // With slots: when one opens, or the head's due time if later (a
+        // new slot is drawn then).
+        let line = self
+            .delay_line
+            .front()
+            .map(|&(due, _, _)| match &self.slots {
+                None => due,
+                Some(s) => due.max(s.opens()),
+            });
         let link = if self.sched.backlog().packets != 0 {
-            Some(if self.bandwidth_bps == 0 {
+            Some(if !self.paced() {
                 0
             } else {
                 self.busy_until + (self.busy_rem != 0) as u64
@@ -767,7 +1067,7 @@ mod tests {
                         ..
                     }) => lost += 1,
                     Err(e) => panic!("unexpected drop {e:?}"),
-                    Ok(()) => {
+                    Ok(_) => {
                         let _ = p.dequeue(0, &mut no_drop);
                     }
                 }

@@ -309,7 +309,7 @@ impl<P: Packet + Copy + Default> Emulator<P> {
                 t.reclassified += 1;
             }
         };
-        match self.offer(now_ns, &key, target, pkt, false) {
+        match self.offer(now_ns, &key, target, pkt, super::Entry::Moved, host) {
             Verdict::Queued { .. } => queued(t),
             Verdict::QueuedPushedOut { victim, .. } => {
                 queued(t);

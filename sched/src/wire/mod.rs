@@ -54,6 +54,7 @@
 
 pub mod arp;
 pub mod checksum;
+pub mod dscp;
 pub mod ecn;
 pub mod error;
 pub mod ethernet;

@@ -1,0 +1,136 @@
+//! A pipe's schedule: its bandwidth, delay and loss rate changed at given
+//! instants (`[[pipe.schedule]] at = "10s" bandwidth = "5Mbit/s"`),
+//! stepping once through the list or repeating it with a period.
+//!
+//! Instants are from the pipe's start (the emulator's epoch). A step
+//! applies exactly at its instant: a bandwidth change splits a transmission
+//! under way (the bits before the instant at the old rate, the rest at the
+//! new one); a delay change applies to packets whose transmission ends at
+//! or after it (a shorter delay never lets a packet pass the one before
+//! it); a loss change applies to packets arriving at or after it.
+
+/// One step: what changes at `at_ns`; `None` keeps the current value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Step {
+    /// From the pipe's start, ns.
+    pub at_ns: u64,
+    /// New bandwidth, bit/s (`Some(0)`: unlimited).
+    pub bandwidth_bps: Option<u64>,
+    /// New constant delay, ns.
+    pub delay_ns: Option<u64>,
+    /// New uniform loss rate, 0..=1.
+    pub plr: Option<f64>,
+}
+
+/// A pipe's schedule as configured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScheduleSpec {
+    /// The steps, by `at_ns` (strictly increasing).
+    pub steps: Vec<Step>,
+    /// Restart the list every this many ns (`None`: step through once, the
+    /// last step holds).
+    pub repeat_ns: Option<u64>,
+}
+
+/// Where a pipe is in its schedule.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    spec: std::sync::Arc<ScheduleSpec>,
+    /// The start of the current round, ns.
+    base: u64,
+    next: usize,
+}
+
+impl Schedule {
+    /// Starts at `epoch_ns`.
+    pub fn new(spec: std::sync::Arc<ScheduleSpec>, epoch_ns: u64) -> Self {
+        Self {
+            spec,
+            base: epoch_ns,
+            next: 0,
+        }
+    }
+
+    /// The instant of the next step (`u64::MAX`: none).
+    #[inline]
+    pub fn next_at(&self) -> u64 {
+        match self.spec.steps.get(self.next) {
+            Some(s) => self.base.saturating_add(s.at_ns),
+            None => match self.spec.repeat_ns {
+                // The next round's first step.
+                Some(r) => self
+                    .base
+                    .saturating_add(r)
+                    .saturating_add(self.spec.steps.first().map_or(0, |s| s.at_ns)),
+                None => u64::MAX,
+            },
+        }
+    }
+
+    /// The next step if it is due by `t`: (its instant, the step), moving on.
+    pub fn pop_due(&mut self, t: u64) -> Option<(u64, Step)> {
+        let at = self.next_at();
+        if at > t {
+            return None;
+        }
+        if self.next >= self.spec.steps.len() {
+            // A new round (only when repeating: else next_at is MAX).
+            self.base = self.base.saturating_add(self.spec.repeat_ns.unwrap_or(0));
+            self.next = 0;
+        }
+        let s = *self.spec.steps.get(self.next)?;
+        self.next += 1;
+        Some((at, s))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn step(at_ns: u64, bw: u64) -> Step {
+        Step {
+            at_ns,
+            bandwidth_bps: Some(bw),
+            delay_ns: None,
+            plr: None,
+        }
+    }
+
+    #[test]
+    fn steps_come_due_at_their_instants_and_repeat() {
+        let spec = Arc::new(ScheduleSpec {
+            steps: vec![step(0, 1), step(10, 2), step(25, 3)],
+            repeat_ns: Some(40),
+        });
+        let mut s = Schedule::new(spec, 100);
+        let mut seen = Vec::new();
+        while let Some((at, st)) = s.pop_due(200) {
+            seen.push((at, st.bandwidth_bps.unwrap_or(0)));
+        }
+        assert_eq!(
+            seen,
+            vec![
+                (100, 1),
+                (110, 2),
+                (125, 3),
+                (140, 1),
+                (150, 2),
+                (165, 3),
+                (180, 1),
+                (190, 2)
+            ]
+        );
+        assert_eq!(s.next_at(), 205);
+        let once = Arc::new(ScheduleSpec {
+            steps: vec![step(5, 1)],
+            repeat_ns: None,
+        });
+        let mut s = Schedule::new(once, 0);
+        assert_eq!(s.pop_due(4), None);
+        assert_eq!(s.pop_due(5).map(|x| x.0), Some(5));
+        assert_eq!(s.next_at(), u64::MAX);
+        assert_eq!(s.pop_due(u64::MAX - 1), None);
+    }
+}
