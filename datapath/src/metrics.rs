@@ -232,6 +232,21 @@ pub(crate) fn render(s: &Show) -> String {
         "xdpsched_sojourn_packets",
         "Packets in xdpsched_sojourn_seconds",
     );
+    let duplicated = family::<PipeLabels>(
+        &mut reg,
+        "xdpsched_duplicated",
+        "Duplicates a pipe made (netem duplicate), each a frame from the free list",
+    );
+    let dup_no_frame = family::<PipeLabels>(
+        &mut reg,
+        "xdpsched_duplicate_no_frame",
+        "Duplicates a pipe decided and could not make: no free frame",
+    );
+    let corrupted = family::<PipeLabels>(
+        &mut reg,
+        "xdpsched_corrupted",
+        "Packets a pipe flipped a bit of (netem corrupt)",
+    );
     let dropping = Family::<PipeLabels, Gauge>::default();
     reg.register(
         "xdpsched_codel_dropping_flows",
@@ -244,6 +259,11 @@ pub(crate) fn render(s: &Show) -> String {
             pipe: p.report.name.clone(),
         };
         marks.get_or_create(&l).inc_by(p.report.ecn_marked);
+        duplicated.get_or_create(&l).inc_by(p.report.duplicated);
+        dup_no_frame
+            .get_or_create(&l)
+            .inc_by(p.report.duplicate_no_frame);
+        corrupted.get_or_create(&l).inc_by(p.report.corrupted);
         let so = &p.report.sojourn;
         for (q, ns) in [("0.5", so.p50_ns), ("0.99", so.p99_ns), ("1", so.max_ns)] {
             sojourn

@@ -90,6 +90,19 @@ fn sojourn(p: &Value) -> String {
     s
 }
 
+/// A pipe's duplicates and corruptions, if it made any.
+fn impairments(p: &Value) -> String {
+    let (d, n, c) = (
+        u(&p["duplicated"]),
+        u(&p["duplicate_no_frame"]),
+        u(&p["corrupted"]),
+    );
+    if d + n + c == 0 {
+        return String::new();
+    }
+    format!(" duplicated {d} (no frame {n}) corrupted {c}")
+}
+
 fn drops(d: &Value) -> String {
     let parts: Vec<String> = d
         .as_object()
@@ -146,6 +159,7 @@ pub fn format(v: &Value, part: Option<&str>) -> String {
         if let Some(c) = v["config"].as_str() {
             let _ = writeln!(o, "config {c} (reloaded {} times)", u(&v["reloads"]));
         }
+        let _ = writeln!(o, "seed {}", u(&v["seed"]));
     }
     if want("workers") {
         for w in v["workers"].as_array().into_iter().flatten() {
@@ -169,7 +183,7 @@ pub fn format(v: &Value, part: Option<&str>) -> String {
         for p in v["pipes"].as_array().into_iter().flatten() {
             let _ = writeln!(
                 o,
-                "pipe {} {}: sent {} pkt {} rate {} (over {window:.1}s) backlog {}p {} lost {} drops {}{}{}",
+                "pipe {} {}: sent {} pkt {} rate {} (over {window:.1}s) backlog {}p {} lost {} drops {}{}{}{}",
                 p["name"].as_str().unwrap_or("?"),
                 p["dir"].as_str().unwrap_or("?"),
                 u(&p["delivered"]),
@@ -190,6 +204,7 @@ pub fn format(v: &Value, part: Option<&str>) -> String {
                 } else {
                     String::new()
                 },
+                impairments(p),
                 sojourn(p)
             );
         }

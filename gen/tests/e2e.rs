@@ -677,3 +677,339 @@ fn the_lab_scenario_live() {
     )
     .expect("write the state");
 }
+
+/// Issue 17's impairments through xdpsched, measured by xdpgen, one flow
+/// per pipe (200-byte frames): netem's `delay 20ms 5ms distribution normal`
+/// (iproute2's table; jitter free to reorder, so the draws are netem's
+/// own) shows in the one-way latency with p84 − p16 within 10 % of 2σ;
+/// `reorder 25%` on a 10 ms pipe at 150 frames/s (6.7 ms apart: a frame
+/// that skips the delay overtakes only the one before it, unless that one
+/// skipped too) gives xdpgen p(1 − p) reordered frames; `duplicate 10%`
+/// gives 10 % duplicates, each a frame from xdpsched's free list, which
+/// all come back (frames balance at exit); a rule with `prob = 0.3` sends
+/// 30 % of a flow into a pipe that loses everything; a rule's `set_dscp =
+/// "ef"` is seen at the sink (xdpgen reads each frame's DSCP). Bounds: 4
+/// binomial σ.
+#[test]
+fn netem_impairments_show_in_xdpgens_measurements() {
+    let _tb = Testbed::up("bridge");
+    let dir = tmpdir("impair");
+    let cfg = dir.join("impair.toml");
+    std::fs::write(
+        &cfg,
+        r#"
+[[pipe]]
+name = "jitter"
+delay = "20ms"
+jitter = "5ms"
+distribution = "normal"
+reorder_by_jitter = true
+queue = 1000
+
+[[pipe]]
+name = "reorder"
+delay = "10ms"
+reorder = 0.25
+
+[[pipe]]
+name = "dup"
+duplicate = 0.1
+queue = 1000
+
+[[pipe]]
+name = "lose"
+plr = 1.0
+
+[[pipe]]
+name = "clean"
+queue = 1000
+
+[[rule]]
+pipe = "jitter"
+match = { dst_port = 10001 }
+
+[[rule]]
+pipe = "reorder"
+match = { dst_port = 10002 }
+
+[[rule]]
+pipe = "dup"
+match = { dst_port = 10003 }
+
+[[rule]]
+pipe = "lose"
+match = { dst_port = 10004 }
+prob = 0.3
+
+[[rule]]
+pipe = "clean"
+match = { dst_port = 10004 }
+
+[[rule]]
+pipe = "clean"
+match = { dst_port = 10005 }
+set_dscp = "ef"
+"#,
+    )
+    .expect("write config");
+    let stats = dir.join("stats.json");
+    let mut dut = Dut::start(&[
+        "--iface",
+        "dutA",
+        "--out",
+        "dutB",
+        "--config",
+        cfg.to_str().expect("utf8"),
+        "--stats-json",
+        stats.to_str().expect("utf8"),
+    ]);
+    let mut args = DIRECT.to_vec();
+    args.extend([
+        "--flow",
+        "rate=800k,size=200,dport=10001",
+        "--flow",
+        "rate=240k,size=200,dport=10002",
+        "--flow",
+        "rate=800k,size=200,dport=10003",
+        "--flow",
+        "rate=800k,size=200,dport=10004",
+        "--flow",
+        "rate=80k,size=200,dport=10005",
+        "--duration",
+        "5s",
+    ]);
+    let s = summary(&args);
+    let x = dut.0.take().expect("running");
+    let out = testbed::interrupt(x, Duration::from_secs(10));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let st: Value =
+        serde_json::from_str(&std::fs::read_to_string(&stats).expect("stats")).expect("json");
+    let flows = s["flows"].as_array().expect("flows");
+    let rx = |i: usize, k: &str| f64_at(&flows[i], &["rx", k]);
+    let sent = |i: usize| f64_at(&flows[i], &["tx", "packets"]);
+    let within =
+        |x: f64, n: f64, p: f64| (x - n * p).abs() <= 4.0 * (n * p * (1.0 - p)).sqrt() + 1.0;
+
+    // Jitter: the spread of a normal with σ = 5 ms.
+    let lat = &flows[0]["latency_ns"];
+    let (p16, p50, p84) = (
+        f64_at(lat, &["p16"]),
+        f64_at(lat, &["p50"]),
+        f64_at(lat, &["p84"]),
+    );
+    eprintln!("jitter: p16 {p16} p50 {p50} p84 {p84} ns");
+    assert!(
+        ((p84 - p16) - 10e6).abs() <= 1e6,
+        "p84 − p16 = {} ns: {lat}",
+        p84 - p16
+    );
+    assert!((p50 - 20e6).abs() <= 1e6, "median {p50} ns");
+
+    // Reordering: p(1 − p) of the frames arrive behind one that skipped.
+    let n1 = rx(1, "packets");
+    let reordered = rx(1, "reordered");
+    eprintln!("reorder: {reordered} of {n1} reordered");
+    assert!(
+        within(reordered, n1, 0.25 * 0.75),
+        "{reordered} of {n1}: {}",
+        flows[1]
+    );
+
+    // Duplication: 10 % more frames, as many as xdpsched says it copied.
+    let dups = rx(2, "duplicates");
+    eprintln!("duplicate: {dups} of {} sent", sent(2));
+    assert!(
+        within(dups, sent(2), 0.1),
+        "{dups} duplicates of {}",
+        sent(2)
+    );
+    let dup_pipe = st["pipes"]
+        .as_array()
+        .expect("pipes")
+        .iter()
+        .find(|p| p["name"] == "dup")
+        .expect("dup pipe");
+    assert_eq!(dup_pipe["duplicated"].as_f64(), Some(dups), "{dup_pipe}");
+    assert_eq!(dup_pipe["duplicate_no_frame"], 0);
+    assert_eq!(st["frames_balanced"], Value::Bool(true), "{st}");
+
+    // prob = 0.3 into a pipe that loses everything.
+    let lost = rx(3, "lost");
+    eprintln!("prob: {lost} of {} lost", sent(3));
+    assert!(within(lost, sent(3), 0.3), "{lost} lost of {}", sent(3));
+
+    // set_dscp = "ef" at the sink, on every frame of its flow (xdpgen
+    // reads the DSCP each frame arrives with); the others keep theirs.
+    assert_eq!(
+        flows[4]["rx"]["dscp_seen"],
+        serde_json::json!([46]),
+        "{}",
+        flows[4]
+    );
+    assert_eq!(
+        flows[0]["rx"]["dscp_seen"],
+        serde_json::json!([0]),
+        "{}",
+        flows[0]
+    );
+    assert_eq!(
+        st["dscp_rewritten"].as_f64(),
+        Some(rx(4, "packets")),
+        "{st}"
+    );
+    assert!(st["seed"].as_u64().is_some(), "the seed is reported: {st}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Links that are not a constant rate, through xdpsched, measured by
+/// xdpgen, each saturated by its own flow: a Mahimahi trace of one
+/// opportunity per ms (1504 IP bytes: 1012 frames of 1500 bytes a second)
+/// with its packet log; netem's `slot 800us 8.5ms packets 4` (4 frames per
+/// slot, slots 4.65 ms apart on average: 860 frames/s); the dummynet
+/// profile of examples/19 at 20 Mbit/s (each 1500-byte frame's 0.61 ms
+/// plus the profile's mean extra air time, 2 % dropped after it).
+#[test]
+fn traces_slots_and_profiles_shape_what_xdpgen_receives() {
+    let _tb = Testbed::up("bridge");
+    let dir = tmpdir("links");
+    let trace: String = (1..=1000).map(|t| format!("{t}\n")).collect();
+    std::fs::write(dir.join("flat.trace"), trace).expect("trace");
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let profile_path = repo.join("examples/profiles/wifi.profile");
+    let profile_text = std::fs::read_to_string(&profile_path).expect("profile");
+    let cfg = dir.join("links.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"
+[[pipe]]
+name = "trace"
+trace = "flat.trace"
+trace_log = "flat.log"
+queue = 100
+
+[[pipe]]
+name = "slot"
+queue = 100
+[pipe.slot]
+min = "800us"
+max = "8.5ms"
+packets = 4
+
+[[pipe]]
+name = "wifi"
+profile = "{}"
+queue = 100
+
+[[rule]]
+pipe = "trace"
+match = {{ dst_port = 10001 }}
+
+[[rule]]
+pipe = "slot"
+match = {{ dst_port = 10002 }}
+
+[[rule]]
+pipe = "wifi"
+match = {{ dst_port = 10003 }}
+"#,
+            profile_path.display()
+        ),
+    )
+    .expect("write config");
+    let stats = dir.join("stats.json");
+    let mut dut = Dut::start(&[
+        "--iface",
+        "dutA",
+        "--out",
+        "dutB",
+        "--config",
+        cfg.to_str().expect("utf8"),
+        "--stats-json",
+        stats.to_str().expect("utf8"),
+    ]);
+    let mut args = DIRECT.to_vec();
+    args.extend([
+        "--flow",
+        "rate=20M,size=1500,dport=10001",
+        "--flow",
+        "rate=16M,size=1000,dport=10002",
+        "--flow",
+        "rate=30M,size=1500,dport=10003",
+        "--duration",
+        "4s",
+    ]);
+    let s = summary(&args);
+    let x = dut.0.take().expect("running");
+    let out = testbed::interrupt(x, Duration::from_secs(10));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let st: Value =
+        serde_json::from_str(&std::fs::read_to_string(&stats).expect("stats")).expect("json");
+    assert_eq!(st["frames_balanced"], Value::Bool(true), "{st}");
+    let flows = s["flows"].as_array().expect("flows");
+    let fps = |i: usize, size: f64| f64_at(&flows[i], &["rx", "steady_rate_bps"]) / (size * 8.0);
+
+    // The trace: 1000 opportunities of 1504 bytes a second, 1486 IP bytes a frame.
+    let trace_fps = fps(0, 1500.0);
+    let want = 1000.0 * 1504.0 / 1486.0;
+    eprintln!("trace: {trace_fps:.1} frames/s, want {want:.1}");
+    assert!((trace_fps - want).abs() <= 0.02 * want, "{}", flows[0]);
+    // Its packet log, in Mahimahi's format.
+    let log = std::fs::read_to_string(dir.join("flat.log")).expect("packet log");
+    assert!(
+        log.starts_with("# mahimahi mm-link (trace a-to-b)"),
+        "{}",
+        &log[..200.min(log.len())]
+    );
+    let count = |kind: &str| {
+        log.lines()
+            .filter(|l| l.split(' ').nth(1) == Some(kind))
+            .count() as f64
+    };
+    let (opps, deps, arrs) = (count("#"), count("-"), count("+"));
+    eprintln!("trace log: {opps} opportunities, {arrs} arrivals, {deps} departures");
+    assert!(opps > 3000.0, "{opps} opportunities logged");
+    assert!(
+        deps > 0.9 * f64_at(&flows[0], &["rx", "packets"]),
+        "{deps} departures logged"
+    );
+    assert!(arrs >= deps);
+
+    // Slots: 4 frames per slot, a slot every 4.65 ms on average.
+    let slot_fps = fps(1, 1000.0);
+    let want = 4.0 / 4.65e-3;
+    eprintln!("slot: {slot_fps:.1} frames/s, want {want:.1}");
+    assert!((slot_fps - want).abs() <= 0.1 * want, "{}", flows[1]);
+
+    // The profile: per frame (1524 bytes at 20 Mbit/s) + the mean extra air time.
+    let pf = sched::emu::impair::Profile::parse(&profile_text).expect("profile");
+    let extra = pf.samples_ms.iter().map(|&m| f64::from(m)).sum::<f64>() / 100.0 * 1e-3;
+    let per = 1524.0 * 8.0 / 20e6 + extra;
+    let want = (1.0 / per) * 0.98;
+    let wifi_fps = fps(2, 1500.0);
+    eprintln!(
+        "profile: {wifi_fps:.1} frames/s, want {want:.1} (extra {:.2} ms)",
+        extra * 1e3
+    );
+    assert!((wifi_fps - want).abs() <= 0.1 * want, "{}", flows[2]);
+    let wifi = st["pipes"]
+        .as_array()
+        .expect("pipes")
+        .iter()
+        .find(|p| p["name"] == "wifi")
+        .expect("wifi");
+    let (lost, delivered) = (
+        wifi["lost"].as_f64().unwrap_or(0.0),
+        wifi["delivered"].as_f64().unwrap_or(0.0),
+    );
+    assert!(lost > 0.0 && lost < 0.05 * (lost + delivered), "{wifi}");
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -813,12 +813,86 @@ fn every_example_parses_and_validates() {
             continue;
         }
         let text = std::fs::read_to_string(&path).expect("readable");
-        if let Err(e) = from_toml(&text) {
+        let mut c = match from_toml(&text) {
+            Ok(c) => c,
+            Err(e) => panic!("{}: {e}", path.display()),
+        };
+        // The files an example names ship beside it (distribution tables
+        // are iproute2's: a stand-in here).
+        load_files(&mut c, |kind, name| match kind {
+            FileKind::Distribution => Ok("-8192 0 8192\n".into()),
+            _ => std::fs::read_to_string(examples_dir().join(name)).map_err(|e| e.to_string()),
+        })
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        if let Err(e) = sched::emu::Emulator::<u32>::from_config(&c, 1) {
             panic!("{}: {e}", path.display());
         }
         n += 1;
     }
-    assert!(n >= 9, "expected at least 9 examples, found {n}");
+    assert!(n >= 19, "expected at least 19 examples, found {n}");
+}
+
+#[test]
+fn the_impairment_examples_mean_what_their_commands_say() {
+    // netem slot 800us 8.5ms packets 4 bytes 6000
+    let c = parse(include_str!("../../examples/17-netem-slot.toml"));
+    let s = c.pipes[0].slot.clone().expect("slot");
+    assert_eq!(
+        (s.delay, s.packets, s.bytes),
+        (
+            SlotDelaySpec::Uniform {
+                min_ns: 800_000,
+                max_ns: 8_500_000
+            },
+            4,
+            6000
+        )
+    );
+    // mm-delay 20 mm-link UP DOWN: a trace each way, 20 ms each way.
+    let mut c = parse(include_str!("../../examples/18-cellular-trace.toml"));
+    load_files(&mut c, |_, name| {
+        std::fs::read_to_string(examples_dir().join(name)).map_err(|e| e.to_string())
+    })
+    .expect("traces");
+    for (p, dir, mbit) in [(0, Dir::AToB, 4.16), (1, Dir::BToA, 11.635)] {
+        let pipe = &c.pipes[p];
+        assert_eq!(pipe.delay_ns, 20_000_000);
+        assert_eq!(c.rules[p].dir, dir);
+        // The traces' mean rates: the generator's steps, time-weighted.
+        let t = pipe
+            .trace
+            .as_ref()
+            .and_then(|t| t.trace.clone())
+            .expect("loaded");
+        let mean = t.mean_bps() as f64 / 1e6;
+        assert!((mean - mbit).abs() < 0.02, "{}: {mean} Mbit/s", pipe.name);
+        assert_eq!(t.period_ms(), 20_000);
+    }
+    // dnctl pipe 1 config bw 20Mbit/s delay 2ms profile wifi.profile
+    let mut c = parse(include_str!("../../examples/19-dummynet-profile.toml"));
+    load_files(&mut c, |_, name| {
+        std::fs::read_to_string(examples_dir().join(name)).map_err(|e| e.to_string())
+    })
+    .expect("profile");
+    let p = &c.pipes[0];
+    assert_eq!((p.bandwidth_bps, p.delay_ns), (Some(20_000_000), 2_000_000));
+    let pf = p
+        .profile
+        .as_ref()
+        .and_then(|f| f.profile.clone())
+        .expect("loaded");
+    assert_eq!((pf.samples_ms.len(), pf.loss_level), (100, 98));
+    assert_eq!(
+        (pf.samples_ms[0], pf.samples_ms[98], pf.samples_ms[99]),
+        (0, 20, 30)
+    );
+    // ipfw add setdscp ef udp from 10.20.0.0/16 to any dst-port 5004-5005
+    let c = parse(include_str!("../../examples/20-dscp-remark.toml"));
+    assert_eq!(
+        c.rules.iter().map(|r| r.set_dscp).collect::<Vec<_>>(),
+        vec![Some(46), Some(0)]
+    );
+    assert_eq!(c.rules[0].matcher.dst_port, Some((5004, 5005)));
 }
 
 #[test]

@@ -151,6 +151,12 @@ fn port_loop(
                         match read_stamp(data) {
                             Some(s) if (s.flow as usize) < r.res.flows.len() => {
                                 r.count(&s, len, rx_now);
+                                // The DSCP it arrived with (remarking on the way shows).
+                                if data.get(12..14) == Some(&[0x08, 0x00]) {
+                                    if let Some(&tos) = data.get(15) {
+                                        r.res.flows[s.flow as usize].dscp_seen |= 1 << (tos >> 2);
+                                    }
+                                }
                             }
                             _ => r.res.foreign += 1,
                         }

@@ -58,8 +58,12 @@ pub struct Percentiles {
     pub stddev: f64,
     /// 1st percentile.
     pub p1: u64,
+    /// 16th percentile (mean − σ for a normal distribution).
+    pub p16: u64,
     /// Median.
     pub p50: u64,
+    /// 84th percentile (mean + σ for a normal distribution).
+    pub p84: u64,
     /// 90th.
     pub p90: u64,
     /// 99th.
@@ -82,7 +86,9 @@ impl Percentiles {
             mean: h.mean(),
             stddev: h.stdev(),
             p1: h.value_at_quantile(0.01),
+            p16: h.value_at_quantile(0.16),
             p50: h.value_at_quantile(0.5),
+            p84: h.value_at_quantile(0.84),
             p90: h.value_at_quantile(0.9),
             p99: h.value_at_quantile(0.99),
             p999: h.value_at_quantile(0.999),
@@ -127,6 +133,9 @@ pub struct RxSummary {
     pub duplicates: u64,
     /// Out of order arrivals.
     pub reordered: u64,
+    /// The DSCP values its frames arrived with (AF_XDP receiver; empty with
+    /// sockets): a remarking on the way shows here.
+    pub dscp_seen: Vec<u8>,
     /// Rate over the flow's receiving time, bit/s.
     pub rate_bps: f64,
     /// Highest sequence number received.
@@ -294,6 +303,7 @@ fn rx_summary(r: &FlowRx, sent: u64, first: Option<u64>, last: u64) -> RxSummary
         },
         duplicates: r.duplicates,
         reordered: r.reordered,
+        dscp_seen: (0..64u8).filter(|d| r.dscp_seen >> d & 1 == 1).collect(),
         rate_bps: span_rate(r.packets, r.bytes, first, last),
         highest_seq: r.highest,
         steady_rate_bps: None,

@@ -45,6 +45,9 @@ pub struct FlowRx {
     pub latency: Histogram<u64>,
     /// Latencies outside the histogram's range (clock skew, > 10 s).
     pub latency_out_of_range: u64,
+    /// The DSCP values seen (bit d: DSCP d), where the engine sees the IP
+    /// header (AF_XDP; the socket engine does not).
+    pub dscp_seen: u64,
 }
 
 impl Default for FlowRx {
@@ -67,6 +70,7 @@ impl FlowRx {
             base: 0,
             window: vec![0; (WINDOW / 64) as usize],
             given_up: 0,
+            dscp_seen: 0,
             latency: Histogram::new_with_bounds(LATENCY_MIN_NS, LATENCY_MAX_NS, 3)
                 .expect("static histogram bounds are valid"),
             latency_out_of_range: 0,

@@ -15,12 +15,16 @@
 //!   past the link-layer header, checksums left as they become (the caller
 //!   writes the flip: [`super::Host::corrupt`]).
 //! - **Slots** (`slot MIN MAX [packets N] [bytes B]`, or `slot distribution
-//!   D delay X jitter Y`): packets leave the delay line only while a slot is
-//!   open. A slot opens at a drawn instant and lets out up to `N` packets /
-//!   `B` bytes that are due by then; a packet that becomes due after the
-//!   open slot opened waits for the next one, drawn from the instant it
-//!   became due (netem's `get_slot_next` at its `time_to_send`). So packets
-//!   leave in bursts, as over Wi-Fi, DOCSIS or LTE MACs.
+//!   D delay X jitter Y`): the link sends only while a slot is open. A slot
+//!   opens at a drawn instant and lets up to `N` packets / `B` bytes that
+//!   wait by then onto the link; a packet that arrives after the open slot
+//!   opened waits for the next one, drawn from its arrival (netem's
+//!   `get_slot_next` when the head's time comes). So packets leave in
+//!   bursts, as over Wi-Fi, DOCSIS or LTE MACs. Unlike netem, which gates
+//!   the head of its delay queue, the slots gate the link ahead of the
+//!   delay: packets waiting for a slot wait in the queue, whose limits
+//!   apply (netem's own `limit` bounds its whole queue). With a constant
+//!   delay the departures are the same, shifted by it.
 //! - **Profiles** (dummynet `profile FILE`): each packet's transmission takes
 //!   extra air time drawn from an empirical distribution (the file's
 //!   `(probability, delay)` points interpolated into `samples` values,

@@ -580,10 +580,11 @@ impl<P: Packet + Copy + Default> Pipe<P> {
         }
     }
 
-    /// Whether the link takes time per packet (a rate or a trace).
+    /// Whether the link keeps its own time (a rate, a trace, or slots):
+    /// packets start at `busy_until`, not at the call.
     #[inline]
     fn paced(&self) -> bool {
-        self.bandwidth_bps != 0 || self.trace.is_some()
+        self.bandwidth_bps != 0 || self.trace.is_some() || self.slots.is_some()
     }
 
     /// The schedule's link changes due by `t` (bandwidth, delay).
@@ -666,6 +667,24 @@ impl<P: Packet + Copy + Default> Pipe<P> {
                     continue;
                 }
             }
+            let start = match &mut self.slots {
+                None => start,
+                Some(s) => {
+                    if self.sched.backlog().packets == 0 {
+                        break;
+                    }
+                    // The head may start only in an open slot.
+                    let open = s.gate(start);
+                    if open > start {
+                        self.busy_until = open;
+                        self.busy_rem = 0;
+                    }
+                    if open > now_ns {
+                        break;
+                    }
+                    open
+                }
+            };
             let (owner, queues) = (&self.owner, &mut self.queues);
             let mut sink = |d: Dropped<P>| {
                 if let Some(q) = queue_of(queues, owner, d.flow) {
@@ -698,7 +717,7 @@ impl<P: Packet + Copy + Default> Pipe<P> {
                 self.busy_until = end;
                 end
             } else if self.bandwidth_bps == 0 {
-                now_ns
+                start
             } else {
                 let mut bits = (pkt.len() as u64 + self.overhead) * 8;
                 if let Some(p) = &mut self.profile {
@@ -710,6 +729,9 @@ impl<P: Packet + Copy + Default> Pipe<P> {
                 }
                 self.occupy(bits)
             };
+            if let Some(s) = &mut self.slots {
+                s.sent(pkt.len(), start);
+            }
             if doomed {
                 self.counters.lost += 1;
                 dropped(PipeDropped {
@@ -759,38 +781,27 @@ impl<P: Packet + Copy + Default> Pipe<P> {
         }
     }
 
-    /// When the head of the delay line may leave: its due time, or with
-    /// slots, when a slot is open for it.
-    #[inline]
-    fn head_leaves(&mut self) -> Option<u64> {
-        let &(due, _, _) = self.delay_line.front()?;
-        Some(match &mut self.slots {
-            None => due,
-            Some(s) => s.gate(due),
-        })
-    }
-
     /// Takes the next packet that has left the pipe by `now_ns`, with the
-    /// instant it left (its due time, or the slot that let it out; `<=
-    /// now_ns`): (instant, flow, packet). Packets queue management dropped
-    /// on the way go to `dropped`.
+    /// instant it left (its due time, `<= now_ns`): (due, flow, packet).
+    /// Packets queue management dropped on the way go to `dropped`.
     pub fn dequeue_timed(
         &mut self,
         now_ns: u64,
         dropped: &mut impl FnMut(PipeDropped<P>),
     ) -> Option<(u64, FlowId, P)> {
-        if self.head_leaves().is_none_or(|t| t > now_ns) {
+        if self
+            .delay_line
+            .front()
+            .is_none_or(|&(due, _, _)| due > now_ns)
+        {
             self.transmit(now_ns, dropped);
         }
-        match self.head_leaves() {
-            Some(at) if at <= now_ns => {
-                let (_, flow, pkt) = self.delay_line.pop_front()?;
-                if let Some(s) = &mut self.slots {
-                    s.sent(pkt.len(), at);
-                }
+        match self.delay_line.front() {
+            Some(&(due, _, _)) if due <= now_ns => {
+                let out = self.delay_line.pop_front()?;
                 self.counters.delivered += 1;
-                self.counters.delivered_bytes += pkt.len() as u64;
-                Some((at, flow, pkt))
+                self.counters.delivered_bytes += out.2.len() as u64;
+                Some(out)
             }
             _ => None,
         }

@@ -334,8 +334,12 @@ mod tests {
         assert_eq!(t.period_ms(), 12);
         // 4 · 1504 bytes per 12 ms.
         assert_eq!(t.mean_bps(), 4 * 1504 * 8 * 1000 / 12);
-        assert!(Trace::parse("3\n2\n").expect_err("out of order").contains("line 2"));
-        assert!(Trace::parse("x\n").expect_err("not a number").contains("line 1"));
+        assert!(Trace::parse("3\n2\n")
+            .expect_err("out of order")
+            .contains("line 2"));
+        assert!(Trace::parse("x\n")
+            .expect_err("not a number")
+            .contains("line 1"));
         assert!(Trace::parse("0\n").is_err());
         assert!(Trace::parse("\n").is_err());
     }
