@@ -4,8 +4,12 @@
 //!
 //! ```text
 //! emu-bench [--sched fifo|drr|wf2q|qfq] [--flows N] [--frames F] [--delay-us D]
-//!           [--expire-every K] [--json] [--no-repeat]
+//!           [--expire-every K] [--impair NAME] [--json] [--no-repeat]
 //! ```
+//! `--impair` adds one of issue 17's impairments to the pipe (see
+//! [`impair`]): `jitter`, `jitter-table`, `reorder`, `duplicate`, `corrupt`,
+//! `loss4`, `slot`, `profile`, `trace`, `schedule`, `prob` (a rule), or
+//! `none`; compare with `none` at the same delay for its cost.
 //! The configuration is xdpsched's simple form: one pipe of unlimited
 //! bandwidth (`--delay-us` adds a delay line), one flowset with a 5-tuple
 //! mask (65 536 flows, 100 packets each). The frames are 64-byte IPv4/UDP
@@ -19,8 +23,16 @@
 
 use sched::classify::FlowKey;
 use sched::classify::FlowMask;
-use sched::config::{Config, DefaultAction, Dir, FlowsetSpec, PipeSpec, QueueSpec};
+use sched::config::{
+    ChanceSpec, Config, DefaultAction, Dir, Distribution, FlowsetSpec, JitterSpec, LossModel,
+    Match, PipeSpec, ProfileSpec, QueueSpec, ReorderSpec, RuleSpec, SlotDelaySpec, SlotSpec,
+    TraceSpec,
+};
+use sched::emu::impair::{Flip, Profile};
+use sched::emu::schedule::{ScheduleSpec, Step};
+use sched::emu::trace::Trace;
 use sched::emu::{Cause, Emulator, Host, Verdict};
+use std::sync::Arc;
 use sched::{Kind, Packet};
 use std::hint::black_box;
 use std::process::ExitCode;
@@ -54,7 +66,9 @@ fn v4_udp(sport: u16) -> Vec<u8> {
     f
 }
 
-/// The bench's configuration has no chained pipes: nothing is asked of it.
+/// The bench's configuration has no chained pipes; duplicates are copies
+/// of the handle, flips are not written (xdpsched copies and writes the
+/// frame: the emulator's share is what is measured).
 struct NoChain;
 
 impl Host<Pkt> for NoChain {
@@ -62,6 +76,131 @@ impl Host<Pkt> for NoChain {
         FlowKey::default()
     }
     fn dropped(&mut self, _: Pkt, _: Cause) {}
+    fn duplicate(&mut self, p: &Pkt) -> Option<Pkt> {
+        Some(*p)
+    }
+    fn corrupt(&mut self, p: &mut Pkt, f: Flip) {
+        p.frame ^= u32::from(f.bit);
+    }
+}
+
+/// A normal distribution table in iproute2's format (4096 entries), for
+/// `jitter-table` (the bench reads no files).
+fn normal_table() -> Arc<[i16]> {
+    (0..4096)
+        .map(|i| {
+            // Inverse normal CDF by bisection on the erf-free logistic
+            // approximation: good enough for a cost measure.
+            let p = (f64::from(i) + 0.5) / 4096.0;
+            let z = (p / (1.0 - p)).ln() / 1.702;
+            (z * 8192.0).clamp(-32768.0, 32767.0) as i16
+        })
+        .collect()
+}
+
+/// Adds impairment `name` to `cfg`'s pipe (or rules): see the module docs.
+fn impair(cfg: &mut Config, name: &str) -> Result<(), String> {
+    let p = &mut cfg.pipes[0];
+    let chance = |probability| {
+        Some(ChanceSpec {
+            probability,
+            correlation: 0.0,
+        })
+    };
+    match name {
+        "none" => {}
+        "jitter" | "jitter-table" => {
+            p.jitter = Some(JitterSpec {
+                jitter_ns: 20_000,
+                correlation: 0.0,
+                distribution: if name == "jitter" {
+                    Distribution::Uniform
+                } else {
+                    Distribution::Table {
+                        name: "normal".into(),
+                        table: Some(normal_table()),
+                    }
+                },
+                reorder: false,
+            })
+        }
+        "reorder" => {
+            p.reorder = Some(ReorderSpec {
+                probability: 0.25,
+                correlation: 0.0,
+                gap: 1,
+            })
+        }
+        "duplicate" => p.duplicate = chance(0.1),
+        "corrupt" => p.corrupt = chance(0.01),
+        "loss4" => {
+            p.loss = LossModel::FourState {
+                p13: 0.001,
+                p31: 0.999,
+                p32: 0.0,
+                p23: 1.0,
+                p14: 0.0,
+            }
+        }
+        "slot" => {
+            p.slot = Some(SlotSpec {
+                delay: SlotDelaySpec::Uniform {
+                    min_ns: 1_000,
+                    max_ns: 2_000,
+                },
+                packets: 0,
+                bytes: 0,
+            })
+        }
+        "profile" => {
+            // Zero extra air time on a 100 Gbit/s link: the draw's cost.
+            p.bandwidth_bps = Some(100_000_000_000);
+            p.profile = Some(ProfileSpec {
+                file: "bench".into(),
+                profile: Some(Arc::new(Profile {
+                    name: "bench".into(),
+                    bandwidth_bps: None,
+                    samples_ms: vec![0; 100],
+                    loss_level: 100,
+                })),
+            })
+        }
+        "trace" => {
+            // 2000 opportunities every ms: 24 Gbit/s, more than the offered load.
+            let ms = (1..=10).flat_map(|t| std::iter::repeat_n(t, 2000)).collect();
+            p.trace = Some(TraceSpec {
+                file: "bench".into(),
+                trace: Some(Arc::new(Trace { ms })),
+                log: None,
+            })
+        }
+        "schedule" => {
+            // A step an hour away: the check per packet.
+            p.schedule = Some(Arc::new(ScheduleSpec {
+                steps: vec![Step {
+                    at_ns: 3_600_000_000_000,
+                    bandwidth_bps: None,
+                    delay_ns: None,
+                    plr: Some(0.0),
+                }],
+                repeat_ns: None,
+            }))
+        }
+        "prob" => {
+            // Every frame meets a rule that matches half the time, then one that always does.
+            for prob in [Some(0.5), None] {
+                cfg.rules.push(RuleSpec {
+                    matcher: Match::ANY,
+                    flowset: 0,
+                    dir: Dir::Both,
+                    prob,
+                    set_dscp: None,
+                });
+            }
+        }
+        other => return Err(format!("unknown impairment '{other}'")),
+    }
+    Ok(())
 }
 
 fn config(kind: Kind, delay_ns: u64) -> Config {
@@ -85,7 +224,13 @@ fn config(kind: Kind, delay_ns: u64) -> Config {
 /// The measured loop (callgrind toggles on this name): per frame one
 /// enqueue and one dequeue; returns frames that came out.
 #[inline(never)]
-fn emu_loop(emu: &mut Emulator<Pkt>, frames: &[Vec<u8>], n: usize, expire_every: usize) -> u64 {
+fn emu_loop(
+    emu: &mut Emulator<Pkt>,
+    frames: &[Vec<u8>],
+    n: usize,
+    expire_every: usize,
+    pulls: usize,
+) -> u64 {
     let mut out = 0u64;
     let mut now = 1_000u64;
     for i in 0..n {
@@ -94,13 +239,21 @@ fn emu_loop(emu: &mut Emulator<Pkt>, frames: &[Vec<u8>], n: usize, expire_every:
             frame: k as u32,
             len: frames[k].len() as u32,
         };
-        match emu.enqueue(now, black_box(&frames[k]), pkt) {
+        let mut pkt = pkt;
+        let v = match emu.classify_frame(black_box(&frames[k]), &mut pkt) {
+            Ok(c) => emu.enqueue_classified(now, &c, pkt, &mut NoChain),
+            Err(e) => Verdict::Dropped(pkt, Cause::Malformed(e)),
+        };
+        match v {
             Verdict::Queued { .. } | Verdict::QueuedPushedOut { .. } => {}
             Verdict::Pass(_) | Verdict::Dropped(..) => out += 1 << 32,
         }
-        if let Some((_, _, p)) = emu.dequeue(now, &mut NoChain) {
-            out += 1;
-            black_box(p);
+        // With duplication, two pulls: a duplicate leaves too.
+        for _ in 0..pulls {
+            if let Some((_, _, p)) = emu.dequeue(now, &mut NoChain) {
+                out += 1;
+                black_box(p);
+            }
         }
         if expire_every != 0 && i % expire_every == 0 {
             black_box(emu.expire(now, EXPIRE_BUDGET));
@@ -118,6 +271,7 @@ fn main() -> ExitCode {
     let mut expire_every = 0usize;
     let mut json = false;
     let mut repeat = true;
+    let mut impairment = String::from("none");
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = || args.next().unwrap_or_default();
@@ -133,6 +287,7 @@ fn main() -> ExitCode {
             "--frames" => frames_n = val().parse().unwrap_or(frames_n),
             "--delay-us" => delay_ns = val().parse::<u64>().unwrap_or(0) * 1000,
             "--expire-every" => expire_every = val().parse().unwrap_or(0),
+            "--impair" => impairment = val(),
             "--json" => json = true,
             "--no-repeat" => repeat = false,
             other => {
@@ -146,7 +301,12 @@ fn main() -> ExitCode {
     let mut times = Vec::with_capacity(runs);
     let mut got = 0;
     for _ in 0..runs {
-        let mut emu = match Emulator::<Pkt>::from_config(&config(kind, delay_ns), 0x5eed) {
+        let mut cfg = config(kind, delay_ns);
+        if let Err(e) = impair(&mut cfg, &impairment) {
+            eprintln!("emu-bench: --impair: {e}");
+            return ExitCode::from(2);
+        }
+        let mut emu = match Emulator::<Pkt>::from_config(&cfg, 0x5eed) {
             Ok(e) => e,
             Err(e) => {
                 eprintln!("emu-bench: {e}");
@@ -154,7 +314,13 @@ fn main() -> ExitCode {
             }
         };
         let t0 = Instant::now();
-        got = black_box(emu_loop(&mut emu, &frames, frames_n, expire_every));
+        got = black_box(emu_loop(
+            &mut emu,
+            &frames,
+            frames_n,
+            expire_every,
+            if impairment == "duplicate" { 2 } else { 1 },
+        ));
         times.push(t0.elapsed().as_nanos() as f64 / frames_n as f64);
     }
     times.sort_by(f64::total_cmp);
@@ -162,12 +328,12 @@ fn main() -> ExitCode {
     let (out, refused) = (got & 0xffff_ffff, got >> 32);
     if json {
         println!(
-            "{{\"sched\":\"{kind:?}\",\"flows\":{flows},\"delay_us\":{},\"expire_every\":{expire_every},\"frames\":{frames_n},\"out\":{out},\"not_queued\":{refused},\"ns_per_frame\":{ns:.2}}}",
+            "{{\"sched\":\"{kind:?}\",\"impair\":\"{impairment}\",\"flows\":{flows},\"delay_us\":{},\"expire_every\":{expire_every},\"frames\":{frames_n},\"out\":{out},\"not_queued\":{refused},\"ns_per_frame\":{ns:.2}}}",
             delay_ns / 1000
         );
     } else {
         println!(
-            "{kind:?} flows {flows} delay {} us expire every {expire_every}: {ns:.2} ns/frame (median of {runs}; {out} out, {refused} not queued)",
+            "{kind:?} {impairment} flows {flows} delay {} us expire every {expire_every}: {ns:.2} ns/frame (median of {runs}; {out} out, {refused} not queued)",
             delay_ns / 1000
         );
     }
