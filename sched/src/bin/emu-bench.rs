@@ -9,7 +9,9 @@
 //! `--impair` adds one of issue 17's impairments to the pipe (see
 //! [`impair`]): `jitter`, `jitter-table`, `reorder`, `duplicate`, `corrupt`,
 //! `loss4`, `slot`, `profile`, `trace`, `schedule`, `prob` (a rule), or
-//! `none`; compare with `none` at the same delay for its cost.
+//! `none`; compare with `none` at the same delay for its cost (`profile`
+//! with `rate`, a 100 Gbit/s link without one; `prob` with `rules`, the same
+//! two rules without prob).
 //! The configuration is xdpsched's simple form: one pipe of unlimited
 //! bandwidth (`--delay-us` adds a delay line), one flowset with a 5-tuple
 //! mask (65 536 flows, 100 packets each). The frames are 64-byte IPv4/UDP
@@ -32,10 +34,10 @@ use sched::emu::impair::{Flip, Profile};
 use sched::emu::schedule::{ScheduleSpec, Step};
 use sched::emu::trace::Trace;
 use sched::emu::{Cause, Emulator, Host, Verdict};
-use std::sync::Arc;
 use sched::{Kind, Packet};
 use std::hint::black_box;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Table slots looked at per sweep and flowset (xdpsched's `EXPIRE_BUDGET`).
@@ -167,7 +169,9 @@ fn impair(cfg: &mut Config, name: &str) -> Result<(), String> {
         }
         "trace" => {
             // 2000 opportunities every ms: 24 Gbit/s, more than the offered load.
-            let ms = (1..=10).flat_map(|t| std::iter::repeat_n(t, 2000)).collect();
+            let ms = (1..=10)
+                .flat_map(|t| std::iter::repeat_n(t, 2000))
+                .collect();
             p.trace = Some(TraceSpec {
                 file: "bench".into(),
                 trace: Some(Arc::new(Trace { ms })),
@@ -186,6 +190,19 @@ fn impair(cfg: &mut Config, name: &str) -> Result<(), String> {
                 repeat_ns: None,
             }))
         }
+        "rules" => {
+            // prob's baseline: the same two rules, without prob.
+            for _ in 0..2 {
+                cfg.rules.push(RuleSpec {
+                    matcher: Match::ANY,
+                    flowset: 0,
+                    dir: Dir::Both,
+                    prob: None,
+                    set_dscp: None,
+                });
+            }
+        }
+        "rate" => p.bandwidth_bps = Some(100_000_000_000),
         "prob" => {
             // Every frame meets a rule that matches half the time, then one that always does.
             for prob in [Some(0.5), None] {
@@ -222,7 +239,9 @@ fn config(kind: Kind, delay_ns: u64) -> Config {
 }
 
 /// The measured loop (callgrind toggles on this name): per frame one
-/// enqueue and one dequeue; returns frames that came out.
+/// enqueue and `pulls` dequeues (2 with duplication: a copy leaves too);
+/// returns frames that came out. One call site per emulator function, so
+/// the compiler inlines them as into xdpsched's worker.
 #[inline(never)]
 fn emu_loop(
     emu: &mut Emulator<Pkt>,
@@ -235,11 +254,10 @@ fn emu_loop(
     let mut now = 1_000u64;
     for i in 0..n {
         let k = i % frames.len();
-        let pkt = Pkt {
+        let mut pkt = Pkt {
             frame: k as u32,
             len: frames[k].len() as u32,
         };
-        let mut pkt = pkt;
         let v = match emu.classify_frame(black_box(&frames[k]), &mut pkt) {
             Ok(c) => emu.enqueue_classified(now, &c, pkt, &mut NoChain),
             Err(e) => Verdict::Dropped(pkt, Cause::Malformed(e)),
@@ -248,7 +266,6 @@ fn emu_loop(
             Verdict::Queued { .. } | Verdict::QueuedPushedOut { .. } => {}
             Verdict::Pass(_) | Verdict::Dropped(..) => out += 1 << 32,
         }
-        // With duplication, two pulls: a duplicate leaves too.
         for _ in 0..pulls {
             if let Some((_, _, p)) = emu.dequeue(now, &mut NoChain) {
                 out += 1;
@@ -314,13 +331,8 @@ fn main() -> ExitCode {
             }
         };
         let t0 = Instant::now();
-        got = black_box(emu_loop(
-            &mut emu,
-            &frames,
-            frames_n,
-            expire_every,
-            if impairment == "duplicate" { 2 } else { 1 },
-        ));
+        let pulls = black_box(if impairment == "duplicate" { 2 } else { 1 });
+        got = black_box(emu_loop(&mut emu, &frames, frames_n, expire_every, pulls));
         times.push(t0.elapsed().as_nanos() as f64 / frames_n as f64);
     }
     times.sort_by(f64::total_cmp);

@@ -163,7 +163,11 @@ impl Jitter {
             // `(rnd % 2σ) + μ − σ`.
             None => rnd % (2 * sigma) + mu - sigma,
             Some(t) => {
-                let e = i64::from(t[rnd as usize % t.len()]);
+                // An entry picked uniformly: the 32-bit draw scaled to the
+                // table (netem takes `rnd % size`; the same distribution,
+                // without a division).
+                let i = ((rnd as u64 * t.len() as u64) >> 32) as usize;
+                let e = i64::from(t.get(i).copied().unwrap_or(0));
                 // σ·e/8192 without overflow, rounded half away from zero.
                 let mut x = (sigma % DIST_SCALE) * e;
                 x += if x >= 0 {

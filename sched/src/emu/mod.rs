@@ -128,6 +128,29 @@ pub struct Classified {
     pub set_dscp: Option<u8>,
 }
 
+/// What the entrance asked for beyond queueing: a duplicate (made by the
+/// host, counted by the pipe) and a bit flipped — netem clones before it
+/// corrupts, so the copy is intact.
+#[inline(never)]
+fn entry_extras<P: Packet + Copy + Default>(
+    pipe: &mut Pipe<P>,
+    a: pipe::Admitted,
+    pkt: &mut P,
+    host: &mut impl Host<P>,
+) -> Option<P> {
+    let copy = if a.copy {
+        let c = host.duplicate(pkt);
+        pipe.copied(c.is_some());
+        c
+    } else {
+        None
+    };
+    if let Some(f) = a.flip {
+        host.corrupt(pkt, f);
+    }
+    copy
+}
+
 /// How a packet enters a pipe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Entry {
@@ -387,6 +410,7 @@ impl<P: Packet + Copy + Default> Emulator<P> {
 
     /// Offers a packet: a new one, a duplicate, or one moved at a reload
     /// (see [`Entry`]).
+    #[inline]
     fn offer(
         &mut self,
         now_ns: u64,
@@ -449,13 +473,8 @@ impl<P: Packet + Copy + Default> Emulator<P> {
                 tally.dropped_bytes += u64::from(pkt.len());
                 return Verdict::Dropped(pkt, Cause::Pipe(PipeDrop::Loss));
             };
-            if a.copy {
-                // netem clones before it corrupts: the copy is intact.
-                copy = host.duplicate(&pkt);
-                pipe.copied(copy.is_some());
-            }
-            if let Some(f) = a.flip {
-                host.corrupt(&mut pkt, f);
+            if a.copy || a.flip.is_some() {
+                copy = entry_extras(pipe, a, &mut pkt, host);
             }
         }
         let verdict = match pipe.offer(now_ns, flow, pkt, local) {
@@ -478,21 +497,33 @@ impl<P: Packet + Copy + Default> Emulator<P> {
             }
         };
         if let Some(c) = copy {
-            // The copy enters the same flowset as a new packet (netem
-            // re-enqueues it at the root), not duplicated again; what it
-            // displaces or what drops it goes back to the host.
-            match self.offer(now_ns, key, target, c, Entry::Copy, host) {
-                Verdict::Queued { .. } => {}
-                Verdict::QueuedPushedOut { victim, .. } => {
-                    host.dropped(victim, Cause::Pipe(PipeDrop::Sched(DropReason::PushedOut)))
-                }
-                Verdict::Dropped(p, cause) => host.dropped(p, cause),
-                // The original went to this flowset: unreachable, but a
-                // buffer is never lost.
-                Verdict::Pass(p) => host.dropped(p, Cause::FlowsetFull),
-            }
+            self.offer_copy(now_ns, key, target, c, host);
         }
         verdict
+    }
+
+    /// A duplicate enters the same flowset as a new packet (netem
+    /// re-enqueues it at the root), not duplicated again; what it displaces
+    /// or what drops it goes back to the host.
+    #[inline(never)]
+    fn offer_copy(
+        &mut self,
+        now_ns: u64,
+        key: &FlowKey,
+        target: Target,
+        c: P,
+        host: &mut impl Host<P>,
+    ) {
+        match self.offer(now_ns, key, target, c, Entry::Copy, host) {
+            Verdict::Queued { .. } => {}
+            Verdict::QueuedPushedOut { victim, .. } => {
+                host.dropped(victim, Cause::Pipe(PipeDrop::Sched(DropReason::PushedOut)))
+            }
+            Verdict::Dropped(p, cause) => host.dropped(p, cause),
+            // The original went to this flowset: unreachable, but a
+            // buffer is never lost.
+            Verdict::Pass(p) => host.dropped(p, Cause::FlowsetFull),
+        }
     }
 
     /// The next packet that has left a pipe by `now_ns`: (pipe, flow,

@@ -249,6 +249,16 @@ pub struct Pipe<P: Packet + Copy + Default> {
     busy_rem: u64,
     /// Packets on the wire or propagating: (due time, flow, packet), due times non-decreasing.
     delay_line: VecDeque<(u64, FlowId, P)>,
+    /// Packets netem's reordering sent without the delay, due times
+    /// non-decreasing: they leave ahead of the delay line's.
+    express: VecDeque<(u64, FlowId, P)>,
+    /// A rate, a trace or slots keep the link's time (see `paced`).
+    paced: bool,
+    /// A trace, slots, a profile or a schedule: the link's slow path.
+    link_extras: bool,
+    /// Duplication, corruption, loss steps or a trace log: the entrance's
+    /// slow path.
+    entry_extras: bool,
     loss: Loss,
     rng: Rng,
     counters: PipeCounters,
@@ -301,6 +311,10 @@ impl<P: Packet + Copy + Default> Pipe<P> {
             busy_until: 0,
             busy_rem: 0,
             delay_line: VecDeque::with_capacity(params.delay_reserve),
+            express: VecDeque::new(),
+            paced: false,
+            link_extras: false,
+            entry_extras: false,
             loss,
             rng: Rng::new(params.seed),
             counters: PipeCounters::default(),
@@ -367,6 +381,7 @@ impl<P: Packet + Copy + Default> Pipe<P> {
             .as_ref()
             .map(|s| Box::new(Schedule::new(s.clone(), epoch_ns)));
         self.loss_steps = self.link_steps.clone();
+        self.update_flags();
     }
 
     /// The same, fed by `n` flowsets whose figures are kept apart
@@ -436,7 +451,7 @@ impl<P: Packet + Copy + Default> Pipe<P> {
 
     /// Packets in the scheduler plus on the link or in the delay line.
     pub fn backlog_packets(&self) -> u64 {
-        self.sched.backlog().packets as u64 + self.delay_line.len() as u64
+        self.sched.backlog().packets as u64 + self.in_flight() as u64
     }
 
     /// Bytes in the scheduler plus on the link or in the delay line (walks
@@ -446,6 +461,7 @@ impl<P: Packet + Copy + Default> Pipe<P> {
             + self
                 .delay_line
                 .iter()
+                .chain(&self.express)
                 .map(|(_, _, p)| u64::from(p.len()))
                 .sum::<u64>()
     }
@@ -478,6 +494,22 @@ impl<P: Packet + Copy + Default> Pipe<P> {
     #[inline]
     pub(super) fn admit(&mut self, now_ns: u64, may_copy: bool) -> Option<Admitted> {
         self.counters.offered += 1;
+        let copy = self.entry_extras && self.before_loss(now_ns, may_copy);
+        let lost = self.loss.lose(&mut self.rng);
+        if lost && !copy {
+            self.counters.lost += 1;
+            return None;
+        }
+        if self.entry_extras {
+            return Some(self.after_loss(copy && !lost));
+        }
+        Some(Admitted::default())
+    }
+
+    /// With entrance extras, before the loss model: the loss steps due by
+    /// `now_ns`, then whether to duplicate.
+    #[inline(never)]
+    fn before_loss(&mut self, now_ns: u64, may_copy: bool) -> bool {
         if self
             .loss_steps
             .as_ref()
@@ -485,21 +517,18 @@ impl<P: Packet + Copy + Default> Pipe<P> {
         {
             self.apply_loss_steps(now_ns);
         }
-        let copy = may_copy && self.dup.as_mut().is_some_and(Chance::hit);
-        let lost = self.loss.lose(&mut self.rng);
-        if lost && !copy {
-            self.counters.lost += 1;
-            return None;
-        }
+        may_copy && self.dup.as_mut().is_some_and(Chance::hit)
+    }
+
+    /// With entrance extras, after the loss model: the corruption draw.
+    #[inline(never)]
+    fn after_loss(&mut self, copy: bool) -> Admitted {
         let flip = match &mut self.corrupt {
             None => None,
             Some(c) => c.draw(),
         };
         self.counters.corrupted += u64::from(flip.is_some());
-        Some(Admitted {
-            copy: copy && !lost,
-            flip,
-        })
+        Admitted { copy, flip }
     }
 
     /// The schedule's loss changes due by `t`.
@@ -530,6 +559,7 @@ impl<P: Packet + Copy + Default> Pipe<P> {
     /// Offers an admitted packet (or, at a reload, one moved here: it was
     /// counted and went through the entrance where it was first offered)
     /// to the scheduler, from flowset `local` (its index among the pipe's).
+    #[inline]
     pub(super) fn offer(
         &mut self,
         now_ns: u64,
@@ -540,8 +570,10 @@ impl<P: Packet + Copy + Default> Pipe<P> {
         if let Some(o) = self.owner.get_mut(flow.index()) {
             *o = local as u32;
         }
-        if let Some(t) = &mut self.trace {
-            t.arrived(now_ns, pkt.len().saturating_sub(pkt.l3_offset()));
+        if self.entry_extras {
+            if let Some(t) = &mut self.trace {
+                t.arrived(now_ns, pkt.len().saturating_sub(pkt.l3_offset()));
+            }
         }
         let idle = self.sched.backlog().packets == 0;
         // One call site: the scheduler's enqueue stays inlined here.
@@ -584,7 +616,21 @@ impl<P: Packet + Copy + Default> Pipe<P> {
     /// packets start at `busy_until`, not at the call.
     #[inline]
     fn paced(&self) -> bool {
-        self.bandwidth_bps != 0 || self.trace.is_some() || self.slots.is_some()
+        self.paced
+    }
+
+    /// Recomputes the flags the packet path tests (after a change of
+    /// bandwidth, or of the impairments in use).
+    fn update_flags(&mut self) {
+        self.paced = self.bandwidth_bps != 0 || self.trace.is_some() || self.slots.is_some();
+        self.link_extras = self.trace.is_some()
+            || self.slots.is_some()
+            || self.profile.is_some()
+            || self.link_steps.is_some();
+        self.entry_extras = self.dup.is_some()
+            || self.corrupt.is_some()
+            || self.loss_steps.is_some()
+            || self.trace.as_ref().is_some_and(|t| t.logging());
     }
 
     /// The schedule's link changes due by `t` (bandwidth, delay).
@@ -598,13 +644,14 @@ impl<P: Packet + Copy + Default> Pipe<P> {
     fn apply_link_step(&mut self, at: u64, step: super::schedule::Step) {
         if let Some(bw) = step.bandwidth_bps {
             // The link was free by `at` (or a transmission is split there:
-            // see `occupy`): the next one starts no earlier than `at`
-            // at the new rate, its remainder in the new units.
+            // see `occupy_stepped`): the next one starts no earlier than
+            // `at` at the new rate, its remainder in the new units.
             if self.busy_until <= at {
                 self.busy_until = at;
                 self.busy_rem = 0;
             }
             self.bandwidth_bps = bw;
+            self.update_flags();
         }
         if let Some(d) = step.delay_ns {
             self.delay_ns = d;
@@ -613,10 +660,20 @@ impl<P: Packet + Copy + Default> Pipe<P> {
 
     /// Occupies the rate-limited link with `bits` from its current end:
     /// returns the end of this transmission. Exact: whole ns plus a
-    /// remainder carried over; a bandwidth step of the schedule inside the
-    /// transmission splits it (the bits before the step at the old rate).
+    /// remainder carried over.
     #[inline]
     fn occupy(&mut self, bits: u64) -> u64 {
+        // bits * 1e9 / bps, exactly: whole ns plus a remainder carried over.
+        let num = u128::from(bits) * 1_000_000_000 + u128::from(self.busy_rem);
+        let bw = u128::from(self.bandwidth_bps);
+        self.busy_until += (num / bw) as u64;
+        self.busy_rem = (num % bw) as u64;
+        self.busy_until
+    }
+
+    /// [`Pipe::occupy`] with a schedule: a bandwidth step inside the
+    /// transmission splits it (the bits before the step at the old rate).
+    fn occupy_stepped(&mut self, bits: u64) -> u64 {
         let mut work = u128::from(bits) * 1_000_000_000;
         loop {
             let bw = u128::from(self.bandwidth_bps);
@@ -644,47 +701,101 @@ impl<P: Packet + Copy + Default> Pipe<P> {
         }
     }
 
+    /// With link extras (a schedule, slots): when the next packet may start
+    /// on the link, from `start`; `None`: not by `now_ns`.
+    #[inline(never)]
+    fn gate_start(&mut self, mut start: u64, now_ns: u64) -> Option<u64> {
+        if self
+            .link_steps
+            .as_ref()
+            .is_some_and(|s| s.next_at() <= start)
+        {
+            self.apply_link_steps(start);
+            start = if self.paced {
+                if self.busy_until > now_ns {
+                    return None;
+                }
+                self.busy_until
+            } else {
+                now_ns
+            };
+        }
+        if let Some(s) = &mut self.slots {
+            if self.sched.backlog().packets == 0 {
+                return None;
+            }
+            // The head may start only in an open slot.
+            let open = s.gate(start);
+            if open > start {
+                self.busy_until = open;
+                self.busy_rem = 0;
+            }
+            if open > now_ns {
+                return None;
+            }
+            start = open;
+        }
+        Some(start)
+    }
+
+    /// With link extras: the end of `pkt`'s transmission starting at
+    /// `start` (a trace's opportunities, a profile's extra air time, a
+    /// stepped rate), the slot it used, the delay steps due by then;
+    /// `None`: the profile drops it after its air time.
+    #[inline(never)]
+    fn extra_done(&mut self, start: u64, sojourn: u64, pkt: &P) -> Option<u64> {
+        let mut doomed = false;
+        let done = if let Some(t) = &mut self.trace {
+            let bytes = pkt.len().saturating_sub(pkt.l3_offset());
+            let end = t.depart(start.saturating_sub(sojourn), bytes);
+            self.busy_until = end;
+            end
+        } else if self.bandwidth_bps == 0 {
+            start
+        } else {
+            let mut bits = (u64::from(pkt.len()) + self.overhead) * 8;
+            if let Some(p) = &mut self.profile {
+                // dummynet's extra air time; past its loss level the
+                // packet uses it and is dropped.
+                let (extra, drop) = p.draw(self.bandwidth_bps);
+                bits += extra;
+                doomed = drop;
+            }
+            if self.link_steps.is_some() {
+                self.occupy_stepped(bits)
+            } else {
+                self.occupy(bits)
+            }
+        };
+        if let Some(s) = &mut self.slots {
+            s.sent(pkt.len(), start);
+        }
+        if self
+            .link_steps
+            .as_ref()
+            .is_some_and(|s| s.next_at() <= done)
+        {
+            // A delay step at or before the end of this transmission.
+            self.apply_link_steps(done);
+        }
+        (!doomed).then_some(done)
+    }
+
     /// Moves packets whose transmission can start by `now_ns` from the
     /// scheduler onto the link (into the delay line, due when their
     /// transmission ends plus the delay); queue management's drops and
     /// the profile's go to `dropped`.
     fn transmit(&mut self, now_ns: u64, dropped: &mut impl FnMut(PipeDropped<P>)) {
-        while !self.paced() || self.busy_until <= now_ns {
+        while !self.paced || self.busy_until <= now_ns {
             // The instant the link takes the next packet: queue management
             // judges its sojourn then, not at this (possibly late) call.
-            let start = if self.paced() {
-                self.busy_until
-            } else {
-                now_ns
-            };
-            if self
-                .link_steps
-                .as_ref()
-                .is_some_and(|s| s.next_at() <= start)
-            {
-                self.apply_link_steps(start);
-                if !self.paced() || self.busy_until > now_ns {
-                    continue;
+            let mut start = if self.paced { self.busy_until } else { now_ns };
+            if self.link_extras {
+                match self.gate_start(start, now_ns) {
+                    Some(s) => start = s,
+                    None => break,
                 }
             }
-            let start = match &mut self.slots {
-                None => start,
-                Some(s) => {
-                    if self.sched.backlog().packets == 0 {
-                        break;
-                    }
-                    // The head may start only in an open slot.
-                    let open = s.gate(start);
-                    if open > start {
-                        self.busy_until = open;
-                        self.busy_rem = 0;
-                    }
-                    if open > now_ns {
-                        break;
-                    }
-                    open
-                }
-            };
             let (owner, queues) = (&self.owner, &mut self.queues);
             let mut sink = |d: Dropped<P>| {
                 if let Some(q) = queue_of(queues, owner, d.flow) {
@@ -710,58 +821,39 @@ impl<P: Packet + Copy + Default> Pipe<P> {
                 }
             }
             let (flow, pkt) = (dep.flow, dep.pkt);
-            let mut doomed = false;
-            let done = if let Some(t) = &mut self.trace {
-                let bytes = pkt.len().saturating_sub(pkt.l3_offset());
-                let end = t.depart(start.saturating_sub(sojourn), bytes);
-                self.busy_until = end;
-                end
+            let done = if self.link_extras {
+                match self.extra_done(start, sojourn, &pkt) {
+                    Some(d) => d,
+                    None => {
+                        self.counters.lost += 1;
+                        dropped(PipeDropped {
+                            pkt,
+                            flow,
+                            reason: PipeDrop::Loss,
+                        });
+                        continue;
+                    }
+                }
             } else if self.bandwidth_bps == 0 {
                 start
             } else {
-                let mut bits = (pkt.len() as u64 + self.overhead) * 8;
-                if let Some(p) = &mut self.profile {
-                    // dummynet's extra air time; past its loss level the
-                    // packet uses it and is dropped.
-                    let (extra, drop) = p.draw(self.bandwidth_bps);
-                    bits += extra;
-                    doomed = drop;
-                }
-                self.occupy(bits)
+                self.occupy((u64::from(pkt.len()) + self.overhead) * 8)
             };
-            if let Some(s) = &mut self.slots {
-                s.sent(pkt.len(), start);
-            }
-            if doomed {
-                self.counters.lost += 1;
-                dropped(PipeDropped {
-                    pkt,
-                    flow,
-                    reason: PipeDrop::Loss,
-                });
-                continue;
-            }
-            if self
-                .link_steps
-                .as_ref()
-                .is_some_and(|s| s.next_at() <= done)
-            {
-                // A delay step at or before the end of this transmission.
-                self.apply_link_steps(done);
-            }
             if self.reorder.as_mut().is_some_and(Reorder::skips_delay) {
                 // netem's reordering: this one skips the delay, ahead of the
-                // delayed packets (the line stays sorted by due time).
-                let at = self.delay_line.partition_point(|&(d, _, _)| d <= done);
-                self.delay_line.insert(at, (done, flow, pkt));
+                // delayed packets: the express lane, sorted by construction.
+                self.express.push_back((done, flow, pkt));
                 continue;
             }
             match &mut self.jitter {
                 None => {
-                    // Never due before the packet sent before it (a delay
-                    // the schedule shortened).
-                    let due = done.saturating_add(self.delay_ns).max(self.last_due);
-                    self.last_due = due;
+                    let mut due = done.saturating_add(self.delay_ns);
+                    if self.link_extras {
+                        // Never due before the packet sent before it (a
+                        // delay the schedule shortened).
+                        due = due.max(self.last_due);
+                        self.last_due = due;
+                    }
                     self.delay_line.push_back((due, flow, pkt));
                 }
                 Some((j, false)) => {
@@ -781,6 +873,27 @@ impl<P: Packet + Copy + Default> Pipe<P> {
         }
     }
 
+    /// The due time of the next packet to leave: the delay line's head, or
+    /// the express lane's (reordered packets) when it is not later.
+    #[inline]
+    fn head_due(&self) -> Option<u64> {
+        let line = self.delay_line.front().map(|&(d, _, _)| d);
+        match self.express.front() {
+            None => line,
+            Some(&(e, _, _)) => Some(line.map_or(e, |l| l.min(e))),
+        }
+    }
+
+    /// Takes the head [`Pipe::head_due`] names.
+    #[inline]
+    fn pop_head(&mut self) -> Option<(u64, FlowId, P)> {
+        match (self.express.front(), self.delay_line.front()) {
+            (Some(&(e, _, _)), Some(&(l, _, _))) if e <= l => self.express.pop_front(),
+            (Some(_), None) => self.express.pop_front(),
+            _ => self.delay_line.pop_front(),
+        }
+    }
+
     /// Takes the next packet that has left the pipe by `now_ns`, with the
     /// instant it left (its due time, `<= now_ns`): (due, flow, packet).
     /// Packets queue management dropped on the way go to `dropped`.
@@ -789,16 +902,12 @@ impl<P: Packet + Copy + Default> Pipe<P> {
         now_ns: u64,
         dropped: &mut impl FnMut(PipeDropped<P>),
     ) -> Option<(u64, FlowId, P)> {
-        if self
-            .delay_line
-            .front()
-            .is_none_or(|&(due, _, _)| due > now_ns)
-        {
+        if self.head_due().is_none_or(|due| due > now_ns) {
             self.transmit(now_ns, dropped);
         }
-        match self.delay_line.front() {
-            Some(&(due, _, _)) if due <= now_ns => {
-                let out = self.delay_line.pop_front()?;
+        match self.head_due() {
+            Some(due) if due <= now_ns => {
+                let out = self.pop_head()?;
                 self.counters.delivered += 1;
                 self.counters.delivered_bytes += out.2.len() as u64;
                 Some(out)
@@ -831,7 +940,7 @@ impl<P: Packet + Copy + Default> Pipe<P> {
     /// Hands every packet to `f`: the delay line's, then the scheduler's (not
     /// counted as delivered).
     pub fn drain(&mut self, f: &mut impl FnMut(P)) {
-        for (_, _, p) in self.delay_line.drain(..) {
+        for (_, _, p) in self.express.drain(..).chain(self.delay_line.drain(..)) {
             f(p);
         }
         while let Some((_, p)) = self.sched.dequeue(u64::MAX) {
@@ -853,6 +962,7 @@ impl<P: Packet + Copy + Default> Pipe<P> {
             self.busy_rem = 0;
         }
         self.delay_line.append(&mut old.delay_line);
+        self.express.append(&mut old.express);
         // Jitter keeps order behind what the old link sent.
         let last = self.delay_line.back().map_or(0, |&(due, _, _)| due);
         self.last_due = self.last_due.max(old.last_due).max(last);
@@ -881,7 +991,7 @@ impl<P: Packet + Copy + Default> Pipe<P> {
 
     /// At a reload: the packets on the link or in the delay line, handed to `f`.
     pub(super) fn take_in_flight(&mut self, f: &mut impl FnMut(P)) {
-        for (_, _, p) in self.delay_line.drain(..) {
+        for (_, _, p) in self.express.drain(..).chain(self.delay_line.drain(..)) {
             f(p);
         }
     }
@@ -894,7 +1004,7 @@ impl<P: Packet + Copy + Default> Pipe<P> {
 
     /// Packets on the link or in the delay line (sent, not yet out).
     pub fn in_flight(&self) -> usize {
-        self.delay_line.len()
+        self.delay_line.len() + self.express.len()
     }
 
     /// On a rate-limited link with packets waiting in its scheduler: the end
@@ -908,15 +1018,7 @@ impl<P: Packet + Copy + Default> Pipe<P> {
     /// end of the current transmission if packets wait in the scheduler.
     /// `None` when the pipe is empty.
     pub fn next_wakeup(&self) -> Option<u64> {
-        // With slots: when one opens, or the head's due time if later (a
-        // new slot is drawn then).
-        let line = self
-            .delay_line
-            .front()
-            .map(|&(due, _, _)| match &self.slots {
-                None => due,
-                Some(s) => due.max(s.opens()),
-            });
+        let line = self.head_due();
         let link = if self.sched.backlog().packets != 0 {
             Some(if !self.paced() {
                 0

@@ -39,21 +39,30 @@ pub struct Schedule {
     /// The start of the current round, ns.
     base: u64,
     next: usize,
+    /// The instant of the next step (kept: the packet path compares it).
+    at: u64,
 }
 
 impl Schedule {
     /// Starts at `epoch_ns`.
     pub fn new(spec: std::sync::Arc<ScheduleSpec>, epoch_ns: u64) -> Self {
-        Self {
+        let mut s = Self {
             spec,
             base: epoch_ns,
             next: 0,
-        }
+            at: 0,
+        };
+        s.at = s.compute_at();
+        s
     }
 
     /// The instant of the next step (`u64::MAX`: none).
     #[inline]
     pub fn next_at(&self) -> u64 {
+        self.at
+    }
+
+    fn compute_at(&self) -> u64 {
         match self.spec.steps.get(self.next) {
             Some(s) => self.base.saturating_add(s.at_ns),
             None => match self.spec.repeat_ns {
@@ -80,6 +89,7 @@ impl Schedule {
         }
         let s = *self.spec.steps.get(self.next)?;
         self.next += 1;
+        self.at = self.compute_at();
         Some((at, s))
     }
 }
