@@ -2,7 +2,10 @@
 # Instructions per packet of each of issue 17's impairments in the emulator
 # (emu-bench --impair NAME: FIFO, 1024 flows, 64-byte frames, a 100 us
 # delay line), under callgrind counting only the measured loop: each one's
-# cost is its count minus `none`'s. With BASE=<rev>, also `none` at that
+# cost is its count minus `none`'s (`profile` against `rate`, the same
+# 100 Gbit/s link; `prob` against `rules`, the same two rules;
+# `duplicate` at 10 % includes the copies' own trips through the emulator
+# and a second dequeue per frame, `duplicate-draw` is the decision alone). With BASE=<rev>, also `none` at that
 # revision (built in a temporary worktree), so that what the impairments
 # cost when they are off (their branches) shows: this `none` minus base's.
 #   [BASE=<rev>] scripts/bench-impair.sh
@@ -43,7 +46,7 @@ printf "impairment\tbuild\tinstr_per_packet\n" > "$out/callgrind.tsv"
 if [ -n "$base_dir" ]; then
     printf "none\tbase\t%s\n" "$(echo "scale=1; $(cg "$base_dir") / $n" | bc)" | tee -a "$out/callgrind.tsv"
 fi
-for i in none rate rules jitter jitter-table reorder duplicate corrupt loss4 slot profile trace schedule prob; do
+for i in none rate rules jitter jitter-table reorder duplicate-draw duplicate corrupt loss4 slot profile trace schedule prob; do
     printf "%s\tthis\t%s\n" "$i" "$(echo "scale=1; $(cg target/release --impair "$i") / $n" | bc)" |
         tee -a "$out/callgrind.tsv"
 done

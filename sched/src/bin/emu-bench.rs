@@ -134,6 +134,8 @@ fn impair(cfg: &mut Config, name: &str) -> Result<(), String> {
             })
         }
         "duplicate" => p.duplicate = chance(0.1),
+        // The decision alone: a copy once in a million packets.
+        "duplicate-draw" => p.duplicate = chance(1e-6),
         "corrupt" => p.corrupt = chance(0.01),
         "loss4" => {
             p.loss = LossModel::FourState {

@@ -105,6 +105,11 @@ impl Corrupt {
         if !self.chance.hit() {
             return None;
         }
+        self.flip()
+    }
+
+    #[cold]
+    fn flip(&mut self) -> Option<Flip> {
         let r = self.rng.next_u64();
         Some(Flip {
             at: r as u32,
@@ -204,6 +209,7 @@ impl Slots {
     }
 
     /// Opens the next slot a gap after `at`.
+    #[cold]
     fn next_slot(&mut self, at: u64) {
         self.next = at.saturating_add(self.gap());
         self.refill();
@@ -378,30 +384,43 @@ impl Profile {
 pub struct ProfileDraw {
     profile: Arc<Profile>,
     rng: Rng,
+    /// Each sample's extra air time in bits at the link's rate
+    /// (dummynet's `extra_bits`: `sample_ms · bps / 1000`).
+    bits: Vec<u64>,
 }
 
 impl ProfileDraw {
-    /// Seeded.
+    /// Seeded; [`ProfileDraw::set_rate`] gives it the link's rate.
     pub fn new(profile: Arc<Profile>, seed: u64) -> Self {
         Self {
             profile,
             rng: Rng::new(seed),
+            bits: Vec::new(),
         }
     }
 
-    /// The next packet's extra air time in bits at `bps` (dummynet's
-    /// `extra_bits`: `sample_ms · bps / 1000`) and whether it is dropped
-    /// after it.
+    /// The link's rate, bit/s: the samples' air time in bits (at start, and
+    /// when a schedule changes the rate).
+    pub fn set_rate(&mut self, bps: u64) {
+        self.bits = self
+            .profile
+            .samples_ms
+            .iter()
+            .map(|&ms| (u128::from(ms) * u128::from(bps) / 1000) as u64)
+            .collect();
+    }
+
+    /// The next packet's extra air time in bits and whether it is dropped
+    /// after it. The sample is picked uniformly (dummynet: `random() %
+    /// samples`).
     #[inline]
-    pub fn draw(&mut self, bps: u64) -> (u64, bool) {
-        let n = self.profile.samples_ms.len();
-        if n == 0 {
-            return (0, false);
+    pub fn draw(&mut self) -> (u64, bool) {
+        let n = self.bits.len() as u64;
+        let i = (((self.rng.next_u64() >> 32) * n) >> 32) as usize;
+        match self.bits.get(i) {
+            Some(&b) => (b, i >= self.profile.loss_level),
+            None => (0, false),
         }
-        let i = (self.rng.next_u64() % n as u64) as usize;
-        let ms = u64::from(self.profile.samples_ms[i]);
-        let bits = (u128::from(ms) * u128::from(bps) / 1000) as u64;
-        (bits, i >= self.profile.loss_level)
     }
 }
 
@@ -492,10 +511,11 @@ mod tests {
             loss_level: 8,
         });
         let mut d = ProfileDraw::new(p, 5);
+        d.set_rate(1_000_000);
         let n = 100_000;
         let (mut dropped, mut bits) = (0u32, 0u64);
         for _ in 0..n {
-            let (b, drop) = d.draw(1_000_000);
+            let (b, drop) = d.draw();
             // ms · 1 Mbit/s / 1000 = 1000 bits per ms.
             assert_eq!(b % 1000, 0);
             assert_eq!(drop, b >= 8000);

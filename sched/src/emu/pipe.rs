@@ -254,11 +254,12 @@ pub struct Pipe<P: Packet + Copy + Default> {
     express: VecDeque<(u64, FlowId, P)>,
     /// A rate, a trace or slots keep the link's time (see `paced`).
     paced: bool,
-    /// A trace, slots, a profile or a schedule: the link's slow path.
-    link_extras: bool,
-    /// Duplication, corruption, loss steps or a trace log: the entrance's
-    /// slow path.
-    entry_extras: bool,
+    /// The instants of the schedule's next link and loss steps
+    /// (`u64::MAX`: none): compared on the packet path.
+    link_step_at: u64,
+    loss_step_at: u64,
+    /// A trace with a packet log: arrivals are logged.
+    log_arrivals: bool,
     loss: Loss,
     rng: Rng,
     counters: PipeCounters,
@@ -313,8 +314,9 @@ impl<P: Packet + Copy + Default> Pipe<P> {
             delay_line: VecDeque::with_capacity(params.delay_reserve),
             express: VecDeque::new(),
             paced: false,
-            link_extras: false,
-            entry_extras: false,
+            link_step_at: u64::MAX,
+            loss_step_at: u64::MAX,
+            log_arrivals: false,
             loss,
             rng: Rng::new(params.seed),
             counters: PipeCounters::default(),
@@ -494,41 +496,28 @@ impl<P: Packet + Copy + Default> Pipe<P> {
     #[inline]
     pub(super) fn admit(&mut self, now_ns: u64, may_copy: bool) -> Option<Admitted> {
         self.counters.offered += 1;
-        let copy = self.entry_extras && self.before_loss(now_ns, may_copy);
+        // Each impairment off is one test here: a compare, or an `Option`.
+        if now_ns >= self.loss_step_at {
+            self.apply_loss_steps(now_ns);
+        }
+        let copy = may_copy && self.dup.as_mut().is_some_and(Chance::hit);
         let lost = self.loss.lose(&mut self.rng);
         if lost && !copy {
             self.counters.lost += 1;
             return None;
         }
-        if self.entry_extras {
-            return Some(self.after_loss(copy && !lost));
-        }
-        Some(Admitted::default())
-    }
-
-    /// With entrance extras, before the loss model: the loss steps due by
-    /// `now_ns`, then whether to duplicate.
-    #[inline(never)]
-    fn before_loss(&mut self, now_ns: u64, may_copy: bool) -> bool {
-        if self
-            .loss_steps
-            .as_ref()
-            .is_some_and(|s| s.next_at() <= now_ns)
-        {
-            self.apply_loss_steps(now_ns);
-        }
-        may_copy && self.dup.as_mut().is_some_and(Chance::hit)
-    }
-
-    /// With entrance extras, after the loss model: the corruption draw.
-    #[inline(never)]
-    fn after_loss(&mut self, copy: bool) -> Admitted {
         let flip = match &mut self.corrupt {
             None => None,
-            Some(c) => c.draw(),
+            Some(c) => {
+                let f = c.draw();
+                self.counters.corrupted += u64::from(f.is_some());
+                f
+            }
         };
-        self.counters.corrupted += u64::from(flip.is_some());
-        Admitted { copy, flip }
+        Some(Admitted {
+            copy: copy && !lost,
+            flip,
+        })
     }
 
     /// The schedule's loss changes due by `t`.
@@ -544,6 +533,7 @@ impl<P: Packet + Copy + Default> Pipe<P> {
                 self.loss = Loss::new(&model);
             }
         }
+        self.loss_step_at = self.loss_steps.as_ref().map_or(u64::MAX, |s| s.next_at());
     }
 
     /// The caller made the copy [`Admitted::copy`] asked for (`made`), or
@@ -570,7 +560,7 @@ impl<P: Packet + Copy + Default> Pipe<P> {
         if let Some(o) = self.owner.get_mut(flow.index()) {
             *o = local as u32;
         }
-        if self.entry_extras {
+        if self.log_arrivals {
             if let Some(t) = &mut self.trace {
                 t.arrived(now_ns, pkt.len().saturating_sub(pkt.l3_offset()));
             }
@@ -619,18 +609,17 @@ impl<P: Packet + Copy + Default> Pipe<P> {
         self.paced
     }
 
-    /// Recomputes the flags the packet path tests (after a change of
+    /// Recomputes what the packet path tests (after a change of
     /// bandwidth, or of the impairments in use).
     fn update_flags(&mut self) {
         self.paced = self.bandwidth_bps != 0 || self.trace.is_some() || self.slots.is_some();
-        self.link_extras = self.trace.is_some()
-            || self.slots.is_some()
-            || self.profile.is_some()
-            || self.link_steps.is_some();
-        self.entry_extras = self.dup.is_some()
-            || self.corrupt.is_some()
-            || self.loss_steps.is_some()
-            || self.trace.as_ref().is_some_and(|t| t.logging());
+        self.link_step_at = self.link_steps.as_ref().map_or(u64::MAX, |s| s.next_at());
+        self.loss_step_at = self.loss_steps.as_ref().map_or(u64::MAX, |s| s.next_at());
+        self.log_arrivals = self.trace.as_ref().is_some_and(|t| t.logging());
+        let bps = self.bandwidth_bps;
+        if let Some(p) = &mut self.profile {
+            p.set_rate(bps);
+        }
     }
 
     /// The schedule's link changes due by `t` (bandwidth, delay).
@@ -639,6 +628,7 @@ impl<P: Packet + Copy + Default> Pipe<P> {
         while let Some((at, step)) = self.link_steps.as_mut().and_then(|s| s.pop_due(t)) {
             self.apply_link_step(at, step);
         }
+        self.link_step_at = self.link_steps.as_ref().map_or(u64::MAX, |s| s.next_at());
     }
 
     fn apply_link_step(&mut self, at: u64, step: super::schedule::Step) {
@@ -671,6 +661,16 @@ impl<P: Packet + Copy + Default> Pipe<P> {
         self.busy_until
     }
 
+    /// [`Pipe::occupy`], or with a schedule [`Pipe::occupy_stepped`].
+    #[inline]
+    fn occupy_any(&mut self, bits: u64) -> u64 {
+        if self.link_step_at == u64::MAX {
+            self.occupy(bits)
+        } else {
+            self.occupy_stepped(bits)
+        }
+    }
+
     /// [`Pipe::occupy`] with a schedule: a bandwidth step inside the
     /// transmission splits it (the bits before the step at the old rate).
     fn occupy_stepped(&mut self, bits: u64) -> u64 {
@@ -698,87 +698,32 @@ impl<P: Packet + Copy + Default> Pipe<P> {
             if let Some((at, st)) = self.link_steps.as_mut().and_then(|s| s.pop_due(step)) {
                 self.apply_link_step(at, st);
             }
+            self.link_step_at = self.link_steps.as_ref().map_or(u64::MAX, |s| s.next_at());
         }
     }
 
-    /// With link extras (a schedule, slots): when the next packet may start
-    /// on the link, from `start`; `None`: not by `now_ns`.
-    #[inline(never)]
-    fn gate_start(&mut self, mut start: u64, now_ns: u64) -> Option<u64> {
-        if self
-            .link_steps
-            .as_ref()
-            .is_some_and(|s| s.next_at() <= start)
-        {
-            self.apply_link_steps(start);
-            start = if self.paced {
-                if self.busy_until > now_ns {
-                    return None;
-                }
-                self.busy_until
-            } else {
-                now_ns
-            };
+    /// A step of the schedule is due by `start`: applies it; the instant
+    /// the next packet may start then (`None`: not by `now_ns`).
+    #[cold]
+    fn step_before(&mut self, start: u64, now_ns: u64) -> Option<u64> {
+        self.apply_link_steps(start);
+        if !self.paced {
+            return Some(now_ns);
         }
-        if let Some(s) = &mut self.slots {
-            if self.sched.backlog().packets == 0 {
-                return None;
-            }
-            // The head may start only in an open slot.
-            let open = s.gate(start);
-            if open > start {
-                self.busy_until = open;
-                self.busy_rem = 0;
-            }
-            if open > now_ns {
-                return None;
-            }
-            start = open;
-        }
-        Some(start)
+        (self.busy_until <= now_ns).then_some(self.busy_until)
     }
 
-    /// With link extras: the end of `pkt`'s transmission starting at
-    /// `start` (a trace's opportunities, a profile's extra air time, a
-    /// stepped rate), the slot it used, the delay steps due by then;
-    /// `None`: the profile drops it after its air time.
-    #[inline(never)]
-    fn extra_done(&mut self, start: u64, sojourn: u64, pkt: &P) -> Option<u64> {
-        let mut doomed = false;
-        let done = if let Some(t) = &mut self.trace {
-            let bytes = pkt.len().saturating_sub(pkt.l3_offset());
-            let end = t.depart(start.saturating_sub(sojourn), bytes);
-            self.busy_until = end;
-            end
-        } else if self.bandwidth_bps == 0 {
-            start
-        } else {
-            let mut bits = (u64::from(pkt.len()) + self.overhead) * 8;
-            if let Some(p) = &mut self.profile {
-                // dummynet's extra air time; past its loss level the
-                // packet uses it and is dropped.
-                let (extra, drop) = p.draw(self.bandwidth_bps);
-                bits += extra;
-                doomed = drop;
-            }
-            if self.link_steps.is_some() {
-                self.occupy_stepped(bits)
-            } else {
-                self.occupy(bits)
-            }
-        };
-        if let Some(s) = &mut self.slots {
-            s.sent(pkt.len(), start);
-        }
-        if self
-            .link_steps
-            .as_ref()
-            .is_some_and(|s| s.next_at() <= done)
-        {
-            // A delay step at or before the end of this transmission.
-            self.apply_link_steps(done);
-        }
-        (!doomed).then_some(done)
+    /// The end of a trace link's transmission of `pkt`, at the head since
+    /// `start` after `sojourn` in the queue.
+    #[inline]
+    fn trace_done(&mut self, start: u64, sojourn: u64, pkt: &P) -> u64 {
+        let bytes = pkt.len().saturating_sub(pkt.l3_offset());
+        let t = self
+            .trace
+            .as_mut()
+            .map_or(start, |t| t.depart(start.saturating_sub(sojourn), bytes));
+        self.busy_until = t;
+        t
     }
 
     /// Moves packets whose transmission can start by `now_ns` from the
@@ -790,11 +735,27 @@ impl<P: Packet + Copy + Default> Pipe<P> {
             // The instant the link takes the next packet: queue management
             // judges its sojourn then, not at this (possibly late) call.
             let mut start = if self.paced { self.busy_until } else { now_ns };
-            if self.link_extras {
-                match self.gate_start(start, now_ns) {
+            // Each impairment off is one test: a compare, or an `Option`.
+            if start >= self.link_step_at {
+                match self.step_before(start, now_ns) {
                     Some(s) => start = s,
                     None => break,
                 }
+            }
+            if let Some(s) = &mut self.slots {
+                if self.sched.backlog().packets == 0 {
+                    break;
+                }
+                // The head may start only in an open slot.
+                let open = s.gate(start);
+                if open > start {
+                    self.busy_until = open;
+                    self.busy_rem = 0;
+                }
+                if open > now_ns {
+                    break;
+                }
+                start = open;
             }
             let (owner, queues) = (&self.owner, &mut self.queues);
             let mut sink = |d: Dropped<P>| {
@@ -821,10 +782,18 @@ impl<P: Packet + Copy + Default> Pipe<P> {
                 }
             }
             let (flow, pkt) = (dep.flow, dep.pkt);
-            let done = if self.link_extras {
-                match self.extra_done(start, sojourn, &pkt) {
-                    Some(d) => d,
-                    None => {
+            if let Some(s) = &mut self.slots {
+                s.sent(pkt.len(), start);
+            }
+            let done = if self.bandwidth_bps != 0 {
+                let mut bits = (u64::from(pkt.len()) + self.overhead) * 8;
+                if let Some(p) = &mut self.profile {
+                    // dummynet's extra air time; past its loss level the
+                    // packet uses it and is dropped.
+                    let (extra, doomed) = p.draw();
+                    bits += extra;
+                    if doomed {
+                        self.occupy_any(bits);
                         self.counters.lost += 1;
                         dropped(PipeDropped {
                             pkt,
@@ -834,11 +803,16 @@ impl<P: Packet + Copy + Default> Pipe<P> {
                         continue;
                     }
                 }
-            } else if self.bandwidth_bps == 0 {
-                start
+                self.occupy_any(bits)
+            } else if self.trace.is_some() {
+                self.trace_done(start, sojourn, &pkt)
             } else {
-                self.occupy((u64::from(pkt.len()) + self.overhead) * 8)
+                start
             };
+            if done >= self.link_step_at {
+                // A delay step at or before the end of this transmission.
+                self.apply_link_steps(done);
+            }
             if self.reorder.as_mut().is_some_and(Reorder::skips_delay) {
                 // netem's reordering: this one skips the delay, ahead of the
                 // delayed packets: the express lane, sorted by construction.
@@ -848,7 +822,7 @@ impl<P: Packet + Copy + Default> Pipe<P> {
             match &mut self.jitter {
                 None => {
                     let mut due = done.saturating_add(self.delay_ns);
-                    if self.link_extras {
+                    if self.link_steps.is_some() {
                         // Never due before the packet sent before it (a
                         // delay the schedule shortened).
                         due = due.max(self.last_due);

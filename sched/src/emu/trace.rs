@@ -220,8 +220,22 @@ impl TraceLink {
 
     /// Burns the opportunities at or before `t` (unused: their bytes are
     /// lost).
+    #[inline]
     fn skip_to(&mut self, t: u64) {
-        if self.log.is_none() && t >= self.base + self.period_ns {
+        if t >= self.base + self.period_ns {
+            self.skip_periods(t);
+        }
+        while self.next_time() <= t {
+            self.advance();
+        }
+    }
+
+    /// After an idle spell of a period or more: whole periods at once, then
+    /// a binary search in the last (one by one when logging: every
+    /// opportunity is in the log).
+    #[cold]
+    fn skip_periods(&mut self, t: u64) {
+        if self.log.is_none() {
             // Whole periods at once, then a binary search in the last.
             let periods = (t - self.base) / self.period_ns;
             self.base += periods * self.period_ns;
@@ -233,9 +247,6 @@ impl TraceLink {
                 self.idx = 0;
                 self.base += self.period_ns;
             }
-        }
-        while self.next_time() <= t {
-            self.advance();
         }
     }
 
@@ -259,6 +270,7 @@ impl TraceLink {
 
     /// The packet at the head of the queue, `bytes` long, that arrived at
     /// `arrival`: the instant its last byte leaves.
+    #[inline]
     pub fn depart(&mut self, arrival: u64, bytes: u32) -> u64 {
         let mut r = bytes.max(1);
         let mut done = None;
