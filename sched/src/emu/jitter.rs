@@ -130,6 +130,9 @@ impl Reorder {
 pub struct Jitter {
     mu_ns: i64,
     sigma_ns: i64,
+    /// σ / 8192 and σ % 8192, for the table's scaling without a division.
+    sigma_q: i64,
+    sigma_r: i64,
     table: Option<Arc<[i16]>>,
     rnd: CorrRandom,
 }
@@ -144,38 +147,42 @@ impl Jitter {
         correlation: f64,
         seed: u64,
     ) -> Self {
+        let sigma = i64::try_from(sigma_ns).unwrap_or(i64::MAX);
         Self {
             mu_ns: i64::try_from(mu_ns).unwrap_or(i64::MAX),
-            sigma_ns: i64::try_from(sigma_ns).unwrap_or(i64::MAX),
+            sigma_ns: sigma,
+            sigma_q: sigma / DIST_SCALE,
+            sigma_r: sigma % DIST_SCALE,
             table,
             rnd: CorrRandom::new(correlation, seed),
         }
     }
 
     /// The next packet's delay, ns (never negative).
+    #[inline]
     pub fn sample(&mut self) -> u64 {
         if self.sigma_ns == 0 {
             return self.mu_ns.max(0) as u64;
         }
-        let rnd = i64::from(self.rnd.draw());
+        let rnd = u64::from(self.rnd.draw());
         let (mu, sigma) = (self.mu_ns, self.sigma_ns);
         let d = match &self.table {
-            // `(rnd % 2σ) + μ − σ`.
-            None => rnd % (2 * sigma) + mu - sigma,
+            // Uniform on [μ − σ, μ + σ): netem's `(rnd % 2σ) + μ − σ`, the
+            // 32-bit draw scaled to 2σ instead of reduced (the same
+            // distribution, without a division).
+            None => ((u128::from(rnd) * (2 * sigma) as u128) >> 32) as i64 + mu - sigma,
             Some(t) => {
-                // An entry picked uniformly: the 32-bit draw scaled to the
-                // table (netem takes `rnd % size`; the same distribution,
-                // without a division).
-                let i = ((rnd as u64 * t.len() as u64) >> 32) as usize;
+                // An entry picked uniformly (netem: `rnd % size`).
+                let i = ((rnd * t.len() as u64) >> 32) as usize;
                 let e = i64::from(t.get(i).copied().unwrap_or(0));
                 // σ·e/8192 without overflow, rounded half away from zero.
-                let mut x = (sigma % DIST_SCALE) * e;
+                let mut x = self.sigma_r * e;
                 x += if x >= 0 {
                     DIST_SCALE / 2
                 } else {
                     -DIST_SCALE / 2
                 };
-                x / DIST_SCALE + (sigma / DIST_SCALE) * e + mu
+                x / DIST_SCALE + self.sigma_q * e + mu
             }
         };
         d.max(0) as u64
