@@ -3,7 +3,8 @@
 # (emu-bench --impair NAME: FIFO, 1024 flows, 64-byte frames, a 100 us
 # delay line), under callgrind counting only the measured loop: each one's
 # cost is its count minus `none`'s (`profile` against `rate`, the same
-# 100 Gbit/s link; `prob` against `rules`, the same two rules;
+# 100 Gbit/s link; `trace` against `rate` too: both are links that keep
+# time, packets wait for them; `prob` against `rules`, the same two rules;
 # `duplicate` at 10 % includes the copies' own trips through the emulator
 # and a second dequeue per frame, `duplicate-draw` is the decision alone). With BASE=<rev>, also `none` at that
 # revision (built in a temporary worktree), so that what the impairments
@@ -58,7 +59,7 @@ this = {r["impairment"]: float(r["instr_per_packet"]) for r in rows if r["build"
 base = [float(r["instr_per_packet"]) for r in rows if r["build"] == "base"]
 none = this["none"]
 # What each is measured against: the same pipe without it.
-against = {"profile": "rate", "prob": "rules"}
+against = {"profile": "rate", "prob": "rules", "trace": "rate"}
 lines = ["| impairment | instructions/packet | against | cost |", "|---|---|---|---|"]
 for k, v in this.items():
     ref = against.get(k, "none")

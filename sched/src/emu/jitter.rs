@@ -130,9 +130,6 @@ impl Reorder {
 pub struct Jitter {
     mu_ns: i64,
     sigma_ns: i64,
-    /// σ / 8192 and σ % 8192, for the table's scaling without a division.
-    sigma_q: i64,
-    sigma_r: i64,
     table: Option<Arc<[i16]>>,
     rnd: CorrRandom,
 }
@@ -147,12 +144,9 @@ impl Jitter {
         correlation: f64,
         seed: u64,
     ) -> Self {
-        let sigma = i64::try_from(sigma_ns).unwrap_or(i64::MAX);
         Self {
             mu_ns: i64::try_from(mu_ns).unwrap_or(i64::MAX),
-            sigma_ns: sigma,
-            sigma_q: sigma / DIST_SCALE,
-            sigma_r: sigma % DIST_SCALE,
+            sigma_ns: i64::try_from(sigma_ns).unwrap_or(i64::MAX),
             table,
             rnd: CorrRandom::new(correlation, seed),
         }
@@ -175,14 +169,16 @@ impl Jitter {
                 // An entry picked uniformly (netem: `rnd % size`).
                 let i = ((rnd * t.len() as u64) >> 32) as usize;
                 let e = i64::from(t.get(i).copied().unwrap_or(0));
-                // σ·e/8192 without overflow, rounded half away from zero.
-                let mut x = self.sigma_r * e;
+                // σ·e/8192 rounded half away from zero, as netem's
+                // `(σ % 8192)·e ± 4096) / 8192 + (σ / 8192)·e` (equal: both
+                // parts have e's sign; σ ≤ 10 s and |e| ≤ 2^15 fit in i64).
+                let mut x = sigma * e;
                 x += if x >= 0 {
                     DIST_SCALE / 2
                 } else {
                     -DIST_SCALE / 2
                 };
-                x / DIST_SCALE + self.sigma_q * e + mu
+                x / DIST_SCALE + mu
             }
         };
         d.max(0) as u64
@@ -210,6 +206,33 @@ mod tests {
     /// The critical value at α = 0.001 for n samples.
     fn ks_critical(n: usize) -> f64 {
         1.949 / (n as f64).sqrt()
+    }
+
+    /// netem scales a table entry in two parts to stay in 32 bits; the
+    /// one-step form used here gives the same value for every σ and entry.
+    #[test]
+    fn table_scaling_equals_netems_two_part_form() {
+        let mut r = Rng::new(3);
+        for _ in 0..200_000 {
+            let sigma = (r.next_u64() % (MAX_JITTER_NS + 1)) as i64;
+            let e = (r.next_u64() % 65536) as i64 - 32768;
+            let netem = {
+                let mut t = (sigma % DIST_SCALE) * e;
+                t += if t >= 0 {
+                    DIST_SCALE / 2
+                } else {
+                    -DIST_SCALE / 2
+                };
+                t / DIST_SCALE + (sigma / DIST_SCALE) * e
+            };
+            let mut x = sigma * e;
+            x += if x >= 0 {
+                DIST_SCALE / 2
+            } else {
+                -DIST_SCALE / 2
+            };
+            assert_eq!(x / DIST_SCALE, netem, "sigma {sigma} e {e}");
+        }
     }
 
     #[test]

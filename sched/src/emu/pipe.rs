@@ -715,7 +715,7 @@ impl<P: Packet + Copy + Default> Pipe<P> {
 
     /// The end of a trace link's transmission of `pkt`, at the head since
     /// `start` after `sojourn` in the queue.
-    #[inline]
+    #[inline(always)]
     fn trace_done(&mut self, start: u64, sojourn: u64, pkt: &P) -> u64 {
         let bytes = pkt.len().saturating_sub(pkt.l3_offset());
         let t = self
