@@ -390,7 +390,7 @@ pub enum Distribution {
     Uniform,
     /// An iproute2 distribution table: `name` as written (`normal`,
     /// `pareto`, `paretonormal`, or a `.dist` file), its entries once
-    /// [`crate::config::load_distributions`] has read it.
+    /// [`crate::config::load_files`] has read it.
     Table {
         /// As written in the configuration.
         name: String,

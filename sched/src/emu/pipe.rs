@@ -468,7 +468,7 @@ impl<P: Packet + Copy + Default> Pipe<P> {
                 .sum::<u64>()
     }
 
-    /// Offers a packet at `now_ns`: through the entrance ([`Pipe::admit`])
+    /// Offers a packet at `now_ns`: through the entrance (loss, duplication, corruption)
     /// into the scheduler. A caller that can copy packets and flip their
     /// bits acts on what it returns (the emulator does, through its
     /// [`super::Host`]).
