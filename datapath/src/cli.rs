@@ -103,6 +103,13 @@ pub struct Cli {
     /// keep on physical NICs, whose frames come from a wire).
     #[arg(long, default_value = "auto")]
     pub checksum: String,
+    /// The seed of every random process (loss, jitter, duplicates, rules'
+    /// prob, ...), overriding the configuration's `seed`: the same seed
+    /// replays the same draws. Default: the configuration's, else drawn at
+    /// start (logged, and shown by `show` and --stats-json). A reloaded
+    /// file with a `seed` of its own uses it; one without, this.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
     /// Write every frame that leaves and every frame dropped to this pcapng
     /// file, each with a comment saying what the scheduler did (direction;
     /// sent by which pipe and flow after how long, passed, or dropped and
@@ -419,7 +426,7 @@ impl Cli {
                 }
             }
         }
-        let emulator = match &self.config {
+        let mut emulator = match &self.config {
             Some(path) => load_config(path)?,
             None => {
                 let simple = |flag: &str,
@@ -483,6 +490,9 @@ impl Cli {
                 simple_config(ab, ba, q)
             }
         };
+        if let Some(seed) = self.seed {
+            emulator.seed = Some(seed);
+        }
         if self.out.is_none() && emulator.only_b_to_a() {
             bail!("the configuration has a rule or default for b-to-a only, but reflect mode (no --out) has only a-to-b: remove it or give --out");
         }
