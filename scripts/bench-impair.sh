@@ -4,7 +4,8 @@
 # delay line), under callgrind counting only the measured loop: each one's
 # cost is its count minus `none`'s (`profile` against `rate`, the same
 # 100 Gbit/s link; `trace` against `rate` too: both are links that keep
-# time, packets wait for them; `prob` against `rules`, the same two rules;
+# time, packets wait for them; `prob` against `rules`, the same two rules
+# (at 0.5 half the frames search the rules again, `prob-draw` is the coin);
 # `duplicate` at 10 % includes the copies' own trips through the emulator
 # and a second dequeue per frame, `duplicate-draw` is the decision alone). With BASE=<rev>, also `none` at that
 # revision (built in a temporary worktree), so that what the impairments
@@ -47,7 +48,7 @@ printf "impairment\tbuild\tinstr_per_packet\n" > "$out/callgrind.tsv"
 if [ -n "$base_dir" ]; then
     printf "none\tbase\t%s\n" "$(echo "scale=1; $(cg "$base_dir") / $n" | bc)" | tee -a "$out/callgrind.tsv"
 fi
-for i in none rate rules jitter jitter-table reorder duplicate-draw duplicate corrupt loss4 slot profile trace schedule prob; do
+for i in none rate rules jitter jitter-table reorder duplicate-draw duplicate corrupt loss4 slot profile trace schedule prob-draw prob; do
     printf "%s\tthis\t%s\n" "$i" "$(echo "scale=1; $(cg target/release --impair "$i") / $n" | bc)" |
         tee -a "$out/callgrind.tsv"
 done
@@ -59,7 +60,7 @@ this = {r["impairment"]: float(r["instr_per_packet"]) for r in rows if r["build"
 base = [float(r["instr_per_packet"]) for r in rows if r["build"] == "base"]
 none = this["none"]
 # What each is measured against: the same pipe without it.
-against = {"profile": "rate", "prob": "rules", "trace": "rate"}
+against = {"profile": "rate", "prob": "rules", "prob-draw": "rules", "trace": "rate"}
 lines = ["| impairment | instructions/packet | against | cost |", "|---|---|---|---|"]
 for k, v in this.items():
     ref = against.get(k, "none")

@@ -8,7 +8,8 @@
 //! ```
 //! `--impair` adds one of issue 17's impairments to the pipe (see
 //! [`impair`]): `jitter`, `jitter-table`, `reorder`, `duplicate`, `corrupt`,
-//! `loss4`, `slot`, `profile`, `trace`, `schedule`, `prob` (a rule), or
+//! `loss4`, `slot`, `profile`, `trace`, `schedule`, `prob` (a rule, 0.5: half the
+//! frames are classified twice), `prob-draw` (the draw alone), or
 //! `none`; compare with `none` at the same delay for its cost (`profile`
 //! with `rate`, a 100 Gbit/s link without one; `prob` with `rules`, the same
 //! two rules without prob).
@@ -205,9 +206,11 @@ fn impair(cfg: &mut Config, name: &str) -> Result<(), String> {
             }
         }
         "rate" => p.bandwidth_bps = Some(100_000_000_000),
-        "prob" => {
-            // Every frame meets a rule that matches half the time, then one that always does.
-            for prob in [Some(0.5), None] {
+        "prob" | "prob-draw" => {
+            // Every frame meets a rule that matches half the time (or all
+            // but once in a million: the draw alone), then one that always does.
+            let p = if name == "prob" { 0.5 } else { 1.0 - 1e-6 };
+            for prob in [Some(p), None] {
                 cfg.rules.push(RuleSpec {
                     matcher: Match::ANY,
                     flowset: 0,

@@ -115,8 +115,9 @@ impl Reorder {
     /// Whether the next packet skips the delay (netem's test, inverted:
     /// delayed when `counter < gap − 1` or `p < rnd`).
     pub fn skips_delay(&mut self) -> bool {
-        if self.counter < self.gap - 1 || self.p < self.rnd.draw() {
-            self.counter += 1;
+        // `gap` is at least 1 (as tc's default): `gap - 1` never wraps.
+        if self.counter.saturating_add(1) < self.gap || self.p < self.rnd.draw() {
+            self.counter = self.counter.saturating_add(1);
             false
         } else {
             self.counter = 0;
