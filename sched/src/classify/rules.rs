@@ -384,6 +384,8 @@ impl RuleTable {
 
     /// The first rule after rule `r` matching `k` (a linear scan: for a
     /// rule whose `prob` said no).
+    #[cold]
+    #[inline(never)]
     pub fn lookup_after(&self, k: &FlowKey, r: usize) -> Option<(usize, u32)> {
         self.rules
             .iter()

@@ -73,6 +73,7 @@ impl CorrRandom {
     }
 
     /// The next 32-bit number.
+    #[inline]
     pub fn draw(&mut self) -> u32 {
         let value = (self.rng.next_u64() >> 32) as u32;
         if self.rho == 0 {
@@ -114,6 +115,7 @@ impl Reorder {
 
     /// Whether the next packet skips the delay (netem's test, inverted:
     /// delayed when `counter < gap − 1` or `p < rnd`).
+    #[inline]
     pub fn skips_delay(&mut self) -> bool {
         // `gap` is at least 1 (as tc's default): `gap - 1` never wraps.
         if self.counter.saturating_add(1) < self.gap || self.p < self.rnd.draw() {
