@@ -678,6 +678,45 @@ fn the_lab_scenario_live() {
     .expect("write the state");
 }
 
+/// xdpsched bridging dutA → dutB with configuration `cfg`, writing its
+/// statistics into `dir` at exit: the running instance and that file.
+fn bridge_with_stats(dir: &std::path::Path, cfg: &std::path::Path) -> (Dut, PathBuf) {
+    let stats = dir.join("stats.json");
+    let dut = Dut::start(&[
+        "--iface",
+        "dutA",
+        "--out",
+        "dutB",
+        "--config",
+        cfg.to_str().expect("utf8"),
+        "--stats-json",
+        stats.to_str().expect("utf8"),
+    ]);
+    (dut, stats)
+}
+
+/// Stops `dut` (it must exit cleanly) and reads the statistics it wrote.
+fn stop_for_stats(dut: &mut Dut, stats: &std::path::Path) -> Value {
+    let x = dut.0.take().expect("running");
+    let out = testbed::interrupt(x, Duration::from_secs(10));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(&std::fs::read_to_string(stats).expect("stats")).expect("json")
+}
+
+/// The pipe called `name` in xdpsched's statistics.
+fn pipe_named<'a>(st: &'a Value, name: &str) -> &'a Value {
+    st["pipes"]
+        .as_array()
+        .expect("pipes")
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("no pipe {name}: {st}"))
+}
+
 /// Issue 17's impairments through xdpsched, measured by xdpgen, one flow
 /// per pipe (200-byte frames): netem's `delay 20ms 5ms distribution normal`
 /// (iproute2's table; jitter free to reorder, so the draws are netem's
@@ -752,17 +791,7 @@ set_dscp = "ef"
 "#,
     )
     .expect("write config");
-    let stats = dir.join("stats.json");
-    let mut dut = Dut::start(&[
-        "--iface",
-        "dutA",
-        "--out",
-        "dutB",
-        "--config",
-        cfg.to_str().expect("utf8"),
-        "--stats-json",
-        stats.to_str().expect("utf8"),
-    ]);
+    let (mut dut, stats) = bridge_with_stats(&dir, &cfg);
     let mut args = DIRECT.to_vec();
     args.extend([
         "--flow",
@@ -779,15 +808,7 @@ set_dscp = "ef"
         "5s",
     ]);
     let s = summary(&args);
-    let x = dut.0.take().expect("running");
-    let out = testbed::interrupt(x, Duration::from_secs(10));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let st: Value =
-        serde_json::from_str(&std::fs::read_to_string(&stats).expect("stats")).expect("json");
+    let st = stop_for_stats(&mut dut, &stats);
     let flows = s["flows"].as_array().expect("flows");
     let rx = |i: usize, k: &str| f64_at(&flows[i], &["rx", k]);
     let sent = |i: usize| f64_at(&flows[i], &["tx", "packets"]);
@@ -827,12 +848,7 @@ set_dscp = "ef"
         "{dups} duplicates of {}",
         sent(2)
     );
-    let dup_pipe = st["pipes"]
-        .as_array()
-        .expect("pipes")
-        .iter()
-        .find(|p| p["name"] == "dup")
-        .expect("dup pipe");
+    let dup_pipe = pipe_named(&st, "dup");
     assert_eq!(dup_pipe["duplicated"].as_f64(), Some(dups), "{dup_pipe}");
     assert_eq!(dup_pipe["duplicate_no_frame"], 0);
     assert_eq!(st["frames_balanced"], Value::Bool(true), "{st}");
@@ -921,17 +937,7 @@ match = {{ dst_port = 10003 }}
         ),
     )
     .expect("write config");
-    let stats = dir.join("stats.json");
-    let mut dut = Dut::start(&[
-        "--iface",
-        "dutA",
-        "--out",
-        "dutB",
-        "--config",
-        cfg.to_str().expect("utf8"),
-        "--stats-json",
-        stats.to_str().expect("utf8"),
-    ]);
+    let (mut dut, stats) = bridge_with_stats(&dir, &cfg);
     let mut args = DIRECT.to_vec();
     args.extend([
         "--flow",
@@ -944,15 +950,7 @@ match = {{ dst_port = 10003 }}
         "4s",
     ]);
     let s = summary(&args);
-    let x = dut.0.take().expect("running");
-    let out = testbed::interrupt(x, Duration::from_secs(10));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let st: Value =
-        serde_json::from_str(&std::fs::read_to_string(&stats).expect("stats")).expect("json");
+    let st = stop_for_stats(&mut dut, &stats);
     assert_eq!(st["frames_balanced"], Value::Bool(true), "{st}");
     let flows = s["flows"].as_array().expect("flows");
     let fps = |i: usize, size: f64| f64_at(&flows[i], &["rx", "steady_rate_bps"]) / (size * 8.0);
@@ -1000,12 +998,7 @@ match = {{ dst_port = 10003 }}
         extra * 1e3
     );
     assert!((wifi_fps - want).abs() <= 0.1 * want, "{}", flows[2]);
-    let wifi = st["pipes"]
-        .as_array()
-        .expect("pipes")
-        .iter()
-        .find(|p| p["name"] == "wifi")
-        .expect("wifi");
+    let wifi = pipe_named(&st, "wifi");
     let (lost, delivered) = (
         wifi["lost"].as_f64().unwrap_or(0.0),
         wifi["delivered"].as_f64().unwrap_or(0.0),

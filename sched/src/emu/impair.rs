@@ -32,14 +32,9 @@
 //!   packet whose sample index is at or above `loss-level × samples` uses
 //!   its air time and is then dropped.
 
-use super::jitter::{CorrRandom, DIST_SCALE};
+use super::jitter::{threshold32, CorrRandom, DIST_SCALE};
 use crate::rng::Rng;
 use std::sync::Arc;
-
-/// A probability as a 32-bit threshold, as tc passes netem's percentages.
-fn threshold32(p: f64) -> u32 {
-    (p.clamp(0.0, 1.0) * f64::from(u32::MAX)) as u32
-}
 
 /// netem's correlated coin: `p != 0 && p >= get_crandom()`.
 #[derive(Debug, Clone)]

@@ -87,7 +87,7 @@ impl CorrRandom {
 }
 
 /// A probability as a 32-bit threshold, as tc passes netem's percentages.
-fn threshold32(p: f64) -> u32 {
+pub(super) fn threshold32(p: f64) -> u32 {
     (p.clamp(0.0, 1.0) * f64::from(u32::MAX)) as u32
 }
 

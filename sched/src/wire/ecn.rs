@@ -60,19 +60,7 @@ mod tests {
     use crate::wire::checksum::internet_checksum;
     use proptest::prelude::*;
 
-    /// 14 bytes of Ethernet, then an IPv4 header with TOS `tos` and a valid checksum.
-    fn v4(tos: u8) -> Vec<u8> {
-        let mut f = vec![0xa5; 14];
-        f[12..14].copy_from_slice(&[0x08, 0x00]);
-        let mut ip = vec![
-            0x45, tos, 0x00, 0x28, 0x12, 0x34, 0x40, 0x00, 0x40, 0x06, 0, 0, 10, 0, 0, 1, 10, 0, 0,
-            2,
-        ];
-        let c = internet_checksum(&ip);
-        ip[10..12].copy_from_slice(&c.to_be_bytes());
-        f.extend(ip);
-        f
-    }
+    use crate::wire::test_ipv4_frame as v4;
 
     #[test]
     fn ipv4_ect_becomes_ce_and_the_header_still_checks() {

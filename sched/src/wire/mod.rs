@@ -81,3 +81,18 @@ pub use ipv6::{
 pub use parse::{ipv4_mapped, parse, Family, Fragment, Headers};
 pub use tcp::{TcpPacket, TcpRepr};
 pub use udp::{UdpPacket, UdpRepr};
+
+/// A 14-byte Ethernet header and a 20-byte IPv4 header with TOS `tos` and
+/// a valid checksum (the tests of in-place rewrites: ECN, DSCP).
+#[cfg(test)]
+pub(crate) fn test_ipv4_frame(tos: u8) -> Vec<u8> {
+    let mut f = vec![0xa5; 14];
+    f[12..14].copy_from_slice(&[0x08, 0x00]);
+    let mut ip = vec![
+        0x45, tos, 0x00, 0x28, 0x12, 0x34, 0x40, 0x00, 0x40, 0x06, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+    ];
+    let c = checksum::internet_checksum(&ip);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    f.extend(ip);
+    f
+}
