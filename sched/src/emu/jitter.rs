@@ -97,7 +97,8 @@ pub(super) fn threshold32(p: f64) -> u32 {
 #[derive(Debug, Clone)]
 pub struct Reorder {
     p: u32,
-    gap: u32,
+    /// `gap − 1`: packets delayed after one sent early.
+    gap_less_one: u32,
     counter: u32,
     rnd: CorrRandom,
 }
@@ -107,7 +108,7 @@ impl Reorder {
     pub fn new(p: f64, correlation: f64, gap: u32, seed: u64) -> Self {
         Self {
             p: threshold32(p),
-            gap: gap.max(1),
+            gap_less_one: gap.max(1) - 1,
             counter: 0,
             rnd: CorrRandom::new(correlation, seed),
         }
@@ -117,8 +118,7 @@ impl Reorder {
     /// delayed when `counter < gap − 1` or `p < rnd`).
     #[inline]
     pub fn skips_delay(&mut self) -> bool {
-        // `gap` is at least 1 (as tc's default): `gap - 1` never wraps.
-        if self.counter.saturating_add(1) < self.gap || self.p < self.rnd.draw() {
+        if self.counter < self.gap_less_one || self.p < self.rnd.draw() {
             self.counter = self.counter.saturating_add(1);
             false
         } else {
@@ -133,6 +133,9 @@ impl Reorder {
 pub struct Jitter {
     mu_ns: i64,
     sigma_ns: i64,
+    /// μ − σ and 2σ: the uniform draw's base and span.
+    lo_ns: i64,
+    span_ns: u64,
     table: Option<Arc<[i16]>>,
     rnd: CorrRandom,
 }
@@ -147,28 +150,29 @@ impl Jitter {
         correlation: f64,
         seed: u64,
     ) -> Self {
+        let mu = i64::try_from(mu_ns).unwrap_or(i64::MAX);
+        let sigma = i64::try_from(sigma_ns.min(MAX_JITTER_NS)).unwrap_or(0);
         Self {
-            mu_ns: i64::try_from(mu_ns).unwrap_or(i64::MAX),
-            sigma_ns: i64::try_from(sigma_ns).unwrap_or(i64::MAX),
+            mu_ns: mu,
+            sigma_ns: sigma,
+            lo_ns: mu.saturating_sub(sigma),
+            span_ns: 2 * sigma as u64,
             table,
             rnd: CorrRandom::new(correlation, seed),
         }
     }
 
-    /// The next packet's delay, ns (never negative).
+    /// The next packet's delay, ns (never negative; with σ = 0, μ).
     #[inline]
     pub fn sample(&mut self) -> u64 {
-        if self.sigma_ns == 0 {
-            return self.mu_ns.max(0) as u64;
-        }
         let rnd = u64::from(self.rnd.draw());
-        let (mu, sigma) = (self.mu_ns, self.sigma_ns);
         let d = match &self.table {
             // Uniform on [μ − σ, μ + σ): netem's `(rnd % 2σ) + μ − σ`, the
             // 32-bit draw scaled to 2σ instead of reduced (the same
             // distribution, without a division).
-            None => ((u128::from(rnd) * (2 * sigma) as u128) >> 32) as i64 + mu - sigma,
+            None => self.lo_ns + ((u128::from(rnd) * u128::from(self.span_ns)) >> 32) as i64,
             Some(t) => {
+                let (mu, sigma) = (self.mu_ns, self.sigma_ns);
                 // An entry picked uniformly (netem: `rnd % size`).
                 let i = ((rnd * t.len() as u64) >> 32) as usize;
                 let e = i64::from(t.get(i).copied().unwrap_or(0));
