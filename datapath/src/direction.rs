@@ -163,9 +163,14 @@ pub(crate) fn directions(
 /// file named by `trace_log` (with `.b-to-a` appended for B→A, so that a
 /// pipe used both ways writes two), and Mahimahi's header.
 fn trace_logs(cfg: &Config, dir: Direction) -> Vec<crate::tracelog::LogTarget> {
-    let init_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
+    // The wall clock when the run started (log times count from there,
+    // across reloads).
+    static RUN_START_MS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let init_ms = *RUN_START_MS.get_or_init(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64)
+    });
     cfg.pipes
         .iter()
         .enumerate()

@@ -630,3 +630,114 @@ pipe = "p"
     assert_eq!(a, run(12345));
     assert_ne!(a, run(54321));
 }
+
+/// Slots, a rate and a stepping schedule together, polled late (every 5 ms
+/// with slots tens of µs apart and steps inside): no packet is lost, none
+/// leaves before its time, order is kept.
+#[test]
+fn slots_a_rate_and_a_schedule_polled_late_lose_nothing() {
+    let text = r#"
+[[pipe]]
+name = "p"
+bandwidth = "20Mbit/s"
+sched = "fifo"
+queue = 5000
+schedule_repeat = "2ms"
+[pipe.slot]
+min = "10us"
+max = "40us"
+packets = 3
+
+[[pipe.schedule]]
+at = "0ms"
+bandwidth = "20Mbit/s"
+
+[[pipe.schedule]]
+at = "0.7ms"
+bandwidth = "5Mbit/s"
+
+[[pipe.schedule]]
+at = "1.3ms"
+delay = "1ms"
+
+[[rule]]
+pipe = "p"
+"#;
+    let mut emu = emulator(text, 2);
+    let mut pool = Pool::new(4000);
+    let mut out = Vec::new();
+    let mut sent = Vec::new();
+    for i in 0..3000u64 {
+        let now = i * 50_000;
+        let p = pool.packet(500, 0).expect("buffer");
+        sent.push(p.buf);
+        offer(&mut emu, &mut pool, now, p);
+        if i % 100 == 99 {
+            pull(&mut emu, &mut pool, now, &mut out);
+        }
+    }
+    finish(&mut emu, &mut pool, 150_000_000, u64::MAX, &mut out);
+    let order: Vec<u32> = out.iter().map(|(_, p)| p.buf).collect();
+    assert_eq!(order, sent, "every packet out, in order");
+}
+
+/// A dynamic pipe sums its instances' duplicates (and keeps those of
+/// instances that expired).
+#[test]
+fn a_dynamic_pipe_counts_its_instances_duplicates() {
+    let text = "[[pipe]]\nname = \"p\"\nmask = { src_port = 0xffff }\nduplicate = 0.5\nqueue = 100\n\n[[rule]]\npipe = \"p\"\n";
+    let mut emu = emulator(text, 4);
+    let mut pool = Pool::new(10_000);
+    let mut out = Vec::new();
+    for i in 0..2000u64 {
+        let p = pool.packet(100, 0).expect("buffer");
+        let c = Classified {
+            key: key((i % 8) as u16),
+            target: Target::Flowset(0),
+            set_dscp: None,
+        };
+        match emu.enqueue_classified(i * 1000, &c, p, &mut pool) {
+            Verdict::Queued { .. } => {}
+            Verdict::QueuedPushedOut { victim, .. } => pool.release(victim),
+            Verdict::Pass(p) | Verdict::Dropped(p, _) => pool.release(p),
+        }
+        pull(&mut emu, &mut pool, i * 1000, &mut out);
+    }
+    let (c, instances) = emu.pipe_counters(0).expect("pipe");
+    assert_eq!(instances, 8);
+    assert!(
+        binomial(c.duplicated, 2000, 0.5, 4.0),
+        "{} copies",
+        c.duplicated
+    );
+}
+
+/// Arrivals may wait for a busy rate-limited link (nothing they do changes
+/// before it frees), never for a trace or slots, whose decisions depend on
+/// each packet's arrival.
+#[test]
+fn arrivals_never_wait_for_a_trace_or_slots() {
+    for (extra, waits) in [
+        ("bandwidth = \"1Mbit/s\"\n", true),
+        ("trace = \"t\"\n", false),
+        (
+            "bandwidth = \"1Mbit/s\"\n[pipe.slot]\nmin = \"1ms\"\n",
+            false,
+        ),
+    ] {
+        let text =
+            format!("[[pipe]]\nname = \"p\"\nqueue = 100\n{extra}\n[default]\npipe = \"p\"\n");
+        let mut cfg = config::from_toml(&text).expect("config");
+        config::load_files(&mut cfg, |_, _| Ok("1\n2\n".into())).expect("load");
+        let mut emu: Emulator<Pk> = Emulator::from_config(&cfg, 1).expect("emulator");
+        let mut pool = Pool::new(10);
+        for _ in 0..3 {
+            let p = pool.packet(1500, 0).expect("buffer");
+            offer(&mut emu, &mut pool, 0, p);
+        }
+        let mut out = Vec::new();
+        pull(&mut emu, &mut pool, 0, &mut out);
+        let until = emu.arrivals_can_wait_until(0);
+        assert_eq!(until > 0, waits, "{extra}: arrivals may wait until {until}");
+    }
+}

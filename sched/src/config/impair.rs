@@ -231,6 +231,13 @@ impl Cx<'_> {
         if steps.is_empty() {
             return Ok(None);
         }
+        if repeat.is_some_and(|r| r < 1_000_000) {
+            return Err(self.err(
+                o,
+                p.schedule_repeat.as_ref().map(Spanned::span),
+                "schedule_repeat: at least 1ms (a schedule is a change over time, not a modulation)".to_owned(),
+            ));
+        }
         if let (Some(r), Some(last)) = (repeat, steps.last()) {
             if r <= last.at_ns {
                 return Err(self.err(

@@ -251,6 +251,9 @@ pub(super) fn add_pipe(a: &mut PipeCounters, b: &PipeCounters) {
     a.lost += b.lost;
     a.delivered += b.delivered;
     a.delivered_bytes += b.delivered_bytes;
+    a.duplicated += b.duplicated;
+    a.dup_no_frame += b.dup_no_frame;
+    a.corrupted += b.corrupted;
 }
 
 pub(super) fn add_drops(a: &mut DropCounters, b: &DropCounters) {

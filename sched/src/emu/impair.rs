@@ -181,8 +181,8 @@ impl Slots {
     fn gap(&mut self) -> u64 {
         match &self.params.delay {
             SlotDelay::Uniform { min_ns, max_ns } => {
-                let r = self.rng.next_u64() >> 32;
-                min_ns + ((r * (max_ns - min_ns)) >> 32)
+                let r = u128::from(self.rng.next_u64() >> 32);
+                min_ns + ((r * u128::from(max_ns - min_ns)) >> 32) as u64
             }
             SlotDelay::Table {
                 delay_ns,
@@ -397,12 +397,14 @@ impl ProfileDraw {
     /// The link's rate, bit/s: the samples' air time in bits (at start, and
     /// when a schedule changes the rate).
     pub fn set_rate(&mut self, bps: u64) {
-        self.bits = self
-            .profile
-            .samples_ms
-            .iter()
-            .map(|&ms| (u128::from(ms) * u128::from(bps) / 1000) as u64)
-            .collect();
+        // Refilled in place: a schedule's rate steps do not allocate.
+        self.bits.clear();
+        self.bits.extend(
+            self.profile
+                .samples_ms
+                .iter()
+                .map(|&ms| (u128::from(ms) * u128::from(bps) / 1000) as u64),
+        );
     }
 
     /// The next packet's extra air time in bits and whether it is dropped
@@ -470,6 +472,31 @@ mod tests {
         let late = second + 50_000;
         let third = s.gate(late);
         assert!((late + 1_000..late + 5_000).contains(&third), "{third}");
+    }
+
+    #[test]
+    fn slot_gaps_of_seconds_stay_in_their_range() {
+        let p = SlotParams {
+            delay: SlotDelay::Uniform {
+                min_ns: 1,
+                max_ns: 10_000_000_000,
+            },
+            packets: 1,
+            bytes: 0,
+        };
+        let mut s = Slots::new(p, 8, 0);
+        // The first slot is open at the start; each later one a gap after.
+        let mut at = s.gate(0);
+        s.sent(100, at);
+        for _ in 0..10_000 {
+            let open = s.gate(at);
+            assert!(
+                (at + 1..at + 10_000_000_000).contains(&open),
+                "{open} after {at}"
+            );
+            s.sent(100, open);
+            at = open;
+        }
     }
 
     #[test]

@@ -691,7 +691,8 @@ impl<P: Packet + Copy + Default> Pipe<P> {
             }
             // The step falls inside: the work done by then at this rate
             // (steps up to the start were applied, so step > busy_until).
-            let by_step = u128::from(step - self.busy_until) * bw - u128::from(self.busy_rem);
+            let by_step = (u128::from(step.saturating_sub(self.busy_until)) * bw)
+                .saturating_sub(u128::from(self.busy_rem));
             work -= by_step.min(work);
             self.busy_until = step;
             self.busy_rem = 0;
@@ -756,6 +757,14 @@ impl<P: Packet + Copy + Default> Pipe<P> {
                     break;
                 }
                 start = open;
+                if start >= self.link_step_at {
+                    // Steps between the old start and the slot apply first.
+                    self.apply_link_steps(start);
+                    if self.busy_until > start {
+                        self.busy_until = start;
+                        self.busy_rem = 0;
+                    }
+                }
             }
             let (owner, queues) = (&self.owner, &mut self.queues);
             let mut sink = |d: Dropped<P>| {
@@ -984,8 +993,12 @@ impl<P: Packet + Copy + Default> Pipe<P> {
     /// On a rate-limited link with packets waiting in its scheduler: the end
     /// of the transmission under way (no packet can start before it, and one
     /// arriving before it does not start the link). `None` otherwise.
+    /// (A trace or slots decide by each packet's arrival — whether it
+    /// waited for an opportunity or a slot — so their arrivals may not wait:
+    /// `None`.)
     pub fn busy_with_backlog(&self) -> Option<u64> {
-        (self.paced() && self.sched.backlog().packets != 0).then_some(self.busy_until)
+        let rate_only = self.trace.is_none() && self.slots.is_none();
+        (self.paced && rate_only && self.sched.backlog().packets != 0).then_some(self.busy_until)
     }
 
     /// When something next becomes due: the head of the delay line, or the

@@ -83,10 +83,21 @@ impl Schedule {
             return None;
         }
         if self.next >= self.spec.steps.len() {
-            // A new round (only when repeating: else next_at is MAX).
-            self.base = self.base.saturating_add(self.spec.repeat_ns.unwrap_or(0));
+            // A new round (only when repeating: else next_at is MAX). After
+            // an idle spell, whole rounds are skipped: from the round
+            // before the one `t` falls in, whose steps set what holds when
+            // it starts (at most two rounds replayed, not every one missed).
+            let repeat = self.spec.repeat_ns.unwrap_or(0).max(1);
+            let next_base = self.base.saturating_add(repeat);
+            let behind = t.saturating_sub(next_base) / repeat;
+            self.base = next_base.saturating_add(behind.saturating_sub(1).saturating_mul(repeat));
             self.next = 0;
+            self.at = self.compute_at();
+            if self.at > t {
+                return None;
+            }
         }
+        let at = self.at;
         let s = *self.spec.steps.get(self.next)?;
         self.next += 1;
         self.at = self.compute_at();
@@ -142,5 +153,34 @@ mod tests {
         assert_eq!(s.pop_due(5).map(|x| x.0), Some(5));
         assert_eq!(s.next_at(), u64::MAX);
         assert_eq!(s.pop_due(u64::MAX - 1), None);
+    }
+
+    /// After a long idle spell a repeating schedule replays at most two
+    /// rounds, and ends in the state a step-by-step replay would give.
+    #[test]
+    fn an_idle_spell_is_caught_up_in_two_rounds_at_most() {
+        let spec = Arc::new(ScheduleSpec {
+            steps: vec![step(0, 1), step(300_000, 2), step(700_000, 3)],
+            repeat_ns: Some(1_000_000),
+        });
+        let mut s = Schedule::new(spec.clone(), 0);
+        // The first round, then a day later.
+        let mut n = 0;
+        let mut last = 0;
+        while let Some((_, st)) = s.pop_due(800_000) {
+            last = st.bandwidth_bps.unwrap_or(0);
+            n += 1;
+        }
+        assert_eq!((n, last), (3, 3));
+        let day = 86_400_000_000_000u64 + 400_000;
+        let mut caught = Vec::new();
+        while let Some((at, st)) = s.pop_due(day) {
+            assert!(at <= day);
+            caught.push(st.bandwidth_bps.unwrap_or(0));
+        }
+        assert!(caught.len() <= 6, "{} steps replayed", caught.len());
+        // At day + 0.4 ms of a round: its first two steps have come, so 2 holds.
+        assert_eq!(caught.last(), Some(&2));
+        assert_eq!(s.next_at(), day - 400_000 + 700_000);
     }
 }

@@ -22,7 +22,10 @@
 //!
 //! The packet log ([`LogLine`]) is Mahimahi's: `+` arrivals, `#`
 //! opportunities, `-` departures with their delay on the link, `d` drops,
-//! times in ms since the link started; the caller writes it
+//! times in ms on the caller's clock (xdpsched's starts at 0 with it, so a
+//! log runs on across reloads; after an idle spell of more than a period,
+//! the opportunities of the whole periods skipped are counted as lost lines
+//! rather than written one by one); the caller writes it
 //! ([`LogLine::write`]) after a header ([`log_header`]) so that
 //! `mm-throughput-graph` and `mm-delay-graph` read it.
 
@@ -35,6 +38,8 @@ pub const MAX_TRACE_LINES: usize = 10_000_000;
 /// Log lines a link keeps until the caller drains them; beyond, lines are
 /// counted as lost.
 pub const LOG_CAPACITY: usize = 1 << 16;
+/// Latest opportunity a trace may list: 1 000 000 000 ms (11.6 days).
+pub const MAX_TRACE_MS: u64 = 1_000_000_000;
 
 /// A parsed trace: opportunity times in ms, non-decreasing, the last > 0.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +63,12 @@ impl Trace {
             let t: u64 = w
                 .parse()
                 .map_err(|_| format!("line {}: {w:?} is not a whole number of ms", n + 1))?;
+            if t > MAX_TRACE_MS {
+                return Err(format!(
+                    "line {}: {t} ms is past the longest trace ({MAX_TRACE_MS} ms)",
+                    n + 1
+                ));
+            }
             if t < last {
                 return Err(format!(
                     "line {}: {t} ms comes before the line above ({last} ms); a trace is in time order",
@@ -151,8 +162,6 @@ pub fn log_header(link: &str, trace: &str, init_ms: u64) -> String {
 pub struct TraceLink {
     trace: Arc<Trace>,
     period_ns: u64,
-    /// The link's start, ns.
-    epoch: u64,
     /// The next opportunity: its index and the start of its period, ns.
     idx: usize,
     base: u64,
@@ -171,7 +180,6 @@ impl TraceLink {
         Self {
             trace,
             period_ns,
-            epoch: epoch_ns,
             idx: 0,
             base: epoch_ns,
             cur_t: 0,
@@ -181,10 +189,11 @@ impl TraceLink {
         }
     }
 
-    /// ms since the link started.
+    /// A log time: ms on the caller's clock (xdpsched's starts at 0 when it
+    /// starts, so a log goes on across reloads).
     #[inline]
     fn ms(&self, t: u64) -> u64 {
-        t.saturating_sub(self.epoch) / 1_000_000
+        t / 1_000_000
     }
 
     #[inline]
@@ -235,7 +244,19 @@ impl TraceLink {
     /// opportunity is in the log).
     #[cold]
     fn skip_periods(&mut self, t: u64) {
-        if self.log.is_none() {
+        if self.log.is_some() {
+            // Logging: the opportunities of the last period are walked and
+            // logged; those of the whole periods before it are counted as
+            // lost log lines (bounded work after any idle spell).
+            let periods = (t - self.base) / self.period_ns;
+            if periods > 1 {
+                let n = (periods - 1) * self.trace.ms.len() as u64;
+                self.log_lost = self.log_lost.saturating_add(n);
+                self.base += (periods - 1) * self.period_ns;
+            }
+            return;
+        }
+        {
             // Whole periods at once, then a binary search in the last.
             let periods = (t - self.base) / self.period_ns;
             self.base += periods * self.period_ns;
@@ -353,6 +374,10 @@ mod tests {
             .expect_err("not a number")
             .contains("line 1"));
         assert!(Trace::parse("0\n").is_err());
+        assert!(
+            Trace::parse("5\n2000000000\n").is_err(),
+            "past the longest trace"
+        );
         assert!(Trace::parse("\n").is_err());
     }
 
