@@ -700,7 +700,8 @@ fn the_reorder_example_sends_netems_share_ahead_of_the_delay() {
     assert!(ok && stdout.contains("frames balanced"), "{stdout}");
     assert!(rtts.len() >= 195, "{} replies", rtts.len());
     let quick = rtts.iter().filter(|&&r| r < 5.0).count() as f64;
-    let slow = rtts.iter().filter(|&&r| (9.9..12.0).contains(&r)).count() as f64;
+    // Took the delay: 10 ms and up (a busy VM adds a few ms now and then).
+    let slow = rtts.iter().filter(|&&r| (9.9..60.0).contains(&r)).count() as f64;
     let n = rtts.len() as f64;
     eprintln!("reorder: {quick} of {n} pings skipped the delay, {slow} took it");
     let mut r = sched::emu::jitter::Reorder::new(0.25, 0.5, 1, 99);
