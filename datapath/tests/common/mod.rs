@@ -166,6 +166,38 @@ pub fn iperf3(ports: &[u16], client_args: &[&str]) -> Vec<serde_json::Value> {
     iperf3_between("xs-sink", "xs-gen", "10.211.0.2", ports, client_args)
 }
 
+/// A UDP iperf3 run through a path that loses packets at random: iperf3
+/// 3.12's UDP start is one datagram each way, never retransmitted, so when
+/// the loss takes it the client waits forever. A run that delivered no
+/// datagram at all is tried again (at most `tries` times, each bounded to
+/// `limit_s` seconds); the last result is returned whatever it is.
+pub fn iperf3_udp_through_loss(
+    ports: &[u16],
+    client_args: &[&str],
+    limit_s: u32,
+    tries: u32,
+) -> Vec<serde_json::Value> {
+    let mut res = Vec::new();
+    for attempt in 1..=tries.max(1) {
+        res = iperf3_limited(
+            "xs-sink",
+            "xs-gen",
+            "10.211.0.2",
+            ports,
+            client_args,
+            limit_s,
+        );
+        let started = res
+            .iter()
+            .all(|r| r["end"]["sum"]["packets"].as_u64().unwrap_or(0) > 0);
+        if started {
+            break;
+        }
+        eprintln!("iperf3 attempt {attempt}: its UDP start was lost, again");
+    }
+    res
+}
+
 /// iperf3 servers in `server_ns`, clients in `client_ns` sending to `server_ip`.
 pub fn iperf3_between(
     server_ns: &str,
@@ -174,6 +206,21 @@ pub fn iperf3_between(
     ports: &[u16],
     client_args: &[&str],
 ) -> Vec<serde_json::Value> {
+    iperf3_limited(server_ns, client_ns, server_ip, ports, client_args, 120)
+}
+
+/// As [`iperf3_between`], each client killed after `limit_s` seconds and
+/// each server 30 s later.
+pub fn iperf3_limited(
+    server_ns: &str,
+    client_ns: &str,
+    server_ip: &str,
+    ports: &[u16],
+    client_args: &[&str],
+    limit_s: u32,
+) -> Vec<serde_json::Value> {
+    let server_limit = (limit_s + 30).to_string();
+    let client_limit = limit_s.to_string();
     let servers: Vec<Child> = ports
         .iter()
         .map(|p| {
@@ -184,7 +231,7 @@ pub fn iperf3_between(
                     server_ns,
                     // Bounded: a test whose path broke must not wait forever.
                     "timeout",
-                    "150",
+                    &server_limit,
                     "iperf3",
                     "-s",
                     "-1",
@@ -208,7 +255,7 @@ pub fn iperf3_between(
                     "exec",
                     client_ns,
                     "timeout",
-                    "120",
+                    &client_limit,
                     "iperf3",
                     "-c",
                     server_ip,
