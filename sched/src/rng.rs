@@ -1,9 +1,14 @@
-//! The one random number generator of the crate: SplitMix64, seeded, the
-//! same sequence on every platform and version (which `rand`'s `StdRng` does
-//! not promise). Loss models, hash-table seeds and simulations take it.
+//! The one random number generator of the crate: wyrand (Wang Yi's
+//! generator: a Weyl sequence through a 64×64→128-bit multiply, period
+//! 2^64, passes BigCrush and PractRand), seeded, the same sequence on every
+//! platform (which `rand`'s `StdRng` does not promise). Loss models,
+//! impairments, hash-table seeds and simulations take it. It replaced
+//! SplitMix64 (so a seed now gives other draws than before) because every
+//! impairment draws once per packet and wyrand takes about half the
+//! instructions (bench-results/impair/).
 
-/// A small, fast, seedable PRNG (SplitMix64). Deterministic across platforms
-/// and versions, which `rand`'s `StdRng` does not promise.
+/// A small, fast, seedable PRNG (wyrand). Deterministic across platforms,
+/// which `rand`'s `StdRng` does not promise.
 #[derive(Debug, Clone)]
 pub struct Rng(u64);
 
@@ -13,12 +18,11 @@ impl Rng {
         Self(seed)
     }
     /// Next 64 random bits.
+    #[inline]
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0 = self.0.wrapping_add(0xa076_1d64_78bd_642f);
+        let t = u128::from(self.0) * u128::from(self.0 ^ 0xe703_7ed1_a0b4_28db);
+        (t >> 64) as u64 ^ t as u64
     }
     /// Uniform in `lo..=hi`.
     pub fn range(&mut self, lo: u64, hi: u64) -> u64 {

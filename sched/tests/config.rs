@@ -1624,7 +1624,6 @@ fn netem_and_dummynet_impairment_keys_parse_and_bad_ones_are_named() {
         (format!("{PIPE}[[pipe.schedule]]\nat = \"2s\"\nplr = 0.1\n[[pipe.schedule]]\nat = \"1s\"\nplr = 0\n"), vec!["step 2", "time order"]),
         (format!("{PIPE}schedule_repeat = \"1s\"\n"), vec!["there is none"]),
         (format!("{PIPE}schedule_repeat = \"1s\"\n[[pipe.schedule]]\nat = \"1s\"\nplr = 0\n"), vec!["longer than the last step"]),
-        (format!("{PIPE}delay = \"10ms\"\njitter = \"1ms\"\n[[pipe.schedule]]\nat = \"1s\"\ndelay = \"5ms\"\n"), vec!["jitter"]),
         (format!("{PIPE}\n[[rule]]\npipe = \"wan\"\nprob = 0\n"), vec!["rule 1", "never match"]),
         (format!("{PIPE}\n[[rule]]\npipe = \"wan\"\nset_dscp = \"bogus\"\n"), vec!["rule 1", "set_dscp"]),
         ("seed = -1\n".to_owned() + PIPE, vec!["seed"]),

@@ -4,8 +4,14 @@
 //!
 //! ```text
 //! emu-bench [--sched fifo|drr|wf2q|qfq] [--flows N] [--frames F] [--delay-us D]
-//!           [--expire-every K] [--impair NAME] [--json] [--no-repeat]
+//!           [--expire-every K] [--impair NAME] [--batch B] [--json] [--no-repeat]
 //! ```
+//! Each frame is followed by one dequeue (two with `--impair duplicate`);
+//! with `--batch B`, every B frames are followed by dequeues until nothing
+//! is due, as xdpsched's worker takes a batch of frames and then drains
+//! what is due (the empty dequeue that ends a drain is then paid once per
+//! batch, not once per frame, whatever an impairment does to the order of
+//! due times).
 //! `--impair` adds one of issue 17's impairments to the pipe (see
 //! [`impair`]): `jitter`, `jitter-table`, `reorder`, `duplicate`, `corrupt`,
 //! `loss4`, `slot`, `profile`, `trace`, `schedule`, `prob` (a rule, 0.5: half the
@@ -244,43 +250,54 @@ fn config(kind: Kind, delay_ns: u64) -> Config {
 }
 
 /// The measured loop (callgrind toggles on this name): per frame one
-/// enqueue and `pulls` dequeues (2 with duplication: a copy leaves too);
-/// returns frames that came out. One call site per emulator function, so
-/// the compiler inlines them as into xdpsched's worker.
+/// enqueue; after every `batch` frames, `pulls` dequeues (or, with `pulls`
+/// = `usize::MAX`, until nothing is due); returns frames that came out.
+/// One call site per emulator function, so the compiler inlines them as
+/// into xdpsched's worker.
 #[inline(never)]
 fn emu_loop(
     emu: &mut Emulator<Pkt>,
     frames: &[Vec<u8>],
     n: usize,
     expire_every: usize,
+    batch: usize,
     pulls: usize,
 ) -> u64 {
     let mut out = 0u64;
     let mut now = 1_000u64;
-    for i in 0..n {
-        let k = i % frames.len();
-        let mut pkt = Pkt {
-            frame: k as u32,
-            len: frames[k].len() as u32,
-        };
-        let v = match emu.classify_frame(black_box(&frames[k]), &mut pkt) {
-            Ok(c) => emu.enqueue_classified(now, &c, pkt, &mut NoChain),
-            Err(e) => Verdict::Dropped(pkt, Cause::Malformed(e)),
-        };
-        match v {
-            Verdict::Queued { .. } | Verdict::QueuedPushedOut { .. } => {}
-            Verdict::Pass(_) | Verdict::Dropped(..) => out += 1 << 32,
-        }
-        for _ in 0..pulls {
-            if let Some((_, _, p)) = emu.dequeue(now, &mut NoChain) {
-                out += 1;
-                black_box(p);
+    let mut start = 0;
+    while start < n {
+        // A batch of frames; with `batch` 1, the loop every revision had.
+        let end = (start + batch).min(n);
+        for i in start..end {
+            let k = i % frames.len();
+            let mut pkt = Pkt {
+                frame: k as u32,
+                len: frames[k].len() as u32,
+            };
+            let v = match emu.classify_frame(black_box(&frames[k]), &mut pkt) {
+                Ok(c) => emu.enqueue_classified(now, &c, pkt, &mut NoChain),
+                Err(e) => Verdict::Dropped(pkt, Cause::Malformed(e)),
+            };
+            match v {
+                Verdict::Queued { .. } | Verdict::QueuedPushedOut { .. } => {}
+                Verdict::Pass(_) | Verdict::Dropped(..) => out += 1 << 32,
             }
+            if i + 1 == end {
+                for _ in 0..pulls {
+                    let Some((_, _, p)) = emu.dequeue(now, &mut NoChain) else {
+                        break;
+                    };
+                    out += 1;
+                    black_box(p);
+                }
+            }
+            if expire_every != 0 && i % expire_every == 0 {
+                black_box(emu.expire(now, EXPIRE_BUDGET));
+            }
+            now += 100;
         }
-        if expire_every != 0 && i % expire_every == 0 {
-            black_box(emu.expire(now, EXPIRE_BUDGET));
-        }
-        now += 100;
+        start = end;
     }
     out
 }
@@ -294,6 +311,7 @@ fn main() -> ExitCode {
     let mut json = false;
     let mut repeat = true;
     let mut impairment = String::from("none");
+    let mut batch = 1usize;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = || args.next().unwrap_or_default();
@@ -312,6 +330,7 @@ fn main() -> ExitCode {
             "--impair" => impairment = val(),
             "--json" => json = true,
             "--no-repeat" => repeat = false,
+            "--batch" => batch = val().parse().unwrap_or(1).max(1),
             other => {
                 eprintln!("emu-bench: unknown option '{other}'");
                 return ExitCode::from(2);
@@ -336,8 +355,21 @@ fn main() -> ExitCode {
             }
         };
         let t0 = Instant::now();
-        let pulls = black_box(if impairment == "duplicate" { 2 } else { 1 });
-        got = black_box(emu_loop(&mut emu, &frames, frames_n, expire_every, pulls));
+        let pulls = black_box(if batch > 1 {
+            usize::MAX
+        } else if impairment == "duplicate" {
+            2
+        } else {
+            1
+        });
+        got = black_box(emu_loop(
+            &mut emu,
+            &frames,
+            frames_n,
+            expire_every,
+            batch,
+            pulls,
+        ));
         times.push(t0.elapsed().as_nanos() as f64 / frames_n as f64);
     }
     times.sort_by(f64::total_cmp);

@@ -209,12 +209,6 @@ impl Cx<'_> {
             if spec.trace.is_some() {
                 refuse(&r.bandwidth, "bandwidth: this pipe's link is a trace")?;
             }
-            if spec.jitter.is_some() {
-                refuse(
-                    &r.delay,
-                    "delay: this pipe's delay has jitter around it; a schedule changes constant delays only",
-                )?;
-            }
             if !matches!(spec.loss, LossModel::None | LossModel::Uniform { .. }) {
                 refuse(
                     &r.plr,

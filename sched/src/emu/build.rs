@@ -3,6 +3,7 @@
 
 use super::dynpipe::{DynPipe, Retired};
 use super::flowset::{Flowset, FlowsetParams};
+use super::jitter::ScaledTable;
 use super::pipe::{JitterParams, Pipe, PipeParams};
 use super::{Emulator, EmulatorCounters, FlowsetRt, PipeRt, Target};
 use crate::classify::{Classifier, KeyTable, Match};
@@ -133,7 +134,9 @@ fn pipe_params(p: &PipeSpec, packets: u32, seed: u64, dynamic: bool) -> PipePara
             jitter_ns: j.jitter_ns,
             table: match &j.distribution {
                 Distribution::Uniform => None,
-                Distribution::Table { table, .. } => table.clone(),
+                Distribution::Table { table, .. } => {
+                    table.as_ref().map(|t| ScaledTable::new(j.jitter_ns, t))
+                }
             },
             correlation: j.correlation,
             reorder: j.reorder,

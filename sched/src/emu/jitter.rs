@@ -128,67 +128,84 @@ impl Reorder {
     }
 }
 
+/// A distribution table scaled to a jitter σ, once when the pipe is built
+/// (shared by a dynamic pipe's instances): each entry `e` as its offset
+/// `σ·e/8192` ns, rounded half away from zero as netem's `(σ % 8192)·e ±
+/// 4096) / 8192 + (σ / 8192)·e` (equal: both parts have e's sign; σ ≤ 10 s
+/// and |e| ≤ 2^15 fit in i64). A packet then costs a lookup.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScaledTable(Arc<[i64]>);
+
+impl ScaledTable {
+    /// `table`'s entries scaled to `sigma_ns` (at most [`MAX_JITTER_NS`]).
+    pub fn new(sigma_ns: u64, table: &[i16]) -> Self {
+        let sigma = i64::try_from(sigma_ns.min(MAX_JITTER_NS)).unwrap_or(0);
+        Self(
+            table
+                .iter()
+                .map(|&e| {
+                    let mut x = sigma * i64::from(e);
+                    x += if x >= 0 {
+                        DIST_SCALE / 2
+                    } else {
+                        -DIST_SCALE / 2
+                    };
+                    x / DIST_SCALE
+                })
+                .collect(),
+        )
+    }
+}
+
 /// Draws each packet's delay.
 #[derive(Debug, Clone)]
 pub struct Jitter {
-    mu_ns: i64,
-    sigma_ns: i64,
-    /// μ − σ and 2σ: the uniform draw's base and span.
+    /// −σ and 2σ: the uniform draw's base and span.
     lo_ns: i64,
     span_ns: u64,
-    table: Option<Arc<[i16]>>,
+    table: Option<ScaledTable>,
     rnd: CorrRandom,
 }
 
 impl Jitter {
-    /// Delay `mu_ns` with jitter `sigma_ns` (`table`: the distribution,
-    /// `None` uniform), correlation 0..=1, seeded.
-    pub fn new(
-        mu_ns: u64,
-        sigma_ns: u64,
-        table: Option<Arc<[i16]>>,
-        correlation: f64,
-        seed: u64,
-    ) -> Self {
-        let mu = i64::try_from(mu_ns).unwrap_or(i64::MAX);
+    /// Jitter `sigma_ns` (`table`: the distribution scaled to it, `None`
+    /// uniform), correlation 0..=1, seeded. The delay it spreads is given
+    /// with each draw ([`Jitter::delay`]): a schedule may change it.
+    pub fn new(sigma_ns: u64, table: Option<ScaledTable>, correlation: f64, seed: u64) -> Self {
         let sigma = i64::try_from(sigma_ns.min(MAX_JITTER_NS)).unwrap_or(0);
         Self {
-            mu_ns: mu,
-            sigma_ns: sigma,
-            lo_ns: mu.saturating_sub(sigma),
+            lo_ns: -sigma,
             span_ns: 2 * sigma as u64,
             table,
             rnd: CorrRandom::new(correlation, seed),
         }
     }
 
-    /// The next packet's delay, ns (never negative; with σ = 0, μ).
+    /// The next packet's offset from the delay, ns.
     #[inline]
-    pub fn sample(&mut self) -> u64 {
+    pub fn offset(&mut self) -> i64 {
         let rnd = u64::from(self.rnd.draw());
-        let d = match &self.table {
-            // Uniform on [μ − σ, μ + σ): netem's `(rnd % 2σ) + μ − σ`, the
-            // 32-bit draw scaled to 2σ instead of reduced (the same
-            // distribution, without a division).
+        match &self.table {
+            // Uniform on [−σ, σ): netem's `(rnd % 2σ) − σ`, the 32-bit draw
+            // scaled to 2σ instead of reduced (the same distribution,
+            // without a division).
             None => self.lo_ns + ((u128::from(rnd) * u128::from(self.span_ns)) >> 32) as i64,
-            Some(t) => {
-                let (mu, sigma) = (self.mu_ns, self.sigma_ns);
-                // An entry picked uniformly (netem: `rnd % size`).
+            // An entry picked uniformly (netem: `rnd % size`).
+            Some(ScaledTable(t)) => {
                 let i = ((rnd * t.len() as u64) >> 32) as usize;
-                let e = i64::from(t.get(i).copied().unwrap_or(0));
-                // σ·e/8192 rounded half away from zero, as netem's
-                // `(σ % 8192)·e ± 4096) / 8192 + (σ / 8192)·e` (equal: both
-                // parts have e's sign; σ ≤ 10 s and |e| ≤ 2^15 fit in i64).
-                let mut x = sigma * e;
-                x += if x >= 0 {
-                    DIST_SCALE / 2
-                } else {
-                    -DIST_SCALE / 2
-                };
-                x / DIST_SCALE + mu
+                t.get(i).copied().unwrap_or(0)
             }
-        };
-        d.max(0) as u64
+        }
+    }
+
+    /// The next packet's delay around `mu_ns` (at most
+    /// [`crate::config::MAX_DELAY_NS`], an hour: a pipe's delay is kept
+    /// within it), ns; a negative one counts as 0; with σ = 0, `mu_ns`.
+    #[inline]
+    pub fn delay(&mut self, mu_ns: u64) -> u64 {
+        // μ ≤ an hour and |offset| ≤ 10 s: neither the cast nor the sum
+        // can overflow.
+        (mu_ns as i64 + self.offset()).max(0) as u64
     }
 }
 
@@ -216,7 +233,8 @@ mod tests {
     }
 
     /// netem scales a table entry in two parts to stay in 32 bits; the
-    /// one-step form used here gives the same value for every σ and entry.
+    /// one-step form [`ScaledTable`] uses gives the same value for every σ
+    /// and entry.
     #[test]
     fn table_scaling_equals_netems_two_part_form() {
         let mut r = Rng::new(3);
@@ -232,13 +250,8 @@ mod tests {
                 };
                 t / DIST_SCALE + (sigma / DIST_SCALE) * e
             };
-            let mut x = sigma * e;
-            x += if x >= 0 {
-                DIST_SCALE / 2
-            } else {
-                -DIST_SCALE / 2
-            };
-            assert_eq!(x / DIST_SCALE, netem, "sigma {sigma} e {e}");
+            let ScaledTable(t) = ScaledTable::new(sigma as u64, &[e as i16]);
+            assert_eq!(t[0], netem, "sigma {sigma} e {e}");
         }
     }
 
@@ -253,8 +266,8 @@ mod tests {
 
     #[test]
     fn uniform_jitter_is_uniform_on_mu_plus_minus_sigma() {
-        let mut j = Jitter::new(100_000_000, 20_000_000, None, 0.0, 1);
-        let mut s: Vec<f64> = (0..20_000).map(|_| j.sample() as f64).collect();
+        let mut j = Jitter::new(20_000_000, None, 0.0, 1);
+        let mut s: Vec<f64> = (0..20_000).map(|_| j.delay(100_000_000) as f64).collect();
         let d = ks(&mut s, |x| ((x - 80e6) / 40e6).clamp(0.0, 1.0));
         assert!(d < ks_critical(20_000), "D = {d}");
     }
@@ -269,12 +282,13 @@ mod tests {
             .map(|i| ((i as f64 - 31.5) / 16.0 * 8192.0) as i16)
             .collect();
         let (mu, sigma) = (50_000_000i64, 10_000_000i64);
-        let mut j = Jitter::new(mu as u64, sigma as u64, Some(table.clone()), 0.0, 7);
+        let scaled_table = ScaledTable::new(sigma as u64, &table);
+        let mut j = Jitter::new(sigma as u64, Some(scaled_table), 0.0, 7);
         let scaled = |e: i64| mu + (sigma as f64 * e as f64 / DIST_SCALE as f64).round() as i64;
         let mut values: Vec<i64> = table.iter().map(|&e| scaled(i64::from(e))).collect();
         values.sort_unstable();
         let n = 20_000;
-        let mut s: Vec<i64> = (0..n).map(|_| j.sample() as i64).collect();
+        let mut s: Vec<i64> = (0..n).map(|_| j.delay(mu as u64) as i64).collect();
         s.sort_unstable();
         assert!(
             s.iter().all(|x| values.binary_search(x).is_ok()),
@@ -294,7 +308,7 @@ mod tests {
     #[test]
     fn correlation_makes_successive_samples_alike() {
         let corr = |rho: f64| {
-            let mut j = Jitter::new(0, 1 << 30, None, rho, 3);
+            let mut j = Jitter::new(1 << 30, None, rho, 3);
             let s: Vec<f64> = (0..50_000).map(|_| j.rnd.draw() as f64).collect();
             let m = s.iter().sum::<f64>() / s.len() as f64;
             let (mut num, mut den) = (0.0, 0.0);
@@ -311,8 +325,8 @@ mod tests {
 
     #[test]
     fn negative_delays_count_as_zero() {
-        let mut j = Jitter::new(1_000, 1_000_000, None, 0.0, 9);
-        assert!((0..1000).map(|_| j.sample()).any(|d| d == 0));
+        let mut j = Jitter::new(1_000_000, None, 0.0, 9);
+        assert!((0..1000).map(|_| j.delay(1_000)).any(|d| d == 0));
     }
 
     /// The share of packets that skip the delay: `P` with gap 1; with gap

@@ -40,11 +40,12 @@
 //! judges the same figure.
 
 use super::impair::{Chance, Corrupt, Flip, Profile, ProfileDraw, SlotParams, Slots};
-use super::jitter::{Jitter, Reorder};
+use super::jitter::{Jitter, Reorder, ScaledTable};
 use super::loss::{Loss, LossModel};
 use super::schedule::{Schedule, ScheduleSpec};
 use super::sojourn::SojournHist;
 use super::trace::{LogLine, Trace, TraceLink};
+use crate::config::MAX_DELAY_NS;
 use crate::rng::Rng;
 use crate::types::{DropCounters, DropReason, Dropped, FlowId, Packet};
 use crate::{AnySched, Scheduler};
@@ -187,8 +188,8 @@ pub struct Admitted {
 pub struct JitterParams {
     /// The spread, ns.
     pub jitter_ns: u64,
-    /// The distribution table; `None`: uniform.
-    pub table: Option<std::sync::Arc<[i16]>>,
+    /// The distribution table scaled to `jitter_ns`; `None`: uniform.
+    pub table: Option<ScaledTable>,
     /// Correlation of successive samples, 0..=1.
     pub correlation: f64,
     /// Whether jitter may reorder packets.
@@ -308,7 +309,7 @@ impl<P: Packet + Copy + Default> Pipe<P> {
             sched,
             bandwidth_bps: params.bandwidth_bps.unwrap_or(0),
             overhead: params.overhead_bytes as u64,
-            delay_ns: params.delay_ns,
+            delay_ns: params.delay_ns.min(MAX_DELAY_NS),
             busy_until: 0,
             busy_rem: 0,
             delay_line: VecDeque::with_capacity(params.delay_reserve),
@@ -324,7 +325,6 @@ impl<P: Packet + Copy + Default> Pipe<P> {
             jitter: params.jitter.as_ref().map(|j| {
                 (
                     Jitter::new(
-                        params.delay_ns,
                         j.jitter_ns,
                         j.table.clone(),
                         j.correlation,
@@ -644,7 +644,7 @@ impl<P: Packet + Copy + Default> Pipe<P> {
             self.update_flags();
         }
         if let Some(d) = step.delay_ns {
-            self.delay_ns = d;
+            self.delay_ns = d.min(MAX_DELAY_NS);
         }
     }
 
@@ -841,14 +841,16 @@ impl<P: Packet + Copy + Default> Pipe<P> {
                 }
                 Some((j, false)) => {
                     // In order: never due before the packet sent before it.
-                    let due = done.saturating_add(j.sample()).max(self.last_due);
+                    let due = done
+                        .saturating_add(j.delay(self.delay_ns))
+                        .max(self.last_due);
                     self.last_due = due;
                     self.delay_line.push_back((due, flow, pkt));
                 }
                 Some((j, true)) => {
                     // Reordered by its delay: kept sorted by due time (most
                     // land near the back), ties in sending order.
-                    let due = done.saturating_add(j.sample());
+                    let due = done.saturating_add(j.delay(self.delay_ns));
                     let at = self.delay_line.partition_point(|&(d, _, _)| d <= due);
                     self.delay_line.insert(at, (due, flow, pkt));
                 }
@@ -867,13 +869,19 @@ impl<P: Packet + Copy + Default> Pipe<P> {
         }
     }
 
-    /// Takes the head [`Pipe::head_due`] names.
+    /// Takes the head [`Pipe::head_due`] names if it is due by `now_ns`.
     #[inline]
-    fn pop_head(&mut self) -> Option<(u64, FlowId, P)> {
-        match (self.express.front(), self.delay_line.front()) {
-            (Some(&(e, _, _)), Some(&(l, _, _))) if e <= l => self.express.pop_front(),
-            (Some(_), None) => self.express.pop_front(),
-            _ => self.delay_line.pop_front(),
+    fn take_due(&mut self, now_ns: u64) -> Option<(u64, FlowId, P)> {
+        let line = self.delay_line.front().map_or(u64::MAX, |&(d, _, _)| d);
+        if let Some(&(e, _, _)) = self.express.front() {
+            if e <= line && e <= now_ns {
+                return self.express.pop_front();
+            }
+        }
+        if line <= now_ns {
+            self.delay_line.pop_front()
+        } else {
+            None
         }
     }
 
@@ -885,18 +893,16 @@ impl<P: Packet + Copy + Default> Pipe<P> {
         now_ns: u64,
         dropped: &mut impl FnMut(PipeDropped<P>),
     ) -> Option<(u64, FlowId, P)> {
-        if self.head_due().is_none_or(|due| due > now_ns) {
-            self.transmit(now_ns, dropped);
-        }
-        match self.head_due() {
-            Some(due) if due <= now_ns => {
-                let out = self.pop_head()?;
-                self.counters.delivered += 1;
-                self.counters.delivered_bytes += out.2.len() as u64;
-                Some(out)
+        let out = match self.take_due(now_ns) {
+            Some(out) => out,
+            None => {
+                self.transmit(now_ns, dropped);
+                self.take_due(now_ns)?
             }
-            _ => None,
-        }
+        };
+        self.counters.delivered += 1;
+        self.counters.delivered_bytes += out.2.len() as u64;
+        Some(out)
     }
 
     /// Takes the next packet that has left the pipe by `now_ns`; drops of
