@@ -380,6 +380,7 @@ pub fn simple_config(ab: Simple, ba: Option<Simple>, q: Queues) -> Config {
         default: DefaultAction::Flowset(0),
         default_dir: Dir::AToB,
         seed: None,
+        classes: Vec::new(),
     };
     if let Some(ba) = ba {
         c.pipes.push(pipe("reverse", ba));

@@ -33,8 +33,8 @@ pub use algo::engine::Engine;
 pub use algo::plugin::{Algorithm, Flow};
 pub use algo::queue::FlowQueue;
 pub use algo::{
-    build, AnySched, Drr, DrrLqd, Fifo, FqCodel, FqCodelLqd, Kind, Prio, PrioLqd, Qfq, QfqLqd,
-    Scheduler, Wf2q, Wf2qLqd,
+    build, build_tree, AnySched, ClassTree, Drr, DrrLqd, Fifo, FqCodel, FqCodelLqd, Kind, Prio,
+    PrioLqd, Qfq, QfqLqd, Scheduler, Wf2q, Wf2qLqd,
 };
 pub use types::{
     Backlog, ConfigError, Departure, DropCounters, DropReason, Dropped, FlowConfig, FlowId, Lmax,

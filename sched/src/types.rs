@@ -232,6 +232,8 @@ pub struct FlowConfig {
     pub limit: QueueLimit,
     /// The flow queue's active queue management.
     pub aqm: crate::algo::aqm::Aqm,
+    /// HTB: the leaf class the flow belongs to (its index in the tree).
+    pub class: u32,
 }
 
 impl FlowConfig {

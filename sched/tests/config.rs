@@ -1667,3 +1667,81 @@ fn files_are_read_once_through_the_callers_reader_and_their_errors_name_them() {
         "{e}"
     );
 }
+
+/// `[[class]]`: tc's defaults, the example's tree, and each mistake named.
+#[test]
+fn class_trees_parse_with_tcs_defaults_and_bad_ones_are_named() {
+    let c = parse(include_str!("../../examples/14-htb-tree.toml"));
+    assert_eq!(c.classes.len(), 6);
+    let sub2 = &c.classes[2];
+    assert_eq!(
+        (
+            sub2.name.as_str(),
+            sub2.parent,
+            sub2.rate_bps,
+            sub2.ceil_bps
+        ),
+        ("sub2", Some(0), 30_000_000, 60_000_000)
+    );
+    // tc's defaults: burst = rate / 10^9 + 1600, quantum = rate / 8 / 10
+    // within 1000..=200000, ceil = rate.
+    assert_eq!((sub2.burst_bytes, sub2.cburst_bytes), (1600, 1600));
+    assert_eq!(sub2.quantum, 200_000);
+    assert_eq!(c.classes[4].quantum, 125_000);
+    assert_eq!(c.classes[0].ceil_bps, 100_000_000);
+    assert_eq!((c.classes[4].prio, c.classes[5].prio), (0, 1));
+    // The leaves' flowsets feed the pipe; its scheduler inside leaves: drr.
+    assert!(c.flowsets.iter().all(|f| f.pipe == 0 && f.class.is_some()));
+    assert_eq!(c.pipes[0].sched, sched::Kind::Drr);
+    // Explicit keys.
+    let c = parse(&format!(
+        "{PIPE}[[class]]\nname = \"r\"\npipe = \"wan\"\nrate = \"10mbit\"\nceil = \"20mbit\"\nburst = \"15k\"\ncburst = 3000\nprio = 3\nquantum = 1514\n[[flowset]]\nname = \"f\"\nclass = \"r\"\n"
+    ));
+    let r = &c.classes[0];
+    assert_eq!(
+        (
+            r.rate_bps,
+            r.ceil_bps,
+            r.burst_bytes,
+            r.cburst_bytes,
+            r.prio,
+            r.quantum
+        ),
+        (10_000_000, 20_000_000, 15_360, 3000, 3, 1514) // "15k": 1024s, as tc
+    );
+    let root = "[[class]]\nname = \"r\"\npipe = \"wan\"\nrate = \"10mbit\"\n";
+    for (text, parts) in [
+        (format!("{PIPE}[[class]]\nname = \"a\"\nrate = \"1mbit\"\n"), vec!["class \"a\"", "parent or pipe"]),
+        (format!("{PIPE}{root}[[class]]\nname = \"a\"\nparent = \"r\"\npipe = \"wan\"\nrate = \"1mbit\"\n"), vec!["not both"]),
+        (format!("{PIPE}[[class]]\nname = \"a\"\nparent = \"r\"\nrate = \"1mbit\"\n{root}"), vec!["parent", "before"]),
+        (format!("{PIPE}{root}{root}"), vec!["already the name of class 1"]),
+        (format!("{PIPE}[[class]]\nname = \"r\"\npipe = \"wan\"\n"), vec!["rate: missing"]),
+        (format!("{PIPE}[[class]]\nname = \"r\"\npipe = \"wan\"\nrate = \"unlimited\"\n"), vec!["finite rate"]),
+        (format!("{PIPE}[[class]]\nname = \"r\"\npipe = \"wan\"\nrate = \"10mbit\"\nceil = \"5mbit\"\n"), vec!["ceil", "below the rate"]),
+        (format!("{PIPE}[[class]]\nname = \"r\"\npipe = \"wan\"\nrate = \"10mbit\"\nprio = 8\n"), vec!["prio"]),
+        (format!("{PIPE}{root}[[flowset]]\nname = \"f\"\nclass = \"nope\"\n"), vec!["class \"nope\" is not defined"]),
+        (format!("{PIPE}{root}[[flowset]]\nname = \"f\"\nclass = \"r\"\npipe = \"wan\"\n"), vec!["not both"]),
+        (format!("{PIPE}{root}[[class]]\nname = \"a\"\nparent = \"r\"\nrate = \"1mbit\"\n[[flowset]]\nname = \"f\"\nclass = \"r\"\n"), vec!["flowset \"f\"", "has children"]),
+        (format!("{PIPE}{root}[[flowset]]\nname = \"f\"\npipe = \"wan\"\n"), vec!["shaped by classes"]),
+        (format!("{PIPE}{root}[[flowset]]\nname = \"f\"\nclass = \"r\"\n[[rule]]\npipe = \"wan\"\n"), vec!["names pipe \"wan\"", "leaf classes"]),
+        (format!("[[pipe]]\nname = \"wan\"\nsched = \"wf2q\"\n{root}[[flowset]]\nname = \"f\"\nclass = \"r\"\n"), vec!["sched", "drr"]),
+        (format!("[[pipe]]\nname = \"wan\"\nmask = \"src-ip\"\n{root}[[flowset]]\nname = \"f\"\nclass = \"r\"\n"), vec!["mask", "classes"]),
+    ] {
+        rejects(&text, &parts);
+    }
+    // Eight levels of classes are accepted, nine are not.
+    let mut deep = format!("{PIPE}{root}");
+    for i in 1..8 {
+        let parent = if i == 1 {
+            "r".to_owned()
+        } else {
+            format!("c{}", i - 1)
+        };
+        deep.push_str(&format!(
+            "[[class]]\nname = \"c{i}\"\nparent = \"{parent}\"\nrate = \"1mbit\"\n"
+        ));
+    }
+    parse(&deep);
+    deep.push_str("[[class]]\nname = \"c8\"\nparent = \"c7\"\nrate = \"1mbit\"\n");
+    rejects(&deep, &["levels deep"]);
+}

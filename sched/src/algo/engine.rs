@@ -123,6 +123,15 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Engine<P, A, LQD
     ///
     /// `cfg.overflow` must be `DropLongest` exactly when `LQD` is true.
     pub fn new(cfg: SchedConfig) -> Result<Self, ConfigError> {
+        Self::with_algorithm(cfg, |c| A::new(c))
+    }
+
+    /// [`Engine::new`] with the algorithm built by `make` (one that needs
+    /// more than the [`SchedConfig`], as HTB its class tree).
+    pub fn with_algorithm(
+        cfg: SchedConfig,
+        make: impl FnOnce(&SchedConfig) -> A,
+    ) -> Result<Self, ConfigError> {
         cfg.validate()?;
         let lqd = cfg.overflow == OverflowPolicy::DropLongest;
         if lqd && !A::PUSHOUT {
@@ -174,7 +183,7 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Engine<P, A, LQD
             aqm: Vec::new(),
             aqm_at_arrival: false,
             aqm_dequeue_drops: 0,
-            algo: A::new(&cfg),
+            algo: make(&cfg),
             cfg,
         })
     }
@@ -275,7 +284,7 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Engine<P, A, LQD
         // One load of the `Hot` pointer for the whole call.
         let hot = &mut *self.hot;
         let flows = &mut self.flows[..];
-        let id = self.algo.select(flows)?;
+        let id = self.algo.select_at(flows, now_ns)?;
         let q = &mut flows[id].q;
         let (pkt, len, stamp, now_empty) = unlink_head(q, &mut self.nodes, &mut hot.free_node);
         hot.room_bytes += len as u64;
@@ -306,7 +315,7 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Engine<P, A, LQD
         loop {
             let hot = &mut *self.hot;
             let flows = &mut self.flows[..];
-            let id = self.algo.select(flows)?;
+            let id = self.algo.select_at(flows, now_ns)?;
             let q = &mut flows[id].q;
             let (mut pkt, len, stamp, now_empty) =
                 unlink_head(q, &mut self.nodes, &mut hot.free_node);
@@ -738,8 +747,8 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Scheduler<P> for
         self.dequeue_aqm(now_ns, dropped)
     }
 
-    fn peek(&mut self, _now_ns: u64) -> Option<(FlowId, &P)> {
-        let id = self.algo.select(&mut self.flows)?;
+    fn peek(&mut self, now_ns: u64) -> Option<(FlowId, &P)> {
+        let id = self.algo.select_at(&mut self.flows, now_ns)?;
         let head = self.flows[id].q.head as usize;
         Some((FlowId(id as u32), &self.nodes[head].pkt))
     }
@@ -769,6 +778,10 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Scheduler<P> for
 
     fn flows(&self) -> u32 {
         self.configured
+    }
+
+    fn next_ready(&self) -> Option<u64> {
+        self.algo.next_ready()
     }
 }
 

@@ -9,10 +9,12 @@ pub mod drr;
 pub mod engine;
 pub mod fifo;
 pub mod fq_codel;
+pub mod htb;
 pub mod plugin;
 pub mod prio;
 pub mod qfq;
 pub mod queue;
+pub mod timeheap;
 pub mod vtheap;
 pub mod wf2q;
 
@@ -39,9 +41,13 @@ use engine::Engine;
 ///   consumes one packet and returns at most one: nothing is ever lost or
 ///   duplicated, and drops happen only at the configured limits (flow limit,
 ///   global limit, `lmax`) or for an unknown flow.
-/// - **Dequeue** returns the next packet and its flow. Every algorithm here is
-///   *work-conserving*: `dequeue` returns `None` only when nothing is queued
-///   (a rate limit is the pipe's business, not the scheduler's).
+/// - **Dequeue** returns the next packet and its flow. Every flow scheduler
+///   here is *work-conserving*: `dequeue` returns `None` only when nothing
+///   is queued (a link's rate is the pipe's business). The exception is a
+///   shaper, HTB ([`htb`]): its `dequeue` returns `None` while every
+///   backlogged class is over its limits, and [`Scheduler::next_ready`]
+///   says when one will not be; `now_ns = u64::MAX` drains it, limits
+///   ignored.
 /// - **Queue management.** `dequeue` takes the next packet as the algorithm
 ///   orders them, whatever the flows' [`crate::algo::aqm::Aqm`] (the caller's
 ///   drain and reload use it). `dequeue_managed` is the sending path: each
@@ -89,6 +95,12 @@ pub trait Scheduler<P: Packet> {
     fn counters(&self) -> DropCounters;
     /// Number of configured flows.
     fn flows(&self) -> u32;
+    /// A shaper ([`htb`]) whose `dequeue` found nothing it may send while
+    /// packets are queued: the instant one may go (`None`: the algorithm
+    /// is work-conserving, or one may go now).
+    fn next_ready(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// The algorithms, by name.
@@ -171,6 +183,14 @@ pub type Qfq<P> = Engine<P, qfq::Qfq>;
 pub type FqCodel<P> = Engine<P, fq_codel::FqCodel>;
 /// FQ-CoDel with longest-queue-drop (as Linux's, at the global limit).
 pub type FqCodelLqd<P> = Engine<P, fq_codel::FqCodel, true>;
+/// HTB with DRR in each leaf.
+pub type HtbDrr<P> = Engine<P, htb::Htb<drr::Drr>>;
+/// HTB with QFQ in each leaf.
+pub type HtbQfq<P> = Engine<P, htb::Htb<qfq::Qfq>>;
+/// HTB with FQ-CoDel's flow scheduler in each leaf.
+pub type HtbFqCodel<P> = Engine<P, htb::Htb<fq_codel::FqCodel>>;
+/// HTB with PRIO in each leaf.
+pub type HtbPrio<P> = Engine<P, htb::Htb<prio::Prio>>;
 /// PRIO with longest-queue-drop ([`OverflowPolicy::DropLongest`]).
 pub type PrioLqd<P> = Engine<P, prio::Prio, true>;
 /// DRR with longest-queue-drop.
@@ -207,6 +227,14 @@ pub enum AnySched<P: Packet + Copy + Default> {
     FqCodel(FqCodel<P>),
     /// FQ-CoDel, longest-queue-drop.
     FqCodelLqd(FqCodelLqd<P>),
+    /// HTB classes, DRR in each leaf.
+    HtbDrr(HtbDrr<P>),
+    /// HTB classes, QFQ in each leaf.
+    HtbQfq(HtbQfq<P>),
+    /// HTB classes, FQ-CoDel in each leaf.
+    HtbFqCodel(HtbFqCodel<P>),
+    /// HTB classes, PRIO in each leaf.
+    HtbPrio(HtbPrio<P>),
 }
 
 /// Builds a scheduler of the given kind, with the overflow policy of `cfg`
@@ -232,6 +260,59 @@ pub fn build<P: Packet + Copy + Default>(
     })
 }
 
+/// Builds an HTB class tree over `kind` in each leaf (DRR, QFQ, FQ-CoDel
+/// or PRIO: the leaves share the flow slab and packet pool, and FIFO's
+/// ring and WF2Q+'s heaps are sized for the whole scheduler, once per
+/// leaf — a flowset without a mask is one FIFO queue under any of them).
+/// Tail drop only.
+pub fn build_tree<P: Packet + Copy + Default>(
+    kind: Kind,
+    cfg: SchedConfig,
+    tree: &htb::Tree,
+) -> Result<AnySched<P>, ConfigError> {
+    if cfg.overflow == OverflowPolicy::DropLongest {
+        return Err(ConfigError::Unsupported(
+            "a class tree drops at the tail: drop-longest is not available with classes",
+        ));
+    }
+    Ok(match kind {
+        Kind::Drr => AnySched::HtbDrr(Engine::with_algorithm(cfg, |c| {
+            htb::Htb::with_tree(c, tree)
+        })?),
+        Kind::Qfq => AnySched::HtbQfq(Engine::with_algorithm(cfg, |c| {
+            htb::Htb::with_tree(c, tree)
+        })?),
+        Kind::FqCodel => AnySched::HtbFqCodel(Engine::with_algorithm(cfg, |c| {
+            htb::Htb::with_tree(c, tree)
+        })?),
+        Kind::Prio => AnySched::HtbPrio(Engine::with_algorithm(cfg, |c| {
+            htb::Htb::with_tree(c, tree)
+        })?),
+        Kind::Fifo | Kind::Wf2q => {
+            return Err(ConfigError::Unsupported(
+                "inside classes the flow scheduler is drr, qfq, fq_codel or prio (a flowset without a mask is one FIFO queue under any of them)",
+            ))
+        }
+    })
+}
+
+/// An HTB tree's view of its classes, whatever the leaves' algorithm.
+pub trait ClassTree {
+    /// Classes in the tree.
+    fn classes(&self) -> usize;
+    /// Class `i`'s state and counters.
+    fn class(&self, i: usize) -> Option<htb::ClassView>;
+}
+
+impl<A: plugin::Algorithm> ClassTree for htb::Htb<A> {
+    fn classes(&self) -> usize {
+        htb::Htb::classes(self)
+    }
+    fn class(&self, i: usize) -> Option<htb::ClassView> {
+        htb::Htb::class(self, i)
+    }
+}
+
 macro_rules! dispatch {
     ($self:ident, $s:ident => $e:expr) => {
         match $self {
@@ -246,6 +327,10 @@ macro_rules! dispatch {
             AnySched::QfqLqd($s) => $e,
             AnySched::FqCodel($s) => $e,
             AnySched::FqCodelLqd($s) => $e,
+            AnySched::HtbDrr($s) => $e,
+            AnySched::HtbQfq($s) => $e,
+            AnySched::HtbFqCodel($s) => $e,
+            AnySched::HtbPrio($s) => $e,
         }
     };
 }
@@ -294,6 +379,10 @@ impl<P: Packet + Copy + Default> Scheduler<P> for AnySched<P> {
     fn flows(&self) -> u32 {
         dispatch!(self, s => s.flows())
     }
+    #[inline]
+    fn next_ready(&self) -> Option<u64> {
+        dispatch!(self, s => s.next_ready())
+    }
 }
 
 impl<P: Packet + Copy + Default> AnySched<P> {
@@ -322,6 +411,17 @@ impl<P: Packet + Copy + Default> AnySched<P> {
     /// See [`Engine::aqm_flow`].
     pub fn aqm_flow(&self, flow: FlowId) -> Option<&aqm::AqmFlow> {
         dispatch!(self, s => s.aqm_flow(flow))
+    }
+
+    /// The class tree, if this is HTB.
+    pub fn tree(&self) -> Option<&dyn ClassTree> {
+        match self {
+            AnySched::HtbDrr(s) => Some(s.algorithm()),
+            AnySched::HtbQfq(s) => Some(s.algorithm()),
+            AnySched::HtbFqCodel(s) => Some(s.algorithm()),
+            AnySched::HtbPrio(s) => Some(s.algorithm()),
+            _ => None,
+        }
     }
 
     /// Test hook: see [`crate::Algorithm::set_virtual_time`].

@@ -23,7 +23,8 @@ pub struct Flow<F> {
 /// - `arrived`: after every accepted packet was appended; `was_idle` says the
 ///   flow just became backlogged.
 /// - `select`: pick the backlogged flow whose head packet goes next. Must return
-///   `Some` whenever any flow is backlogged (work conservation). May update
+///   `Some` whenever any flow is backlogged (work conservation; a shaper's
+///   `select_at` may not, see there). May update
 ///   internal state (DRR moves a flow whose deficit is exhausted), but calling it
 ///   again without an intervening `arrived`/`served` must return the same flow.
 /// - `served`: after the head packet of `id` (of `len` bytes) was removed; the queue
@@ -61,6 +62,21 @@ pub trait Algorithm: Sized {
     fn arrived(&mut self, flows: &mut [Flow<Self::Flow>], id: usize, was_idle: bool, now_ns: u64);
     /// The flow to serve next.
     fn select(&mut self, flows: &mut [Flow<Self::Flow>]) -> Option<usize>;
+    /// The flow to serve next at `now_ns` (the engine calls this). A
+    /// work-conserving algorithm ignores the time (`select`); a shaper
+    /// (HTB) may return `None` while flows are backlogged, when none may
+    /// send yet ([`Algorithm::next_ready`] says when one may). At
+    /// `now_ns = u64::MAX` (a drain) a shaper ignores its limits.
+    #[inline]
+    fn select_at(&mut self, flows: &mut [Flow<Self::Flow>], _now_ns: u64) -> Option<usize> {
+        self.select(flows)
+    }
+    /// After `select_at` found nothing to send while flows are backlogged:
+    /// the instant one may send (`None`: a work-conserving algorithm, or
+    /// one may send now).
+    fn next_ready(&self) -> Option<u64> {
+        None
+    }
     /// The head of `id` (`len` bytes) left.
     fn served(
         &mut self,

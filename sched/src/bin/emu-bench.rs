@@ -246,6 +246,7 @@ fn config(kind: Kind, delay_ns: u64) -> Config {
         default: DefaultAction::Flowset(0),
         default_dir: Dir::AToB,
         seed: None,
+        classes: Vec::new(),
     }
 }
 

@@ -173,6 +173,7 @@
 //! object at once, naming object, field and value; `values` parses each
 //! kind of value (rates, masks, prefixes, ports, ...).
 
+mod classes;
 pub mod error;
 mod impair;
 pub mod model;

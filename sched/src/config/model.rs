@@ -56,6 +56,33 @@ pub struct Config {
     /// `prob`, ...): the same seed replays a run. `None`: the program picks
     /// one (xdpsched: at random, reported at start and in its statistics).
     pub seed: Option<u64>,
+    /// HTB classes (`[[class]]`), in file order: a parent before its
+    /// children.
+    pub classes: Vec<ClassSpec>,
+}
+
+/// An HTB class of a pipe's link (`[[class]]`, see [`crate::algo::htb`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassSpec {
+    /// Unique among classes.
+    pub name: String,
+    /// Index into [`Config::pipes`]: the link its tree shapes.
+    pub pipe: usize,
+    /// Index into [`Config::classes`] (`None`: a root of the pipe's tree).
+    pub parent: Option<usize>,
+    /// Guaranteed rate, bit/s.
+    pub rate_bps: u64,
+    /// Most it reaches by borrowing, bit/s (default: its rate).
+    pub ceil_bps: u64,
+    /// Bytes beyond the rate at once (default: tc's, one MTU of 1600).
+    pub burst_bytes: u32,
+    /// Bytes beyond the ceil at once (default: tc's).
+    pub cburst_bytes: u32,
+    /// A leaf's priority for spare bandwidth, 0 (first) to 7.
+    pub prio: u8,
+    /// A leaf's round-robin quantum, bytes (default: tc's, rate / 10 per
+    /// second within 1000..=200000).
+    pub quantum: u32,
 }
 
 impl Config {
@@ -158,6 +185,19 @@ impl Config {
                 pipes.push(p.clone());
             }
         }
+        // Classes of the kept pipes (a parent is on its child's pipe).
+        let mut class_map = vec![None; self.classes.len()];
+        let mut classes = Vec::new();
+        for (i, c) in self.classes.iter().enumerate() {
+            if let Some(p) = pipe_map[c.pipe] {
+                class_map[i] = Some(classes.len());
+                classes.push(ClassSpec {
+                    pipe: p,
+                    parent: c.parent.and_then(|q| class_map[q]),
+                    ..c.clone()
+                });
+            }
+        }
         let mut fs_map = vec![None; self.flowsets.len()];
         let mut flowsets = Vec::new();
         for (i, f) in self.flowsets.iter().enumerate() {
@@ -165,6 +205,7 @@ impl Config {
                 fs_map[i] = Some(flowsets.len());
                 flowsets.push(FlowsetSpec {
                     pipe: p,
+                    class: f.class.and_then(|c| class_map[c]),
                     ..f.clone()
                 });
             }
@@ -200,6 +241,7 @@ impl Config {
             default,
             default_dir: Dir::Both,
             seed: self.seed,
+            classes,
         }
     }
 }
@@ -487,6 +529,9 @@ pub struct FlowsetSpec {
     pub idle_timeout_ns: u64,
     /// Each flow's queue management; `None`: its pipe's [`PipeSpec::aqm`].
     pub aqm: Option<Aqm>,
+    /// The leaf class (index into [`Config::classes`]) its flows go to, on
+    /// a pipe with classes.
+    pub class: Option<usize>,
 }
 
 impl FlowsetSpec {
@@ -506,6 +551,7 @@ impl FlowsetSpec {
             max_flows: DEFAULT_MAX_FLOWS,
             idle_timeout_ns: DEFAULT_IDLE_TIMEOUT_NS,
             aqm: None,
+            class: None,
         }
     }
 }

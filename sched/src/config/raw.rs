@@ -18,6 +18,8 @@ pub(super) struct RawConfig {
     pub(super) flowset: Vec<Spanned<RawFlowset>>,
     #[serde(default)]
     pub(super) rule: Vec<Spanned<RawRule>>,
+    #[serde(default)]
+    pub(super) class: Vec<Spanned<RawClass>>,
     pub(super) default: Option<Spanned<RawDefault>>,
     pub(super) seed: Field,
 }
@@ -120,6 +122,7 @@ pub(super) struct RawFourState {
 pub(super) struct RawFlowset {
     pub(super) name: Field,
     pub(super) pipe: Field,
+    pub(super) class: Field,
     pub(super) mask: Field,
     pub(super) weight: Field,
     pub(super) priority: Field,
@@ -144,6 +147,21 @@ pub(super) struct RawFlowset {
     pub(super) alpha: Field,
     pub(super) beta: Field,
     pub(super) dq_rate_estimator: Field,
+}
+
+/// `[[class]]`: an HTB class of a pipe's link.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawClass {
+    pub(super) name: Field,
+    pub(super) pipe: Field,
+    pub(super) parent: Field,
+    pub(super) rate: Field,
+    pub(super) ceil: Field,
+    pub(super) burst: Field,
+    pub(super) cburst: Field,
+    pub(super) prio: Field,
+    pub(super) quantum: Field,
 }
 
 #[derive(Deserialize)]

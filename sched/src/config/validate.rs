@@ -200,10 +200,11 @@ impl Cx<'_> {
             pipes.push(spec);
         }
 
+        let (classes, class_names) = self.classes(&raw.class, &pipe_names)?;
         let mut flowsets: Vec<FlowsetSpec> = Vec::with_capacity(raw.flowset.len());
         let mut flowset_names: HashMap<String, usize> = HashMap::new();
         for (i, f) in raw.flowset.iter().enumerate() {
-            let spec = self.flowset(i, f, &pipe_names)?;
+            let spec = self.flowset(i, f, &pipe_names, &classes, &class_names)?;
             if let Some(&first) = flowset_names.get(&spec.name) {
                 return Err(self.err(
                     &format!("flowset {:?}", spec.name),
@@ -299,6 +300,7 @@ impl Cx<'_> {
                 }
             }
         }
+        self.check_classes(&raw, &mut pipes, &flowsets, &classes)?;
         let seed = self.opt("the configuration", &raw.seed, |v| {
             int("seed", v, 0, i64::MAX as u64)
         })?;
@@ -309,6 +311,7 @@ impl Cx<'_> {
             default,
             default_dir,
             seed,
+            classes,
         })
     }
 
@@ -345,7 +348,7 @@ impl Cx<'_> {
         }
     }
 
-    fn name(
+    pub(super) fn name(
         &self,
         kind: &str,
         i: usize,
@@ -580,6 +583,8 @@ impl Cx<'_> {
         i: usize,
         raw: &Spanned<RawFlowset>,
         pipe_names: &HashMap<String, usize>,
+        classes: &[ClassSpec],
+        class_names: &HashMap<String, usize>,
     ) -> Result<FlowsetSpec, ConfigFileError> {
         let f = raw.get_ref();
         let name = self.name("flowset", i, &f.name, raw.span())?;
@@ -593,17 +598,29 @@ impl Cx<'_> {
         }
         let o = format!("flowset {name:?}");
         let o = o.as_str();
-        let pipe = match self.opt(o, &f.pipe, |v| reference("pipe", v, pipe_names))? {
-            Some(p) => p,
-            None => {
+        let class = self.opt(o, &f.class, |v| reference("class", v, class_names))?;
+        let pipe = match (
+            self.opt(o, &f.pipe, |v| reference("pipe", v, pipe_names))?,
+            class,
+        ) {
+            (Some(p), None) => p,
+            (None, Some(c)) => classes[c].pipe,
+            (Some(_), Some(_)) => return Err(self.err(
+                o,
+                f.pipe.as_ref().map(Spanned::span),
+                "pipe: a flowset of a class feeds its class's pipe (give class or pipe, not both)"
+                    .to_owned(),
+            )),
+            (None, None) => {
                 return Err(self.err(
                     o,
                     Some(raw.span()),
-                    "pipe: missing (every flowset feeds a pipe)".to_owned(),
+                    "pipe: missing (every flowset feeds a pipe, or a class of one)".to_owned(),
                 ))
             }
         };
         let mut spec = FlowsetSpec::new(name, pipe);
+        spec.class = class;
         if let Some(m) = self.opt(o, &f.mask, |v| mask("mask", v))? {
             spec.mask = m;
         }

@@ -6,10 +6,11 @@ use super::flowset::{Flowset, FlowsetParams};
 use super::jitter::ScaledTable;
 use super::pipe::{JitterParams, Pipe, PipeParams};
 use super::{Emulator, EmulatorCounters, FlowsetRt, PipeRt, Target};
+use crate::algo::htb::{ClassSpec as TreeClass, Tree};
 use crate::classify::{Classifier, KeyTable, Match};
 use crate::config::{Config, DefaultAction, Distribution, FlowsetSpec, PipeSpec, QueueSpec};
 use crate::types::{FlowConfig, Packet, QueueLimit, SchedConfig};
-use crate::{build, ConfigError};
+use crate::{build, build_tree, ConfigError};
 use std::collections::VecDeque;
 
 /// Building an emulator failed.
@@ -70,6 +71,42 @@ fn pipe_packets(pipe: &PipeSpec, flowsets: &[&FlowsetSpec], per_instance: bool) 
     total.clamp(1, MAX_PIPE_PACKETS as u64) as u32
 }
 
+/// Each class's index in its pipe's tree (its position among the pipe's
+/// classes), and each pipe's tree.
+fn class_trees(cfg: &Config) -> Result<(Vec<u32>, Vec<Option<Tree>>), BuildError> {
+    let mut index = vec![0u32; cfg.classes.len()];
+    let mut specs: Vec<Vec<TreeClass>> = vec![Vec::new(); cfg.pipes.len()];
+    for (i, c) in cfg.classes.iter().enumerate() {
+        let Some(tree) = specs.get_mut(c.pipe) else {
+            continue;
+        };
+        index[i] = tree.len() as u32;
+        tree.push(TreeClass {
+            parent: c.parent.map(|p| index[p]),
+            rate_bps: c.rate_bps,
+            ceil_bps: c.ceil_bps,
+            burst_bytes: c.burst_bytes,
+            cburst_bytes: c.cburst_bytes,
+            prio: c.prio,
+            quantum: c.quantum,
+        });
+    }
+    let trees = specs
+        .into_iter()
+        .enumerate()
+        .map(|(pi, t)| {
+            if t.is_empty() {
+                return Ok(None);
+            }
+            Tree::new(t).map(Some).map_err(|source| BuildError::Sched {
+                pipe: cfg.pipes[pi].name.clone(),
+                source,
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    Ok((index, trees))
+}
+
 fn flowset_params(f: &FlowsetSpec, pipe: &PipeSpec, per_instance: bool) -> FlowsetParams {
     let limit = match f.queue {
         QueueSpec::Packets(n) => QueueLimit {
@@ -90,6 +127,7 @@ fn flowset_params(f: &FlowsetSpec, pipe: &PipeSpec, per_instance: bool) -> Flows
             lmax: f.lmax,
             limit,
             aqm: f.aqm.unwrap_or(pipe.aqm).on_link(pipe.bandwidth_bps),
+            class: 0,
         },
         max_flows: if per_instance {
             f.max_flows.min(MAX_FLOWS_PER_INSTANCE)
@@ -192,6 +230,7 @@ impl<P: Packet + Copy + Default> Emulator<P> {
         if let Some((pipe, what, file)) = cfg.unloaded() {
             return Err(BuildError::NotLoaded(pipe, what, file));
         }
+        let (class_index, trees) = class_trees(cfg)?;
         let mut pipes = Vec::with_capacity(cfg.pipes.len());
         for (pi, p) in cfg.pipes.iter().enumerate() {
             let attached: Vec<&FlowsetSpec> =
@@ -221,7 +260,11 @@ impl<P: Packet + Copy + Default> Emulator<P> {
             };
             pipes.push(match p.mask {
                 None => {
-                    let mut sched = build(p.sched, sched_cfg).map_err(sched_err)?;
+                    let mut sched = match &trees[pi] {
+                        None => build(p.sched, sched_cfg),
+                        Some(tree) => build_tree(p.sched, sched_cfg, tree),
+                    }
+                    .map_err(sched_err)?;
                     if any_aqm {
                         sched.reserve_aqm();
                     }
@@ -264,10 +307,13 @@ impl<P: Packet + Copy + Default> Emulator<P> {
             let local = locals[f.pipe];
             locals[f.pipe] += 1;
             let fs = match pipes[f.pipe] {
-                PipeRt::Static(_) => Some(Flowset::new(
-                    flowset_params(f, &cfg.pipes[f.pipe], false),
-                    seed.wrapping_add(i as u64 + 1),
-                )),
+                PipeRt::Static(_) => {
+                    let mut params = flowset_params(f, &cfg.pipes[f.pipe], false);
+                    if let Some(c) = f.class {
+                        params.flow.class = class_index.get(c).copied().unwrap_or(0);
+                    }
+                    Some(Flowset::new(params, seed.wrapping_add(i as u64 + 1)))
+                }
                 PipeRt::Dynamic(_) => None,
             };
             flowsets.push(FlowsetRt {

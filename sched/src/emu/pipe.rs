@@ -261,6 +261,9 @@ pub struct Pipe<P: Packet + Copy + Default> {
     loss_step_at: u64,
     /// A trace with a packet log: arrivals are logged.
     log_arrivals: bool,
+    /// The instant the scheduler (a class tree) said it may next send,
+    /// when it last held every packet back (0: never).
+    shaped_until: u64,
     loss: Loss,
     rng: Rng,
     counters: PipeCounters,
@@ -318,6 +321,7 @@ impl<P: Packet + Copy + Default> Pipe<P> {
             link_step_at: u64::MAX,
             loss_step_at: u64::MAX,
             log_arrivals: false,
+            shaped_until: 0,
             loss,
             rng: Rng::new(params.seed),
             counters: PipeCounters::default(),
@@ -778,6 +782,18 @@ impl<P: Packet + Copy + Default> Pipe<P> {
                 })
             };
             let Some(dep) = self.sched.dequeue_managed(start, &mut sink) else {
+                // A class tree may hold packets back: the link waits for
+                // the instant one may go (then tries again, if due).
+                if let Some(t) = self.sched.next_ready() {
+                    if self.sched.backlog().packets != 0 && t > start {
+                        self.shaped_until = t;
+                        if self.paced {
+                            self.busy_until = t;
+                            self.busy_rem = 0;
+                            continue;
+                        }
+                    }
+                }
                 break;
             };
             let sojourn = dep.sojourn_ns;
@@ -1013,11 +1029,13 @@ impl<P: Packet + Copy + Default> Pipe<P> {
     pub fn next_wakeup(&self) -> Option<u64> {
         let line = self.head_due();
         let link = if self.sched.backlog().packets != 0 {
-            Some(if !self.paced() {
+            let free = if !self.paced() {
                 0
             } else {
                 self.busy_until + (self.busy_rem != 0) as u64
-            })
+            };
+            // A class tree holding packets back: not before it lets one go.
+            Some(free.max(self.shaped_until))
         } else {
             None
         };
