@@ -47,6 +47,13 @@ struct PipeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ClassLabels {
+    direction: String,
+    pipe: String,
+    class: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DropLabels {
     direction: String,
     pipe: String,
@@ -253,11 +260,42 @@ pub(crate) fn render(s: &Show) -> String {
         "Flows of a pipe in CoDel's dropping state now",
         dropping.clone(),
     );
+    let class_bytes = family::<ClassLabels>(
+        &mut reg,
+        "xdpsched_class_bytes",
+        "Bytes an HTB class sent (its own and its descendants')",
+    );
+    let class_packets = family::<ClassLabels>(
+        &mut reg,
+        "xdpsched_class_packets",
+        "Packets an HTB class sent (its own and its descendants')",
+    );
+    let class_lends = family::<ClassLabels>(
+        &mut reg,
+        "xdpsched_class_lends",
+        "Packets an HTB class sent with its own tokens at its level (tc's lended)",
+    );
+    let class_borrows = family::<ClassLabels>(
+        &mut reg,
+        "xdpsched_class_borrows",
+        "Packets an HTB class sent borrowing from an ancestor (tc's borrowed)",
+    );
     for p in &s.pipes {
         let l = PipeLabels {
             direction: p.report.dir.into(),
             pipe: p.report.name.clone(),
         };
+        for c in &p.report.classes {
+            let cl = ClassLabels {
+                direction: l.direction.clone(),
+                pipe: l.pipe.clone(),
+                class: c.name.clone(),
+            };
+            class_bytes.get_or_create(&cl).inc_by(c.bytes);
+            class_packets.get_or_create(&cl).inc_by(c.packets);
+            class_lends.get_or_create(&cl).inc_by(c.lends);
+            class_borrows.get_or_create(&cl).inc_by(c.borrows);
+        }
         marks.get_or_create(&l).inc_by(p.report.ecn_marked);
         duplicated.get_or_create(&l).inc_by(p.report.duplicated);
         dup_no_frame

@@ -207,6 +207,29 @@ pub fn format(v: &Value, part: Option<&str>) -> String {
                 impairments(p),
                 sojourn(p)
             );
+            // Its HTB classes, as `tc -s class show` lists them.
+            for c in p["classes"].as_array().into_iter().flatten() {
+                let parent = c["parent"].as_str().unwrap_or("");
+                let _ = writeln!(
+                    o,
+                    "  class {}{} rate {} ceil {}: sent {} pkt {} lended {} borrowed {} {} tokens {} ctokens {}",
+                    c["name"].as_str().unwrap_or("?"),
+                    if parent.is_empty() {
+                        " (root)".to_owned()
+                    } else {
+                        format!(" parent {parent}")
+                    },
+                    rate(c["rate_bps"].as_f64().unwrap_or(0.0)),
+                    rate(c["ceil_bps"].as_f64().unwrap_or(0.0)),
+                    u(&c["packets"]),
+                    bytes(u(&c["bytes"])),
+                    u(&c["lends"]),
+                    u(&c["borrows"]),
+                    c["mode"].as_str().unwrap_or("?"),
+                    c["tokens_bytes"].as_i64().unwrap_or(0),
+                    c["ctokens_bytes"].as_i64().unwrap_or(0),
+                );
+            }
         }
     }
     if want("flowsets") {
@@ -259,7 +282,11 @@ mod tests {
             "ports": [{"iface": "dutA", "side": "a", "rx": 10, "tx": 0}],
             "pipes": [{"name": "egress", "dir": "a-to-b", "delivered": 9, "delivered_bytes": 13500,
                        "rate_bps": 9.5e6, "lost": 0, "drops": {"flow_limit": 3, "loss": 0},
-                       "instances": 1, "instances_created": 0}],
+                       "instances": 1, "instances_created": 0,
+                       "classes": [{"name": "sub1", "parent": "root", "rate_bps": 20_000_000,
+                                    "ceil_bps": 100_000_000, "packets": 5, "bytes": 7500,
+                                    "lends": 4, "borrows": 1, "mode": "may_borrow",
+                                    "tokens_bytes": -300, "ctokens_bytes": 1200}]}],
             "flowsets": [{"name": "flows", "dir": "a-to-b", "flows": 1, "created": 1,
                           "expired": 0, "overflowed": 0, "refused": 0}],
             "flows": [{"key": "udp 10.0.0.1:5 > 10.0.0.2:9", "flowset": "flows", "dir": "a-to-b",
@@ -273,6 +300,11 @@ mod tests {
             "{t}"
         );
         assert!(t.contains("drops flow_limit 3\n"), "{t}");
+        assert!(t.contains("\n  class sub1 parent root rate "), "{t}");
+        assert!(
+            t.contains("lended 4 borrowed 1 may_borrow tokens -300 ctokens 1200\n"),
+            "{t}"
+        );
         assert!(t.contains("flowset flows a-to-b: flows 1"), "{t}");
         assert!(
             t.contains("flow udp 10.0.0.1:5 > 10.0.0.2:9 [flows a-to-b]: offered 12 pkt"),

@@ -197,6 +197,37 @@ pub struct PipeReport {
     /// The largest CoDel count among them (drops and marks since the state
     /// was entered).
     pub codel_max_count: u32,
+    /// Its HTB classes (`[[class]]`), in configuration order.
+    pub classes: Vec<ClassReport>,
+}
+
+/// One HTB class's figures.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ClassReport {
+    /// Class name.
+    pub name: String,
+    /// Its parent's name ("" for a root).
+    pub parent: String,
+    /// Guaranteed rate and ceil, bit/s.
+    pub rate_bps: u64,
+    /// See `rate_bps`.
+    pub ceil_bps: u64,
+    /// Packets and bytes sent through it (since the start or the last
+    /// reload).
+    pub packets: u64,
+    /// See `packets`.
+    pub bytes: u64,
+    /// Packets it sent lending its own tokens (its level), and packets it
+    /// sent borrowing from an ancestor.
+    pub lends: u64,
+    /// See `lends`.
+    pub borrows: u64,
+    /// "can_send", "may_borrow" or "cant_send", as of its last update.
+    pub mode: &'static str,
+    /// Tokens and ctokens, bytes at its rate / ceil (negative: in debt).
+    pub tokens_bytes: i64,
+    /// See `tokens_bytes`.
+    pub ctokens_bytes: i64,
 }
 
 /// A sojourn-time distribution, ns.
@@ -541,6 +572,45 @@ pub(crate) fn pipe_reports(sc: &Sched) -> Vec<PipeReport> {
                     .unwrap_or_default(),
                 codel_dropping: aqm.dropping,
                 codel_max_count: aqm.max_count,
+                classes: class_reports(sc, i),
+            }
+        })
+        .collect()
+}
+
+/// Pipe `pi`'s classes: the configuration's names beside the tree's state.
+fn class_reports(sc: &Sched, pi: usize) -> Vec<ClassReport> {
+    use sched::algo::htb::Mode;
+    let specs: Vec<&sched::config::ClassSpec> =
+        sc.cfg.classes.iter().filter(|c| c.pipe == pi).collect();
+    let views = sc.emu.pipe_classes(pi);
+    specs
+        .iter()
+        .zip(views)
+        .map(|(c, v)| {
+            // ps of transmission at a rate → bytes.
+            let bytes =
+                |ps: i64, bps: u64| (i128::from(ps) * i128::from(bps) / 8_000_000_000_000) as i64;
+            ClassReport {
+                name: c.name.clone(),
+                parent: c
+                    .parent
+                    .and_then(|p| sc.cfg.classes.get(p))
+                    .map(|p| p.name.clone())
+                    .unwrap_or_default(),
+                rate_bps: c.rate_bps,
+                ceil_bps: c.ceil_bps,
+                packets: v.stats.packets,
+                bytes: v.stats.bytes,
+                lends: v.stats.lends,
+                borrows: v.stats.borrows,
+                mode: match v.mode {
+                    Mode::CanSend => "can_send",
+                    Mode::MayBorrow => "may_borrow",
+                    Mode::CantSend => "cant_send",
+                },
+                tokens_bytes: bytes(v.tokens_ps, c.rate_bps),
+                ctokens_bytes: bytes(v.ctokens_ps, c.ceil_bps),
             }
         })
         .collect()

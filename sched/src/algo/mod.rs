@@ -17,6 +17,7 @@ pub mod queue;
 pub mod timeheap;
 pub mod vtheap;
 pub mod wf2q;
+pub mod wheel;
 
 use crate::types::{
     Backlog, ConfigError, Departure, DropCounters, Dropped, FlowConfig, FlowId, OverflowPolicy,

@@ -67,6 +67,20 @@ impl<P: Packet + Copy + Default> Emulator<P> {
         })
     }
 
+    /// Pipe `i`'s HTB classes, in the order of the configuration's
+    /// `[[class]]` tables on it (empty without classes). Their counters
+    /// start again at a reload.
+    pub fn pipe_classes(&self, i: usize) -> Vec<crate::algo::htb::ClassView> {
+        match self.pipes.get(i) {
+            Some(PipeRt::Static(p)) => p
+                .sched_ref()
+                .tree()
+                .map(|t| (0..t.classes()).filter_map(|c| t.class(c)).collect())
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Drops by reason in pipe `i`'s scheduler (summed over instances if
     /// dynamic, expired ones included).
     pub fn pipe_drops(&self, i: usize) -> Option<DropCounters> {
