@@ -234,6 +234,9 @@ pub struct FlowConfig {
     pub aqm: crate::algo::aqm::Aqm,
     /// HTB: the leaf class the flow belongs to (its index in the tree).
     pub class: u32,
+    /// The flow's own rate limit, bit/s (0: none): its packets leave at
+    /// most this fast, whatever the scheduler's order (any algorithm).
+    pub rate_bps: u64,
 }
 
 impl FlowConfig {

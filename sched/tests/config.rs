@@ -1745,3 +1745,23 @@ fn class_trees_parse_with_tcs_defaults_and_bad_ones_are_named() {
     deep.push_str("[[class]]\nname = \"c8\"\nparent = \"c7\"\nrate = \"1mbit\"\n");
     rejects(&deep, &["levels deep"]);
 }
+
+/// A flowset's `rate`: each flow's own limit, refused where the scheduler
+/// cannot hold a flow back.
+#[test]
+fn per_flow_rates_parse_and_need_a_paceable_scheduler() {
+    let c = parse(
+        "[[pipe]]\nname = \"wan\"\nsched = \"drr\"\n[[flowset]]\nname = \"f\"\npipe = \"wan\"\nmask = \"5-tuple\"\nrate = \"10Mbit/s\"\n",
+    );
+    assert_eq!(c.flowsets[0].rate_bps, Some(10_000_000));
+    let c = parse(&format!(
+        "{PIPE}[[flowset]]\nname = \"f\"\npipe = \"wan\"\nrate = \"unlimited\"\n"
+    ));
+    assert_eq!(c.flowsets[0].rate_bps, None);
+    for sched in ["fifo", "fq_codel"] {
+        rejects(
+            &format!("[[pipe]]\nname = \"wan\"\nsched = \"{sched}\"\n[[flowset]]\nname = \"f\"\npipe = \"wan\"\nrate = \"1Mbit/s\"\n"),
+            &["flowset \"f\"", "rate", sched],
+        );
+    }
+}

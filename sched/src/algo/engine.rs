@@ -13,6 +13,7 @@
 use super::aqm::{Aqm, AqmFlow, Arrival, Decision, Head};
 use super::plugin::{Algorithm, Flow};
 use super::queue::{link, mark_empty, unlink_head, FlowQueue, Node, NIL};
+use super::wheel::Wheel;
 use super::Scheduler;
 use crate::types::{
     Backlog, ConfigError, Departure, DropCounters, DropReason, Dropped, FlowConfig, FlowId,
@@ -115,7 +116,93 @@ pub struct Engine<P, A: Algorithm, const LQD: bool = false> {
     /// Queued packets queue management dropped at dequeue (for the count of
     /// packets queued; `counters` has them with the arrival drops).
     aqm_dequeue_drops: u64,
+    /// Per-flow rates, once any flow has one (see [`Pacer`]).
+    pacer: Option<Box<Pacer>>,
     algo: A,
+}
+
+/// Width of the pacing wheel's slots: 2^10 ns (about 1 µs).
+const PACE_SHIFT: u32 = 10;
+/// Its slots: 2^16, a span of 67 ms (slower flows wait in a heap until
+/// their turn comes within it).
+const PACE_SLOTS_LOG2: u32 = 16;
+/// How far a paced flow behind its schedule may catch up: 1 ms at its
+/// rate (or one packet, if longer). Enough that flows the link holds back
+/// stay with the algorithm, whose weights then share the link; a token
+/// bucket's burst, in time.
+pub const PACE_CATCH_UP_NS: u64 = 1_000_000;
+
+/// Per-flow rate limits (`FlowConfig::rate_bps`), Carousel's way: each
+/// flow's next departure is kept exactly (ns plus a remainder carried, so
+/// the long-run rate is exact), and a backlogged flow whose next packet is
+/// not due yet leaves the algorithm — which sees it go idle — and waits in
+/// a timing wheel ([`Wheel`]) until it is; it then comes back as a newly
+/// backlogged flow, at most one wheel slot late. A flow the link delays
+/// (its departures later than its schedule) catches up by at most
+/// [`PACE_CATCH_UP_NS`] (or a packet), so it gets its rate when the link
+/// has room for it and the algorithm's share when it has not; one idle for
+/// long starts with at most that much at once. Algorithms that serve per packet rather
+/// than per flow (FIFO) cannot pace flows. O(1) per packet, whatever the
+/// number of flows.
+#[derive(Debug, Clone)]
+struct Pacer {
+    /// Per flow: bit/s (0: none), the instant its next packet may leave,
+    /// and the remainder of that instant (in bit·ns / rate units).
+    rate: Vec<u64>,
+    next: Vec<u64>,
+    rem: Vec<u64>,
+    wheel: Wheel,
+}
+
+impl Pacer {
+    fn new(max_flows: usize) -> Self {
+        Self {
+            rate: vec![0; max_flows],
+            next: vec![0; max_flows],
+            rem: vec![0; max_flows],
+            wheel: Wheel::new(max_flows, PACE_SHIFT, PACE_SLOTS_LOG2),
+        }
+    }
+
+    /// Flow `id` sent `len` bytes at `now`: its next instant, if it must
+    /// wait for it. The schedule runs on from the previous instant (a flow
+    /// the link or the wheel delayed catches up), but never from further
+    /// back than [`PACE_CATCH_UP_NS`] or this packet's own time, whichever
+    /// is longer (a flow idle or starved for long comes back with at most
+    /// that much of a burst).
+    #[inline]
+    fn sent(&mut self, id: usize, len: u32, now: u64) -> Option<u64> {
+        let rate = *self.rate.get(id)?;
+        if rate == 0 {
+            return None;
+        }
+        let num = u128::from(len) * 8_000_000_000 + u128::from(self.rem[id]);
+        let cost = (num / u128::from(rate)).min(u128::from(u64::MAX / 4)) as u64;
+        self.rem[id] = (num % u128::from(rate)) as u64;
+        let catch_up = cost.max(PACE_CATCH_UP_NS);
+        let next = self.next[id]
+            .max(now.saturating_sub(catch_up))
+            .saturating_add(cost);
+        self.next[id] = next;
+        (next > now).then_some(next)
+    }
+
+    /// An arrival to flow `id` (`was_idle`: its queue was empty): whether
+    /// the algorithm must not hear of it (the flow waits in the wheel).
+    #[inline]
+    fn holds(&mut self, id: usize, was_idle: bool, now: u64) -> bool {
+        if self.rate.get(id).is_none_or(|&r| r == 0) {
+            return false;
+        }
+        if self.wheel.contains(id as u32) {
+            return true;
+        }
+        if was_idle && self.next[id] > now {
+            self.wheel.insert(id as u32, self.next[id]);
+            return true;
+        }
+        false
+    }
 }
 
 impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Engine<P, A, LQD> {
@@ -183,6 +270,7 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Engine<P, A, LQD
             aqm: Vec::new(),
             aqm_at_arrival: false,
             aqm_dequeue_drops: 0,
+            pacer: None,
             algo: make(&cfg),
             cfg,
         })
@@ -228,6 +316,58 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Engine<P, A, LQD
     /// pipe has queue management (flows are added on their first packet).
     pub fn reserve_aqm(&mut self) {
         self.aqm.reserve_exact(self.cfg.max_flows as usize);
+    }
+
+    /// Makes the per-flow pacing tables now (configuration time) rather
+    /// than with the first flow that has a rate.
+    pub fn reserve_pacing(&mut self) {
+        if self.pacer.is_none() {
+            self.pacer = Some(Box::new(Pacer::new(self.cfg.max_flows as usize)));
+        }
+    }
+
+    /// Slot `id`'s rate (0: none); its schedule starts over. The caller
+    /// checked [`Engine::check_rate`].
+    fn set_rate(&mut self, id: usize, rate_bps: u64) {
+        if rate_bps != 0 {
+            self.reserve_pacing();
+        }
+        if let Some(p) = self.pacer.as_deref_mut() {
+            if let Some(r) = p.rate.get_mut(id) {
+                *r = rate_bps;
+                p.next[id] = 0;
+                p.rem[id] = 0;
+            }
+        }
+    }
+
+    /// A rate needs an algorithm that serves flows, not packets.
+    fn check_rate(cfg: &FlowConfig) -> Result<(), ConfigError> {
+        if cfg.rate_bps != 0 && !A::PACEABLE {
+            return Err(ConfigError::Unsupported(
+                "a per-flow rate needs a scheduler that can hold a backlogged flow back: drr, qfq, wf2q or prio (not fifo, which serves packets in arrival order, nor fq_codel)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Paced flows due by `now_ns` go back to the algorithm, as newly
+    /// backlogged (all of them at `u64::MAX`: a drain).
+    #[inline(never)]
+    fn release_paced(&mut self, now_ns: u64) {
+        let Some(p) = self.pacer.as_deref_mut() else {
+            return;
+        };
+        if p.wheel.is_empty() {
+            return;
+        }
+        let (algo, flows) = (&mut self.algo, &mut self.flows);
+        let back = |id: u32| algo.arrived(flows, id as usize, true, now_ns);
+        if now_ns == u64::MAX {
+            p.wheel.release_all(back);
+        } else {
+            p.wheel.release(now_ns, back);
+        }
     }
 
     /// Gives slot `id` fresh queue management `params` (its state starts
@@ -282,6 +422,9 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Engine<P, A, LQD
     #[inline]
     fn pop(&mut self, now_ns: u64) -> Option<(FlowId, P, u64)> {
         // One load of the `Hot` pointer for the whole call.
+        if self.pacer.is_some() {
+            self.release_paced(now_ns);
+        }
         let hot = &mut *self.hot;
         let flows = &mut self.flows[..];
         let id = self.algo.select_at(flows, now_ns)?;
@@ -297,6 +440,19 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Engine<P, A, LQD
         if now_empty {
             mark_empty(q);
             self.algo.served(flows, id, len, true, now_ns);
+            if let Some(p) = self.pacer.as_deref_mut() {
+                p.sent(id, len, now_ns);
+            }
+        } else if let Some(at) = self
+            .pacer
+            .as_deref_mut()
+            .and_then(|p| p.sent(id, len, now_ns))
+        {
+            // Not due again yet: out of the algorithm, into the wheel.
+            self.algo.served(flows, id, len, true, now_ns);
+            if let Some(p) = self.pacer.as_deref_mut() {
+                p.wheel.insert(id as u32, at);
+            }
         } else {
             self.algo.served(flows, id, len, false, now_ns);
         }
@@ -313,6 +469,9 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Engine<P, A, LQD
         dropped: &mut dyn FnMut(Dropped<P>),
     ) -> Option<Departure<P>> {
         loop {
+            if self.pacer.is_some() {
+                self.release_paced(now_ns);
+            }
             let hot = &mut *self.hot;
             let flows = &mut self.flows[..];
             let id = self.algo.select_at(flows, now_ns)?;
@@ -369,7 +528,20 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Engine<P, A, LQD
                 Decision::Deliver => {}
             }
             hot.dequeued += 1;
-            self.algo.served(flows, id, len, now_empty, now_ns);
+            let wait = self
+                .pacer
+                .as_deref_mut()
+                .and_then(|p| p.sent(id, len, now_ns));
+            match wait {
+                Some(at) if !now_empty => {
+                    // Not due again yet: out of the algorithm, into the wheel.
+                    self.algo.served(flows, id, len, true, now_ns);
+                    if let Some(p) = self.pacer.as_deref_mut() {
+                        p.wheel.insert(id as u32, at);
+                    }
+                }
+                _ => self.algo.served(flows, id, len, now_empty, now_ns),
+            }
             return Some(Departure {
                 flow,
                 pkt,
@@ -513,7 +685,15 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Engine<P, A, LQD
             let c = q.pkts();
             lq_move(&mut self.lq, id, c - 1, c);
         }
-        self.algo.arrived(&mut self.flows, id, was_idle, now_ns);
+        // A paced flow waiting in the wheel (or now sent there) is not the
+        // algorithm's until it is due.
+        let held = self
+            .pacer
+            .as_deref_mut()
+            .is_some_and(|p| p.holds(id, was_idle, now_ns));
+        if !held {
+            self.algo.arrived(&mut self.flows, id, was_idle, now_ns);
+        }
         Verdict {
             node: n,
             drop: pushed_out.map(|v| {
@@ -596,6 +776,7 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Scheduler<P> for
     }
 
     fn add_flow(&mut self, cfg: FlowConfig) -> Result<FlowId, ConfigError> {
+        Self::check_rate(&cfg)?;
         let (id, fresh_slot) = match self.free_ids.last() {
             Some(&id) => (id as usize, false),
             None => {
@@ -620,15 +801,18 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Scheduler<P> for
         }
         Self::apply_queue_config(&mut self.flows[id].q, &cfg);
         self.set_aqm(id, cfg.aqm);
+        self.set_rate(id, cfg.rate_bps);
         self.configured += 1;
         Ok(FlowId(id as u32))
     }
 
     fn configure_flow(&mut self, flow: FlowId, cfg: FlowConfig) -> Result<(), ConfigError> {
         let id = self.idle_flow(flow)?;
+        Self::check_rate(&cfg)?;
         self.algo.configure(&mut self.flows, id, &cfg, false)?;
         Self::apply_queue_config(&mut self.flows[id].q, &cfg);
         self.set_aqm(id, cfg.aqm);
+        self.set_rate(id, cfg.rate_bps);
         Ok(())
     }
 
@@ -637,6 +821,7 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Scheduler<P> for
         self.algo.remove(&mut self.flows, id);
         self.flows[id] = Flow::default();
         self.set_aqm(id, Aqm::None);
+        self.set_rate(id, 0);
         self.free_ids.push(id as u32);
         self.configured -= 1;
         Ok(())
@@ -654,7 +839,7 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Scheduler<P> for
         // undoes what the fast path took (`Taken`).
         let hot = &mut *self.hot;
         let taken = 'fast: {
-            if self.aqm_at_arrival {
+            if self.aqm_at_arrival | self.pacer.is_some() {
                 break 'fast Taken::Nothing;
             }
             let Some(f) = self.flows.get_mut(id) else {
@@ -781,7 +966,11 @@ impl<P: Packet + Copy + Default, A: Algorithm, const LQD: bool> Scheduler<P> for
     }
 
     fn next_ready(&self) -> Option<u64> {
-        self.algo.next_ready()
+        let paced = self.pacer.as_ref().and_then(|p| p.wheel.next_at());
+        match (self.algo.next_ready(), paced) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 }
 

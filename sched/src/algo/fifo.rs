@@ -20,6 +20,7 @@ impl Algorithm for Fifo {
     type Flow = ();
     const NAME: &'static str = "fifo";
     const PUSHOUT: bool = false;
+    const PACEABLE: bool = false;
 
     fn new(cfg: &SchedConfig) -> Self {
         // One entry per queued packet; the engine never queues more than limit_packets.

@@ -160,6 +160,9 @@ impl FqCodel {
 impl Algorithm for FqCodel {
     type Flow = FqFlow;
     const NAME: &'static str = "fq_codel";
+    // Finds emptied flows lazily, by their queue: it cannot be told a
+    // backlogged flow must wait (per-flow rates).
+    const PACEABLE: bool = false;
     const CHARGES_DROPS: bool = false;
 
     fn new(_cfg: &SchedConfig) -> Self {

@@ -714,6 +714,7 @@ impl<A: Algorithm> Algorithm for Htb<A> {
     type Flow = A::Flow;
     const NAME: &'static str = "htb";
     const PUSHOUT: bool = A::PUSHOUT;
+    const PACEABLE: bool = A::PACEABLE;
     const CHARGES_DROPS: bool = A::CHARGES_DROPS;
     const RESERVED_BYTES_PER_FLOW: usize = A::RESERVED_BYTES_PER_FLOW + 4;
 

@@ -404,6 +404,11 @@ impl<P: Packet + Copy + Default> AnySched<P> {
         dispatch!(self, s => s.reserve_aqm())
     }
 
+    /// See [`Engine::reserve_pacing`].
+    pub fn reserve_pacing(&mut self) {
+        dispatch!(self, s => s.reserve_pacing())
+    }
+
     /// See [`Engine::aqm_summary`].
     pub fn aqm_summary(&self) -> engine::AqmSummary {
         dispatch!(self, s => s.aqm_summary())

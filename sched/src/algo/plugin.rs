@@ -36,6 +36,13 @@ pub trait Algorithm: Sized {
     const NAME: &'static str;
     /// Whether `OverflowPolicy::DropLongest` may be used (it needs per-flow service order).
     const PUSHOUT: bool = true;
+    /// Whether flows may have their own rates (`FlowConfig::rate_bps`): the
+    /// engine then takes a flow that must wait out of the algorithm by
+    /// telling it the flow went idle (`served` with `now_empty`) and brings
+    /// it back with `arrived`. An algorithm that serves packets rather than
+    /// flows (FIFO), or that finds out lazily that a flow is empty (FQ-CoDel
+    /// looks at the queue), cannot.
+    const PACEABLE: bool = true;
     /// Whether a packet dropped by queue management at dequeue is charged to
     /// its flow as if it had been sent (`served` gets its length) or not
     /// (`served` gets 0). Virtual-time algorithms must charge it: their

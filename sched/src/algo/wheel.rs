@@ -79,9 +79,7 @@ impl Wheel {
         }
         self.waiting[id as usize] = true;
         self.len += 1;
-        // The first slot starting at or after `at`.
-        let slot = (at >> self.shift) + u64::from(at & ((1 << self.shift) - 1) != 0);
-        let slot = slot.max(self.cursor);
+        let slot = self.slot_of(at).max(self.cursor);
         if slot - self.cursor >= self.span() {
             self.far.set(id, at);
         } else {
@@ -105,7 +103,7 @@ impl Wheel {
         }
         let n = self.span();
         let start = (self.cursor & (n - 1)) as usize;
-        let far = self.far.peek().map(|(t, _)| t);
+        let far = self.far.peek().map(|(t, _)| self.slot_of(t) << self.shift);
         // The first occupied slot from the cursor on, wrapping once (a far
         // id may be earlier: the span moved on since it was put there).
         let words = self.bits.len();
@@ -151,22 +149,60 @@ impl Wheel {
         }
     }
 
+    /// The slot an instant is due in: the first starting at or after it.
+    #[inline]
+    fn slot_of(&self, at: u64) -> u64 {
+        (at >> self.shift) + u64::from(at & ((1 << self.shift) - 1) != 0)
+    }
+
     /// Releases every id whose slot starts at or before `now`, in slot
-    /// order, to `f`.
+    /// order (far ones last), to `f`.
     pub fn release(&mut self, now: u64, mut f: impl FnMut(u32)) {
-        if self.len == 0 {
-            self.cursor = self.cursor.max(now >> self.shift);
-            return;
-        }
         let target = now >> self.shift;
-        if target < self.cursor {
+        if self.len == 0 {
+            self.cursor = self.cursor.max(target);
             return;
         }
         let n = self.span();
-        // Far ids that come within the span (or are due) move in first.
+        if target >= self.cursor {
+            // Slots cursor..=target (at most one revolution: every slot then).
+            let count = (target - self.cursor + 1).min(n);
+            let first = (self.cursor & (n - 1)) as usize;
+            let mut done = 0u64;
+            while done < count {
+                let i = (first + done as usize) % n as usize;
+                let w = i / 64;
+                let bit = i % 64;
+                // The rest of this word within the range.
+                let take = (64 - bit as u64).min(count - done);
+                let mask = if take == 64 {
+                    u64::MAX
+                } else {
+                    ((1u64 << take) - 1) << bit
+                };
+                let mut word = self.bits[w] & mask;
+                while word != 0 {
+                    let j = w * 64 + word.trailing_zeros() as usize;
+                    word &= word - 1;
+                    self.bits[w] &= !(1 << (j % 64));
+                    let mut id = std::mem::replace(&mut self.heads[j], NIL);
+                    while id != NIL {
+                        let nx = std::mem::replace(&mut self.next[id as usize], NIL);
+                        self.waiting[id as usize] = false;
+                        self.len -= 1;
+                        f(id);
+                        id = nx;
+                    }
+                }
+                done += take;
+            }
+            self.cursor = target + 1;
+        }
+        // Far ids now due, or now within the span (from the cursor as it
+        // is now: it may have moved a long way).
         while let Some((at, id)) = self.far.peek() {
-            let slot = (at >> self.shift) + u64::from(at & ((1 << self.shift) - 1) != 0);
-            if slot.max(self.cursor) - self.cursor >= n && slot > target {
+            let slot = self.slot_of(at);
+            if slot > target && slot.max(self.cursor) - self.cursor >= n {
                 break;
             }
             self.far.remove(id);
@@ -175,41 +211,9 @@ impl Wheel {
                 self.len -= 1;
                 f(id);
             } else {
-                self.link(id, slot);
+                self.link(id, slot.max(self.cursor));
             }
         }
-        // Slots cursor..=target (at most one revolution: every slot then).
-        let count = (target - self.cursor + 1).min(n);
-        let first = (self.cursor & (n - 1)) as usize;
-        let mut done = 0u64;
-        while done < count {
-            let i = (first + done as usize) % n as usize;
-            let w = i / 64;
-            let bit = i % 64;
-            // The rest of this word within the range.
-            let take = (64 - bit as u64).min(count - done);
-            let mask = if take == 64 {
-                u64::MAX
-            } else {
-                ((1u64 << take) - 1) << bit
-            };
-            let mut word = self.bits[w] & mask;
-            while word != 0 {
-                let j = w * 64 + word.trailing_zeros() as usize;
-                word &= word - 1;
-                self.bits[w] &= !(1 << (j % 64));
-                let mut id = std::mem::replace(&mut self.heads[j], NIL);
-                while id != NIL {
-                    let nx = std::mem::replace(&mut self.next[id as usize], NIL);
-                    self.waiting[id as usize] = false;
-                    self.len -= 1;
-                    f(id);
-                    id = nx;
-                }
-            }
-            done += take;
-        }
-        self.cursor = target + 1;
     }
 }
 

@@ -532,6 +532,8 @@ pub struct FlowsetSpec {
     /// The leaf class (index into [`Config::classes`]) its flows go to, on
     /// a pipe with classes.
     pub class: Option<usize>,
+    /// Each flow's own rate limit, bit/s (`rate`; `None`: none).
+    pub rate_bps: Option<u64>,
 }
 
 impl FlowsetSpec {
@@ -552,6 +554,7 @@ impl FlowsetSpec {
             idle_timeout_ns: DEFAULT_IDLE_TIMEOUT_NS,
             aqm: None,
             class: None,
+            rate_bps: None,
         }
     }
 }

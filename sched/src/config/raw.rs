@@ -123,6 +123,7 @@ pub(super) struct RawFlowset {
     pub(super) name: Field,
     pub(super) pipe: Field,
     pub(super) class: Field,
+    pub(super) rate: Field,
     pub(super) mask: Field,
     pub(super) weight: Field,
     pub(super) priority: Field,

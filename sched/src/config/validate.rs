@@ -301,6 +301,21 @@ impl Cx<'_> {
             }
         }
         self.check_classes(&raw, &mut pipes, &flowsets, &classes)?;
+        for (fi, f) in flowsets.iter().enumerate() {
+            if f.rate_bps.is_some() && matches!(pipes[f.pipe].sched, Kind::Fifo | Kind::FqCodel) {
+                return Err(self.err(
+                    &format!("flowset {:?}", f.name),
+                    raw.flowset
+                        .get(fi)
+                        .and_then(|r| r.get_ref().rate.as_ref().map(Spanned::span)),
+                    format!(
+                        "rate: per-flow rates need a scheduler that can hold a backlogged flow back; pipe {:?} has {} (use drr, qfq, wf2q or prio)",
+                        pipes[f.pipe].name,
+                        pipes[f.pipe].sched.name()
+                    ),
+                ));
+            }
+        }
         let seed = self.opt("the configuration", &raw.seed, |v| {
             int("seed", v, 0, i64::MAX as u64)
         })?;
@@ -621,6 +636,8 @@ impl Cx<'_> {
         };
         let mut spec = FlowsetSpec::new(name, pipe);
         spec.class = class;
+        // Each flow's own rate limit (a finite rate; "unlimited" is none).
+        spec.rate_bps = self.opt(o, &f.rate, |v| bandwidth("rate", v))?.flatten();
         if let Some(m) = self.opt(o, &f.mask, |v| mask("mask", v))? {
             spec.mask = m;
         }

@@ -128,6 +128,7 @@ fn flowset_params(f: &FlowsetSpec, pipe: &PipeSpec, per_instance: bool) -> Flows
             limit,
             aqm: f.aqm.unwrap_or(pipe.aqm).on_link(pipe.bandwidth_bps),
             class: 0,
+            rate_bps: f.rate_bps.unwrap_or(0),
         },
         max_flows: if per_instance {
             f.max_flows.min(MAX_FLOWS_PER_INSTANCE)
@@ -267,6 +268,9 @@ impl<P: Packet + Copy + Default> Emulator<P> {
                     .map_err(sched_err)?;
                     if any_aqm {
                         sched.reserve_aqm();
+                    }
+                    if attached.iter().any(|f| f.rate_bps.is_some()) {
+                        sched.reserve_pacing();
                     }
                     PipeRt::Static(
                         Pipe::new(sched, &pipe_params(p, packets, pseed, false))
