@@ -739,7 +739,17 @@ impl<P: Packet + Copy + Default> Pipe<P> {
         while !self.paced || self.busy_until <= now_ns {
             // The instant the link takes the next packet: queue management
             // judges its sojourn then, not at this (possibly late) call.
-            let mut start = if self.paced { self.busy_until } else { now_ns };
+            // (An unpaced link whose scheduler held packets back — a class
+            // tree, per-flow rates — goes on from the instant it said one
+            // may go, not from this call: a late call delays the output
+            // but never costs the classes or flows their service.)
+            let mut start = if self.paced {
+                self.busy_until
+            } else if self.shaped_until != 0 && self.shaped_until <= now_ns {
+                self.shaped_until
+            } else {
+                now_ns
+            };
             // Each impairment off is one test: a compare, or an `Option`.
             if start >= self.link_step_at {
                 match self.step_before(start, now_ns) {
@@ -782,16 +792,20 @@ impl<P: Packet + Copy + Default> Pipe<P> {
                 })
             };
             let Some(dep) = self.sched.dequeue_managed(start, &mut sink) else {
-                // A class tree may hold packets back: the link waits for
-                // the instant one may go (then tries again, if due).
-                if let Some(t) = self.sched.next_ready() {
-                    if self.sched.backlog().packets != 0 && t > start {
-                        self.shaped_until = t;
-                        if self.paced {
-                            self.busy_until = t;
-                            self.busy_rem = 0;
-                            continue;
-                        }
+                // A class tree or per-flow rates may hold packets back: the
+                // link waits for the instant one may go (then tries again,
+                // if that is due by now).
+                if self.sched.backlog().packets == 0 {
+                    self.shaped_until = 0;
+                } else if let Some(t) = self.sched.next_ready().filter(|&t| t > start) {
+                    self.shaped_until = t;
+                    if self.paced {
+                        self.busy_until = t;
+                        self.busy_rem = 0;
+                        continue;
+                    }
+                    if t <= now_ns {
+                        continue;
                     }
                 }
                 break;
