@@ -1007,6 +1007,27 @@ match = {{ dst_port = 10003 }}
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// Each flow's frame rate at the sink (Mbit/s) over `from..to` s of the run,
+/// from xdpgen's CSV series (frame bytes, as HTB and per-flow rates count).
+fn sink_rates(csv: &std::path::Path, flows: usize, from: f64, to: f64) -> Vec<f64> {
+    let text = std::fs::read_to_string(csv).expect("csv");
+    let mut bits = vec![0f64; flows];
+    let mut secs = 0.0;
+    for line in text.lines().skip(1) {
+        let c: Vec<&str> = line.split(',').collect();
+        let (t0, t1): (f64, f64) = (c[1].parse().expect("t"), c[2].parse().expect("t"));
+        if t0 < from - 1e-9 || t1 > to + 1e-9 {
+            continue;
+        }
+        let flow: usize = c[3].parse().expect("flow");
+        bits[flow] += c[8].parse::<f64>().expect("bytes") * 8.0;
+        if flow == 0 {
+            secs += t1 - t0;
+        }
+    }
+    bits.iter().map(|b| b / secs / 1e6).collect()
+}
+
 /// Issue 16: examples/14-htb-tree.toml's class tree through xdpsched (its
 /// classes verbatim; flows told apart by destination port instead of the
 /// example's source subnets, since xdpgen sends from one address), each
@@ -1051,22 +1072,7 @@ fn an_htb_tree_shares_the_link_as_its_model_says() {
     let _ = summary(&args);
     let st = stop_for_stats(&mut dut, &stats);
     // Frame rates at the sink in 2..8 s (after the classes' first bursts).
-    let text = std::fs::read_to_string(&csv).expect("csv");
-    let mut bits = [0f64; 3];
-    let mut secs = 0.0;
-    for line in text.lines().skip(1) {
-        let c: Vec<&str> = line.split(',').collect();
-        let (t0, t1): (f64, f64) = (c[1].parse().expect("t"), c[2].parse().expect("t"));
-        if t0 < 2.0 - 1e-9 || t1 > 8.0 + 1e-9 {
-            continue;
-        }
-        let flow: usize = c[3].parse().expect("flow");
-        bits[flow] += c[8].parse::<f64>().expect("bytes") * 8.0;
-        if flow == 0 {
-            secs += t1 - t0;
-        }
-    }
-    let rates: Vec<f64> = bits.iter().map(|b| b / secs / 1e6).collect();
+    let rates = sink_rates(&csv, 3, 2.0, 8.0);
     let b = 20.0 * 200.0 / 325.0;
     let model = [30.0 + b, 10.0 + 20.0 - b, 40.0];
     eprintln!("htb: sub2, voice, bulk {rates:.3?} Mbit/s; the model {model:.3?}");
@@ -1142,22 +1148,7 @@ fn per_flow_rates_hold_at_10_and_100_mbit() {
         let _ = summary(&args);
         let st = stop_for_stats(&mut dut, &stats);
         assert_eq!(st["frames_balanced"], Value::Bool(true), "{st}");
-        let text = std::fs::read_to_string(&csv).expect("csv");
-        let mut bits = [0f64; 3];
-        let mut secs = 0.0;
-        for line in text.lines().skip(1) {
-            let c: Vec<&str> = line.split(',').collect();
-            let (t0, t1): (f64, f64) = (c[1].parse().expect("t"), c[2].parse().expect("t"));
-            if t0 < 2.0 - 1e-9 || t1 > 8.0 + 1e-9 {
-                continue;
-            }
-            let flow: usize = c[3].parse().expect("flow");
-            bits[flow] += c[8].parse::<f64>().expect("bytes") * 8.0;
-            if flow == 0 {
-                secs += t1 - t0;
-            }
-        }
-        let rates: Vec<f64> = bits.iter().map(|b| b / secs / 1e6).collect();
+        let rates = sink_rates(&csv, 3, 2.0, 8.0);
         eprintln!("pacing at {mbit} Mbit/s: {rates:.3?}");
         let want = mbit as f64;
         for (i, r) in rates[..2].iter().enumerate() {

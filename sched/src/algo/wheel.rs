@@ -134,17 +134,25 @@ impl Wheel {
             f(id);
         }
         for w in 0..self.bits.len() {
-            while self.bits[w] != 0 {
-                let j = w * 64 + self.bits[w].trailing_zeros() as usize;
-                self.bits[w] &= self.bits[w] - 1;
-                let mut id = std::mem::replace(&mut self.heads[j], NIL);
-                while id != NIL {
-                    let nx = std::mem::replace(&mut self.next[id as usize], NIL);
-                    self.waiting[id as usize] = false;
-                    self.len -= 1;
-                    f(id);
-                    id = nx;
-                }
+            self.take_slots(w, u64::MAX, &mut f);
+        }
+    }
+
+    /// Empties the slots of bitmap word `w` that `mask` selects, handing
+    /// their ids to `f`.
+    fn take_slots(&mut self, w: usize, mask: u64, f: &mut impl FnMut(u32)) {
+        let mut word = self.bits[w] & mask;
+        self.bits[w] &= !mask;
+        while word != 0 {
+            let j = w * 64 + word.trailing_zeros() as usize;
+            word &= word - 1;
+            let mut id = std::mem::replace(&mut self.heads[j], NIL);
+            while id != NIL {
+                let nx = std::mem::replace(&mut self.next[id as usize], NIL);
+                self.waiting[id as usize] = false;
+                self.len -= 1;
+                f(id);
+                id = nx;
             }
         }
     }
@@ -180,20 +188,7 @@ impl Wheel {
                 } else {
                     ((1u64 << take) - 1) << bit
                 };
-                let mut word = self.bits[w] & mask;
-                while word != 0 {
-                    let j = w * 64 + word.trailing_zeros() as usize;
-                    word &= word - 1;
-                    self.bits[w] &= !(1 << (j % 64));
-                    let mut id = std::mem::replace(&mut self.heads[j], NIL);
-                    while id != NIL {
-                        let nx = std::mem::replace(&mut self.next[id as usize], NIL);
-                        self.waiting[id as usize] = false;
-                        self.len -= 1;
-                        f(id);
-                        id = nx;
-                    }
-                }
+                self.take_slots(w, mask, &mut f);
                 done += take;
             }
             self.cursor = target + 1;
