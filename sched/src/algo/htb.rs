@@ -116,6 +116,8 @@ pub fn default_quantum(rate_bps: u64) -> u32 {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tree {
     classes: Vec<ClassSpec>,
+    /// Per class: whether another names it as parent.
+    inner: Vec<bool>,
 }
 
 impl Tree {
@@ -181,7 +183,13 @@ impl Tree {
                 });
             }
         }
-        Ok(Self { classes })
+        let mut inner = vec![false; classes.len()];
+        for c in &classes {
+            if let Some(p) = c.parent {
+                inner[p as usize] = true;
+            }
+        }
+        Ok(Self { classes, inner })
     }
 
     /// The classes, in order.
@@ -191,7 +199,7 @@ impl Tree {
 
     /// Whether class `i` has no children.
     pub fn is_leaf(&self, i: usize) -> bool {
-        !self.classes.iter().any(|c| c.parent == Some(i as u32))
+        !self.inner.get(i).copied().unwrap_or(false)
     }
 }
 
@@ -723,6 +731,7 @@ impl<A: Algorithm> Algorithm for Htb<A> {
     fn new(cfg: &SchedConfig) -> Self {
         let tree = Tree {
             classes: vec![ClassSpec::at_rate(None, u64::MAX)],
+            inner: vec![false],
         };
         Self::with_tree(cfg, &tree)
     }

@@ -26,6 +26,14 @@ impl TimeHeap {
         }
     }
 
+    /// Makes room for ids `0..cap` (never shrinks; allocates: not for
+    /// the packet path).
+    pub fn grow(&mut self, cap: usize) {
+        if cap > self.pos.len() {
+            self.pos.resize(cap, NOT_IN);
+        }
+    }
+
     /// Entries in the heap.
     #[inline]
     pub fn len(&self) -> usize {
@@ -104,59 +112,94 @@ impl TimeHeap {
     }
 
     fn take_at(&mut self, i: usize) -> (u64, u32) {
-        let out = self.items.swap_remove(i);
+        let out = self.items[i];
         self.pos[out.1 as usize] = NOT_IN;
+        let Some(last) = self.items.pop() else {
+            return out;
+        };
         if i < self.items.len() {
-            self.pos[self.items[i].1 as usize] = i as u32;
-            // The moved entry may belong above or below `i`.
-            let j = self.up(i);
-            if j == i {
-                self.down(i);
-            }
+            // Floyd's way: the hole goes down to a leaf along the smaller
+            // children (one comparison a level, not two), then the last
+            // entry goes into it and up to where it belongs (usually not
+            // far: it came from the bottom) — above `i` too, if it must.
+            let leaf = self.hole_down(i);
+            self.items[leaf] = last;
+            self.up(leaf);
         }
         out
     }
 
+    /// Moves the hole at `i` down to a leaf, each step filling it with the
+    /// smaller child; returns the leaf.
+    fn hole_down(&mut self, mut i: usize) -> usize {
+        let items = &mut self.items[..];
+        let n = items.len();
+        loop {
+            let l = 2 * i + 1;
+            let Some(&lv) = items.get(l) else {
+                return i;
+            };
+            let (c, cv) = match items.get(l + 1) {
+                Some(&rv) if rv.0 < lv.0 => (l + 1, rv),
+                _ => (l, lv),
+            };
+            debug_assert!(c < n);
+            items[i] = cv;
+            if let Some(p) = self.pos.get_mut(cv.1 as usize) {
+                *p = i as u32;
+            }
+            i = c;
+        }
+    }
+
     /// Sifts entry `i` up; returns where it ended.
     fn up(&mut self, mut i: usize) -> usize {
-        let e = self.items[i];
+        let items = &mut self.items[..];
+        let e = items[i];
         while i > 0 {
             let parent = (i - 1) / 2;
-            if self.items[parent].0 <= e.0 {
+            let pv = items[parent];
+            if pv.0 <= e.0 {
                 break;
             }
-            self.items[i] = self.items[parent];
-            self.pos[self.items[i].1 as usize] = i as u32;
+            items[i] = pv;
+            if let Some(p) = self.pos.get_mut(pv.1 as usize) {
+                *p = i as u32;
+            }
             i = parent;
         }
-        self.items[i] = e;
-        self.pos[e.1 as usize] = i as u32;
+        items[i] = e;
+        if let Some(p) = self.pos.get_mut(e.1 as usize) {
+            *p = i as u32;
+        }
         i
     }
 
     fn down(&mut self, mut i: usize) {
-        let e = self.items[i];
-        let n = self.items.len();
+        let items = &mut self.items[..];
+        let e = items[i];
         loop {
             let l = 2 * i + 1;
-            if l >= n {
+            let Some(&lv) = items.get(l) else {
                 break;
-            }
-            let r = l + 1;
-            let c = if r < n && self.items[r].0 < self.items[l].0 {
-                r
-            } else {
-                l
             };
-            if self.items[c].0 >= e.0 {
+            let (c, cv) = match items.get(l + 1) {
+                Some(&rv) if rv.0 < lv.0 => (l + 1, rv),
+                _ => (l, lv),
+            };
+            if cv.0 >= e.0 {
                 break;
             }
-            self.items[i] = self.items[c];
-            self.pos[self.items[i].1 as usize] = i as u32;
+            items[i] = cv;
+            if let Some(p) = self.pos.get_mut(cv.1 as usize) {
+                *p = i as u32;
+            }
             i = c;
         }
-        self.items[i] = e;
-        self.pos[e.1 as usize] = i as u32;
+        items[i] = e;
+        if let Some(p) = self.pos.get_mut(e.1 as usize) {
+            *p = i as u32;
+        }
     }
 }
 
@@ -210,6 +253,8 @@ mod tests {
             assert_eq!(h.get(id), at[id as usize]);
         }
         assert!(!h.set(cap, 5), "an id past the capacity is refused");
+        h.grow(cap as usize + 1);
+        assert!(h.set(cap, 5) && h.get(cap) == Some(5), "grown");
         h.clear();
         assert!(h.is_empty() && h.get(0).is_none());
     }

@@ -29,13 +29,33 @@
 //! 1 Mpps (it costs per millisecond, not per packet). For instruction counts, run under callgrind with
 //! `--collect-atstart=no --toggle-collect='*emu_loop*' --no-repeat` and
 //! divide by `--frames`.
+//!
+//! **Scale** (issue 16): `--scale pipes|instances|classes|shaped --n N`
+//! measures the same loop (`--batch 32`) with N of one thing, each source
+//! address (10.x.y.z) its own subscriber, frames from the N sources in
+//! turn at 100 ns a frame (10 Mpps offered, 64-byte frames):
+//! - `pipes`: N static pipes, one rule each (`src_ip` /32), each a link of
+//!   twice its share of the offered load with a 1 ms delay;
+//! - `instances`: one dynamic pipe with a `src_ip` mask, `max_instances` N,
+//!   the same link per instance;
+//! - `classes`: one pipe with an HTB tree: N leaf classes under one root
+//!   of 1.25× the offered load, each leaf's rate half its offered load and
+//!   its ceil the root's (every leaf borrows), a flowset and a rule each;
+//! - `shaped`: one pipe of unlimited bandwidth, one flowset (`src_ip`
+//!   mask, N flows) with a per-flow `rate` of half each flow's offered load
+//!   (every flow is paced; half the frames find their flow's queue full).
+//!
+//! Before the measured loop (`measured`: for callgrind,
+//! `--toggle-collect='*measured*'`), `--frames` frames warm every flow,
+//! instance and class up (their creation is not what is measured); the
+//! JSON line adds the peak resident set (`rss_kb`) after the run.
 
-use sched::classify::FlowKey;
 use sched::classify::FlowMask;
+use sched::classify::{FlowKey, Prefix};
 use sched::config::{
-    ChanceSpec, Config, DefaultAction, Dir, Distribution, FlowsetSpec, JitterSpec, LossModel,
-    Match, PipeSpec, ProfileSpec, QueueSpec, ReorderSpec, RuleSpec, SlotDelaySpec, SlotSpec,
-    TraceSpec,
+    ChanceSpec, ClassSpec, Config, DefaultAction, Dir, Distribution, FlowsetSpec, JitterSpec,
+    LossModel, Match, PipeSpec, ProfileSpec, QueueSpec, ReorderSpec, RuleSpec, SlotDelaySpec,
+    SlotSpec, TraceSpec,
 };
 use sched::emu::impair::{Flip, Profile};
 use sched::emu::schedule::{ScheduleSpec, Step};
@@ -63,11 +83,17 @@ impl Packet for Pkt {
     }
 }
 
-/// Ethernet/IPv4/UDP, 60 bytes (64 on the wire).
+/// Ethernet/IPv4/UDP, 60 bytes (64 on the wire), from 172.16.0.1.
 fn v4_udp(sport: u16) -> Vec<u8> {
+    v4_udp_from([172, 16, 0, 1], sport)
+}
+
+/// Ethernet/IPv4/UDP, 60 bytes (64 on the wire), from `src`.
+fn v4_udp_from(src: [u8; 4], sport: u16) -> Vec<u8> {
     let mut f = vec![0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00];
     f.extend_from_slice(&[0x45, 0, 0, 46, 0, 0, 0x40, 0, 64, 17, 0, 0]);
-    f.extend_from_slice(&[172, 16, 0, 1, 172, 16, 0, 2]);
+    f.extend_from_slice(&src);
+    f.extend_from_slice(&[172, 16, 0, 2]);
     f.extend_from_slice(&sport.to_be_bytes());
     f.extend_from_slice(&9u16.to_be_bytes());
     f.extend_from_slice(&[0, 26, 0, 0]);
@@ -250,9 +276,163 @@ fn config(kind: Kind, delay_ns: u64) -> Config {
     }
 }
 
+/// Subscriber `i`'s source address: 10.x.y.z.
+fn subscriber(i: usize) -> [u8; 4] {
+    let a = 0x0a00_0000u32 + i as u32;
+    a.to_be_bytes()
+}
+
+/// The rule matching subscriber `i` (its source address /32), into `fs`.
+fn subscriber_rule(i: usize, fs: usize) -> RuleSpec {
+    let [a, b, c, d] = subscriber(i);
+    RuleSpec {
+        matcher: Match {
+            src: Some(Prefix::new(
+                0xffff_0000_0000 | u128::from(u32::from_be_bytes([a, b, c, d])),
+                128,
+            )),
+            ..Match::ANY
+        },
+        flowset: fs,
+        dir: Dir::Both,
+        prob: None,
+        set_dscp: None,
+    }
+}
+
+/// Offered load: a 64-byte frame every 100 ns, in bit/s on the wire
+/// (frame + 24 bytes of overhead).
+const OFFERED_BPS: u64 = (64 + 24) * 8 * 10_000_000;
+
+/// `--scale`'s configuration of `n` (see the module docs).
+fn scale_config(what: &str, n: usize) -> Result<Config, String> {
+    let share = (OFFERED_BPS / n as u64).max(1);
+    let mut cfg = Config {
+        pipes: Vec::new(),
+        flowsets: Vec::new(),
+        rules: Vec::new(),
+        default: DefaultAction::Pass,
+        default_dir: Dir::AToB,
+        seed: None,
+        classes: Vec::new(),
+    };
+    let link = |name: String| {
+        let mut p = PipeSpec::new(name);
+        p.sched = Kind::Fifo;
+        p.bandwidth_bps = Some(2 * share);
+        p.delay_ns = 1_000_000;
+        p
+    };
+    let one_flow = |name: String, pipe: usize| {
+        let mut fs = FlowsetSpec::new(name, pipe);
+        fs.max_flows = 1;
+        fs.queue = QueueSpec::Packets(50);
+        fs
+    };
+    match what {
+        "pipes" => {
+            for i in 0..n {
+                cfg.pipes.push(link(format!("p{i}")));
+                cfg.flowsets.push(one_flow(format!("f{i}"), i));
+                cfg.rules.push(subscriber_rule(i, i));
+            }
+        }
+        "instances" => {
+            let mut p = link("per-host".into());
+            p.mask = Some(FlowMask {
+                src: u128::MAX,
+                ..FlowMask::NONE
+            });
+            p.max_instances = n as u32;
+            cfg.pipes.push(p);
+            cfg.flowsets.push(one_flow("f".into(), 0));
+            cfg.default = DefaultAction::Flowset(0);
+        }
+        "classes" => {
+            let root_bps = OFFERED_BPS / 4 * 5;
+            let mut p = PipeSpec::new("uplink");
+            p.sched = Kind::Drr;
+            cfg.pipes.push(p);
+            cfg.classes
+                .push(class("root".into(), None, root_bps, root_bps));
+            for i in 0..n {
+                cfg.classes.push(class(
+                    format!("c{i}"),
+                    Some(0),
+                    (share / 2).max(8),
+                    root_bps,
+                ));
+                let mut fs = one_flow(format!("f{i}"), 0);
+                fs.class = Some(i + 1);
+                cfg.flowsets.push(fs);
+                cfg.rules.push(subscriber_rule(i, i));
+            }
+        }
+        "shaped" => {
+            let mut p = PipeSpec::new("egress");
+            p.sched = Kind::Drr;
+            cfg.pipes.push(p);
+            let mut fs = FlowsetSpec::new("flows", 0);
+            fs.mask = FlowMask {
+                src: u128::MAX,
+                ..FlowMask::NONE
+            };
+            fs.max_flows = n as u32;
+            fs.queue = QueueSpec::Packets(50);
+            // The pacer charges frames without the link's overhead.
+            fs.rate_bps = Some((60 * 8 * 10_000_000 / n as u64 / 2).max(8));
+            cfg.flowsets.push(fs);
+            cfg.default = DefaultAction::Flowset(0);
+        }
+        other => return Err(format!("unknown --scale '{other}'")),
+    }
+    Ok(cfg)
+}
+
+/// An HTB class of pipe 0 with tc's defaults for burst, cburst, quantum.
+fn class(name: String, parent: Option<usize>, rate_bps: u64, ceil_bps: u64) -> ClassSpec {
+    ClassSpec {
+        name,
+        pipe: 0,
+        parent,
+        rate_bps,
+        ceil_bps,
+        burst_bytes: sched::algo::htb::default_burst(rate_bps),
+        cburst_bytes: sched::algo::htb::default_burst(ceil_bps),
+        prio: 0,
+        quantum: sched::algo::htb::default_quantum(rate_bps),
+    }
+}
+
+/// Peak resident set of this process, KiB (0 if unknown).
+fn peak_rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// The measured loop of `--scale` (callgrind toggles on this name); the
+/// warm-up calls [`emu_loop`] directly.
+#[inline(never)]
+fn measured(
+    emu: &mut Emulator<Pkt>,
+    frames: &[Vec<u8>],
+    n: usize,
+    batch: usize,
+    now: &mut u64,
+) -> u64 {
+    emu_loop(emu, frames, n, 0, batch, usize::MAX, now)
+}
+
 /// The measured loop (callgrind toggles on this name): per frame one
 /// enqueue; after every `batch` frames, `pulls` dequeues (or, with `pulls`
 /// = `usize::MAX`, until nothing is due); returns frames that came out.
+/// Simulated time goes on from `now` (100 ns a frame).
 /// One call site per emulator function, so the compiler inlines them as
 /// into xdpsched's worker.
 #[inline(never)]
@@ -263,9 +443,9 @@ fn emu_loop(
     expire_every: usize,
     batch: usize,
     pulls: usize,
+    now: &mut u64,
 ) -> u64 {
     let mut out = 0u64;
-    let mut now = 1_000u64;
     let mut start = 0;
     while start < n {
         // A batch of frames; with `batch` 1, the loop every revision had.
@@ -277,7 +457,7 @@ fn emu_loop(
                 len: frames[k].len() as u32,
             };
             let v = match emu.classify_frame(black_box(&frames[k]), &mut pkt) {
-                Ok(c) => emu.enqueue_classified(now, &c, pkt, &mut NoChain),
+                Ok(c) => emu.enqueue_classified(*now, &c, pkt, &mut NoChain),
                 Err(e) => Verdict::Dropped(pkt, Cause::Malformed(e)),
             };
             match v {
@@ -286,7 +466,7 @@ fn emu_loop(
             }
             if i + 1 == end {
                 for _ in 0..pulls {
-                    let Some((_, _, p)) = emu.dequeue(now, &mut NoChain) else {
+                    let Some((_, _, p)) = emu.dequeue(*now, &mut NoChain) else {
                         break;
                     };
                     out += 1;
@@ -294,9 +474,9 @@ fn emu_loop(
                 }
             }
             if expire_every != 0 && i % expire_every == 0 {
-                black_box(emu.expire(now, EXPIRE_BUDGET));
+                black_box(emu.expire(*now, EXPIRE_BUDGET));
             }
-            now += 100;
+            *now += 100;
         }
         start = end;
     }
@@ -313,6 +493,8 @@ fn main() -> ExitCode {
     let mut repeat = true;
     let mut impairment = String::from("none");
     let mut batch = 1usize;
+    let mut scale: Option<String> = None;
+    let mut n = 1000usize;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = || args.next().unwrap_or_default();
@@ -332,11 +514,16 @@ fn main() -> ExitCode {
             "--json" => json = true,
             "--no-repeat" => repeat = false,
             "--batch" => batch = val().parse().unwrap_or(1).max(1),
+            "--scale" => scale = Some(val()),
+            "--n" => n = val().parse().unwrap_or(n).clamp(1, 1 << 24),
             other => {
                 eprintln!("emu-bench: unknown option '{other}'");
                 return ExitCode::from(2);
             }
         }
+    }
+    if let Some(what) = scale {
+        return scale_main(&what, n, frames_n, repeat, json);
     }
     let frames: Vec<Vec<u8>> = (0..flows).map(|i| v4_udp(1024 + i as u16)).collect();
     let runs = if repeat { 5 } else { 1 };
@@ -370,6 +557,7 @@ fn main() -> ExitCode {
             expire_every,
             batch,
             pulls,
+            &mut 1_000,
         ));
         times.push(t0.elapsed().as_nanos() as f64 / frames_n as f64);
     }
@@ -385,6 +573,61 @@ fn main() -> ExitCode {
         println!(
             "{kind:?} {impairment} flows {flows} delay {} us expire every {expire_every}: {ns:.2} ns/frame (median of {runs}; {out} out, {refused} not queued)",
             delay_ns / 1000
+        );
+    }
+    ExitCode::SUCCESS
+}
+
+/// `--scale WHAT --n N`: see the module docs.
+fn scale_main(what: &str, n: usize, frames_n: usize, repeat: bool, json: bool) -> ExitCode {
+    let frames: Vec<Vec<u8>> = (0..n).map(|i| v4_udp_from(subscriber(i), 7)).collect();
+    let runs = if repeat { 5 } else { 1 };
+    let mut times = Vec::with_capacity(runs);
+    let mut got = 0;
+    let t_build = Instant::now();
+    let cfg = match scale_config(what, n) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("emu-bench: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut emu = match Emulator::<Pkt>::from_config(&cfg, 0x5eed) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("emu-bench: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let build_ms = t_build.elapsed().as_secs_f64() * 1e3;
+    // Warm-up: every subscriber's flow, instance or class exists, queues
+    // and links in their steady state.
+    let mut now = 1_000u64;
+    black_box(emu_loop(
+        &mut emu,
+        &frames,
+        frames_n.max(2 * n),
+        0,
+        32,
+        usize::MAX,
+        &mut now,
+    ));
+    for _ in 0..runs {
+        let t0 = Instant::now();
+        got = black_box(measured(&mut emu, &frames, frames_n, 32, &mut now));
+        times.push(t0.elapsed().as_nanos() as f64 / frames_n as f64);
+    }
+    times.sort_by(f64::total_cmp);
+    let ns = times[times.len() / 2];
+    let (out, refused) = (got & 0xffff_ffff, got >> 32);
+    let rss = peak_rss_kb();
+    if json {
+        println!(
+            "{{\"scale\":\"{what}\",\"n\":{n},\"frames\":{frames_n},\"out\":{out},\"not_queued\":{refused},\"ns_per_frame\":{ns:.2},\"build_ms\":{build_ms:.1},\"rss_kb\":{rss}}}"
+        );
+    } else {
+        println!(
+            "scale {what} n {n}: {ns:.2} ns/frame (median of {runs}; {out} out, {refused} not queued; built in {build_ms:.1} ms; peak RSS {rss} KiB)"
         );
     }
     ExitCode::SUCCESS

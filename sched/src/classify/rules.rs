@@ -270,12 +270,18 @@ impl RuleTable {
         let mut tuples = Vec::with_capacity(shapes.len());
         let mut runs = Vec::with_capacity(rules.len());
         for (mask, idxs) in shapes {
+            // In order of first rule; found by key (100 000 rules of one
+            // shape build in linear time).
             let mut groups: Vec<(FlowKey, Vec<u32>)> = Vec::new();
+            let mut at: std::collections::HashMap<FlowKey, usize> = Default::default();
             for &i in &idxs {
                 let v = rules[i as usize].0.value();
-                match groups.iter_mut().find(|(k, _)| *k == v) {
-                    Some((_, g)) => g.push(i),
-                    None => groups.push((v, vec![i])),
+                match at.get(&v) {
+                    Some(&g) => groups[g].1.push(i),
+                    None => {
+                        at.insert(v, groups.len());
+                        groups.push((v, vec![i]));
+                    }
                 }
             }
             let mut keyed = Vec::with_capacity(groups.len());

@@ -5,13 +5,13 @@ use super::dynpipe::{DynPipe, Retired};
 use super::flowset::{Flowset, FlowsetParams};
 use super::jitter::ScaledTable;
 use super::pipe::{JitterParams, Pipe, PipeParams};
+use super::wake::WakeQueue;
 use super::{Emulator, EmulatorCounters, FlowsetRt, PipeRt, Target};
 use crate::algo::htb::{ClassSpec as TreeClass, Tree};
 use crate::classify::{Classifier, KeyTable, Match};
 use crate::config::{Config, DefaultAction, Distribution, FlowsetSpec, PipeSpec, QueueSpec};
 use crate::types::{FlowConfig, Packet, QueueLimit, SchedConfig};
 use crate::{build, build_tree, ConfigError};
-use std::collections::VecDeque;
 
 /// Building an emulator failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -168,6 +168,7 @@ fn pipe_params(p: &PipeSpec, packets: u32, seed: u64, dynamic: bool) -> PipePara
     );
     let cap = if dynamic { 1024 } else { 65_536 };
     PipeParams {
+        lazy_stats: dynamic,
         reorder: p.reorder.map(|r| (r.probability, r.correlation, r.gap)),
         jitter: p.jitter.as_ref().map(|j| JitterParams {
             jitter_ns: j.jitter_ns,
@@ -233,9 +234,15 @@ impl<P: Packet + Copy + Default> Emulator<P> {
         }
         let (class_index, trees) = class_trees(cfg)?;
         let mut pipes = Vec::with_capacity(cfg.pipes.len());
+        // Each pipe's flowsets (one pass: configurations of 100 000 pipes).
+        let mut by_pipe: Vec<Vec<&FlowsetSpec>> = vec![Vec::new(); cfg.pipes.len()];
+        for f in &cfg.flowsets {
+            if let Some(v) = by_pipe.get_mut(f.pipe) {
+                v.push(f);
+            }
+        }
         for (pi, p) in cfg.pipes.iter().enumerate() {
-            let attached: Vec<&FlowsetSpec> =
-                cfg.flowsets.iter().filter(|f| f.pipe == pi).collect();
+            let attached = std::mem::take(&mut by_pipe[pi]);
             let dynamic = p.mask.is_some();
             let packets = pipe_packets(p, &attached, dynamic);
             let marks_at_arrival = attached.iter().any(|f| f.aqm.unwrap_or(p.aqm).at_arrival());
@@ -292,7 +299,7 @@ impl<P: Packet + Copy + Default> Emulator<P> {
                         table: KeyTable::new(p.max_instances as usize, pseed),
                         slots: Vec::new(),
                         free: Vec::new(),
-                        active: VecDeque::new(),
+                        due: WakeQueue::new(0),
                         idle_timeout_ns: p.idle_timeout_ns,
                         cursor: 0,
                         seed: pseed,
@@ -326,6 +333,10 @@ impl<P: Packet + Copy + Default> Emulator<P> {
                 local,
             });
         }
+        let mut pipe_flowsets = vec![Vec::new(); pipes.len()];
+        for (i, f) in cfg.flowsets.iter().enumerate() {
+            pipe_flowsets[f.pipe].push(i);
+        }
         let rules: Vec<(Match, u32)> = cfg
             .rules
             .iter()
@@ -344,7 +355,9 @@ impl<P: Packet + Copy + Default> Emulator<P> {
             flowsets,
             pipes,
             next: cfg.pipes.iter().map(|p| p.next).collect(),
-            next_pipe: 0,
+            due: WakeQueue::new(cfg.pipes.len()),
+            pipe_flowsets,
+            expire_cursor: (0, 0),
             counters: EmulatorCounters::default(),
             pipe_names: cfg.pipes.iter().map(|p| p.name.clone()).collect(),
             flowset_names: cfg.flowsets.iter().map(|f| f.name.clone()).collect(),

@@ -2,10 +2,10 @@
 
 use super::flowset::{Flowset, FlowsetCounters, FlowsetParams};
 use super::pipe::{Pipe, PipeCounters, PipeParams};
+use super::wake::WakeQueue;
 use crate::classify::{FlowKey, FlowMask, KeyTable};
 use crate::types::{DropCounters, FlowId, Packet, SchedConfig};
 use crate::{build, Kind};
-use std::collections::VecDeque;
 
 /// One instance of a dynamic pipe: a whole pipe with its own flowsets.
 #[derive(Debug)]
@@ -14,8 +14,6 @@ pub(super) struct Instance<P: Packet + Copy + Default> {
     pub(super) flowsets: Vec<Flowset>,
     pub(super) key: FlowKey,
     pub(super) last_seen: u64,
-    /// In `DynPipe::active`.
-    pub(super) active: bool,
 }
 
 /// What expired instances of a dynamic pipe did: kept so that totals never
@@ -38,8 +36,9 @@ pub(super) struct Retired {
 /// or in flight. Creating an instance allocates (its scheduler's pool), as
 /// dummynet's dynamic pipes do; the number of instances is bounded by
 /// `max_instances`, and keys beyond it share one overflow instance (see the
-/// module docs). `dequeue` and `next_wakeup` visit the instances that hold
-/// packets.
+/// module docs). The instances that hold packets wait in a heap by their
+/// next wake-up (`due`): `dequeue` takes the due ones in due order and
+/// `next_wakeup` reads the top, O(log n) and O(1) in the instances.
 #[derive(Debug)]
 pub(super) struct DynPipe<P: Packet + Copy + Default> {
     pub(super) mask: FlowMask,
@@ -51,7 +50,10 @@ pub(super) struct DynPipe<P: Packet + Copy + Default> {
     pub(super) table: KeyTable<u32>,
     pub(super) slots: Vec<Option<Instance<P>>>,
     pub(super) free: Vec<u32>,
-    pub(super) active: VecDeque<u32>,
+    /// Instances holding packets, by slot, keyed by their next wake-up —
+    /// never later than it (an arrival only moves a key earlier; one that
+    /// turns out early costs a look that finds nothing and re-keys it).
+    pub(super) due: WakeQueue,
     pub(super) idle_timeout_ns: u64,
     pub(super) cursor: usize,
     pub(super) seed: u64,
@@ -127,7 +129,6 @@ impl<P: Packet + Copy + Default> DynPipe<P> {
                 .collect(),
             key: mk,
             last_seen: now_ns,
-            active: false,
         };
         let idx = match self.free.pop() {
             Some(i) => {
@@ -139,19 +140,21 @@ impl<P: Packet + Copy + Default> DynPipe<P> {
                 (self.slots.len() - 1) as u32
             }
         };
+        self.due.grow(self.slots.len());
         self.created += 1;
         Some(idx)
     }
 
-    /// The next packet out of an instance; queue management's drops go to
-    /// `dropped` with the flowsets of the instance that dropped them.
+    /// The next packet out of an instance, the due ones in the order of
+    /// their wake-ups; queue management's drops go to `dropped` with the
+    /// flowsets of the instance that dropped them. An instance that had
+    /// nothing by `now_ns` is keyed past it (looked at once per call).
     pub(super) fn dequeue(
         &mut self,
         now_ns: u64,
         dropped: &mut impl FnMut(super::PipeDropped<P>, Option<&mut [Flowset]>),
     ) -> Option<(u64, FlowId, P)> {
-        for _ in 0..self.active.len() {
-            let i = self.active.pop_front()?;
+        while let Some(i) = self.due.pop_due(now_ns) {
             let Some(inst) = self.slots.get_mut(i as usize).and_then(Option::as_mut) else {
                 continue;
             };
@@ -159,10 +162,9 @@ impl<P: Packet + Copy + Default> DynPipe<P> {
             let out = inst
                 .pipe
                 .dequeue_timed(now_ns, &mut |d| dropped(d, Some(&mut fs[..])));
-            if inst.pipe.backlog_packets() == 0 {
-                inst.active = false;
-            } else {
-                self.active.push_back(i);
+            if let Some(w) = inst.pipe.next_wakeup() {
+                let w = if out.is_some() { w } else { w.max(now_ns + 1) };
+                self.due.set(i, w, now_ns);
             }
             if out.is_some() {
                 return out;
@@ -171,11 +173,22 @@ impl<P: Packet + Copy + Default> DynPipe<P> {
         None
     }
 
+    /// The earliest wake-up of an instance holding packets (never later
+    /// than the true one).
+    #[inline]
     pub(super) fn next_wakeup(&self) -> Option<u64> {
-        self.active
-            .iter()
-            .filter_map(|&i| self.slots.get(i as usize)?.as_ref()?.pipe.next_wakeup())
-            .min()
+        self.due.peek()
+    }
+
+    /// Keys every instance by its wake-up again (after a reload moved
+    /// packets in or a new epoch).
+    pub(super) fn rekey(&mut self) {
+        self.due.clear();
+        for (i, inst) in self.slots.iter().enumerate() {
+            if let Some(w) = inst.as_ref().and_then(|x| x.pipe.next_wakeup()) {
+                self.due.set(i as u32, w, 0);
+            }
+        }
     }
 
     /// Looks at up to `budget` instances: expires idle flows inside each
@@ -195,12 +208,12 @@ impl<P: Packet + Copy + Default> DynPipe<P> {
             for fs in inst.flowsets.iter_mut() {
                 removed += fs.expire(now_ns, FLOWS_PER_VISIT, inst.pipe.sched());
             }
-            let idle = !inst.active
-                && inst.pipe.backlog_packets() == 0
+            let idle = inst.pipe.backlog_packets() == 0
                 && now_ns.saturating_sub(inst.last_seen) >= self.idle_timeout_ns
                 && self.overflow != Some(i as u32);
             if idle {
                 if let Some(inst) = self.slots[i].take() {
+                    self.due.remove(i as u32);
                     self.table.remove(&inst.key);
                     self.free.push(i as u32);
                     self.retire(&inst);

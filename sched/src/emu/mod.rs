@@ -36,6 +36,7 @@ pub mod schedule;
 pub mod sojourn;
 mod stats;
 pub mod trace;
+mod wake;
 
 pub use build::{
     in_flight, BuildError, FLOW_CACHE_SLOTS, FULL_FRAME, MAX_FLOWS_PER_INSTANCE, MAX_PIPE_PACKETS,
@@ -50,6 +51,7 @@ use crate::classify::{Classifier, FlowKey};
 use crate::types::{DropReason, FlowId, Packet};
 use crate::wire::{self, Family, ParseError};
 use dynpipe::DynPipe;
+use wake::WakeQueue;
 
 /// Where a frame goes when no rule matches, or what a rule says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -279,8 +281,17 @@ pub struct Emulator<P: Packet + Copy + Default> {
     pipes: Vec<PipeRt<P>>,
     /// Per pipe: the flowset what leaves it goes into (a chain), if any.
     next: Vec<Option<usize>>,
-    /// Next pipe `dequeue` looks at first (round robin across pipes).
-    next_pipe: usize,
+    /// Pipes holding packets, keyed by their next wake-up (a dynamic
+    /// pipe's: its earliest instance's) — never later than it: an arrival
+    /// moves a key earlier, a dequeue sets it again, a key that turns out
+    /// early costs one look. `dequeue` takes the due pipes, earliest first
+    /// (see [`wake`]), and `next_wakeup` reads the earliest key: O(log n) in
+    /// pipes, O(1) for a pipe due at once.
+    due: WakeQueue,
+    /// Per pipe: its flowsets' indices (a drop at dequeue is counted in one).
+    pipe_flowsets: Vec<Vec<usize>>,
+    /// Where `expire` goes on: (flowset, dynamic pipe).
+    expire_cursor: (usize, usize),
     counters: EmulatorCounters,
     /// Pipe and flowset names (a reload matches them).
     pipe_names: Vec<String>,
@@ -433,17 +444,13 @@ impl<P: Packet + Copy + Default> Emulator<P> {
         };
         let pipe_idx = rt.pipe;
         let local = rt.local;
+        let mut inst_slot = None;
         let (pipe, fs) = match (&mut self.pipes[pipe_idx], rt.fs.as_mut()) {
             (PipeRt::Static(p), Some(fs)) => (p, fs),
             (PipeRt::Dynamic(d), _) => {
-                let inst = d.instance_for(key, now_ns).and_then(|i| {
-                    let inst = d.slots.get_mut(i as usize)?.as_mut()?;
-                    if !inst.active {
-                        inst.active = true;
-                        d.active.push_back(i);
-                    }
-                    Some(inst)
-                });
+                let slot = d.instance_for(key, now_ns);
+                inst_slot = slot;
+                let inst = slot.and_then(|i| d.slots.get_mut(i as usize)?.as_mut());
                 let Some(inst) = inst else {
                     self.counters.pipe_full += 1;
                     return Verdict::Dropped(pkt, Cause::PipeFull);
@@ -477,7 +484,9 @@ impl<P: Packet + Copy + Default> Emulator<P> {
                 copy = entry_extras(pipe, a, &mut pkt, host);
             }
         }
-        let verdict = match pipe.offer(now_ns, flow, pkt, local) {
+        let verdict = pipe.offer(now_ns, flow, pkt, local);
+        let wake = pipe.next_wakeup();
+        let verdict = match verdict {
             Ok(()) => Verdict::Queued {
                 pipe: pipe_idx,
                 flow,
@@ -496,6 +505,9 @@ impl<P: Packet + Copy + Default> Emulator<P> {
                 Verdict::Dropped(d.pkt, Cause::Pipe(d.reason))
             }
         };
+        if let Some(w) = wake {
+            self.woken(pipe_idx, inst_slot, w, now_ns);
+        }
         if let Some(c) = copy {
             self.offer_copy(now_ns, key, target, c, host);
         }
@@ -526,18 +538,45 @@ impl<P: Packet + Copy + Default> Emulator<P> {
         }
     }
 
+    /// A packet entered pipe `i` (instance `inst` of a dynamic one), whose
+    /// next wake-up is now `at`: the keys move earlier if they were later.
+    #[inline]
+    fn woken(&mut self, i: usize, inst: Option<u32>, at: u64, now_ns: u64) {
+        if let (Some(k), PipeRt::Dynamic(d)) = (inst, &mut self.pipes[i]) {
+            d.due.woken(k, at, now_ns);
+        }
+        self.due.woken(i as u32, at, now_ns);
+    }
+
+    /// Keys every pipe (and instance) by its wake-up again: after a reload
+    /// moved links and packets in, or a new epoch.
+    pub(super) fn rekey(&mut self) {
+        self.due.clear();
+        for (i, p) in self.pipes.iter_mut().enumerate() {
+            let w = match p {
+                PipeRt::Static(p) => p.next_wakeup(),
+                PipeRt::Dynamic(d) => {
+                    d.rekey();
+                    d.next_wakeup()
+                }
+            };
+            if let Some(w) = w {
+                self.due.set(i as u32, w, 0);
+            }
+        }
+    }
+
     /// The next packet that has left a pipe by `now_ns`: (pipe, flow,
-    /// packet). Pipes are visited round robin. (For a dynamic pipe, `flow` is
-    /// a flow of one of its instances.) What leaves a chained pipe goes on
-    /// into its next flowset at the instant it left, classified by
-    /// `host.key`; a packet dropped there goes to `host.dropped`.
+    /// packet). Due pipes are taken in the order of their wake-ups (a heap:
+    /// O(log n) in pipes); one that has nothing by `now_ns` is looked at
+    /// once per call. (For a dynamic pipe, `flow` is a flow of one of its
+    /// instances.) What leaves a chained pipe goes on into its next flowset
+    /// at the instant it left, classified by `host.key`; a packet dropped
+    /// there goes to `host.dropped`.
     pub fn dequeue(&mut self, now_ns: u64, host: &mut impl Host<P>) -> Option<(usize, FlowId, P)> {
-        let n = self.pipes.len();
-        let mut k = 0;
-        while k < n {
-            let i = (self.next_pipe + k) % n;
-            k += 1;
-            let flowsets = &mut self.flowsets;
+        while let Some(pi) = self.due.pop_due(now_ns) {
+            let i = pi as usize;
+            let (flowsets, mine) = (&mut self.flowsets, &self.pipe_flowsets[i]);
             // Queue management's drops (the only ones at dequeue): counted
             // in their flow's tally like drops on arrival — in the static
             // pipe's flowsets, or those of the dynamic instance (`inst`).
@@ -549,29 +588,39 @@ impl<P: Packet + Copy + Default> Emulator<P> {
                         let _ = fss.iter_mut().any(|fs| fs.count_drop(&key, d.flow, len));
                     }
                     None => {
-                        let _ = flowsets
-                            .iter_mut()
-                            .filter(|rt| rt.pipe == i)
-                            .filter_map(|rt| rt.fs.as_mut())
-                            .any(|fs| fs.count_drop(&key, d.flow, len));
+                        for &f in mine {
+                            let fs = flowsets[f].fs.as_mut();
+                            if fs.is_some_and(|fs| fs.count_drop(&key, d.flow, len)) {
+                                break;
+                            }
+                        }
                     }
                 }
                 host.dropped(d.pkt, Cause::Pipe(d.reason));
             };
-            let out = match &mut self.pipes[i] {
-                PipeRt::Static(p) => p.dequeue_timed(now_ns, &mut |d| dropped(d, None)),
-                PipeRt::Dynamic(d) => d.dequeue(now_ns, &mut dropped),
+            let (out, w) = match &mut self.pipes[i] {
+                PipeRt::Static(p) => {
+                    let out = p.dequeue_timed(now_ns, &mut |d| dropped(d, None));
+                    (out, p.next_wakeup())
+                }
+                PipeRt::Dynamic(d) => {
+                    let out = d.dequeue(now_ns, &mut dropped);
+                    (out, d.next_wakeup())
+                }
             };
+            if let Some(w) = w {
+                let w = if out.is_some() { w } else { w.max(now_ns + 1) };
+                self.due.set(pi, w, now_ns);
+            }
             let Some((due, flow, pkt)) = out else {
                 continue;
             };
             let Some(next) = self.next[i] else {
-                self.next_pipe = (i + 1) % n;
                 return Some((i, flow, pkt));
             };
-            // On into the next pipe, at the instant it left this one; then
-            // look at every pipe again (it may be due there already). Each
-            // packet moves forward along an acyclic chain, so this ends.
+            // On into the next pipe, at the instant it left this one (its
+            // key moves to when it is due there, maybe by now). Each packet
+            // moves forward along an acyclic chain, so this ends.
             self.counters.chained += 1;
             let key = host.key(&pkt);
             match self.offer(due, &key, Target::Flowset(next), pkt, Entry::Fresh, host) {
@@ -582,12 +631,8 @@ impl<P: Packet + Copy + Default> Emulator<P> {
                 Verdict::Dropped(p, cause) => host.dropped(p, cause),
                 // A chain names a flowset that exists (validated): unreachable,
                 // but a packet is never lost: it leaves as it is.
-                Verdict::Pass(p) => {
-                    self.next_pipe = (i + 1) % n;
-                    return Some((i, flow, p));
-                }
+                Verdict::Pass(p) => return Some((i, flow, p)),
             }
-            k = 0;
         }
         None
     }
@@ -608,6 +653,7 @@ impl<P: Packet + Copy + Default> Emulator<P> {
                 }
             }
         }
+        self.rekey();
     }
 
     /// Hands the packet log lines of the pipes that replay a trace with a
@@ -638,9 +684,14 @@ impl<P: Packet + Copy + Default> Emulator<P> {
     /// matches no rule must not pass unscheduled (it would be delayed);
     /// non-IP frames that pass (ARP, ND) may wait. A caller that defers
     /// reading arrivals to this instant wakes once per departure instead of
-    /// once per arrival.
+    /// once per arrival. (With more than [`ARRIVALS_WAIT_MAX_PIPES`] pipes,
+    /// `now_ns`: the answer would cost a look at every pipe, and with many
+    /// links some is rarely busy with a backlog.)
     pub fn arrivals_can_wait_until(&self, now_ns: u64) -> u64 {
-        if self.default == Target::Pass || self.pipes.is_empty() {
+        if self.default == Target::Pass
+            || self.pipes.is_empty()
+            || self.pipes.len() > ARRIVALS_WAIT_MAX_PIPES
+        {
             return now_ns;
         }
         let mut until = u64::MAX;
@@ -656,15 +707,13 @@ impl<P: Packet + Copy + Default> Emulator<P> {
         until
     }
 
-    /// When `dequeue` should next be called (`None`: nothing queued).
+    /// When `dequeue` should next be called (`None`: nothing queued): the
+    /// top of the pipes' heap, O(1). Never later than a pipe's wake-up; it
+    /// may be earlier after drops (a call then finds nothing, and the next
+    /// answer is exact).
+    #[inline]
     pub fn next_wakeup(&self) -> Option<u64> {
-        self.pipes
-            .iter()
-            .filter_map(|p| match p {
-                PipeRt::Static(p) => p.next_wakeup(),
-                PipeRt::Dynamic(d) => d.next_wakeup(),
-            })
-            .min()
+        self.due.peek()
     }
 
     /// Hands every packet the emulator holds (queued or in flight) to `f`,
@@ -677,28 +726,50 @@ impl<P: Packet + Copy + Default> Emulator<P> {
                 PipeRt::Dynamic(d) => {
                     for inst in d.slots.iter_mut().flatten() {
                         inst.pipe.drain(&mut f);
-                        inst.active = false;
                     }
-                    d.active.clear();
+                    d.due.clear();
                 }
             }
         }
+        self.due.clear();
     }
 
     /// Removes idle per-flow queues and idle dynamic-pipe instances, looking at
-    /// up to `budget` table slots per flowset (and instances per dynamic pipe).
+    /// up to `budget` table slots per flowset (and instances per dynamic
+    /// pipe), in at most [`EXPIRE_TABLES_PER_CALL`] flowsets and as many
+    /// dynamic pipes per call, going round (so a call's cost stays bounded
+    /// however many pipes there are).
     pub fn expire(&mut self, now_ns: u64, budget: usize) -> usize {
         let mut n = 0;
-        for rt in &mut self.flowsets {
+        let nf = self.flowsets.len();
+        for _ in 0..nf.min(EXPIRE_TABLES_PER_CALL) {
+            let i = self.expire_cursor.0 % nf;
+            self.expire_cursor.0 = (i + 1) % nf;
+            let rt = &mut self.flowsets[i];
             if let (Some(fs), PipeRt::Static(p)) = (rt.fs.as_mut(), &mut self.pipes[rt.pipe]) {
                 n += fs.expire(now_ns, budget, p.sched());
             }
         }
-        for p in &mut self.pipes {
-            if let PipeRt::Dynamic(d) = p {
+        let np = self.pipes.len();
+        let mut seen = 0;
+        for _ in 0..np {
+            if seen == EXPIRE_TABLES_PER_CALL {
+                break;
+            }
+            let i = self.expire_cursor.1 % np;
+            self.expire_cursor.1 = (i + 1) % np;
+            if let PipeRt::Dynamic(d) = &mut self.pipes[i] {
                 n += d.expire(now_ns, budget);
+                seen += 1;
             }
         }
         n
     }
 }
+
+/// Most pipes [`Emulator::arrivals_can_wait_until`] looks at.
+pub const ARRIVALS_WAIT_MAX_PIPES: usize = 8;
+
+/// Flow tables (flowsets of static pipes, and dynamic pipes) one
+/// [`Emulator::expire`] call sweeps.
+pub const EXPIRE_TABLES_PER_CALL: usize = 16;

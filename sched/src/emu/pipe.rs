@@ -93,6 +93,13 @@ impl QueueStats {
     }
 }
 
+/// Most flowsets of one pipe whose sojourn histograms have every bucket
+/// from the start ([`SojournHist::new`], 34 KiB each); a pipe with more
+/// (one per subscriber's class) gives them [`SojournHist::lazy`] ones, which
+/// take a 1 KiB block when a time first falls in it — at most 34
+/// allocations in a flowset's life, on the packet path.
+pub const EAGER_QUEUE_HISTOGRAMS: usize = 64;
+
 /// The figures of the flowset `flow` belongs to (by `owner`; the only one
 /// without an owner table).
 #[inline]
@@ -136,6 +143,9 @@ pub struct PipeDropped<P> {
 /// How a pipe is built (validated by the caller, e.g. `config`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PipeParams {
+    /// Sojourn histograms that take their buckets as times come
+    /// ([`SojournHist::lazy`]): a dynamic pipe's instances, by the thousand.
+    pub lazy_stats: bool,
     /// Link rate in bit/s; `None` = unlimited.
     pub bandwidth_bps: Option<u64>,
     /// Bytes added to every frame for rate accounting (Ethernet preamble 7 +
@@ -199,6 +209,7 @@ pub struct JitterParams {
 impl Default for PipeParams {
     fn default() -> Self {
         Self {
+            lazy_stats: false,
             bandwidth_bps: None,
             overhead_bytes: 24,
             delay_ns: 0,
@@ -341,7 +352,11 @@ impl<P: Packet + Copy + Default> Pipe<P> {
             reorder: params
                 .reorder
                 .map(|(p, c, g)| Reorder::new(p, c, g, params.seed ^ 0xbb67_ae85_84ca_a73b)),
-            sojourn: SojournHist::new(),
+            sojourn: if params.lazy_stats {
+                SojournHist::lazy()
+            } else {
+                SojournHist::new()
+            },
             queues: vec![QueueStats::default()],
             owner: Vec::new(),
             marks_at_arrival: true,
@@ -403,8 +418,16 @@ impl<P: Packet + Copy + Default> Pipe<P> {
             // and each flowset's histogram (with one flowset, the pipe's is it).
             let flows = self.sched.config().max_flows as usize;
             self.owner = vec![0; flows];
+            // Up to EAGER_QUEUE_HISTOGRAMS flowsets, every bucket up front;
+            // beyond (a class per subscriber: 34 KiB each would be GBs), blocks
+            // as times come.
+            let lazy = self.sojourn.is_lazy() || n > EAGER_QUEUE_HISTOGRAMS;
             for q in &mut self.queues {
-                q.sojourn = Some(Box::default());
+                q.sojourn = Some(Box::new(if lazy {
+                    SojournHist::lazy()
+                } else {
+                    SojournHist::new()
+                }));
             }
         }
         self

@@ -274,6 +274,8 @@ impl<P: Packet + Copy + Default> Emulator<P> {
                 }
             }
         }
+        // Links taken over brought their delay lines: every key again.
+        self.rekey();
         t
     }
 

@@ -12,6 +12,14 @@
 //! Layout: values below 256 ns have a bucket each; above, each power of two
 //! is split into 128 equal buckets (a bucket is within 1/128 of its value:
 //! under 0.8 %), up to [`MAX_NS`]; longer times count as `MAX_NS`.
+//!
+//! The buckets live in 34 blocks of 128 (1 KiB each; a block is a power of
+//! two). A static pipe's histogram has every block from the start
+//! ([`SojournHist::new`]: no allocation when recording). A dynamic pipe's
+//! instances — up to millions, each with its own — take a block when a
+//! time first falls in it ([`SojournHist::lazy`]: the times of one link
+//! cluster in a few powers of two, so an instance holds a few KiB instead
+//! of 34; at most 34 allocations in its life, like its creation's).
 
 use hdrhistogram::Histogram;
 
@@ -23,11 +31,19 @@ const EXACT: u64 = 1 << (SUB_BITS + 1);
 pub const MAX_NS: u64 = (1 << 40) - 1;
 /// Buckets: the exact ones, then 128 per power of two from 2^8 to 2^39.
 const LEN: usize = EXACT as usize + (40 - (SUB_BITS as usize + 1)) * (1 << SUB_BITS);
+/// Buckets per block.
+const BLOCK: usize = 1 << SUB_BITS;
+/// Blocks.
+const BLOCKS: usize = LEN / BLOCK;
+
+/// A block of buckets.
+type Block = Box<[u64; BLOCK]>;
 
 /// Sojourn times, ns.
 #[derive(Debug, Clone)]
 pub struct SojournHist {
-    counts: Box<[u64]>,
+    /// `BLOCKS` blocks, each allocated (`new`) or when first used (`lazy`).
+    blocks: Box<[Option<Block>]>,
     total: u64,
     max: u64,
 }
@@ -39,13 +55,37 @@ impl Default for SojournHist {
 }
 
 impl SojournHist {
-    /// An empty histogram (about 34 KiB).
+    /// An empty histogram with all its buckets (about 34 KiB): recording
+    /// never allocates.
     pub fn new() -> Self {
         Self {
-            counts: vec![0; LEN].into_boxed_slice(),
+            blocks: (0..BLOCKS).map(|_| Some(Box::new([0; BLOCK]))).collect(),
             total: 0,
             max: 0,
         }
+    }
+
+    /// An empty histogram that takes a block of buckets (1 KiB) when a
+    /// time first falls in it.
+    pub fn lazy() -> Self {
+        Self {
+            blocks: (0..BLOCKS).map(|_| None).collect(),
+            total: 0,
+            max: 0,
+        }
+    }
+
+    /// Whether it was made [`SojournHist::lazy`] (and has not used every block).
+    pub fn is_lazy(&self) -> bool {
+        self.blocks.iter().any(Option::is_none)
+    }
+
+    /// The counts, bucket by bucket (0 for blocks never taken).
+    fn counts(&self) -> impl Iterator<Item = u64> + '_ {
+        self.blocks.iter().flat_map(|b| {
+            let blk: &[u64] = b.as_deref().map_or(&[0; BLOCK], |b| &b[..]);
+            blk.iter().copied()
+        })
     }
 
     /// The bucket of `v` (already at most `MAX_NS`).
@@ -77,11 +117,20 @@ impl SojournHist {
     #[inline]
     pub fn record(&mut self, ns: u64) {
         let v = ns.min(MAX_NS);
-        if let Some(c) = self.counts.get_mut(Self::index(v)) {
-            *c += 1;
+        let i = Self::index(v);
+        match self.blocks.get_mut(i / BLOCK) {
+            Some(Some(b)) => b[i % BLOCK] += 1,
+            Some(b @ None) => Self::first_in(b, i),
+            None => {}
         }
         self.total += 1;
         self.max = self.max.max(v);
+    }
+
+    /// A lazy histogram's first time in the block of bucket `i`.
+    #[cold]
+    fn first_in(b: &mut Option<Block>, i: usize) {
+        b.get_or_insert_with(|| Box::new([0; BLOCK]))[i % BLOCK] += 1;
     }
 
     /// Packets counted.
@@ -101,8 +150,13 @@ impl SojournHist {
 
     /// Adds `o`'s counts.
     pub fn add(&mut self, o: &SojournHist) {
-        for (a, b) in self.counts.iter_mut().zip(o.counts.iter()) {
-            *a += b;
+        for (a, b) in self.blocks.iter_mut().zip(o.blocks.iter()) {
+            if let Some(b) = b {
+                let a = a.get_or_insert_with(|| Box::new([0; BLOCK]));
+                for (x, y) in a.iter_mut().zip(b.iter()) {
+                    *x += y;
+                }
+            }
         }
         self.total += o.total;
         self.max = self.max.max(o.max);
@@ -114,7 +168,7 @@ impl SojournHist {
     pub fn to_hdr(&self) -> Histogram<u64> {
         let mut h = super::pipe::sojourn_histogram();
         let top = (self.total > 0).then(|| Self::index(self.max));
-        for (i, &n) in self.counts.iter().enumerate().filter(|(_, &n)| n > 0) {
+        for (i, n) in self.counts().enumerate().filter(|&(_, n)| n > 0) {
             let (lo, width) = Self::bucket(i);
             let mid = lo + width / 2;
             if Some(i) == top {
@@ -174,5 +228,16 @@ mod tests {
         let mut twice = ours.clone();
         twice.add(&ours);
         assert_eq!(twice.len(), 200_000);
+        // A lazy one records the same, holding only the blocks it used.
+        let mut lazy = SojournHist::lazy();
+        for v in [5, 300, 310, 600_000, 1_000_000] {
+            lazy.record(v);
+        }
+        let used = lazy.blocks.iter().filter(|b| b.is_some()).count();
+        assert_eq!(used, 3, "blocks of 5, ~300 and 0.5-1 ms");
+        let mut eager = SojournHist::new();
+        eager.add(&lazy);
+        assert_eq!(eager.to_hdr(), lazy.to_hdr());
+        assert_eq!(lazy.counts().sum::<u64>(), 5);
     }
 }
