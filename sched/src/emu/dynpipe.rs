@@ -156,15 +156,19 @@ impl<P: Packet + Copy + Default> DynPipe<P> {
     ) -> Option<(u64, FlowId, P)> {
         while let Some(i) = self.due.pop_due(now_ns) {
             let Some(inst) = self.slots.get_mut(i as usize).and_then(Option::as_mut) else {
+                self.due.remove(i);
                 continue;
             };
             let fs = &mut inst.flowsets;
             let out = inst
                 .pipe
                 .dequeue_timed(now_ns, &mut |d| dropped(d, Some(&mut fs[..])));
-            if let Some(w) = inst.pipe.next_wakeup() {
-                let w = if out.is_some() { w } else { w.max(now_ns + 1) };
-                self.due.set(i, w, now_ns);
+            match inst.pipe.next_wakeup() {
+                Some(w) => {
+                    let w = if out.is_some() { w } else { w.max(now_ns + 1) };
+                    self.due.set(i, w, now_ns);
+                }
+                None => self.due.remove(i),
             }
             if out.is_some() {
                 return out;

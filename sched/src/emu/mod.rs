@@ -608,9 +608,12 @@ impl<P: Packet + Copy + Default> Emulator<P> {
                     (out, d.next_wakeup())
                 }
             };
-            if let Some(w) = w {
-                let w = if out.is_some() { w } else { w.max(now_ns + 1) };
-                self.due.set(pi, w, now_ns);
+            match w {
+                Some(w) => {
+                    let w = if out.is_some() { w } else { w.max(now_ns + 1) };
+                    self.due.set(pi, w, now_ns);
+                }
+                None => self.due.remove(pi),
             }
             let Some((due, flow, pkt)) = out else {
                 continue;

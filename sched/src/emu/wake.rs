@@ -1,55 +1,99 @@
 //! Which pipe (or dynamic-pipe instance) to look at next: each one that
-//! holds packets is keyed by its next wake-up, never later than it. Most
-//! keys are of two kinds: "now" (a packet arrived at an idle link, or more
-//! are due) and "later" (the next packet leaves the delay line, the link
+//! holds packets is keyed by its next wake-up, never later than it. Keys
+//! are of two kinds: "now" (a packet arrived at an idle link, or more are
+//! due) and "later" (the next packet leaves the delay line, the link
 //! frees). The later ones wait in an indexed binary heap ([`TimeHeap`],
-//! O(log n)); the ones due by the instant they were set go to a plain list
-//! (O(1)), which `pop_due` empties first unless the heap holds an earlier
-//! key — so an arrival at an idle link costs no trip to the top of the heap
-//! and back (at 100 000 pipes, that trip was most of a packet's cost).
+//! O(log n)); an id due by the instant it was keyed goes to a plain list
+//! (O(1)) and keeps its heap entry, if it has one, untouched. The caller
+//! looks at each id `pop_due` returns and then keys it again (`set`) or
+//! takes it out (`remove`): a pipe that gets a packet while its earlier
+//! ones are in flight goes through the list and back to the same heap key
+//! without a move — at 100 000 pipes, a packet then costs one trip through
+//! the heap (its departure), not three.
 
 use crate::algo::timeheap::TimeHeap;
 
-/// Ids `0..cap`, each at most once, keyed by an instant (see the module docs).
+/// Marks an id that is not in the list.
+const NOT_IN: u32 = u32::MAX;
+
+/// Ids `0..cap`, keyed by an instant (see the module docs).
 #[derive(Debug, Clone, Default)]
 pub(super) struct WakeQueue {
     heap: TimeHeap,
     /// Ids due by the instant they were put here, most recent last.
     now: Vec<u32>,
-    /// Per id: whether it is in `now`.
-    in_now: Vec<bool>,
-    /// The earliest key among `now`'s (`u64::MAX` when empty).
+    /// Per id: its index in `now`, or [`NOT_IN`].
+    now_pos: Vec<u32>,
+    /// Never later than the earliest key among `now`'s (`u64::MAX` when
+    /// empty).
     now_min: u64,
 }
 
 impl WakeQueue {
     /// An empty queue for ids `0..cap`.
     pub(super) fn new(cap: usize) -> Self {
-        Self {
-            heap: TimeHeap::new(cap),
-            now: Vec::with_capacity(cap.min(4096)),
-            in_now: vec![false; cap],
+        let mut q = Self {
             now_min: u64::MAX,
-        }
+            ..Self::default()
+        };
+        q.grow(cap);
+        q
     }
 
     /// Makes room for ids `0..cap` (allocates: not for the packet path).
     pub(super) fn grow(&mut self, cap: usize) {
         self.heap.grow(cap);
-        if cap > self.in_now.len() {
-            self.in_now.resize(cap, false);
+        if cap > self.now_pos.len() {
+            self.now_pos.resize(cap, NOT_IN);
+            self.now.reserve(cap - self.now.len());
         }
     }
 
-    /// Puts `id` at `at`, wherever it was; `now` is the caller's instant
-    /// (a key by then goes to the list). Ids past the capacity are ignored.
+    #[inline]
+    fn listed(&self, id: u32) -> bool {
+        self.now_pos.get(id as usize).is_some_and(|&p| p != NOT_IN)
+    }
+
+    /// Puts `id` in the list (due by `at`). Ids past the capacity are ignored.
+    #[inline]
+    fn list(&mut self, id: u32, at: u64) {
+        let Some(p) = self.now_pos.get_mut(id as usize) else {
+            return;
+        };
+        if *p == NOT_IN {
+            *p = self.now.len() as u32;
+            self.now.push(id);
+        }
+        self.now_min = self.now_min.min(at);
+    }
+
+    /// Takes `id` out of the list if it is there.
+    #[inline]
+    fn unlist(&mut self, id: u32) {
+        let Some(&p) = self.now_pos.get(id as usize) else {
+            return;
+        };
+        if p == NOT_IN {
+            return;
+        }
+        self.now.swap_remove(p as usize);
+        if let Some(&moved) = self.now.get(p as usize) {
+            self.now_pos[moved as usize] = p;
+        }
+        self.now_pos[id as usize] = NOT_IN;
+        if self.now.is_empty() {
+            self.now_min = u64::MAX;
+        }
+    }
+
+    /// Keys `id` at `at` after a look at it; `now` is the caller's instant
+    /// (a key by then goes to the list, the heap entry stays as it is).
     #[inline]
     pub(super) fn set(&mut self, id: u32, at: u64, now: u64) {
         if at <= now {
-            self.heap.remove(id);
-            self.list_now(id, at);
+            self.list(id, at);
         } else {
-            self.take_from_now(id);
+            self.unlist(id);
             self.heap.set(id, at);
         }
     }
@@ -58,62 +102,30 @@ impl WakeQueue {
     /// earlier if it was later (an arrival never delays a wake-up).
     #[inline]
     pub(super) fn woken(&mut self, id: u32, at: u64, now: u64) {
-        if self.in_now.get(id as usize).copied().unwrap_or(true) {
-            // Already due (or an id past the capacity).
-            self.now_min = self.now_min.min(at);
-            return;
-        }
-        match self.heap.get(id) {
-            Some(k) if k <= at => {}
-            _ if at <= now => {
-                self.heap.remove(id);
-                self.list_now(id, at);
-            }
-            _ => {
-                self.heap.set(id, at);
-            }
+        if at <= now {
+            self.list(id, at);
+        } else if !self.listed(id) && self.heap.get(id).is_none_or(|k| at < k) {
+            self.heap.set(id, at);
         }
     }
 
-    #[inline]
-    fn list_now(&mut self, id: u32, at: u64) {
-        if let Some(f) = self.in_now.get_mut(id as usize) {
-            if !*f {
-                *f = true;
-                self.now.push(id);
-            }
-            self.now_min = self.now_min.min(at);
-        }
-    }
-
-    /// Takes `id` out of the list if it is there (rare: a key set later
-    /// while due; a linear search).
-    fn take_from_now(&mut self, id: u32) {
-        if self.in_now.get(id as usize).copied().unwrap_or(false) {
-            self.in_now[id as usize] = false;
-            if let Some(i) = self.now.iter().rposition(|&x| x == id) {
-                self.now.swap_remove(i);
-            }
-            if self.now.is_empty() {
-                self.now_min = u64::MAX;
-            }
-        }
-    }
-
-    /// Takes an id due by `now_ns`: the heap's top if it is earlier than
-    /// every listed key, else the most recently listed.
+    /// Takes an id due by `now_ns` (the caller then `set`s or `remove`s
+    /// it): the heap's top if it is earlier than every listed key, else the
+    /// most recently listed.
     #[inline]
     pub(super) fn pop_due(&mut self, now_ns: u64) -> Option<u32> {
-        if let Some((t, _)) = self.heap.peek() {
-            if t < self.now_min && t <= now_ns {
-                return self.heap.pop_due(now_ns).map(|(_, id)| id);
+        if let Some((t, id)) = self.heap.peek() {
+            if t <= now_ns && t < self.now_min {
+                self.heap.pop_due(now_ns);
+                self.unlist(id);
+                return Some(id);
             }
         }
         if self.now_min > now_ns {
             return None;
         }
         let id = self.now.pop()?;
-        self.in_now[id as usize] = false;
+        self.now_pos[id as usize] = NOT_IN;
         if self.now.is_empty() {
             self.now_min = u64::MAX;
         }
@@ -131,16 +143,17 @@ impl WakeQueue {
     }
 
     /// Takes `id` out, wherever it is.
+    #[inline]
     pub(super) fn remove(&mut self, id: u32) {
         self.heap.remove(id);
-        self.take_from_now(id);
+        self.unlist(id);
     }
 
     /// Removes every id.
     pub(super) fn clear(&mut self) {
         self.heap.clear();
         for &id in &self.now {
-            self.in_now[id as usize] = false;
+            self.now_pos[id as usize] = NOT_IN;
         }
         self.now.clear();
         self.now_min = u64::MAX;
@@ -152,9 +165,10 @@ mod tests {
     use super::*;
     use crate::rng::Rng;
 
-    /// Random arrivals (`woken`), re-keys (`set`), removals and pops at a
-    /// clock that goes forward, against a plain array of keys: a popped id
-    /// is due, nothing due is left behind by a pop that returned `None`,
+    /// Random arrivals (`woken`), removals and pops at a clock that goes
+    /// forward, each pop followed by the caller's new key or removal (as
+    /// the emulator does), against a plain array of keys: a popped id is
+    /// due, nothing due is left behind by a pop that returned `None`,
     /// `peek` is never later than the earliest key, and arrivals only move
     /// keys earlier.
     #[test]
@@ -189,6 +203,19 @@ mod tests {
                         Some(p) => {
                             let k = key[p as usize].take();
                             assert!(k.is_some_and(|k| k <= now), "step {step}: {p} at {k:?}");
+                            // The caller's look, then its new key or none.
+                            match r.next_u64() % 3 {
+                                0 => q.remove(p),
+                                1 => {
+                                    q.set(p, now, now);
+                                    key[p as usize] = Some(now);
+                                }
+                                _ => {
+                                    let at = now + 1 + r.next_u64() % 50;
+                                    q.set(p, at, now);
+                                    key[p as usize] = Some(at);
+                                }
+                            }
                         }
                         None => assert!(
                             key.iter().flatten().all(|&k| k > now),
