@@ -99,27 +99,31 @@ stop_bridge() {
     $d ip link set dutB nomaster 2>/dev/null || true
     $d ip link del br0 2>/dev/null || true
 }
-busy() { # all CPUs' non-idle jiffies
-    awk '/^cpu /{print $2+$3+$4+$7+$8+$9}' /proc/stat
+cpu() { # all CPUs' jiffies: user nice system idle iowait irq softirq steal
+    awk '/^cpu /{print $2","$3","$4","$5","$6","$7","$8","$9}' /proc/stat
 }
 load() { # dut round [pid]
     local c0 c1 p0=0 p1=0
-    c0=$(busy)
+    c0=$(cpu)
     [ -n "${3:-}" ] && p0=$(awk '{print $14+$15}' "/proc/$3/stat")
     ./target/release/xdpgen --iface gen0 --netns xs-gen --rx-iface sink0 --rx-netns xs-sink \
         --dst-mac "$sink_mac" --dst-ip 10.211.0.2 --flows "$CLASSES" --flow "rate=$RATE,size=60" \
         --duration 8s --drain 300ms -q --json "$tmp/gen.json" >/dev/null 2>&1 || true
-    c1=$(busy)
+    c1=$(cpu)
     [ -n "${3:-}" ] && p1=$(awk '{print $14+$15}' "/proc/$3/stat")
     python3 - "$1" "$2" "$c0" "$c1" "$p0" "$p1" "$hz" "$tmp/gen.json" <<'PY' | tee -a "$out/results.jsonl"
 import json, sys
 dut, rnd = sys.argv[1], int(sys.argv[2])
-c0, c1, p0, p1, hz = map(float, sys.argv[3:8])
+c0, c1 = ([float(x) for x in a.split(",")] for a in sys.argv[3:5])
+p0, p1, hz = map(float, sys.argv[5:8])
+d = [b - a for a, b in zip(c0, c1)]
+names = ["user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal"]
 s = json.load(open(sys.argv[8]))
 rx = sum(f["rx"]["unique"] for f in s["flows"])
 tx = sum(f["tx"]["packets"] for f in s["flows"])
 r = {"dut": dut, "round": rnd, "tx": tx, "rx": rx, "pps": round(rx / s["duration_s"]),
-     "cpu_ns_per_pkt": round((c1 - c0) / hz * 1e9 / max(rx, 1), 1),
+     "cpu_ns_per_pkt": round((sum(d) - d[3]) / hz * 1e9 / max(rx, 1), 1),
+     "by_kind_ns_per_pkt": {k: round(v / hz * 1e9 / max(rx, 1), 1) for k, v in zip(names, d)},
      "lost_at_receiver": s.get("lost_at_receiver")}
 if p1 > 0:
     r["xdpsched_ns_per_pkt"] = round((p1 - p0) / hz * 1e9 / max(rx, 1), 1)

@@ -77,12 +77,11 @@ fn rates_are_exact(kind: Kind, n: u32, per_flow: u64) {
                     continue;
                 }
                 let t0 = *first[i].get_or_insert(t);
-                // Exact: packet k leaves k − 1 packet times after the first
-                // (a flow starting from idle may send two back to back; the
-                // remainder carried), never earlier, at most a slot later.
-                let ideal = t0
-                    + (12_000u128 * 1_000_000_000 * u128::from(k.saturating_sub(1))
-                        / u128::from(rates[i])) as u64;
+                // Exact: packet k leaves k packet times after the first (a
+                // flow starting from idle has no credit; the remainder
+                // carried), never earlier, at most a slot later.
+                let ideal =
+                    t0 + (12_000u128 * 1_000_000_000 * u128::from(k) / u128::from(rates[i])) as u64;
                 assert!(
                     t + 1 >= ideal && t <= ideal + SLOT_NS,
                     "{kind:?}: flow {i} packet {k} at {t}, ideal {ideal}"
@@ -108,9 +107,9 @@ fn rates_are_exact(kind: Kind, n: u32, per_flow: u64) {
     }
     assert_eq!(done, n, "not every flow finished");
     for i in 0..n as usize {
-        // From the second packet on (the first two may leave together).
+        // per_flow packets, the last per_flow − 1 packet times after the first.
         let secs = (last[i] - first[i].expect("sent")) as f64 / 1e9;
-        let got = (per_flow - 2) as f64 * 12_000.0 / secs;
+        let got = (per_flow - 1) as f64 * 12_000.0 / secs;
         let want = rates[i] as f64;
         assert!(
             (got - want).abs() <= 0.005 * want,
@@ -327,6 +326,75 @@ fn a_flowsets_rate_limits_each_of_its_flows_in_the_emulator() {
         assert!(
             (rate - 2e6).abs() <= 12_000.0 + 0.005 * 2e6,
             "flow {i}: {rate:.0} bit/s"
+        );
+    }
+}
+
+/// Carousel's timestamps, both ways: a backlogged flow whose poll comes
+/// late (a busy host's worker off its CPU for 5 ms) sends what it missed at
+/// once and then goes on at its rate, losing none of it; a flow idle for
+/// long gets no credit: after 50 ms without packets, a burst of ten leaves
+/// one packet time apart from its arrival.
+#[test]
+fn a_late_poll_is_caught_up_and_idle_time_earns_nothing() {
+    let mut s = build::<P>(Kind::Drr, config(4, 1000)).expect("build");
+    // 12 Mbit/s: a 1500-byte packet every 1 ms.
+    let f = s
+        .add_flow(FlowConfig {
+            rate_bps: 12_000_000,
+            ..FlowConfig::default()
+        })
+        .expect("flow");
+    let ms = 1_000_000u64;
+    let t0 = 1_000 * ms;
+    for k in 0..100 {
+        s.enqueue(t0, f, P { len: 1500, seq: k }).expect("queued");
+    }
+    // Polled on time for 10 packets, then nothing until 5 ms late.
+    let mut t = t0;
+    let mut out = Vec::new();
+    while out.len() < 10 {
+        match s.dequeue(t) {
+            Some((_, p)) => out.push((t, p.seq)),
+            None => t = s.next_ready().expect("waits"),
+        }
+    }
+    let near = |t: u64, want: u64| t >= want && t <= want + SLOT_NS;
+    assert!(near(out[9].0, t0 + 9 * ms), "{out:?}");
+    let late = t0 + 15 * ms;
+    let mut burst = 0;
+    while s.dequeue(late).is_some() {
+        burst += 1;
+    }
+    assert_eq!(
+        burst, 6,
+        "packets 10..=15 were due by 15 ms: all leave at once"
+    );
+    let next = s.next_ready().expect("waits");
+    assert!(near(next, t0 + 16 * ms), "then on at its rate: {next}");
+    // Drain, then idle for 50 ms.
+    let mut t = late;
+    while s.backlog().packets > 0 {
+        if s.dequeue(t).is_none() {
+            t = s.next_ready().expect("waits");
+        }
+    }
+    let back = t + 50 * ms;
+    for k in 0..10 {
+        s.enqueue(back, f, P { len: 1500, seq: k }).expect("queued");
+    }
+    let mut times = Vec::new();
+    let mut t = back;
+    while times.len() < 10 {
+        match s.dequeue(t) {
+            Some(_) => times.push(t),
+            None => t = s.next_ready().expect("waits"),
+        }
+    }
+    for (k, &t) in times.iter().enumerate() {
+        assert!(
+            near(t, back + k as u64 * ms),
+            "one packet time apart from the arrival: {times:?}"
         );
     }
 }
