@@ -75,7 +75,9 @@ wait_path() {
     exit 1
 }
 start_xs() {
-    ip netns exec xs-dut "$XS" --iface dutA --out dutB --config "$tmp/htb.toml" >"$tmp/xs.log" 2>&1 &
+    rm -f "$tmp/xs.json"
+    ip netns exec xs-dut "$XS" --iface dutA --out dutB --config "$tmp/htb.toml" \
+        --stats-json "$tmp/xs.json" >"$tmp/xs.log" 2>&1 &
     wait_path
 }
 stop_xs() {
@@ -135,6 +137,18 @@ for r in $(seq "${ROUNDS:-3}"); do
     start_xs
     load xdpsched "$r" "$(ip netns pids xs-dut | head -1)"
     stop_xs
+    for _ in $(seq 50); do [ -s "$tmp/xs.json" ] && break; sleep 0.1; done
+    # Where xdpsched's missing frames went (its --stats-json).
+    python3 - "$tmp/xs.json" "$r" <<'PY' | tee -a "$out/xdpsched-stats.jsonl"
+import json, sys
+try:
+    v = json.load(open(sys.argv[1]))
+except (OSError, ValueError):
+    v = {}
+print(json.dumps({"round": int(sys.argv[2]), "lost_before_rx": v.get("lost_before_rx"),
+                  "dropped": v.get("dropped"), "drops": {k: n for k, n in (v.get("drops") or {}).items() if n},
+                  "frames_balanced": v.get("frames_balanced")}))
+PY
     start_bridge 1; load kernel-htb "$r"; stop_bridge
     start_bridge 0; load bridge "$r"; stop_bridge
 done

@@ -126,15 +126,15 @@ const PACE_SHIFT: u32 = 10;
 /// Its slots: 2^16, a span of 67 ms (slower flows wait in a heap until
 /// their turn comes within it).
 const PACE_SLOTS_LOG2: u32 = 16;
-/// How far a backlogged paced flow behind its schedule may catch up: 10 ms
-/// at its rate (or one packet, if longer). Carousel's timestamps run on
-/// from the previous packet's whatever the timer's lateness; the bound
-/// keeps a flow the link held back (congestion, the algorithm's weights)
-/// from coming back with a long burst. 1 ms was too short for a busy
-/// host: xdpsched's worker on a 2-vCPU VM is off its CPU for longer now
-/// and then, and a 1 Gbit/s flow lost 0.4-0.9 % of its rate
-/// (`bench-results/pacing/`). A flow that was idle gets no credit at all:
-/// it starts from its arrival.
+/// How much a paced flow behind its schedule may send at once to catch up:
+/// 10 ms at its rate (or one packet, if longer) — a token bucket's depth,
+/// in time. Carousel's timestamps run on from the previous packet's; the
+/// bound keeps a flow the link held back (congestion, the algorithm's
+/// weights), or one idle for long, from coming back with a long burst; a
+/// new flow starts from its first packet. 1 ms was too short for a busy
+/// host: on the 2-vCPU VM the thread that reads the frames is off its CPU
+/// for more than that now and then, the flow's queue runs dry behind it,
+/// and a 1 Gbit/s flow lost 0.4-1.4 % of its rate (`bench-results/pacing/`).
 pub const PACE_CATCH_UP_NS: u64 = 10_000_000;
 
 /// Per-flow rate limits (`FlowConfig::rate_bps`), Carousel's way: each
@@ -173,9 +173,8 @@ impl Pacer {
     /// wait for it. The schedule runs on from the previous instant (a flow
     /// the link, the wheel or a late poll delayed catches up), but never
     /// from further back than [`PACE_CATCH_UP_NS`] or this packet's own
-    /// time, whichever is longer (a flow starved for long comes back with
-    /// at most that much of a burst; one that was idle, with none: see
-    /// [`Pacer::holds`]).
+    /// time, whichever is longer (a flow idle or starved for long comes
+    /// back with at most that much of a burst).
     #[inline]
     fn sent(&mut self, id: usize, len: u32, now: u64) -> Option<u64> {
         let rate = *self.rate.get(id)?;
@@ -195,8 +194,7 @@ impl Pacer {
 
     /// An arrival to flow `id` (`was_idle`: its queue was empty): whether
     /// the algorithm must not hear of it (the flow waits in the wheel). A
-    /// flow idle past its next instant starts afresh from `now` (Carousel's
-    /// max(now, previous + cost): no credit for the idle time).
+    /// new flow (no packet sent since its rate was set) starts from `now`.
     #[inline]
     fn holds(&mut self, id: usize, was_idle: bool, now: u64) -> bool {
         if self.rate.get(id).is_none_or(|&r| r == 0) {
@@ -206,12 +204,12 @@ impl Pacer {
             return true;
         }
         if was_idle {
-            if self.next[id] > now {
+            if self.next[id] == 0 {
+                self.next[id] = now;
+            } else if self.next[id] > now {
                 self.wheel.insert(id as u32, self.next[id]);
                 return true;
             }
-            self.next[id] = now;
-            self.rem[id] = 0;
         }
         false
     }
