@@ -9,7 +9,8 @@ use sched::config::{Config, Direction};
 /// in flight on their links (rate × delay at full-size frames; smaller frames
 /// need more; one instance per dynamic pipe): an error naming the `--frames`
 /// needed if not even that fits; warnings (returned) if the links plus one
-/// full queue per flowset do not, for every instance of a dynamic pipe, and
+/// full queue per flowset (per instance of a dynamic pipe) do not, for every
+/// instance of a dynamic pipe, and
 /// for delay on an unlimited link (its arrival rate decides). Directions
 /// received by the same worker are checked together.
 pub(crate) fn check_frames(
@@ -72,12 +73,21 @@ pub(crate) fn check_frames(
                     sched::units::format_duration(p.delay_ns)
                 ));
             }
+            // One full queue per flowset — in every instance of a dynamic pipe.
             queues += dcfg
                 .flowsets
                 .iter()
-                .map(|f| match f.queue {
-                    sched::config::QueueSpec::Packets(n) => u64::from(n),
-                    sched::config::QueueSpec::Bytes(b) => b.div_ceil(sched::emu::FULL_FRAME),
+                .map(|f| {
+                    let one = match f.queue {
+                        sched::config::QueueSpec::Packets(n) => u64::from(n),
+                        sched::config::QueueSpec::Bytes(b) => b.div_ceil(sched::emu::FULL_FRAME),
+                    };
+                    let copies = dcfg
+                        .pipes
+                        .get(f.pipe)
+                        .filter(|p| p.mask.is_some())
+                        .map_or(1, |p| u64::from(p.max_instances));
+                    one.saturating_mul(copies)
                 })
                 .sum::<u64>();
         }

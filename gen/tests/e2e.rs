@@ -1116,10 +1116,12 @@ fn an_htb_tree_shares_the_link_as_its_model_says() {
 
 /// Issue 16's pipes at scale in xdpsched: a dynamic pipe with one instance
 /// per destination port (dummynet's per-subscriber pipe: 25 kbit/s and
-/// 10 ms each) carrying 2000 xdpgen flows offered twice that: 2000
-/// instances made, every flow held to its own link — none above it, the
-/// mean within 2 % of it — drops only at the instances' queues, the frames
-/// balanced.
+/// 10 ms each, a queue of 2; `--frames 32768`, as xdpsched's start-up
+/// warning asks for 2048 instances' queues) carrying 2000 xdpgen flows
+/// offered twice that: 2000
+/// instances made, every flow at its own link's rate (within 5 % over 6 s,
+/// the mean within 1 %), drops only at the instances' queues (and under
+/// 5 % lost before xdpsched's RX, counted), the frames balanced.
 #[test]
 fn a_dynamic_pipe_gives_each_of_2000_subscribers_its_own_link() {
     let _tb = Testbed::up("bridge");
@@ -1128,54 +1130,70 @@ fn a_dynamic_pipe_gives_each_of_2000_subscribers_its_own_link() {
     std::fs::write(
         &cfg,
         "[[pipe]]\nname = \"per-sub\"\nbandwidth = \"25kbit/s\"\ndelay = \"10ms\"\n\
-         mask = { dst_port = 0xffff }\nmax_instances = 4096\nqueue = 10\n\
+         mask = { dst_port = 0xffff }\nmax_instances = 2048\nqueue = 2\n\
          [[rule]]\npipe = \"per-sub\"\nmatch = { proto = \"udp\" }\n",
     )
     .expect("config");
-    let (mut dut, stats) = bridge_with_stats(&dir, &cfg);
+    let stats = dir.join("stats.json");
+    let mut dut = Dut::start(&[
+        "--iface",
+        "dutA",
+        "--out",
+        "dutB",
+        "--config",
+        cfg.to_str().expect("utf8"),
+        "--stats-json",
+        stats.to_str().expect("utf8"),
+        "--frames",
+        "32768",
+    ]);
+    let csv = dir.join("dyn.csv");
     let mut args = DIRECT.to_vec();
     args.extend([
         "--flows",
         "2000",
         "--flow",
-        "rate=50k,size=200",
+        "rate=50k,size=400",
         "--duration",
         "8s",
         "--drain",
         "500ms",
+        "-q",
+        "--csv",
+        csv.to_str().expect("utf8"),
     ]);
-    let s = summary(&args);
+    let _ = summary(&args);
     let st = stop_for_stats(&mut dut, &stats);
     let pipe = pipe_named(&st, "per-sub");
     assert_eq!(pipe["instances_created"].as_u64(), Some(2000), "{pipe}");
     assert_eq!(pipe["instances_overflowed"].as_u64(), Some(0), "{pipe}");
-    // Each flow's frames at the sink over the run, with the 24 bytes a link counts.
-    let flows = s["flows"].as_array().expect("flows");
-    assert_eq!(flows.len(), 2000);
-    let secs = s["duration_s"].as_f64().expect("duration");
-    let rates: Vec<f64> = flows
-        .iter()
-        .map(|f| {
-            let pkts = f["rx"]["unique"].as_f64().unwrap_or(0.0);
-            pkts * (200.0 + 24.0) * 8.0 / secs
-        })
-        .collect();
+    // Each flow's frame bytes at the sink over 1..7 s against its link:
+    // 25 kbit/s with 24 bytes of framing per 400-byte frame.
+    let rates = sink_rates(&csv, 2000, 1.0, 7.0);
+    let want = 0.025 * 400.0 / 424.0;
     let mean = rates.iter().sum::<f64>() / rates.len() as f64;
-    let max = rates.iter().cloned().fold(0.0, f64::max);
-    let min = rates.iter().cloned().fold(f64::MAX, f64::min);
-    eprintln!("2000 instances: per-flow rate mean {mean:.0}, min {min:.0}, max {max:.0} bit/s");
-    // A flow's queue of 10 drains for up to 0.7 s after the last frame, so the
-    // run's own length bounds what each could get: 25 kbit/s × (8 + 0.5) / 8.
-    assert!(
-        max <= 25_000.0 * 8.5 / 8.0 * 1.01,
-        "a flow above its link: {max:.0}"
+    let (min, max) = rates
+        .iter()
+        .fold((f64::MAX, 0f64), |(a, b), &r| (a.min(r), b.max(r)));
+    eprintln!(
+        "2000 instances: per-flow Mbit/s of frames mean {mean:.5}, min {min:.5}, max {max:.5}; the link gives {want:.5}"
     );
     assert!(
-        (mean - 25_000.0).abs() <= 0.05 * 25_000.0,
-        "mean {mean:.0} bit/s against 25 kbit/s"
+        (mean - want).abs() <= 0.01 * want,
+        "mean {mean:.5} vs {want:.5}"
     );
-    assert!(min >= 0.8 * 25_000.0, "a starved flow: {min:.0}");
+    // A second's count is ±1 frame of about 7: each over 6 s within 5 %.
+    assert!(
+        min >= 0.95 * want && max <= 1.05 * want,
+        "min {min:.5}, max {max:.5} vs {want:.5}"
+    );
     assert!(st["drops"]["flow_limit"].as_u64() > Some(0), "{st}");
+    // The reading worker on 2 vCPUs lets the fill ring run dry now and then
+    // (the kernel counts it; 0.6-2.3 % at 200-byte frames, twice the
+    // packets): the figure is reported, and stays small.
+    let rx = st["rx"][0].as_u64().unwrap_or(0);
+    let lost = st["lost_before_rx"].as_u64().unwrap_or(u64::MAX);
+    assert!(lost * 20 <= rx, "{lost} lost before RX of {rx}");
     assert_eq!(st["frames_balanced"], Value::Bool(true), "{st}");
     let _ = std::fs::remove_dir_all(dir);
 }

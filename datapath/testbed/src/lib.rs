@@ -102,8 +102,22 @@ pub fn interrupt(child: Child, grace: Duration) -> Output {
     bounded(child, grace)
 }
 
-/// Waits for `child` at most `limit` (then kills it); its output.
+/// Waits for `child` at most `limit` (then kills it); its output. Its
+/// pipes are read while it runs, so a child that writes more than a pipe
+/// holds (xdpgen's summary of thousands of flows) does not block on them.
 pub fn bounded(mut child: Child, limit: Duration) -> Output {
+    use std::io::Read;
+    fn drain<R: Read + Send + 'static>(r: Option<R>) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut buf);
+            }
+            buf
+        })
+    }
+    let out = drain(child.stdout.take());
+    let err = drain(child.stderr.take());
     let t0 = Instant::now();
     while t0.elapsed() < limit {
         if matches!(child.try_wait(), Ok(Some(_))) {
@@ -114,7 +128,12 @@ pub fn bounded(mut child: Child, limit: Duration) -> Output {
     if matches!(child.try_wait(), Ok(None)) {
         let _ = child.kill();
     }
-    child.wait_with_output().expect("wait for the child")
+    let status = child.wait().expect("wait for the child");
+    Output {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    }
 }
 
 /// Pings from namespace `from` to `to` until one answers (sockets take a
