@@ -1114,9 +1114,9 @@ fn metrics_move_with_traffic_and_agree_with_show_and_the_exit() {
     );
 }
 
-/// Received bytes per flow (server JSONs) over the intervals that start in
-/// [from, to) seconds.
-fn interval_bytes(servers: &[serde_json::Value], from: f64, to: f64) -> Vec<f64> {
+/// Per flow (server JSONs): the sum of `field` ("bytes", "seconds") over
+/// the intervals that start in [from, to) seconds.
+fn interval_sum(servers: &[serde_json::Value], field: &str, from: f64, to: f64) -> Vec<f64> {
     servers
         .iter()
         .map(|j| {
@@ -1128,29 +1128,15 @@ fn interval_bytes(servers: &[serde_json::Value], from: f64, to: f64) -> Vec<f64>
                     let s = i["sum"]["start"].as_f64().unwrap_or(-1.0);
                     (from..to).contains(&s)
                 })
-                .map(|i| i["sum"]["bytes"].as_f64().unwrap_or(0.0))
+                .map(|i| i["sum"][field].as_f64().unwrap_or(0.0))
                 .sum()
         })
         .collect()
 }
 
-/// Seconds per flow (server JSONs) of the intervals that start in [from, to).
-fn interval_seconds(servers: &[serde_json::Value], from: f64, to: f64) -> Vec<f64> {
-    servers
-        .iter()
-        .map(|j| {
-            j["intervals"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|i| {
-                    let s = i["sum"]["start"].as_f64().unwrap_or(-1.0);
-                    (from..to).contains(&s)
-                })
-                .map(|i| i["sum"]["seconds"].as_f64().unwrap_or(0.0))
-                .sum()
-        })
-        .collect()
+/// Received bytes per flow over the intervals that start in [from, to) s.
+fn interval_bytes(servers: &[serde_json::Value], from: f64, to: f64) -> Vec<f64> {
+    interval_sum(servers, "bytes", from, to)
 }
 
 fn assert_shares(got: &[f64], want: &[f64], what: &str) {
@@ -1339,7 +1325,7 @@ fn a_class_tree_with_per_flow_rates_reloads_under_load_and_loses_nothing() {
     // Payload rates (1400 of a 1442-byte frame) in the 1-s intervals that
     // start in 1..4 s and 6..9 s.
     let mbit = |from: f64, to: f64| -> Vec<f64> {
-        let secs = interval_seconds(&servers, from, to);
+        let secs = interval_sum(&servers, "seconds", from, to);
         interval_bytes(&servers, from, to)
             .iter()
             .zip(secs)

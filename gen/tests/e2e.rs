@@ -681,8 +681,17 @@ fn the_lab_scenario_live() {
 /// xdpsched bridging dutA → dutB with configuration `cfg`, writing its
 /// statistics into `dir` at exit: the running instance and that file.
 fn bridge_with_stats(dir: &std::path::Path, cfg: &std::path::Path) -> (Dut, PathBuf) {
+    bridge_with_stats_and(dir, cfg, &[])
+}
+
+/// [`bridge_with_stats`] with more of xdpsched's options.
+fn bridge_with_stats_and(
+    dir: &std::path::Path,
+    cfg: &std::path::Path,
+    more: &[&str],
+) -> (Dut, PathBuf) {
     let stats = dir.join("stats.json");
-    let dut = Dut::start(&[
+    let mut args = vec![
         "--iface",
         "dutA",
         "--out",
@@ -691,7 +700,9 @@ fn bridge_with_stats(dir: &std::path::Path, cfg: &std::path::Path) -> (Dut, Path
         cfg.to_str().expect("utf8"),
         "--stats-json",
         stats.to_str().expect("utf8"),
-    ]);
+    ];
+    args.extend_from_slice(more);
+    let dut = Dut::start(&args);
     (dut, stats)
 }
 
@@ -1134,19 +1145,7 @@ fn a_dynamic_pipe_gives_each_of_2000_subscribers_its_own_link() {
          [[rule]]\npipe = \"per-sub\"\nmatch = { proto = \"udp\" }\n",
     )
     .expect("config");
-    let stats = dir.join("stats.json");
-    let mut dut = Dut::start(&[
-        "--iface",
-        "dutA",
-        "--out",
-        "dutB",
-        "--config",
-        cfg.to_str().expect("utf8"),
-        "--stats-json",
-        stats.to_str().expect("utf8"),
-        "--frames",
-        "32768",
-    ]);
+    let (mut dut, stats) = bridge_with_stats_and(&dir, &cfg, &["--frames", "32768"]);
     let csv = dir.join("dyn.csv");
     let mut args = DIRECT.to_vec();
     args.extend([
