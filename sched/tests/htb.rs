@@ -516,3 +516,73 @@ fn the_example_shapes_through_the_emulator() {
     let b = 20.0 * 200.0 / 325.0;
     assert_rates(&got, &[30.0 + b, 30.0 - b, 40.0], "example 14");
 }
+
+/// Per-flow rates inside a leaf class, competing with a greedy class of
+/// the same priority (the soak's shape: 64 flows of 500 kbit/s in "paced",
+/// rate 40 / ceil 100; 16 greedy flows in "bulk", rate 60 / ceil 100; a
+/// 100 Mbit/s root on a 1 Gbit/s link): each paced flow gets its rate
+/// within 0.5 %, the bulk class the rest.
+#[test]
+fn paced_flows_in_a_class_keep_their_rate_beside_a_greedy_class() {
+    let tree = Tree::new(vec![
+        class(None, 100, 100, 0),
+        class(Some(0), 40, 100, 0),
+        class(Some(0), 60, 100, 0),
+    ])
+    .expect("tree");
+    let mut s = build_tree::<P>(Kind::Drr, config(80), &tree).expect("build");
+    let mut ids = Vec::new();
+    for i in 0..80u32 {
+        let paced = i < 64;
+        let f = s
+            .add_flow(FlowConfig {
+                class: if paced { 1 } else { 2 },
+                rate_bps: if paced { 500_000 } else { 0 },
+                ..FlowConfig::default()
+            })
+            .expect("flow");
+        ids.push((f, if paced { 1242u32 } else { 1514 }));
+    }
+    let (from, end) = (2_000_000_000u64, 10_000_000_000u64);
+    let mut bytes = vec![0u64; ids.len()];
+    let mut t = 1_000_000_000u64;
+    let t0 = t;
+    let mut seq = 0;
+    while t - t0 < end {
+        for &(f, len) in &ids {
+            while s.flow_backlog(f).expect("flow").packets < 2 {
+                seq += 1;
+                let p = P {
+                    len,
+                    flow: f.0,
+                    seq,
+                };
+                s.enqueue(t, f, p).expect("queued");
+            }
+        }
+        match s.dequeue(t) {
+            Some((f, p)) => {
+                if t - t0 >= from {
+                    bytes[f.index()] += u64::from(p.len);
+                }
+                t += u64::from(p.len) * 8; // ns at 1 Gbit/s
+            }
+            None => t = s.next_ready().expect("something waits"),
+        }
+    }
+    let secs = (end - from) as f64 / 1e9;
+    let rates: Vec<f64> = bytes.iter().map(|&b| b as f64 * 8.0 / secs).collect();
+    let (lo, hi) = rates[..64]
+        .iter()
+        .fold((f64::MAX, 0f64), |(a, b), &r| (a.min(r), b.max(r)));
+    let bulk: f64 = rates[64..].iter().sum();
+    eprintln!("paced {lo:.0}..{hi:.0} bit/s (rate 500000), bulk {bulk:.0}");
+    assert!(
+        lo >= 0.995 * 500_000.0 && hi <= 1.005 * 500_000.0,
+        "paced flows {lo:.0}..{hi:.0} bit/s against 500 000"
+    );
+    assert!(
+        (bulk - 68e6).abs() <= 0.01 * 68e6,
+        "bulk {bulk:.0} against 100 - 64 x 0.5 = 68 Mbit/s"
+    );
+}
