@@ -356,6 +356,9 @@ impl<P: Packet + Copy + Default> Emulator<P> {
             pipes,
             next: cfg.pipes.iter().map(|p| p.next).collect(),
             due: WakeQueue::new(cfg.pipes.len()),
+            scan: cfg.pipes.len() <= super::SCAN_PIPES
+                && cfg.pipes.iter().all(|p| p.mask.is_none()),
+            next_pipe: 0,
             pipe_flowsets,
             expire_cursor: (0, 0),
             counters: EmulatorCounters::default(),

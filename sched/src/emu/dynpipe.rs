@@ -165,7 +165,11 @@ impl<P: Packet + Copy + Default> DynPipe<P> {
                 .dequeue_timed(now_ns, &mut |d| dropped(d, Some(&mut fs[..])));
             match inst.pipe.next_wakeup() {
                 Some(w) => {
-                    let w = if out.is_some() { w } else { w.max(now_ns + 1) };
+                    let w = if out.is_some() {
+                        w
+                    } else {
+                        w.max(now_ns.saturating_add(1))
+                    };
                     self.due.set(i, w, now_ns);
                 }
                 None => self.due.remove(i),

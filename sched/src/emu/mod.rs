@@ -284,10 +284,16 @@ pub struct Emulator<P: Packet + Copy + Default> {
     /// Pipes holding packets, keyed by their next wake-up (a dynamic
     /// pipe's: its earliest instance's) — never later than it: an arrival
     /// moves a key earlier, a dequeue sets it again, a key that turns out
-    /// early costs one look. `dequeue` takes the due pipes, earliest first
-    /// (see [`wake`]), and `next_wakeup` reads the earliest key: O(log n) in
+    /// early costs one look. `dequeue` takes the due pipes from it (see
+    /// [`wake`]) and `next_wakeup` reads the earliest key: O(log n) in
     /// pipes, O(1) for a pipe due at once.
     due: WakeQueue,
+    /// Few static pipes (at most [`SCAN_PIPES`]): `dequeue` visits them
+    /// round robin and `next_wakeup` takes their minimum, which costs less
+    /// than keeping the wake queue; `due` is then unused.
+    scan: bool,
+    /// Next pipe a scanning `dequeue` looks at first.
+    next_pipe: usize,
     /// Per pipe: its flowsets' indices (a drop at dequeue is counted in one).
     pipe_flowsets: Vec<Vec<usize>>,
     /// Where `expire` goes on: (flowset, dynamic pipe).
@@ -468,6 +474,9 @@ impl<P: Packet + Copy + Default> Emulator<P> {
                 return Verdict::Dropped(pkt, Cause::FlowsetFull);
             }
         };
+        // Keys to move: an instance's always; a pipe's in the wake queue
+        // unless it is listed as due already.
+        let keyed = inst_slot.is_some() || (!self.scan && !self.due.listed(pipe_idx as u32));
         let fresh = entry != Entry::Moved;
         let Some((flow, tally)) = fs.flow_of(key, now_ns, pkt.len(), pipe.sched(), fresh) else {
             self.counters.flowset_full += 1;
@@ -484,9 +493,7 @@ impl<P: Packet + Copy + Default> Emulator<P> {
                 copy = entry_extras(pipe, a, &mut pkt, host);
             }
         }
-        let verdict = pipe.offer(now_ns, flow, pkt, local);
-        let wake = pipe.next_wakeup();
-        let verdict = match verdict {
+        let verdict = match pipe.offer(now_ns, flow, pkt, local) {
             Ok(()) => Verdict::Queued {
                 pipe: pipe_idx,
                 flow,
@@ -505,8 +512,10 @@ impl<P: Packet + Copy + Default> Emulator<P> {
                 Verdict::Dropped(d.pkt, Cause::Pipe(d.reason))
             }
         };
-        if let Some(w) = wake {
-            self.woken(pipe_idx, inst_slot, w, now_ns);
+        if keyed {
+            if let Some(w) = pipe.next_wakeup() {
+                self.woken(pipe_idx, inst_slot, w, now_ns);
+            }
         }
         if let Some(c) = copy {
             self.offer_copy(now_ns, key, target, c, host);
@@ -545,13 +554,16 @@ impl<P: Packet + Copy + Default> Emulator<P> {
         if let (Some(k), PipeRt::Dynamic(d)) = (inst, &mut self.pipes[i]) {
             d.due.woken(k, at, now_ns);
         }
-        self.due.woken(i as u32, at, now_ns);
+        if !self.scan {
+            self.due.woken(i as u32, at, now_ns);
+        }
     }
 
     /// Keys every pipe (and instance) by its wake-up again: after a reload
     /// moved links and packets in, or a new epoch.
     pub(super) fn rekey(&mut self) {
         self.due.clear();
+        let scan = self.scan;
         for (i, p) in self.pipes.iter_mut().enumerate() {
             let w = match p {
                 PipeRt::Static(p) => p.next_wakeup(),
@@ -560,57 +572,73 @@ impl<P: Packet + Copy + Default> Emulator<P> {
                     d.next_wakeup()
                 }
             };
-            if let Some(w) = w {
+            if let (Some(w), false) = (w, scan) {
                 self.due.set(i as u32, w, 0);
             }
         }
     }
 
+    /// Keys its pipes in the wake queue whatever their number (tests:
+    /// the same configuration both ways).
+    #[doc(hidden)]
+    pub fn with_wake_queue(mut self) -> Self {
+        self.scan = false;
+        self.rekey();
+        self
+    }
+
     /// The next packet that has left a pipe by `now_ns`: (pipe, flow,
-    /// packet). Due pipes are taken in the order of their wake-ups (a heap:
-    /// O(log n) in pipes); one that has nothing by `now_ns` is looked at
-    /// once per call. (For a dynamic pipe, `flow` is a flow of one of its
-    /// instances.) What leaves a chained pipe goes on into its next flowset
-    /// at the instant it left, classified by `host.key`; a packet dropped
-    /// there goes to `host.dropped`.
+    /// packet). With many pipes, the wake queue gives the due ones — those
+    /// whose later wake-up has come, earliest first, then those due at
+    /// once, round robin (O(log n) in pipes) — and one that has nothing by
+    /// `now_ns` is looked at once per call; with a few (at most
+    /// [`SCAN_PIPES`], static), every pipe in turn. (For a dynamic pipe, `flow` is
+    /// a flow of one of its instances.) What leaves a chained pipe goes on
+    /// into its next flowset at the instant it left, classified by
+    /// `host.key`; a packet dropped there goes to `host.dropped`.
     pub fn dequeue(&mut self, now_ns: u64, host: &mut impl Host<P>) -> Option<(usize, FlowId, P)> {
+        if !self.scan {
+            return self.dequeue_wake(now_ns, host);
+        }
+        // A few pipes: round robin, every pipe once per call, again from
+        // the start after a packet moved on along a chain.
+        let n = self.pipes.len();
+        let mut k = 0;
+        while k < n {
+            let i = (self.next_pipe + k) % n;
+            k += 1;
+            let Some((due, flow, pkt)) = self.look(i, now_ns, host) else {
+                continue;
+            };
+            match self.onward(i, due, flow, pkt, host) {
+                Some(out) => {
+                    self.next_pipe = (i + 1) % n;
+                    return Some(out);
+                }
+                // It may be due in the next pipe already: every pipe again.
+                None => k = 0,
+            }
+        }
+        None
+    }
+
+    /// `dequeue` through the wake queue (many pipes, or dynamic ones).
+    #[inline(never)]
+    fn dequeue_wake(&mut self, now_ns: u64, host: &mut impl Host<P>) -> Option<(usize, FlowId, P)> {
         while let Some(pi) = self.due.pop_due(now_ns) {
             let i = pi as usize;
-            let (flowsets, mine) = (&mut self.flowsets, &self.pipe_flowsets[i]);
-            // Queue management's drops (the only ones at dequeue): counted
-            // in their flow's tally like drops on arrival — in the static
-            // pipe's flowsets, or those of the dynamic instance (`inst`).
-            let mut dropped = |d: PipeDropped<P>, inst: Option<&mut [Flowset]>| {
-                let key = host.key(&d.pkt);
-                let len = d.pkt.len();
-                match inst {
-                    Some(fss) => {
-                        let _ = fss.iter_mut().any(|fs| fs.count_drop(&key, d.flow, len));
-                    }
-                    None => {
-                        for &f in mine {
-                            let fs = flowsets[f].fs.as_mut();
-                            if fs.is_some_and(|fs| fs.count_drop(&key, d.flow, len)) {
-                                break;
-                            }
-                        }
-                    }
-                }
-                host.dropped(d.pkt, Cause::Pipe(d.reason));
-            };
-            let (out, w) = match &mut self.pipes[i] {
-                PipeRt::Static(p) => {
-                    let out = p.dequeue_timed(now_ns, &mut |d| dropped(d, None));
-                    (out, p.next_wakeup())
-                }
-                PipeRt::Dynamic(d) => {
-                    let out = d.dequeue(now_ns, &mut dropped);
-                    (out, d.next_wakeup())
-                }
+            let out = self.look(i, now_ns, host);
+            let w = match &self.pipes[i] {
+                PipeRt::Static(p) => p.next_wakeup(),
+                PipeRt::Dynamic(d) => d.next_wakeup(),
             };
             match w {
                 Some(w) => {
-                    let w = if out.is_some() { w } else { w.max(now_ns + 1) };
+                    let w = if out.is_some() {
+                        w
+                    } else {
+                        w.max(now_ns.saturating_add(1))
+                    };
                     self.due.set(pi, w, now_ns);
                 }
                 None => self.due.remove(pi),
@@ -618,26 +646,92 @@ impl<P: Packet + Copy + Default> Emulator<P> {
             let Some((due, flow, pkt)) = out else {
                 continue;
             };
-            let Some(next) = self.next[i] else {
-                return Some((i, flow, pkt));
-            };
-            // On into the next pipe, at the instant it left this one (its
-            // key moves to when it is due there, maybe by now). Each packet
-            // moves forward along an acyclic chain, so this ends.
-            self.counters.chained += 1;
-            let key = host.key(&pkt);
-            match self.offer(due, &key, Target::Flowset(next), pkt, Entry::Fresh, host) {
-                Verdict::Queued { .. } => {}
-                Verdict::QueuedPushedOut { victim, .. } => {
-                    host.dropped(victim, Cause::Pipe(PipeDrop::Sched(DropReason::PushedOut)))
-                }
-                Verdict::Dropped(p, cause) => host.dropped(p, cause),
-                // A chain names a flowset that exists (validated): unreachable,
-                // but a packet is never lost: it leaves as it is.
-                Verdict::Pass(p) => return Some((i, flow, p)),
+            match self.onward(i, due, flow, pkt, host) {
+                Some(out) => return Some(out),
+                // Moved on into the next pipe: its key went with it.
+                None => continue,
             }
         }
         None
+    }
+
+    /// One look at pipe `i`: the next packet that has left it by `now_ns`,
+    /// with the instant it left. Queue management's drops (the only ones at
+    /// dequeue) are counted in their flow's tally like drops on arrival — in
+    /// the static pipe's flowsets, or those of the dynamic instance — and
+    /// handed to `host`.
+    #[inline(always)]
+    fn look(&mut self, i: usize, now_ns: u64, host: &mut impl Host<P>) -> Option<(u64, FlowId, P)> {
+        let (flowsets, mine) = (&mut self.flowsets, &self.pipe_flowsets[i]);
+        let mut dropped = |d: PipeDropped<P>, inst: Option<&mut [Flowset]>| {
+            let key = host.key(&d.pkt);
+            let len = d.pkt.len();
+            match inst {
+                Some(fss) => {
+                    let _ = fss.iter_mut().any(|fs| fs.count_drop(&key, d.flow, len));
+                }
+                None => {
+                    for &f in mine {
+                        let fs = flowsets[f].fs.as_mut();
+                        if fs.is_some_and(|fs| fs.count_drop(&key, d.flow, len)) {
+                            break;
+                        }
+                    }
+                }
+            }
+            host.dropped(d.pkt, Cause::Pipe(d.reason));
+        };
+        match &mut self.pipes[i] {
+            PipeRt::Static(p) => p.dequeue_timed(now_ns, &mut |d| dropped(d, None)),
+            PipeRt::Dynamic(d) => d.dequeue(now_ns, &mut dropped),
+        }
+    }
+
+    /// A packet that left pipe `i` at `due`: out (returned), or on into the
+    /// pipe's next flowset at that instant (`None`; what drops it there goes
+    /// to `host`). Each packet moves forward along an acyclic chain. (The
+    /// check for a chain inline, the move out of line.)
+    #[inline(always)]
+    fn onward(
+        &mut self,
+        i: usize,
+        due: u64,
+        flow: FlowId,
+        pkt: P,
+        host: &mut impl Host<P>,
+    ) -> Option<(usize, FlowId, P)> {
+        match self.next[i] {
+            None => Some((i, flow, pkt)),
+            Some(next) => self.chain(i, next, due, flow, pkt, host),
+        }
+    }
+
+    #[inline(never)]
+    fn chain(
+        &mut self,
+        i: usize,
+        next: usize,
+        due: u64,
+        flow: FlowId,
+        pkt: P,
+        host: &mut impl Host<P>,
+    ) -> Option<(usize, FlowId, P)> {
+        self.counters.chained += 1;
+        let key = host.key(&pkt);
+        match self.offer(due, &key, Target::Flowset(next), pkt, Entry::Fresh, host) {
+            Verdict::Queued { .. } => None,
+            Verdict::QueuedPushedOut { victim, .. } => {
+                host.dropped(victim, Cause::Pipe(PipeDrop::Sched(DropReason::PushedOut)));
+                None
+            }
+            Verdict::Dropped(p, cause) => {
+                host.dropped(p, cause);
+                None
+            }
+            // A chain names a flowset that exists (validated): unreachable,
+            // but a packet is never lost: it leaves as it is.
+            Verdict::Pass(p) => Some((i, flow, p)),
+        }
     }
 
     /// Starts the pipes' schedules, traces and slots at `now_ns` (a
@@ -716,7 +810,16 @@ impl<P: Packet + Copy + Default> Emulator<P> {
     /// answer is exact).
     #[inline]
     pub fn next_wakeup(&self) -> Option<u64> {
-        self.due.peek()
+        if !self.scan {
+            return self.due.peek();
+        }
+        self.pipes
+            .iter()
+            .filter_map(|p| match p {
+                PipeRt::Static(p) => p.next_wakeup(),
+                PipeRt::Dynamic(d) => d.next_wakeup(),
+            })
+            .min()
     }
 
     /// Hands every packet the emulator holds (queued or in flight) to `f`,
@@ -769,6 +872,10 @@ impl<P: Packet + Copy + Default> Emulator<P> {
         n
     }
 }
+
+/// Most pipes an emulator visits round robin (see [`Emulator::dequeue`]);
+/// with more, or with a dynamic pipe, it keeps the wake queue.
+pub const SCAN_PIPES: usize = 8;
 
 /// Most pipes [`Emulator::arrivals_can_wait_until`] looks at.
 pub const ARRIVALS_WAIT_MAX_PIPES: usize = 8;

@@ -495,6 +495,22 @@ impl<P: Packet + Copy + Default> Pipe<P> {
                 .sum::<u64>()
     }
 
+    /// A packet arrived while the scheduler held every waiting one back
+    /// until `shaped_until` (a class tree, per-flow rates): it may belong
+    /// to a class or flow that can go now, so the link is free for it from
+    /// its arrival — the pipe's wake-up comes back to now (the scheduler
+    /// holds it again if not). On a rate-limited link the shaper had kept
+    /// the link idle until then (`busy_until` at the same instant); the
+    /// link's own transmission ended before the look that set it.
+    #[cold]
+    fn arrived_while_held(&mut self, now_ns: u64) {
+        if self.paced && self.busy_until == self.shaped_until {
+            self.busy_until = now_ns;
+            self.busy_rem = 0;
+        }
+        self.shaped_until = now_ns;
+    }
+
     /// Offers a packet at `now_ns`: through the entrance (loss, duplication, corruption)
     /// into the scheduler. A caller that can copy packets and flip their
     /// bits acts on what it returns (the emulator does, through its
@@ -609,6 +625,9 @@ impl<P: Packet + Copy + Default> Pipe<P> {
                 if idle && self.busy_until < now_ns {
                     self.busy_until = now_ns;
                     self.busy_rem = 0;
+                }
+                if self.shaped_until > now_ns {
+                    self.arrived_while_held(now_ns);
                 }
                 Ok(())
             }

@@ -12,20 +12,23 @@
 //! the heap (its departure), not three.
 
 use crate::algo::timeheap::TimeHeap;
+use std::collections::VecDeque;
 
-/// Marks an id that is not in the list.
-const NOT_IN: u32 = u32::MAX;
-
-/// Ids `0..cap`, keyed by an instant (see the module docs).
-#[derive(Debug, Clone, Default)]
+/// Ids `0..cap`, keyed by an instant (see the module docs). (No
+/// `Default`: an empty list's `now_min` must be `u64::MAX`; see `new`.)
+#[derive(Debug, Clone)]
 pub(super) struct WakeQueue {
     heap: TimeHeap,
-    /// Ids due by the instant they were put here, most recent last.
-    now: Vec<u32>,
-    /// Per id: its index in `now`, or [`NOT_IN`].
-    now_pos: Vec<u32>,
-    /// Never later than the earliest key among `now`'s (`u64::MAX` when
-    /// empty).
+    /// Ids due by the instant they were listed, in the order they were
+    /// (round robin among them); an entry whose `listed` flag went down
+    /// is stale and skipped.
+    now: VecDeque<u32>,
+    /// Per id: whether it is listed.
+    listed: Vec<bool>,
+    /// Ids listed.
+    live: usize,
+    /// Never later than the earliest key among the listed (`u64::MAX`
+    /// when none is).
     now_min: u64,
 }
 
@@ -33,8 +36,11 @@ impl WakeQueue {
     /// An empty queue for ids `0..cap`.
     pub(super) fn new(cap: usize) -> Self {
         let mut q = Self {
+            heap: TimeHeap::new(0),
+            now: VecDeque::new(),
+            listed: Vec::new(),
+            live: 0,
             now_min: u64::MAX,
-            ..Self::default()
         };
         q.grow(cap);
         q
@@ -43,51 +49,49 @@ impl WakeQueue {
     /// Makes room for ids `0..cap` (allocates: not for the packet path).
     pub(super) fn grow(&mut self, cap: usize) {
         self.heap.grow(cap);
-        if cap > self.now_pos.len() {
-            self.now_pos.resize(cap, NOT_IN);
-            self.now.reserve(cap - self.now.len());
+        if cap > self.listed.len() {
+            self.listed.resize(cap, false);
+            self.now.reserve(cap.saturating_sub(self.now.len()));
         }
     }
 
+    /// Whether `id` is listed as due.
     #[inline]
-    fn listed(&self, id: u32) -> bool {
-        self.now_pos.get(id as usize).is_some_and(|&p| p != NOT_IN)
+    pub(super) fn listed(&self, id: u32) -> bool {
+        self.listed.get(id as usize).copied().unwrap_or(false)
     }
 
-    /// Puts `id` in the list (due by `at`). Ids past the capacity are ignored.
+    /// Lists `id` (due by `at`). Ids past the capacity are ignored.
     #[inline]
     fn list(&mut self, id: u32, at: u64) {
-        let Some(p) = self.now_pos.get_mut(id as usize) else {
+        let Some(f) = self.listed.get_mut(id as usize) else {
             return;
         };
-        if *p == NOT_IN {
-            *p = self.now.len() as u32;
-            self.now.push(id);
+        if !*f {
+            *f = true;
+            self.live += 1;
+            self.now.push_back(id);
         }
         self.now_min = self.now_min.min(at);
     }
 
-    /// Takes `id` out of the list if it is there.
+    /// Takes `id` off the list if it is there (its entry goes stale).
     #[inline]
     fn unlist(&mut self, id: u32) {
-        let Some(&p) = self.now_pos.get(id as usize) else {
-            return;
-        };
-        if p == NOT_IN {
-            return;
-        }
-        self.now.swap_remove(p as usize);
-        if let Some(&moved) = self.now.get(p as usize) {
-            self.now_pos[moved as usize] = p;
-        }
-        self.now_pos[id as usize] = NOT_IN;
-        if self.now.is_empty() {
-            self.now_min = u64::MAX;
+        if let Some(f) = self.listed.get_mut(id as usize) {
+            if *f {
+                *f = false;
+                self.live -= 1;
+                if self.live == 0 {
+                    self.now.clear();
+                    self.now_min = u64::MAX;
+                }
+            }
         }
     }
 
     /// Keys `id` at `at` after a look at it; `now` is the caller's instant
-    /// (a key by then goes to the list, the heap entry stays as it is).
+    /// (a key by then lists it, its heap entry staying as it is).
     #[inline]
     pub(super) fn set(&mut self, id: u32, at: u64, now: u64) {
         if at <= now {
@@ -110,32 +114,31 @@ impl WakeQueue {
     }
 
     /// Takes an id due by `now_ns` (the caller then `set`s or `remove`s
-    /// it): the heap's top if it is earlier than every listed key, else the
-    /// most recently listed.
+    /// it): the heap's earliest if it is due (each heap entry is looked at
+    /// once and then listed or keyed later, so the list is never starved),
+    /// else the longest listed (round robin among those due at once).
     #[inline]
     pub(super) fn pop_due(&mut self, now_ns: u64) -> Option<u32> {
-        if let Some((t, id)) = self.heap.peek() {
-            if t <= now_ns && t < self.now_min {
-                self.heap.pop_due(now_ns);
-                self.unlist(id);
-                return Some(id);
-            }
+        if let Some((_, id)) = self.heap.pop_due(now_ns) {
+            self.unlist(id);
+            return Some(id);
         }
         if self.now_min > now_ns {
             return None;
         }
-        let id = self.now.pop()?;
-        self.now_pos[id as usize] = NOT_IN;
-        if self.now.is_empty() {
-            self.now_min = u64::MAX;
+        while let Some(id) = self.now.pop_front() {
+            if self.listed(id) {
+                self.unlist(id);
+                return Some(id);
+            }
         }
-        Some(id)
+        None
     }
 
     /// The earliest key (`None`: empty).
     #[inline]
     pub(super) fn peek(&self) -> Option<u64> {
-        if self.now.is_empty() && self.heap.is_empty() {
+        if self.live == 0 && self.heap.is_empty() {
             return None;
         }
         let h = self.heap.peek().map_or(u64::MAX, |(t, _)| t);
@@ -153,9 +156,10 @@ impl WakeQueue {
     pub(super) fn clear(&mut self) {
         self.heap.clear();
         for &id in &self.now {
-            self.now_pos[id as usize] = NOT_IN;
+            self.listed[id as usize] = false;
         }
         self.now.clear();
+        self.live = 0;
         self.now_min = u64::MAX;
     }
 }
